@@ -1,0 +1,81 @@
+"""The embedder interface every backend implements, and its fingerprint.
+
+Public API:
+    Embedder            protocol: fingerprint, dim, embed(texts) -> float32 (n, dim), L2-normalized
+    Fingerprint         what makes two vectors comparable (name, revision, dim, normalization)
+    EmbedderError       an embedder that cannot produce vectors; the message says what to do
+    check_vectors(...)  the guard every backend runs on its output
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Embedder", "Fingerprint", "EmbedderError", "check_vectors", "l2_normalize"]
+
+
+class EmbedderError(RuntimeError):
+    """An embedder failed. Never answered with stand-in vectors: the caller gets this instead."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    name: str              # the name it was chosen by: "bge-m3", "st:/models/x", "use-multilingual"
+    model: str             # model id or path
+    revision: str          # hub commit, package version + weights hash, or API model version
+    dim: int
+    normalized: bool = True
+
+    @property
+    def id(self) -> str:
+        """Short stable id used as the embedding-cache namespace."""
+        blob = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Fingerprint":
+        return cls(**data)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.model} @ {self.revision[:12]}, {self.dim}-d)"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+
+    @property
+    def fingerprint(self) -> Fingerprint: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts in the given order; float32 (len(texts), dim), rows of unit length."""
+        ...
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise EmbedderError("the model returned an all-zero vector; refusing to index it")
+    return vectors / norms
+
+
+def check_vectors(vectors: np.ndarray, n: int, dim: int, who: str) -> np.ndarray:
+    """Validate a backend's output so a broken model can never reach the index."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.shape != (n, dim):
+        raise EmbedderError(f"{who} returned shape {vectors.shape}, expected ({n}, {dim})")
+    if not np.all(np.isfinite(vectors)):
+        raise EmbedderError(f"{who} returned NaN or infinite values")
+    return l2_normalize(vectors)

@@ -1,0 +1,94 @@
+"""Reading a library: a folder (or one file) of laws into Documents and Passages.
+
+Formats are detected per file: .json (全國法規資料庫), .pdf (its printouts), .txt/.md (plain laws),
+.jsonl (generic passages). Everything is read and checked before anything is written, so a bad
+file fails the build with its name and leaves the index as it was.
+
+Public API:
+    read_library(path) -> Library
+    read_file(path) -> Document
+    FORMATS         suffix -> format name
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable
+
+from ..passages import Document, Library, LibraryError
+from .jsonl import read_jsonl
+from .moj_json import read_moj_json
+
+__all__ = ["read_library", "read_file", "FORMATS", "LibraryError"]
+
+FORMATS = {".json": "moj-json", ".pdf": "pdf", ".txt": "text", ".md": "text", ".jsonl": "jsonl"}
+
+
+def _reader(fmt: str) -> Callable[[Path, bytes, str], Document]:
+    # PDF and text readers import lazily: pypdf is only needed when a library holds PDFs.
+    if fmt == "moj-json":
+        return read_moj_json
+    if fmt == "jsonl":
+        return read_jsonl
+    if fmt == "pdf":
+        from .pdf import read_pdf
+        return read_pdf
+    from .text import read_text
+    return read_text
+
+
+def read_file(path: Path) -> Document:
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise LibraryError(path, f"unknown format {path.suffix!r}; expected one of {', '.join(sorted(FORMATS))}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LibraryError(path, f"cannot read ({exc.strerror})") from None
+    if not raw.strip():
+        raise LibraryError(path, "empty file")
+    return _reader(fmt)(path, raw, hashlib.sha256(raw).hexdigest())
+
+
+def _library_files(root: Path) -> tuple[list[Path], list[str]]:
+    files, skipped = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            (files if path.suffix.lower() in FORMATS else skipped).append(path)
+    return files, [str(p) for p in skipped]
+
+
+def read_library(path: str | os.PathLike) -> Library:
+    root = Path(path)
+    if not root.exists():
+        raise LibraryError(root, "no such file or folder")
+    if root.is_file():
+        files, skipped = [root], []
+    else:
+        files, skipped = _library_files(root)
+    if not files:
+        raise LibraryError(root, f"no law files ({', '.join(sorted(FORMATS))}) found")
+
+    documents: list[Document] = []
+    owners: dict[str, str] = {}
+    for file in files:
+        doc = read_file(file)
+        if doc.doc_key in owners:
+            raise LibraryError(file, f"law key {doc.doc_key!r} is already read from {owners[doc.doc_key]}")
+        owners[doc.doc_key] = str(file)
+        documents.append(doc)
+
+    seen: dict[str, str] = {}
+    for doc in documents:
+        for p in doc.passages:
+            if p.key in seen:
+                raise LibraryError(doc.source, f"passage id {p.key!r} is also used in {seen[p.key]}")
+            seen[p.key] = doc.source
+    return Library(root=str(root.resolve()), documents=tuple(documents), skipped=tuple(skipped))

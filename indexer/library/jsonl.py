@@ -1,0 +1,57 @@
+"""Reader for generic JSONL passages: one {"id", "text", "metadata"?} object per line.
+
+Other top-level fields (STARD's law, article) are kept as metadata; `law` and `article`, if given,
+label the passage and travel with its embedded text.
+
+Public API:
+    read_jsonl(path, raw, content_hash) -> Document
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..passages import Document, LibraryError, Passage, normalize_text
+
+__all__ = ["read_jsonl"]
+
+
+def read_jsonl(path: Path, raw: bytes, content_hash: str) -> Document:
+    try:
+        lines = raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise LibraryError(path, f"not UTF-8 ({exc})") from None
+    passages: list[Passage] = []
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LibraryError(path, f"line {lineno}: invalid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise LibraryError(path, f"line {lineno}: expected an object with id and text")
+        pid, text = obj.get("id"), obj.get("text")
+        if pid is None or str(pid).strip() == "":
+            raise LibraryError(path, f"line {lineno}: missing id")
+        if not isinstance(text, str) or not text.strip():
+            raise LibraryError(path, f"line {lineno}: missing or empty text")
+        pid = str(pid).strip()
+        if pid in seen:
+            raise LibraryError(path, f"line {lineno}: id {pid!r} already used on line {seen[pid]}")
+        seen[pid] = lineno
+        meta = dict(obj.get("metadata") or {})
+        meta.update({k: v for k, v in obj.items() if k not in ("id", "text", "metadata")})
+        article = str(meta.get("article", "")).strip()
+        if article:
+            meta["article_label"] = article
+        passages.append(Passage(
+            key=pid, doc_key=path.stem, law=str(meta.get("law", "")).strip(), article=article,
+            text=normalize_text(text), ordinal=len(passages), metadata=meta,
+        ))
+    if not passages:
+        raise LibraryError(path, "no passages")
+    return Document(doc_key=path.stem, name=path.stem, format="jsonl", source=str(path),
+                    content_hash=content_hash, passages=tuple(passages))

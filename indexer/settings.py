@@ -1,0 +1,44 @@
+"""All configuration in one typed object, read from HOPRAG_* environment variables.
+
+Public API:
+    Settings                    pydantic-settings model; Settings(home=...) overrides per call
+    Settings.database_url_for() the SQLAlchemy URL (default: SQLite inside the home folder)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOPRAG_", extra="ignore")
+
+    home: Path = Field(Path(".hoprag"), description="index folder (database, vectors, snapshots)")
+    database_url: str | None = Field(None, description="any SQLAlchemy URL; default sqlite:///<home>/index.db")
+
+    embedder: str = Field("bge-m3", description="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(32, ge=1, le=4096)
+    max_seq_length: int = Field(1024, ge=16, le=8192)
+    # Threads for the offline numpy model; more than the machine's cores only adds contention.
+    cpu_threads: int = Field(0, ge=0, description="0 = all cores")
+
+    # Gemini (google-genai). The key is read from the environment only, never from files we write.
+    gemini_api_key: SecretStr | None = Field(None, validation_alias="GEMINI_API_KEY")
+    gemini_base_url: str | None = Field(None, description="override the API endpoint (proxies, tests)")
+    gemini_batch_size: int = Field(100, ge=1, le=100, description="texts per batchEmbedContents call")
+    gemini_timeout_s: float = Field(60.0, gt=0)
+    gemini_max_retries: int = Field(6, ge=0)
+    gemini_output_dim: int | None = Field(None, ge=1, description="truncate Gemini vectors (MRL)")
+
+    # How many texts the build embeds between cache commits: a crash loses at most this much work.
+    embed_chunk: int = Field(512, ge=1)
+
+    def database_url_for(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.home).resolve() / 'index.db'}"
