@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 __all__ = [
     "Passage", "Document", "Library", "LibraryError",
-    "normalize_text", "text_hash", "is_repealed", "split_paragraphs", "passage_key",
+    "normalize_text", "text_hash", "embed_text", "is_repealed", "split_paragraphs", "passage_key",
 ]
 
 
@@ -68,6 +68,15 @@ def split_paragraphs(lines: Iterable[str]) -> tuple[str, ...]:
     return tuple(paragraphs)
 
 
+def embed_text(law: str, label: str, text: str) -> str:
+    """The text that is embedded for a passage."""
+    # The law name and article travel with the text: a query for 勞基法第24條 and a passage
+    # whose body never names its own law must still meet. This is also why a renamed law's
+    # articles are re-embedded.
+    head = " ".join(p for p in (law, label) if p)
+    return normalize_text(f"{head}\n{text}" if head else text)
+
+
 def passage_key(doc_key: str, article: str) -> str:
     return f"{doc_key}:{article}"
 
@@ -99,11 +108,7 @@ class Passage:
 
     @property
     def embed_text(self) -> str:
-        # The law name and article travel with the text: a query for 勞基法第24條 and a passage
-        # whose body never names its own law must still meet. This is also why a renamed law's
-        # articles are re-embedded.
-        head = " ".join(p for p in (self.law, self.article_label) if p)
-        return normalize_text(f"{head}\n{self.text}" if head else self.text)
+        return embed_text(self.law, self.article_label, self.text)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     gemini_max_retries: int = Field(6, ge=0)
     gemini_output_dim: int | None = Field(None, ge=1, description="truncate Gemini vectors (MRL)")
 
+    snapshot_keep: int = Field(3, ge=1, description="snapshots kept on disk (newest first)")
+
     # How many texts the build embeds between cache commits: a crash loses at most this much work.
     embed_chunk: int = Field(512, ge=1)
 

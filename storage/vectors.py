@@ -1,0 +1,84 @@
+"""FAISS vector index with stable int64 ids (the passage row ids), inner product on unit vectors.
+
+Public API:
+    VectorIndex(dim)
+        .add(ids, vectors) / .remove(ids) / .search(queries, k) -> (scores, ids)
+        .ids() -> np.ndarray, .ntotal, .dim
+        .to_bytes() / VectorIndex.from_bytes(data)   faiss' own serialization, never pickle
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["VectorIndex", "VectorIndexError"]
+
+
+class VectorIndexError(ValueError):
+    pass
+
+
+def _faiss():
+    import faiss  # imported on first use: `hoprag stats` should not pay for it
+    return faiss
+
+
+class VectorIndex:
+    def __init__(self, dim: int, _index=None):
+        faiss = _faiss()
+        self.dim = int(dim)
+        # Exact search (flat): statute collections are 10^3–10^5 passages, where flat inner
+        # product is fast and never loses a hit; IDMap2 keeps our ids and supports removal.
+        self._index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    def ids(self) -> np.ndarray:
+        return _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+
+    def _check(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise VectorIndexError(f"vectors of shape {vectors.shape} do not fit a {self.dim}-d index")
+        return vectors
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        vectors = self._check(vectors)
+        if len(ids) != len(vectors):
+            raise VectorIndexError(f"{len(ids)} ids for {len(vectors)} vectors")
+        if len(ids) == 0:
+            return
+        if len(np.unique(ids)) != len(ids) or np.isin(ids, self.ids()).any():
+            raise VectorIndexError("duplicate vector ids: remove the old vectors first")
+        self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids: np.ndarray) -> int:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return 0
+        return int(self._index.remove_ids(_faiss().IDSelectorBatch(ids)))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = self._check(queries)
+        k = max(1, min(int(k), self.ntotal)) if self.ntotal else 0
+        if k == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        scores, ids = self._index.search(queries, k)
+        return scores, ids
+
+    def to_bytes(self) -> bytes:
+        return _faiss().serialize_index(self._index).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "VectorIndex":
+        faiss = _faiss()
+        try:
+            index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        except RuntimeError as exc:
+            raise VectorIndexError(f"not a readable FAISS index ({str(exc).splitlines()[0]})") from None
+        if not isinstance(index, faiss.IndexIDMap2):
+            raise VectorIndexError(f"unexpected FAISS index type {type(index).__name__}")
+        return cls(index.d, _index=index)
