@@ -1,12 +1,63 @@
-"""Shared test settings.
+"""Shared test fixtures.
 
-DATA    the shared real data (laws as JSON and PDF); HOPRAG_DATA overrides its place
+DATA            the shared real data (laws as JSON and PDF, STARD); HOPRAG_DATA overrides its place
+requires_data   skip marker when the data is absent, except under CI, where absence must fail
+laws_index      one index built from laws/2022-01-07 then laws/2024-10-11 (offline embedder),
+                with both build reports: the session's one expensive fixture (~25 s)
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 # The repository is checked out next to shared/ (…/main and …/shared/data).
 DATA = Path(os.environ.get("HOPRAG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+LAWS_2022 = DATA / "laws" / "2022-01-07"
+LAWS_2024 = DATA / "laws" / "2024-10-11"
+
+requires_data = pytest.mark.skipif(not DATA.is_dir() and not os.environ.get("CI"),
+                                   reason=f"real data not found at {DATA} (set HOPRAG_DATA)")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch):
+    # A developer's own HOPRAG_* settings must not change what the tests measure.
+    for name in list(os.environ):
+        if name.startswith("HOPRAG_") and name != "HOPRAG_DATA":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def laws_index(tmp_path_factory):
+    from indexer.index import Index
+    home = tmp_path_factory.mktemp("laws-index")
+    with Index(home) as idx:
+        first = idx.build(LAWS_2022, embedder="use-multilingual")
+        second = idx.build(LAWS_2024)
+        third = idx.build(LAWS_2024)
+    return {"home": home, "reports": (first, second, third)}
+
+
+@pytest.fixture
+def copy_of_index(laws_index, tmp_path):
+    """A private copy of the built index that a test may damage."""
+    home = tmp_path / "home"
+    shutil.copytree(laws_index["home"], home)
+    return home
+
+
+def write_law(folder: Path, pcode: str, name: str, articles: dict[str, str]) -> Path:
+    """A small law in the 全國法規資料庫 JSON format (UTF-8 with BOM, CRLF), as the real files are."""
+    import json
+    folder.mkdir(parents=True, exist_ok=True)
+    content = [{"編章節": "第 一 章 總則"}] + [
+        {"條號": f"第 {num} 條", "條文內容": text.replace("\n", "\r\n")} for num, text in articles.items()]
+    data = {"法規性質": "法律", "法規名稱": name,
+            "法規網址": f"https://law.moj.gov.tw/LawClass/LawAll.aspx?pcode={pcode}", "法規內容": content}
+    path = folder / f"{pcode}.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data, ensure_ascii=False).encode("utf-8"))
+    return path

@@ -12,11 +12,11 @@ from indexer.library import LibraryError, read_file, read_library
 from indexer.library.pdf import _page_lines
 from indexer.passages import Document
 
-from .conftest import DATA
+from .conftest import DATA, requires_data
 
 PDF_DIR = DATA / "laws" / "pdf"
 COPYRIGHT_JSON = DATA / "laws" / "2024-10-11" / "J0070017.json"
-needs_data = pytest.mark.skipif(not PDF_DIR.is_dir(), reason=f"real data not found at {DATA} (set HOPRAG_DATA)")
+needs_data = requires_data
 
 
 def _no_space(text: str) -> str:
