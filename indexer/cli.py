@@ -49,7 +49,7 @@ def _fail(message: str) -> None:
 
 
 @contextmanager
-def _open(home: Optional[Path]) -> Iterator["Index"]:
+def _open(home: Optional[Path], create: bool = False) -> Iterator["Index"]:
     from pydantic import ValidationError
 
     from .index import Index
@@ -59,7 +59,7 @@ def _open(home: Optional[Path]) -> Iterator["Index"]:
     except ValidationError as exc:
         _fail(f"invalid HOPRAG_* setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     try:
-        with Index(settings=settings) as idx:
+        with Index(settings=settings, create=create) as idx:
             yield idx
     except _user_errors() as exc:
         _fail(str(exc))
@@ -118,7 +118,7 @@ def build(library: Path = typer.Argument(..., help="folder (or one file) of laws
                                                       "[default: the index's, else HOPRAG_EMBEDDER, else bge-m3]"),
           home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
     """Index a library; only new or changed passages are embedded."""
-    with _open(home) as idx, _Progress() as progress:
+    with _open(home, create=True) as idx, _Progress() as progress:
         report = idx.build(library, embedder=embedder, progress=progress).to_dict()
     _emit(report, as_json, _print_report)
 

@@ -7,7 +7,7 @@ and their snapshots. The CLI and (later) the HTTP service are thin layers over i
     idx.stats()
 
 Public API:
-    Index(home=None, settings=None)
+    Index(home=None, settings=None, create=True)   create=False: a missing index is an error
         .build(library, embedder=None, progress=None) -> BuildReport
         .reembed(embedder, progress=None) -> BuildReport
         .query(text, k=10) -> list[Hit]
@@ -79,15 +79,18 @@ def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
 
 
 class Index:
-    def __init__(self, home: str | Path | None = None, settings=None):
+    def __init__(self, home: str | Path | None = None, settings=None, *, create: bool = True):
         from .settings import Settings
         settings = settings or Settings()
         if home is not None:
             settings = settings.model_copy(update={"home": Path(home)})
         self.settings = settings
         self.home = Path(settings.home)
+        url = settings.database_url_for()
+        if not create and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+            raise IndexStateError(f"no index at {self.home}: run `hoprag build LIBRARY` first (or pass --home)")
         self.home.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.database_url_for())
+        self.db = Database(url)
         self.cache = EmbeddingCache(self.db)
         self.snapshots = SnapshotStore(self.home / "snapshots", keep=settings.snapshot_keep)
         self._vectors: VectorIndex | None = None

@@ -1,0 +1,96 @@
+"""The `hoprag` command line: JSON shapes, human output, exit codes (0 ok, 1 user error, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from indexer.cli import app
+
+from .conftest import write_law
+
+runner = CliRunner()
+BUILD_KEYS = {"added", "changed", "removed", "unchanged", "embedded", "cache_hits", "seconds"}
+HIT_KEYS = {"passage_id", "key", "law", "article", "score", "text"}
+
+
+@pytest.fixture
+def lib(tmp_path):
+    folder = tmp_path / "lib"
+    write_law(folder, "N0030001", "勞動基準法", {
+        "24": "雇主延長勞工工作時間者，其延長工作時間之工資，依下列標準加給：\n一、延長工作時間在二小時以內者，按平日每小時工資額加給三分之一以上。",
+        "30": "勞工正常工作時間，每日不得超過八小時，每週不得超過四十小時。",
+        "15-1": "未符合下列規定之一，雇主不得與勞工為最低服務年限之約定。",
+    })
+    return folder
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_build_query_stats_json(tmp_path, lib):
+    home = tmp_path / "home"
+    r = _run("build", lib, "--embedder", "use-multilingual", "--home", home, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert BUILD_KEYS <= set(report)
+    assert (report["added"], report["embedded"], report["generation"]) == (3, 3, 1)
+
+    r = _run("query", "加班費怎麼算 延長工作時間之工資", "-k", "2", "--home", home, "--json")
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.output)
+    assert len(hits) == 2 and all(set(h) == HIT_KEYS for h in hits)
+    assert hits[0]["key"] == "N0030001:24" and hits[0]["article"] == "24" and hits[0]["law"] == "勞動基準法"
+
+    r = _run("stats", "--home", home, "--json")
+    s = json.loads(r.output)
+    assert (s["laws"], s["passages"], s["vectors"]) == (1, 3, 3)
+    assert s["embedder"]["name"] == "use-multilingual"
+
+    r = _run("build", lib, "--home", home, "--json")
+    assert json.loads(r.output)["embedded"] == 0
+
+
+def test_human_output(tmp_path, lib):
+    home = tmp_path / "home"
+    r = _run("build", lib, "-e", "use-multilingual", "--home", home)
+    assert r.exit_code == 0 and "added 3" in r.output and "embedded 3 texts" in r.output
+    r = _run("query", "最低服務年限", "-k", "1", "--home", home)
+    assert "勞動基準法 第15-1條" in r.output and "[N0030001:15-1]" in r.output
+    r = _run("passage", "N0030001:30", "--home", home)
+    assert r.exit_code == 0 and "每日不得超過八小時" in r.output
+    r = _run("stats", "--home", home)
+    assert "1 laws, 3 passages" in r.output
+
+
+def test_user_errors_exit_1_with_one_message(tmp_path, lib):
+    missing = tmp_path / "missing-home"
+    r = _run("query", "雇主", "--home", missing)
+    assert r.exit_code == 1 and r.output.startswith("error: no index at")
+    assert not missing.exists()                     # reading never creates an index
+    r = _run("build", tmp_path / "nope", "--home", tmp_path / "h")
+    assert r.exit_code == 1 and "no such file or folder" in r.output
+    r = _run("build", lib, "--embedder", "word2vec", "--home", tmp_path / "h")
+    assert r.exit_code == 1 and "unknown embedder 'word2vec'" in r.output
+    r = _run("passage", "X:1", "--home", tmp_path / "h")
+    assert r.exit_code == 1 and "no passage" in r.output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert _run("build").exit_code == 2
+    assert _run("query", "x", "-k", "0").exit_code == 2
+    assert _run("frobnicate").exit_code == 2
+
+
+def test_console_script_runs_as_a_process(tmp_path, lib):
+    home = tmp_path / "home"
+    proc = subprocess.run([sys.executable, "-m", "indexer", "build", str(lib), "-e", "use-multilingual",
+                           "--home", str(home), "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["added"] == 3
+    assert proc.stderr == ""                        # no progress bar on a pipe
