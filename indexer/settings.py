@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     gemini_max_retries: int = Field(6, ge=0)
     gemini_output_dim: int | None = Field(None, ge=1, description="truncate Gemini vectors (MRL)")
 
+    # LLM for HopRAG pseudo-queries: gemini:<model> | openai:<model> | none
+    llm: str = Field("none", description="gemini:<model> | openai:<model> | none")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1")
+    llm_api_key: SecretStr | None = Field(None, description="bearer key for the OpenAI-compatible endpoint")
+    llm_concurrency: int = Field(8, ge=1, le=256, description="LLM requests in flight")
+    llm_rpm: int | None = Field(None, ge=1, description="requests per minute limit (None: unlimited)")
+    llm_timeout_s: float = Field(120.0, gt=0, description="timeout of one LLM call")
+    llm_max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts/malformed replies")
+    llm_temperature: float = Field(0.2, ge=0, le=2)
+
     snapshot_keep: int = Field(3, ge=1, description="snapshots kept on disk (newest first)")
 
     # How many texts the build embeds between cache commits: a crash loses at most this much work.
