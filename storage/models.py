@@ -4,7 +4,7 @@ The schema is owned by the Alembic migrations in migrations/; these classes must
 revision (a test compares them).
 
 Public API:
-    Base, MetaEntry, DocumentRow, PassageRow, EmbeddingRow, BuildRow
+    Base, MetaEntry, DocumentRow, PassageRow, EmbeddingRow, BuildRow, LLMResultRow, PseudoQueryRow, EdgeRow
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "MetaEntry", "DocumentRow", "PassageRow", "EmbeddingRow", "BuildRow", "utcnow"]
+__all__ = ["Base", "MetaEntry", "DocumentRow", "PassageRow", "EmbeddingRow", "BuildRow", "LLMResultRow",
+           "PseudoQueryRow", "EdgeRow", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -65,6 +66,8 @@ class PassageRow(Base):
     text_hash: Mapped[str] = mapped_column(String(64))
     # sha256 of the text that was embedded; NULL for articles that read only （刪除）.
     embed_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # llm_results.cache_key the passage's pseudo-queries came from; NULL: none yet.
+    questions_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -90,3 +93,46 @@ class BuildRow(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LLMResultRow(Base):
+    """The pseudo-query cache: one LLM answer (or failure) per (model, prompt version, passage text)."""
+
+    __tablename__ = "llm_results"
+    cache_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(300))
+    prompt_version: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10))                   # ok | failed
+    incoming: Mapped[list] = mapped_column(JSON, default=list)
+    outgoing: Mapped[list] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PseudoQueryRow(Base):
+    """A HopRAG question of a passage: incoming (the passage answers it) or outgoing (it raises it)."""
+
+    __tablename__ = "pseudo_queries"
+    __table_args__ = {"sqlite_autoincrement": True}   # ids are FAISS ids of the question indexes
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    passage_id: Mapped[int] = mapped_column(ForeignKey("passages.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))                 # in | out
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    embed_hash: Mapped[str] = mapped_column(String(64))
+
+
+class EdgeRow(Base):
+    """A directed graph edge between passages. Derived data: recomputed by every build."""
+
+    __tablename__ = "edges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("passages.id", ondelete="CASCADE"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("passages.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))                     # question | citation | structural
+    out_query_id: Mapped[int | None] = mapped_column(ForeignKey("pseudo_queries.id", ondelete="CASCADE"), nullable=True)
+    in_query_id: Mapped[int | None] = mapped_column(ForeignKey("pseudo_queries.id", ondelete="CASCADE"), nullable=True)
+    score: Mapped[float] = mapped_column(Float)
+    span: Mapped[str | None] = mapped_column(Text, nullable=True)      # the citation as written
+    data: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -3,7 +3,7 @@
 Public API:
     VectorIndex(dim)
         .add(ids, vectors) / .remove(ids) / .search(queries, k) -> (scores, ids)
-        .ids() -> np.ndarray, .ntotal, .dim
+        .ids() -> np.ndarray, .vectors() -> (ids, matrix), .ntotal, .dim
         .to_bytes() / VectorIndex.from_bytes(data)   faiss' own serialization, never pickle
 """
 
@@ -37,6 +37,16 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         return _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, matrix) of everything stored, a copy, rows in storage order."""
+        faiss = _faiss()
+        flat = faiss.downcast_index(self._index.index)
+        n = flat.ntotal
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        matrix = faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim).copy()
+        return self.ids(), matrix
 
     def _check(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)

@@ -89,7 +89,7 @@ def test_changed_article_keeps_its_id_and_replaces_its_vector(tmp_path, lib):
         assert after["passage_id"] == before and "著作權" in after["text"]
         assert idx.query("外國人之著作享有著作權", k=1)[0].key == "T0000001:2"
         assert idx.stats()["vectors"] == 6
-        ids = idx._load_vectors().ids()
+        ids = idx._vectors("passages").ids()
         assert len(ids) == len(set(ids.tolist())) == 6
 
 

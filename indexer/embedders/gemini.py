@@ -17,20 +17,17 @@ Public API:
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
-import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Sequence
 
-import httpx
 import numpy as np
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from ..retry import TRANSIENT_TRANSPORT_ERRORS as _TRANSIENT
+from ..retry import backoff_s, genai_http_message, genai_retry_after_s as _retry_after_s
 from ..settings import Settings
 from .base import EmbedderError, Fingerprint, check_vectors
 
@@ -39,45 +36,6 @@ __all__ = ["GeminiEmbedder"]
 log = logging.getLogger(__name__)
 
 _PROBE_TEXT = "dimension probe"
-
-
-def _transient_transport_errors() -> tuple[type[BaseException], ...]:
-    # The SDK picks httpx2 when installed, else httpx; their exception trees are separate.
-    errs: list[type[BaseException]] = []
-    mods: list[Any] = [httpx]
-    try:
-        import httpx2  # type: ignore[import-not-found]
-        mods.append(httpx2)
-    except ImportError:
-        pass
-    for m in mods:
-        errs += [m.TimeoutException, m.NetworkError, m.RemoteProtocolError]
-    return tuple(errs)
-
-
-_TRANSIENT = _transient_transport_errors()
-
-
-def _retry_after_s(exc: genai_errors.APIError) -> float | None:
-    """What the server asked us to wait, from the Retry-After header or a RetryInfo detail."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-            except (TypeError, ValueError):
-                pass
-    details = exc.details.get("error", exc.details) if isinstance(exc.details, dict) else {}
-    for d in (details.get("details") or []) if isinstance(details, dict) else []:
-        if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            m = re.fullmatch(r"\s*([0-9.]+)s\s*", str(d.get("retryDelay", "")))
-            if m:
-                return float(m.group(1))
-    return None
 
 
 class GeminiEmbedder:
@@ -159,10 +117,7 @@ class GeminiEmbedder:
         raise AssertionError("unreachable")
 
     def _sleep(self, attempt: int, why: str, server_wait: float | None) -> None:
-        backoff = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
-        delay = backoff * random.uniform(0.5, 1.0)  # jitter spreads out clients that failed together
-        if server_wait is not None:
-            delay = max(delay, server_wait)
+        delay = backoff_s(attempt, self._backoff_base_s, self._backoff_max_s, server_wait)
         log.warning("%s: %s on attempt %d of %d; retrying in %.2fs",
                     self.name, why, attempt, self._retries + 1, delay)
         time.sleep(delay)
@@ -182,13 +137,7 @@ class GeminiEmbedder:
         return check_vectors(np.asarray(rows, dtype=np.float32), n, d, self.name)
 
     def _fatal_message(self, exc: genai_errors.APIError, code: int) -> str:
-        what = f"{self.name}: HTTP {code} {exc.status or ''} ({exc.message or 'no message'})"
-        text = str(exc.details)
-        if code in (401, 403) or "API_KEY_INVALID" in text or "API key" in text:
-            return f"{what}; check GEMINI_API_KEY"
-        if code == 404:
-            return f"{what}; check the model name after 'gemini:'"
-        return f"{what}; the request was rejected, not retried"
+        return genai_http_message(self.name, exc, code, fallback="the request was rejected, not retried")
 
     def _redact(self, message: str) -> str:
         return message.replace(self._key, "[redacted]")

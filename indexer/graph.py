@@ -1,0 +1,56 @@
+"""The passage graph: a networkx MultiDiGraph over passages, one edge per question match or citation.
+
+Snapshots hold the edges as one numpy table (`graph.npy`: id, source, target, kind, score); the
+graph is rebuilt from it, or from the database, on load. Export adds texts and questions for
+Gephi (GraphML) and networkx users (node-link JSON).
+
+Public API:
+    EDGE_KINDS                              ("question", "citation", "structural")
+    edge_table(rows) -> np.ndarray          rows of (id, source, target, kind, score)
+    graph_from_table(table, nodes=()) -> nx.MultiDiGraph
+    export_graph(graph, fmt, path)          fmt: graphml | json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import networkx as nx
+import numpy as np
+
+__all__ = ["EDGE_KINDS", "EDGE_DTYPE", "edge_table", "graph_from_table", "export_graph"]
+
+EDGE_KINDS = ("question", "citation", "structural")
+EDGE_DTYPE = np.dtype([("id", "<i8"), ("source", "<i8"), ("target", "<i8"), ("kind", "u1"), ("score", "<f4")])
+
+
+def edge_table(rows: Iterable[tuple[int, int, int, str, float]]) -> np.ndarray:
+    code = {k: i for i, k in enumerate(EDGE_KINDS)}
+    data = [(i, s, t, code[k], sc) for i, s, t, k, sc in rows]
+    return np.array(data, dtype=EDGE_DTYPE) if data else np.zeros(0, EDGE_DTYPE)
+
+
+def graph_from_table(table: np.ndarray, nodes: Iterable[int] = ()) -> nx.MultiDiGraph:
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(int(n) for n in nodes)
+    g.add_edges_from((int(s), int(t), int(i), {"kind": EDGE_KINDS[k], "score": float(sc)})
+                     for i, s, t, k, sc in table.tolist())
+    return g
+
+
+def export_graph(graph: nx.MultiDiGraph, fmt: str, path: str | Path) -> None:
+    if fmt == "graphml":
+        # GraphML takes scalars only: lists (chapters) become strings.
+        g = nx.MultiDiGraph()
+        g.add_nodes_from((n, {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
+                              for k, v in d.items() if v is not None}) for n, d in graph.nodes(data=True))
+        g.add_edges_from((s, t, k, {a: v for a, v in d.items() if v is not None})
+                         for s, t, k, d in graph.edges(keys=True, data=True))
+        nx.write_graphml(g, path)
+    elif fmt == "json":
+        data = nx.node_link_data(graph, edges="edges")
+        Path(path).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    else:
+        raise ValueError(f"unknown graph format {fmt!r}: graphml or json")

@@ -1,0 +1,184 @@
+"""Many LLM requests through one client: bounded concurrency, a requests-per-minute limit,
+retries with exponential backoff and jitter that honour Retry-After / RetryInfo, a per-call
+timeout. A request that still fails is returned as its LLMError and the run goes on; there
+are never stand-in answers.
+
+Public API:
+    LLMRequest(key, prompt, schema, system=None)
+    run_requests(client, requests, *, concurrency, rpm, max_retries, validate,
+                 backoff_base_s=1.0, backoff_max_s=60.0, on_done=None, timeout_s=None,
+                 rpm_window_s=60.0) -> dict[key, T | LLMError]          (async)
+    run_requests_sync(client, requests, **same keywords) -> dict[key, T | LLMError]
+                                 asyncio.run around run_requests, then releases the client's connections
+    runner_options(settings) -> dict   concurrency / rpm / max_retries / timeout_s from Settings
+    get_llm(name, settings) -> LLMClient | None   "none" | "gemini:<model>" | "openai:<model>"
+    RateLimiter(per_window, window_s=60.0)   sliding-window start limiter with a shared pause
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence, TypeVar
+
+from ..retry import backoff_s
+from ..settings import Settings
+from .base import LLMClient, LLMError
+
+__all__ = ["LLMRequest", "RateLimiter", "get_llm", "run_requests", "run_requests_sync", "runner_options"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What a sloppy `validate` raises for a reply of the wrong shape (reply["x"] on a missing key,
+# len() of None): all mean "the reply does not fit", never a reason to abort the whole run.
+_MISFIT = (ValueError, TypeError, KeyError, IndexError)
+
+_ACCEPTED = ("none | gemini:<model> (e.g. gemini:gemini-2.5-flash) | "
+             "openai:<model> (e.g. openai:qwen2.5:7b, with --llm-base-url)")
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    key: str
+    prompt: str
+    schema: dict[str, Any] = field(hash=False)
+    system: str | None = None
+
+
+class RateLimiter:
+    """At most `per_window` starts in any `window_s` seconds; `pause()` holds every start."""
+
+    def __init__(self, per_window: int | None, window_s: float = 60.0) -> None:
+        if per_window is not None and per_window < 1:
+            raise ValueError("per_window must be at least 1 (or None for no limit)")
+        self._per_window = per_window
+        self._window_s = window_s
+        self._starts: deque[float] = deque()
+        self._not_before = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        # A quota 429 covers the whole key: starting others now would only collect more 429s.
+        self._not_before = max(self._not_before, time.monotonic() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:  # one waiter at a time keeps starts in arrival order
+            while True:
+                now = time.monotonic()
+                if now < self._not_before:
+                    await asyncio.sleep(self._not_before - now)
+                    continue
+                if self._per_window is None:
+                    return
+                while self._starts and now - self._starts[0] >= self._window_s:
+                    self._starts.popleft()
+                if len(self._starts) < self._per_window:
+                    self._starts.append(now)
+                    return
+                await asyncio.sleep(self._starts[0] + self._window_s - now)
+
+
+async def run_requests(
+    client: LLMClient,
+    requests: Sequence[LLMRequest],
+    *,
+    concurrency: int,
+    rpm: int | None,
+    max_retries: int,
+    validate: Callable[[dict[str, Any]], T],
+    backoff_base_s: float = 1.0,
+    backoff_max_s: float = 60.0,
+    on_done: Callable[[str, T | LLMError], None] | None = None,
+    timeout_s: float | None = None,
+    rpm_window_s: float = 60.0,
+) -> dict[str, T | LLMError]:
+    keys = [r.key for r in requests]
+    if len(set(keys)) != len(keys):
+        raise ValueError("LLMRequest keys must be unique")
+    if concurrency < 1 or max_retries < 0:
+        raise ValueError("concurrency must be >= 1 and max_retries >= 0")
+    sem = asyncio.Semaphore(concurrency)
+    limiter = RateLimiter(rpm, rpm_window_s)
+    attempts = max_retries + 1
+    results: dict[str, T | LLMError] = {}
+
+    async def attempt(req: LLMRequest) -> T:
+        async with sem:
+            await limiter.acquire()
+            call = client.generate_json(req.prompt, req.schema, system=req.system)
+            try:
+                reply = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
+            except asyncio.TimeoutError:
+                raise LLMError(f"{client.name}: no reply within {timeout_s:g}s", kind="timeout") from None
+        try:
+            return validate(reply)
+        except _MISFIT as exc:
+            raise LLMError(f"{client.name}: the reply does not fit ({type(exc).__name__}: "
+                           f"{str(exc)[:200]})", kind="malformed") from None
+
+    async def one(req: LLMRequest) -> None:
+        outcome: T | LLMError
+        for n in range(1, attempts + 1):
+            try:
+                outcome = await attempt(req)
+                break
+            except LLMError as err:
+                if not err.retriable or n == attempts:
+                    outcome = err.after(n)
+                    log.warning("%s: request %s failed: %s", client.name, req.key, outcome)
+                    break
+                if err.retry_after_s:
+                    limiter.pause(err.retry_after_s)
+                delay = backoff_s(n, backoff_base_s, backoff_max_s, err.retry_after_s)
+                log.info("%s: request %s: %s on attempt %d of %d; retrying in %.2fs",
+                         client.name, req.key, err.message, n, attempts, delay)
+                await asyncio.sleep(delay)
+        results[req.key] = outcome
+        if on_done is not None:
+            on_done(req.key, outcome)
+
+    tasks = [asyncio.create_task(one(r)) for r in requests]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # A bug (in the client, validate or on_done) stops the run rather than half-finishing it.
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return {k: results[k] for k in keys}
+
+
+def run_requests_sync(client: LLMClient, requests: Sequence[LLMRequest], **kwargs: Any) -> dict[str, Any]:
+    """run_requests on a fresh event loop (the build runs in a plain thread)."""
+    async def main() -> dict[str, Any]:
+        try:
+            return await run_requests(client, requests, **kwargs)
+        finally:
+            await client.aclose()  # its connections die with this loop anyway
+    return asyncio.run(main())
+
+
+def runner_options(settings: Settings) -> dict[str, Any]:
+    return {"concurrency": settings.llm_concurrency, "rpm": settings.llm_rpm,
+            "max_retries": settings.llm_max_retries, "timeout_s": settings.llm_timeout_s}
+
+
+def get_llm(name: str, settings: Settings) -> LLMClient | None:
+    spec = name.strip()
+    if spec.lower() == "none":
+        return None
+    kind, sep, model = spec.partition(":")
+    model = model.strip()
+    if sep and model and kind == "gemini":
+        from .gemini import GeminiLLM  # the SDK import is slow; pay it only when asked
+        return GeminiLLM(model, settings)
+    if sep and model and kind == "openai":
+        from .openai_compat import OpenAICompatLLM
+        return OpenAICompatLLM(model, settings)
+    raise ValueError(f"unknown LLM {name!r}: use {_ACCEPTED}")

@@ -1,0 +1,98 @@
+"""A named FAISS index plus the content hash behind every id: what a snapshot stores per vector set
+(passages, incoming questions, outgoing questions), and how it is brought up to date.
+
+Keeping the hash per id makes every update a diff against the database: ids whose hash changed or
+vanished leave, new ones are added from the embedding cache. The same code serves an incremental
+build, a repair after a crash, and a rebuild from nothing.
+
+Public API:
+    VectorSet(index, hashes)            hashes: {id: embed hash}
+        .sync(desired, fetch) -> (removed, added)
+        .to_files(name) -> {filename: bytes}
+        VectorSet.from_files(name, read) -> VectorSet
+        VectorSet.build(dim, desired, fetch) -> VectorSet
+    npy_bytes(array) / npy_load(bytes)  numpy's format, pickle off
+    MissingVectors                       a hash the cache does not hold (cannot rebuild without embedding)
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Callable, Mapping
+
+import numpy as np
+
+from storage.vectors import VectorIndex, VectorIndexError
+
+__all__ = ["VectorSet", "npy_bytes", "npy_load", "MissingVectors", "FetchFn"]
+
+FetchFn = Callable[[list[str]], Mapping[str, np.ndarray]]
+_MAP_DTYPE = np.dtype([("id", "<i8"), ("hash", "S64")])
+
+
+class MissingVectors(RuntimeError):
+    pass
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def npy_load(data: bytes) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise VectorIndexError(f"unreadable array file ({exc})") from None
+
+
+class VectorSet:
+    def __init__(self, index: VectorIndex, hashes: dict[int, str]):
+        self.index = index
+        self.hashes = hashes
+
+    @property
+    def dim(self) -> int:
+        return self.index.dim
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    @classmethod
+    def build(cls, dim: int, desired: Mapping[int, str], fetch: FetchFn) -> "VectorSet":
+        vs = cls(VectorIndex(dim), {})
+        vs.sync(desired, fetch)
+        return vs
+
+    def sync(self, desired: Mapping[int, str], fetch: FetchFn) -> tuple[int, int]:
+        stale = [i for i, h in self.hashes.items() if desired.get(i) != h]
+        fresh = [i for i, h in desired.items() if self.hashes.get(i) != h]
+        if stale:
+            self.index.remove(np.array(stale, dtype=np.int64))
+            for i in stale:
+                del self.hashes[i]
+        if fresh:
+            wanted = sorted({desired[i] for i in fresh})
+            vectors = fetch(wanted)
+            missing = [h for h in wanted if h not in vectors]
+            if missing:
+                raise MissingVectors(f"{len(missing)} texts have no cached vector (first: {missing[0][:12]}…)")
+            self.index.add(np.array(fresh, dtype=np.int64), np.stack([vectors[desired[i]] for i in fresh]))
+            self.hashes.update({i: desired[i] for i in fresh})
+        return len(stale), len(fresh)
+
+    def to_files(self, name: str) -> dict[str, bytes]:
+        table = np.array(sorted(self.hashes.items()), dtype=_MAP_DTYPE) if self.hashes else np.zeros(0, _MAP_DTYPE)
+        return {f"{name}.faiss": self.index.to_bytes(), f"{name}.map.npy": npy_bytes(table)}
+
+    @classmethod
+    def from_files(cls, name: str, read: Callable[[str], bytes]) -> "VectorSet":
+        index = VectorIndex.from_bytes(read(f"{name}.faiss"))
+        table = npy_load(read(f"{name}.map.npy"))
+        if table.dtype != _MAP_DTYPE:
+            raise VectorIndexError(f"{name}.map.npy has dtype {table.dtype}")
+        hashes = {int(i): h.decode("ascii") for i, h in zip(table["id"], table["hash"])}
+        if set(hashes) != set(index.ids().tolist()):
+            raise VectorIndexError(f"{name}: the FAISS ids and the hash map disagree")
+        return cls(index, hashes)

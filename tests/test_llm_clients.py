@@ -1,0 +1,345 @@
+"""GeminiLLM and OpenAICompatLLM through their real SDK/HTTP code against real HTTP fakes
+(tests/fakes/gemini_server.py, tests/fakes/openai_server.py), and the runner around them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from indexer.llm import LLMConfigError, LLMError, LLMRequest, get_llm, run_requests_sync, runner_options
+from indexer.llm.base import LLMClient
+from indexer.llm.gemini import GeminiLLM
+from indexer.llm.openai_compat import OpenAICompatLLM
+from indexer.settings import Settings
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.http_fake import FakeHTTPServer, Fault
+from tests.fakes.openai_server import FakeOpenAI
+
+GEMINI_KEY = "AIza-test-key-0123456789"
+OPENAI_KEY = "sk-test-key-0123456789"
+GEMINI_MODEL = "gemini-2.5-flash"
+OPENAI_MODEL = "qwen2.5:7b"
+SYSTEM = "你是台灣法律助理。"
+SCHEMA: dict[str, Any] = {
+    "title": "pseudo queries",
+    "type": "object",
+    "properties": {"questions": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}},
+    "required": ["questions"],
+    "additionalProperties": False,
+}
+
+
+def two_questions(reply: dict[str, Any]) -> tuple[str, ...]:
+    qs = reply["questions"]
+    if not isinstance(qs, list) or len(qs) != 2 or not all(isinstance(q, str) and q for q in qs):
+        raise ValueError(f"want 2 questions, got {qs!r}")
+    return tuple(qs)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("HOPRAG_", "GOOGLE_GENAI_")) or name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+            monkeypatch.delenv(name)
+
+
+@dataclass
+class Backend:
+    kind: str
+    fake: FakeHTTPServer
+    make: Callable[..., LLMClient]   # make(key=..., **settings overrides)
+
+
+def _gemini(fake: FakeGemini) -> Backend:
+    def make(key: str | None = GEMINI_KEY, **overrides: Any) -> LLMClient:
+        values = {"GEMINI_API_KEY": key, "gemini_base_url": fake.url, "llm_timeout_s": 0.5, **overrides}
+        return GeminiLLM(GEMINI_MODEL, Settings(**values))
+    return Backend("gemini", fake, make)
+
+
+def _openai(fake: FakeOpenAI) -> Backend:
+    def make(key: str | None = OPENAI_KEY, **overrides: Any) -> LLMClient:
+        values = {"llm_api_key": key, "llm_base_url": fake.url, "llm_timeout_s": 0.5, **overrides}
+        return OpenAICompatLLM(OPENAI_MODEL, Settings(**values))
+    return Backend("openai", fake, make)
+
+
+@pytest.fixture(params=["gemini", "openai"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "gemini":
+        with FakeGemini(api_key=GEMINI_KEY) as fake:
+            yield _gemini(fake)
+    else:
+        with FakeOpenAI(api_key=OPENAI_KEY) as fake:
+            yield _openai(fake)
+
+
+def reqs(n: int, prefix: str = "第{}條") -> list[LLMRequest]:
+    return [LLMRequest(key=f"k{i}", prompt=prefix.format(i), schema=SCHEMA, system=SYSTEM) for i in range(n)]
+
+
+def run(client: LLMClient, requests: list[LLMRequest], **kw: Any) -> dict[str, Any]:
+    opts: dict[str, Any] = {"concurrency": 4, "rpm": None, "max_retries": 2, "validate": two_questions,
+                            "backoff_base_s": 0.01}
+    opts.update(kw)
+    return run_requests_sync(client, requests, **opts)
+
+
+def run_one(client: LLMClient, **kw: Any) -> Any:
+    return run(client, reqs(1), **kw)["k0"]
+
+
+def one_shot(client: LLMClient, prompt: str, system: str | None = SYSTEM) -> dict[str, Any]:
+    async def main() -> dict[str, Any]:
+        try:
+            return await client.generate_json(prompt, SCHEMA, system=system)
+        finally:
+            await client.aclose()
+    return asyncio.run(main())
+
+
+# -- the wire ------------------------------------------------------------------------------
+
+def test_reply_parsed_and_schema_system_prompt_sent(backend: Backend) -> None:
+    backend.fake.responder = lambda prompt, system, schema: {
+        "questions": [f"{system}|{prompt}", "ok" if schema == SCHEMA else "schema lost"]}
+    client = backend.make()
+    assert isinstance(client, LLMClient)
+    assert one_shot(client, "民法第一條") == {"questions": [f"{SYSTEM}|民法第一條", "ok"]}
+    (req,) = backend.fake.requests
+    body = req.body
+    if backend.kind == "gemini":
+        assert client.name == f"gemini:{GEMINI_MODEL}"
+        assert req.method == "POST" and req.path.endswith(f"/models/{GEMINI_MODEL}:generateContent")
+        assert req.headers["x-goog-api-key"] == GEMINI_KEY and GEMINI_KEY not in req.path
+        cfg = body["generationConfig"]
+        assert cfg["responseJsonSchema"] == SCHEMA and "responseSchema" not in cfg
+        assert cfg["responseMimeType"] == "application/json" and cfg["temperature"] == pytest.approx(0.2)
+        assert body["systemInstruction"]["parts"][0]["text"] == SYSTEM
+        assert body["contents"][0]["parts"][0]["text"] == "民法第一條"
+    else:
+        assert client.name == f"openai:{OPENAI_MODEL}"
+        assert req.method == "POST" and req.path == "/v1/chat/completions"
+        assert req.headers["authorization"] == f"Bearer {OPENAI_KEY}"
+        assert body["model"] == OPENAI_MODEL and body["temperature"] == pytest.approx(0.2)
+        assert body["messages"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "民法第一條"}]
+        assert body["response_format"] == {"type": "json_schema", "json_schema": {
+            "name": "pseudo_queries", "schema": SCHEMA, "strict": True}}
+
+
+def test_no_system_prompt_sends_none(backend: Backend) -> None:
+    one_shot(backend.make(), "x", system=None)
+    body = backend.fake.requests[0].body
+    if backend.kind == "gemini":
+        assert "systemInstruction" not in body
+    else:
+        assert [m["role"] for m in body["messages"]] == ["user"]
+
+
+def test_fenced_json_is_accepted(backend: Backend) -> None:
+    backend.fake.push(Fault.content('```json\n{"questions": ["a", "b"]}\n```'))
+    assert run_one(backend.make()) == ("a", "b")
+    assert len(backend.fake.requests) == 1
+
+
+def test_openai_bearer_only_when_configured() -> None:
+    with FakeOpenAI(api_key=None) as fake:
+        b = _openai(fake)
+        one_shot(b.make(key=None), "x")
+        one_shot(b.make(key=OPENAI_KEY), "y")
+        assert "authorization" not in fake.requests[0].headers
+        assert fake.requests[1].headers["authorization"] == f"Bearer {OPENAI_KEY}"
+
+
+def test_wrong_key_fails_at_once_and_is_never_shown(backend: Backend) -> None:
+    wrong = "sk-wrong-key-9876543210" if backend.kind == "openai" else "AIza-wrong-key-9876543210"
+    client = backend.make(key=wrong)
+    err = run_one(client)
+    assert isinstance(err, LLMError) and err.kind == "http" and err.attempts == 1
+    assert err.status == (401 if backend.kind == "openai" else 400)
+    assert "KEY" in str(err)  # names the variable to fix
+    for shown in (str(err), repr(err), repr(client)):
+        assert wrong not in shown
+    assert len(backend.fake.requests) == 1
+
+
+# -- retries -------------------------------------------------------------------------------
+
+def test_429_waits_as_long_as_retry_after_says(backend: Backend) -> None:
+    backend.fake.push(Fault.status(429, retry_after=1))
+    t0 = time.monotonic()
+    assert run_one(backend.make()) == ("echo: 第0條 1", "echo: 第0條 2")
+    assert 1.0 <= time.monotonic() - t0 < 3.0
+    assert len(backend.fake.requests) == 2
+
+
+def test_gemini_429_honours_retry_info_in_the_body() -> None:
+    with FakeGemini(api_key=GEMINI_KEY) as fake:
+        fake.push(Fault.status(429, retry_delay=0.5))
+        t0 = time.monotonic()
+        assert isinstance(run_one(_gemini(fake).make()), tuple)
+        assert time.monotonic() - t0 >= 0.5 and len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("code", [500, 503])
+def test_server_error_then_success(backend: Backend, code: int) -> None:
+    backend.fake.push(Fault.status(code))
+    assert isinstance(run_one(backend.make()), tuple)
+    assert len(backend.fake.requests) == 2
+
+
+def test_server_errors_exhausted(backend: Backend) -> None:
+    backend.fake.push(*[Fault.status(503)] * 3)
+    err = run_one(backend.make())
+    assert isinstance(err, LLMError) and (err.kind, err.status, err.attempts) == ("http", 503, 3)
+    assert "503" in str(err) and "3 attempts" in str(err)
+
+
+def test_hang_times_out_then_retry_succeeds(backend: Backend) -> None:
+    backend.fake.push(Fault.hang(5))
+    t0 = time.monotonic()
+    assert isinstance(run_one(backend.make(llm_timeout_s=0.3)), tuple)
+    assert 0.3 <= time.monotonic() - t0 < 2.0
+    assert len(backend.fake.requests) == 2
+
+
+def test_all_attempts_hang(backend: Backend) -> None:
+    backend.fake.push(*[Fault.hang(5)] * 3)
+    t0 = time.monotonic()
+    err = run_one(backend.make(llm_timeout_s=0.3))
+    assert isinstance(err, LLMError) and err.kind == "timeout" and err.attempts == 3
+    assert time.monotonic() - t0 < 3.0
+    assert len(backend.fake.requests) == 3
+
+
+def test_runner_timeout_is_a_total_deadline() -> None:
+    with FakeOpenAI() as fake:
+        fake.push(Fault.hang(5), Fault.hang(5))
+        t0 = time.monotonic()
+        err = run_one(_openai(fake).make(llm_timeout_s=30), timeout_s=0.3, max_retries=1)
+        assert isinstance(err, LLMError) and err.kind == "timeout" and err.attempts == 2
+        assert time.monotonic() - t0 < 2.0
+
+
+@pytest.mark.parametrize("fault", [
+    Fault.content("this is not JSON"),
+    Fault.content('{"questions": ["only one"]}'),   # JSON, but validate rejects it
+    Fault.content("[1, 2]"),                         # JSON, but not an object
+    Fault.malformed(),                               # the HTTP body itself is garbled
+], ids=["not-json", "wrong-shape", "not-object", "garbled-body"])
+def test_malformed_reply_is_retried_then_reported(backend: Backend, fault: Fault) -> None:
+    backend.fake.push(*[fault] * 3)
+    err = run_one(backend.make(), max_retries=2)
+    assert isinstance(err, LLMError) and err.kind == "malformed" and err.attempts == 3
+    assert len(backend.fake.requests) == 3
+
+
+def test_malformed_then_good_reply(backend: Backend) -> None:
+    backend.fake.push(Fault.content("sorry, here you go: {"))
+    assert isinstance(run_one(backend.make()), tuple)
+    assert len(backend.fake.requests) == 2
+
+
+@pytest.mark.parametrize("fault", [Fault.status(400), Fault.refused()], ids=["400", "refused"])
+def test_non_retriable_fails_at_once(backend: Backend, fault: Fault) -> None:
+    backend.fake.push(fault)
+    err = run_one(backend.make(), max_retries=5)
+    assert isinstance(err, LLMError) and err.attempts == 1
+    assert (err.kind, err.status) == (("http", 400) if fault.kind == "status" else ("refused", None))
+    assert len(backend.fake.requests) == 1
+
+
+def test_unreachable_server_is_a_connection_error() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for client in (GeminiLLM(GEMINI_MODEL, Settings(GEMINI_API_KEY=GEMINI_KEY,
+                                                    gemini_base_url=f"http://127.0.0.1:{port}")),
+                   OpenAICompatLLM(OPENAI_MODEL, Settings(llm_base_url=f"http://127.0.0.1:{port}/v1",
+                                                          llm_api_key=OPENAI_KEY))):
+        err = run_one(client, max_retries=1)
+        assert isinstance(err, LLMError) and err.kind == "connection" and err.attempts == 2
+        assert GEMINI_KEY not in str(err) and OPENAI_KEY not in str(err)
+
+
+# -- the runner ----------------------------------------------------------------------------
+
+def test_concurrency_is_bounded_at_the_server(backend: Backend) -> None:
+    backend.fake.latency_s = 0.05  # long enough for requests to overlap
+    done: list[str] = []
+    out = run(backend.make(), reqs(20), concurrency=3, on_done=lambda key, _: done.append(key))
+    assert backend.fake.max_in_flight == 3
+    assert list(out) == [f"k{i}" for i in range(20)] and sorted(done) == sorted(out)
+    assert all(v == (f"echo: 第{i}條 1", f"echo: 第{i}條 2") for i, v in enumerate(out.values()))
+
+
+def test_rpm_limit_spaces_requests(backend: Backend) -> None:
+    t0 = time.monotonic()
+    out = run(backend.make(), reqs(8), concurrency=8, rpm=4, rpm_window_s=1.0)
+    elapsed = time.monotonic() - t0
+    assert all(isinstance(v, tuple) for v in out.values())
+    assert 1.0 <= elapsed < 2.5  # 4 now, 4 one window later
+
+
+def test_one_failure_among_many(backend: Backend) -> None:
+    def responder(prompt: str, system: str | None, schema: dict | None) -> dict:
+        return {"questions": ["just one"]} if "第7條" in prompt else {"questions": [prompt, "b"]}
+    backend.fake.responder = responder
+    seen: dict[str, Any] = {}
+    out = run(backend.make(), reqs(12), concurrency=3, max_retries=1, on_done=seen.__setitem__)
+    assert seen == out
+    err = out.pop("k7")
+    assert isinstance(err, LLMError) and err.kind == "malformed" and err.attempts == 2
+    assert out == {f"k{i}": (f"第{i}條", "b") for i in range(12) if i != 7}
+    assert len(backend.fake.requests) == 13
+
+
+def test_client_is_reusable_across_runs(backend: Backend) -> None:
+    client = backend.make()
+    for _ in range(2):  # each run is a new event loop
+        assert all(isinstance(v, tuple) for v in run(client, reqs(3)).values())
+    assert len(backend.fake.requests) == 6
+
+
+def test_duplicate_keys_are_rejected(backend: Backend) -> None:
+    with pytest.raises(ValueError, match="unique"):
+        run(backend.make(), reqs(2) + reqs(1))
+
+
+# -- construction --------------------------------------------------------------------------
+
+def test_get_llm_forms() -> None:
+    settings = Settings(GEMINI_API_KEY=GEMINI_KEY, llm_base_url="http://localhost:11434/v1")
+    assert get_llm("none", settings) is None
+    g = get_llm("gemini:gemini-2.5-flash", settings)
+    assert isinstance(g, GeminiLLM) and (g.name, g.model) == ("gemini:gemini-2.5-flash", "gemini-2.5-flash")
+    o = get_llm("openai:qwen2.5:7b", settings)
+    assert isinstance(o, OpenAICompatLLM) and (o.name, o.model) == ("openai:qwen2.5:7b", "qwen2.5:7b")
+    assert o.url == "http://localhost:11434/v1/chat/completions"
+    for bad in ("qwen2.5:7b", "gemini", "gemini:", "openai", "claude:x", ""):
+        with pytest.raises(ValueError, match="gemini:<model>.*openai:<model>"):
+            get_llm(bad, settings)
+
+
+def test_missing_configuration_is_explained() -> None:
+    with pytest.raises(LLMConfigError, match="HOPRAG_LLM_BASE_URL, e.g. http://localhost:11434/v1 for Ollama"):
+        get_llm("openai:qwen2.5:7b", Settings())
+    with pytest.raises(LLMConfigError, match="GEMINI_API_KEY"):
+        get_llm("gemini:gemini-2.5-flash", Settings())
+
+
+def test_runner_options_and_error_pickling() -> None:
+    s = Settings(llm_concurrency=3, llm_rpm=60, llm_max_retries=4, llm_timeout_s=9)
+    assert runner_options(s) == {"concurrency": 3, "rpm": 60, "max_retries": 4, "timeout_s": 9}
+    err = LLMError("boom", kind="http", status=503, attempts=3, retry_after_s=2.0)
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.kind, back.status, back.attempts, back.retry_after_s, str(back)) == ("http", 503, 3, 2.0, "boom")
+    assert err.retriable and not LLMError("x", kind="refused").retriable
+    assert not LLMError("x", kind="http", status=404).retriable
