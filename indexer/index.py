@@ -189,7 +189,9 @@ class Index:
         progress = progress or (lambda *a: None)
         timer = StageTimer()
         lib = library if isinstance(library, Library) else read_library(library)
-        llm_client = get_llm(llm or self.settings.llm, self.settings)   # a bad name fails before any work
+        # like the embedder, the LLM an index was built with stays its default
+        llm_name = llm or self.db.get_meta("llm") or self.settings.llm
+        llm_client = get_llm(llm_name, self.settings)   # a bad name fails before any work
         timer.mark("read")
         emb = self._embedder(embedder)
         existing = self._existing()
@@ -223,6 +225,9 @@ class Index:
         unchanged_index = (plan.is_noop and not new_questions and self.fingerprint == emb.fingerprint
                            and self.db.get_meta("graph_signature") == signature)
         generation = self.generation
+        if llm_name != self.db.get_meta("llm"):
+            with self.db.session() as s:
+                self.db.set_meta(s, "llm", llm_name)
         if not unchanged_index:
             generation, derived, cites = self._commit(lib, plan, emb.fingerprint, new_questions, base, signature, timer)
             report.citations_unresolved = cites

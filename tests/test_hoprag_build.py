@@ -1,0 +1,228 @@
+"""HopRAG builds end to end: pseudo-queries from a real OpenAI-compatible HTTP server on loopback
+(fake model, real wire protocol), question and citation edges, the LLM cache, failures retried by
+the next build, graph export, snapshots surviving a kill and a flipped byte."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from indexer.index import Index
+from indexer.settings import Settings
+
+from .conftest import LAWS_2024, requires_data, write_law
+from .fakes.openai_server import FakeOpenAI, Fault
+
+pytestmark = requires_data
+USE = "use-multilingual"
+_CITE = re.compile(r"第([一二三四五六七八九十百]+)條")
+
+
+def legal_questions(prompt: str, system, schema) -> dict:
+    """A deterministic stand-in model: asks what this article says (incoming) and what the articles
+    it cites say (outgoing), so that question edges follow the citations."""
+    law = re.search(r"法規：(.*)", prompt).group(1).strip()
+    label = re.search(r"條號：(.*)", prompt).group(1).strip().replace(" ", "")
+    text = prompt.split("條文：\n", 1)[1]
+    first = re.split(r"[，。：；]", text)[0][:30]
+    incoming = [f"{law}{label}規定什麼？", f"{first}的規定為何？"]
+    cited = [f"{law}第{n}條規定什麼？" for n in dict.fromkeys(_CITE.findall(text))][:4]
+    outgoing = (cited + [f"違反{law}{label}有什麼法律效果？", f"{law}{label}的例外情形為何？"])[:6]
+    return {"incoming": incoming, "outgoing": outgoing}
+
+
+@pytest.fixture
+def fake_llm():
+    with FakeOpenAI() as fake:
+        fake.responder = legal_questions
+        yield fake
+
+
+def _settings(home, fake, **kw) -> Settings:
+    return Settings(home=home, llm_base_url=fake.url, llm_max_retries=kw.pop("retries", 2), **kw)
+
+
+def _question_texts(idx, distinct=True):
+    from storage.models import PseudoQueryRow
+    from sqlalchemy import select
+    with idx.db.session() as s:
+        texts = s.scalars(select(PseudoQueryRow.text)).all()
+    return set(texts) if distinct else texts
+
+
+def _chat_requests(fake) -> int:
+    return sum(1 for r in fake.requests if r.path.endswith("/chat/completions"))
+
+
+@pytest.fixture
+def insurance(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    shutil.copy(LAWS_2024 / "G0390002.json", lib)
+    return lib
+
+
+def test_pseudo_queries_edges_and_a_one_article_rebuild(tmp_path, insurance, fake_llm):
+    home = tmp_path / "h"
+    with Index(settings=_settings(home, fake_llm)) as idx:
+        r = idx.build(insurance, embedder=USE, llm="openai:fake-qwen")
+        live = r.passages - r.repealed
+        assert r.llm_calls == live == _chat_requests(fake_llm) and r.llm_failures == 0
+        stats = idx.stats()
+        assert r.pseudo_queries == stats["pseudo_queries"]["incoming"] + stats["pseudo_queries"]["outgoing"]
+        assert stats["pseudo_queries"]["incoming"] == 2 * live
+        assert r.edges["question"] > 0 and r.edges["citation"] > 100
+        assert set(r.stages) >= {"read", "embed", "llm", "edges", "snapshot"}
+        body = fake_llm.requests[0].body
+        assert body["response_format"]["type"] == "json_schema"
+        assert body["messages"][0]["role"] == "system" and "繁體中文" in body["messages"][0]["content"]
+
+        # an outgoing question about 第N條 of this law finds the article that answers it
+        g = idx.graph()
+        p = idx.passage("G0390002:2")
+        assert p["questions"]["incoming"][0] == "保險法第2條規定什麼？"
+        q_edges = [d for _, _, d in g.edges(data=True) if d["kind"] == "question"]
+        assert all(d["question"] and d["matched_question"] and d["score"] >= 0.5 for d in q_edges)
+
+        # change one article: exactly one LLM call, and only it and its new questions are embedded
+        data = json.loads((insurance / "G0390002.json").read_text(encoding="utf-8-sig"))
+        art = next(a for a in data["法規內容"] if a.get("條號") == "第 1 條")
+        art["條文內容"] = "（測試修正）" + art["條文內容"]
+        (insurance / "G0390002.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        before = _chat_requests(fake_llm)
+        known = _question_texts(idx)
+        r2 = idx.build(insurance)
+        assert (r2.changed, r2.llm_calls, _chat_requests(fake_llm) - before) == (1, 1, 1)
+        new_q = idx.passage("G0390002:1")["questions"]
+        fresh = set(new_q["incoming"] + new_q["outgoing"]) - known
+        assert fresh and r2.embedded == 1 + len(fresh)
+        # nothing changed: no call, no embedding, no new generation
+        r3 = idx.build(insurance)
+        assert (r3.llm_calls, r3.embedded, r3.generation) == (0, 0, r2.generation)
+
+
+def test_failed_calls_are_reported_and_retried_next_build(tmp_path, fake_llm):
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "測試法", {str(i): f"第{i}條之內容，依第一條規定辦理。" for i in range(1, 6)})
+    s = _settings(tmp_path / "h", fake_llm, retries=0, llm_concurrency=1)
+    fake_llm.push(Fault.status(500), Fault.malformed())
+    with Index(settings=s) as idx:
+        r = idx.build(lib, embedder=USE, llm="openai:fake")
+        assert (r.llm_calls, r.llm_failures) == (5, 2)
+        assert r.pseudo_queries == len(_question_texts(idx, distinct=False))
+        failed = [k for k in (f"T0000001:{i}" for i in range(1, 6)) if not idx.passage(k)["questions"]["incoming"]]
+        assert len(failed) == 2
+        before = _chat_requests(fake_llm)
+        r2 = idx.build(lib, llm="openai:fake")
+        assert (r2.llm_calls, r2.llm_failures, _chat_requests(fake_llm) - before) == (2, 0, 2)
+        assert all(idx.passage(k)["questions"]["incoming"] for k in failed)
+
+
+def test_llm_none_builds_citation_edges_only(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for pcode in ("N0030001", "N0030002"):
+        shutil.copy(LAWS_2024 / f"{pcode}.json", lib)
+    with Index(tmp_path / "h") as idx:
+        r = idx.build(lib, embedder=USE, llm="none")
+        assert r.llm_calls == 0 and r.pseudo_queries == 0 and r.edges["question"] == 0
+        assert r.edges["citation"] > 50 and r.edges["structural"] >= 1
+        g = idx.graph()
+        ids = {d["key"]: n for n, d in g.nodes(data=True)}
+        # 勞動基準法施行細則 第1條 is made under 勞動基準法 第85條
+        assert g.has_edge(ids["N0030002:1"], ids["N0030001:85"])
+        assert r.citations_unresolved >= 0
+
+
+def test_graph_export_roundtrip(tmp_path, insurance, fake_llm):
+    from typer.testing import CliRunner
+    from indexer.cli import app
+    home = tmp_path / "h"
+    with Index(settings=_settings(home, fake_llm)) as idx:
+        idx.build(insurance, embedder=USE, llm="openai:fake")
+        stats = idx.stats()
+    runner = CliRunner()
+    for fmt in ("graphml", "json"):
+        out = tmp_path / f"g.{fmt}"
+        res = runner.invoke(app, ["graph", "export", "--format", fmt, "--out", str(out), "--home", str(home)])
+        assert res.exit_code == 0, res.output
+        if fmt == "graphml":
+            g = nx.read_graphml(out)
+        else:
+            g = nx.node_link_graph(json.loads(out.read_text(encoding="utf-8")), edges="edges")
+        assert g.number_of_nodes() == stats["passages"]
+        assert g.number_of_edges() == sum(stats["edges"].values())
+        kinds = {d["kind"] for _, _, d in g.edges(data=True)}
+        assert kinds == {"question", "citation"}
+    res = runner.invoke(app, ["stats", "--json", "--home", str(home)])
+    s = json.loads(res.output)
+    assert s["snapshot_generation"] == s["generation"] == 1 and s["edges"]["citation"] > 0
+    res = runner.invoke(app, ["snapshots", "list", "--json", "--home", str(home)])
+    assert [r["generation"] for r in json.loads(res.output)] == [1]
+
+
+def test_flipped_byte_in_graph_is_detected_and_repaired(tmp_path, insurance, fake_llm):
+    home = tmp_path / "h"
+    with Index(settings=_settings(home, fake_llm)) as idx:
+        idx.build(insurance, embedder=USE, llm="openai:fake")
+        edges_before = sorted((u, v, d["kind"]) for u, v, d in idx.graph().edges(data=True))
+    calls = _chat_requests(fake_llm)
+    for name in ("graph.npy", "questions_in.faiss", "questions_out.map.npy"):
+        f = home / "snapshots" / "gen-000001" / name
+        data = bytearray(f.read_bytes())
+        data[-3] ^= 0x01
+        f.write_bytes(bytes(data))
+        with Index(settings=_settings(home, fake_llm)) as idx:
+            edges_after = sorted((u, v, d["kind"]) for u, v, d in idx.graph().edges(data=True))
+            assert any("checksum mismatch" in r and name in r for r in idx.repairs), idx.repairs
+        assert edges_after == edges_before
+        with Index(settings=_settings(home, fake_llm)) as idx:
+            assert idx.verify_snapshot(1) is None          # repaired on disk
+    assert _chat_requests(fake_llm) == calls               # repair never calls the LLM
+
+
+KILL_DURING_SNAPSHOT = textwrap.dedent("""
+    import os, signal, sys
+    import storage.snapshots as snaps
+    from indexer.index import Index
+    real_fsync, calls = os.fsync, [0]
+    def fsync_then_die(fd):
+        real_fsync(fd)
+        calls[0] += 1
+        if calls[0] == int(sys.argv[3]):
+            os.kill(os.getpid(), signal.SIGKILL)
+    snaps.os.fsync = fsync_then_die
+    with Index(sys.argv[1]) as idx:
+        idx.build(sys.argv[2])
+""")
+
+
+@pytest.mark.parametrize("kill_at", [1, 4, 8])
+def test_kill_while_writing_snapshot_keeps_previous_loadable(tmp_path, kill_at):
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "測試法", {"1": "雇主應給付工資。", "2": "依第一條規定給付。"})
+    home = tmp_path / "h"
+    with Index(home) as idx:
+        idx.build(lib, embedder=USE)
+    write_law(lib, "T0000001", "測試法", {"1": "雇主應給付工資。", "2": "依第一條規定給付。", "3": "前條之給付，準用第一條。"})
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_SNAPSHOT, str(home), str(lib), str(kill_at)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    assert (home / "snapshots" / "gen-000001" / "manifest.json").exists()
+    with Index(home) as idx:
+        assert idx.verify_snapshot(1) is None              # the previous snapshot is intact
+        assert idx.generation == 2                         # the database commit came before the snapshot
+        hits = idx.query("準用第一條", k=3)                 # rebuilt from the database, no embedding
+        assert "T0000001:3" in [h.key for h in hits]
+        assert idx.repairs and idx.verify_snapshot(2) is None
+        assert idx.stats()["edges"]["citation"] == 3      # 2→1, 3→2 (前條), 3→1
+    leftovers = list((home / "snapshots").glob(".tmp-*"))
+    assert leftovers == []
