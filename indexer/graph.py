@@ -1,12 +1,13 @@
 """The passage graph: a networkx MultiDiGraph over passages, one edge per question match or citation.
 
-Snapshots hold the edges as one numpy table (`graph.npy`: id, source, target, kind, score); the
+Snapshots hold the edges as one numpy table (`graph.npy`: id, source, target, kind, score, out_q,
+in_q); the
 graph is rebuilt from it, or from the database, on load. Export adds texts and questions for
 Gephi (GraphML) and networkx users (node-link JSON).
 
 Public API:
     EDGE_KINDS                              ("question", "citation", "structural")
-    edge_table(rows) -> np.ndarray          rows of (id, source, target, kind, score)
+    edge_table(rows) -> np.ndarray          rows of (id, source, target, kind, score, out_q, in_q)
     graph_from_table(table, nodes=()) -> nx.MultiDiGraph
     export_graph(graph, fmt, path)          fmt: graphml | json
 """
@@ -23,12 +24,16 @@ import numpy as np
 __all__ = ["EDGE_KINDS", "EDGE_DTYPE", "edge_table", "graph_from_table", "export_graph"]
 
 EDGE_KINDS = ("question", "citation", "structural")
-EDGE_DTYPE = np.dtype([("id", "<i8"), ("source", "<i8"), ("target", "<i8"), ("kind", "u1"), ("score", "<f4")])
+# out_q / in_q: the pseudo-query ids of a question edge (-1 for citations): hop search scores
+# an edge by how close its outgoing question is to the query.
+EDGE_DTYPE = np.dtype([("id", "<i8"), ("source", "<i8"), ("target", "<i8"), ("kind", "u1"), ("score", "<f4"),
+                       ("out_q", "<i8"), ("in_q", "<i8")])
 
 
-def edge_table(rows: Iterable[tuple[int, int, int, str, float]]) -> np.ndarray:
+def edge_table(rows: Iterable[tuple]) -> np.ndarray:
+    """rows of (id, source, target, kind, score, out_q | None, in_q | None)."""
     code = {k: i for i, k in enumerate(EDGE_KINDS)}
-    data = [(i, s, t, code[k], sc) for i, s, t, k, sc in rows]
+    data = [(i, s, t, code[k], sc, -1 if o is None else o, -1 if q is None else q) for i, s, t, k, sc, o, q in rows]
     return np.array(data, dtype=EDGE_DTYPE) if data else np.zeros(0, EDGE_DTYPE)
 
 
@@ -36,7 +41,7 @@ def graph_from_table(table: np.ndarray, nodes: Iterable[int] = ()) -> nx.MultiDi
     g = nx.MultiDiGraph()
     g.add_nodes_from(int(n) for n in nodes)
     g.add_edges_from((int(s), int(t), int(i), {"kind": EDGE_KINDS[k], "score": float(sc)})
-                     for i, s, t, k, sc in table.tolist())
+                     for i, s, t, k, sc, _, _ in table.tolist())
     return g
 
 

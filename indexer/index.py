@@ -100,6 +100,11 @@ class _Derived:
     edges: np.ndarray
 
 
+def _edge_table(s) -> np.ndarray:
+    return edge_table(s.execute(select(EdgeRow.id, EdgeRow.source_id, EdgeRow.target_id, EdgeRow.kind, EdgeRow.score,
+                                       EdgeRow.out_query_id, EdgeRow.in_query_id).order_by(EdgeRow.id)).all())
+
+
 class Index:
     def __init__(self, home: str | Path | None = None, settings=None, *, create: bool = True):
         from .settings import Settings
@@ -229,10 +234,8 @@ class Index:
             with self.db.session() as s:
                 self.db.set_meta(s, "llm", llm_name)
         if not unchanged_index:
-            generation, derived, cites = self._commit(lib, plan, emb.fingerprint, new_questions, base, signature, timer)
+            generation, cites = self._commit(lib, plan, emb.fingerprint, new_questions, base, signature, timer)
             report.citations_unresolved = cites
-            self._save_snapshot(derived, emb.fingerprint)
-            timer.mark("snapshot")
         else:
             last = self._last_report()
             report.citations_unresolved = last.get("citations_unresolved", 0) if last else 0
@@ -245,7 +248,7 @@ class Index:
         return report
 
     def _commit(self, lib: Library, plan: BuildPlan, fp: Fingerprint, new_questions: dict, base: _Derived | None,
-                signature: str, timer: StageTimer) -> tuple[int, _Derived, int]:
+                signature: str, timer: StageTimer) -> tuple[int, int]:
         from .citations import resolve_citations
 
         with self.db.session() as s:
@@ -287,7 +290,11 @@ class Index:
             self.db.set_meta(s, "library", lib.root)
             self.db.set_meta(s, "graph_signature", signature)
             self.db.set_meta(s, "citations_unresolved", cites.unresolved)
-        return generation, derived, cites.unresolved
+            # The snapshot is on disk before the commit: whoever sees generation N in the database
+            # finds snapshot N. A crash in between leaves an orphan snapshot the next build replaces.
+            self._save_snapshot(derived, fp)
+            timer.mark("snapshot")
+        return generation, cites.unresolved
 
     def _write_documents(self, s, lib: Library) -> dict[str, int]:
         docs = {d.doc_key: d for d in s.scalars(select(DocumentRow))}
@@ -358,8 +365,7 @@ class Index:
                      for e in cites.edges if e.source in ids and e.target in ids]
         if rows:
             s.execute(insert(EdgeRow), rows)
-        return edge_table(s.execute(select(EdgeRow.id, EdgeRow.source_id, EdgeRow.target_id, EdgeRow.kind,
-                                           EdgeRow.score).order_by(EdgeRow.id)).all())
+        return _edge_table(s)
 
     def _record_build(self, report: BuildReport) -> None:
         with self.db.session() as s:
@@ -435,8 +441,7 @@ class Index:
         """Vectors from the cache, the graph from the edge table: no model, no LLM."""
         with self.db.session() as s:
             derived = self._sync_sets(s, fp, None, generation)
-            derived.edges = edge_table(s.execute(select(EdgeRow.id, EdgeRow.source_id, EdgeRow.target_id, EdgeRow.kind,
-                                                        EdgeRow.score).order_by(EdgeRow.id)).all())
+            derived.edges = _edge_table(s)
         return derived
 
     def snapshots_list(self) -> list[dict]:
@@ -574,9 +579,9 @@ class Index:
             self.db.set_meta(s, "generation", generation)
             self.db.set_meta(s, "embedder", emb.fingerprint.to_dict())
             self.db.set_meta(s, "graph_signature", self._graph_signature(emb.fingerprint))
-        timer.mark("edges")
-        self._save_snapshot(derived, emb.fingerprint)
-        timer.mark("snapshot")
+            timer.mark("edges")
+            self._save_snapshot(derived, emb.fingerprint)
+            timer.mark("snapshot")
         report = BuildReport(unchanged=len(rows), embedded=embedded, cache_hits=hits, generation=generation,
                              embedder=emb.fingerprint.name, library=str(self.db.get_meta("library") or ""),
                              passages=len(rows), pseudo_queries=len(questions), edges=self._edge_counts(),

@@ -31,6 +31,9 @@ class SchemaError(RuntimeError):
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Let SQLAlchemy's transactions be real SQLite transactions: the driver's own mode would run
+    # SELECTs outside any transaction, and a reader could then see two generations in one answer.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")      # readers never block the writer and vice versa
     cur.execute("PRAGMA foreign_keys=ON")
@@ -88,6 +91,7 @@ class Database:
         self.engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self.revision = migrate(self.engine) if upgrade else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
