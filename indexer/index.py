@@ -15,7 +15,10 @@ Public API:
     Index(home=None, settings=None, create=True)   create=False: a missing index is an error
         .build(library, embedder=None, llm=None, progress=None) -> BuildReport
         .reembed(embedder, progress=None) -> BuildReport
-        .query(text, k=10) -> list[Hit]
+        .search(text, k=10, mode="dense"|"questions"|"hybrid", filters=None) -> list[Hit]
+        .query(text, k=10) -> list[Hit]                 dense search
+        .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> list[Hit]
+        .neighbors(passage, direction="out", kinds=None) -> list[dict]
         .passage(id_or_key) -> dict | None
         .graph() -> networkx.MultiDiGraph           node and edge attributes for export
         .stats() -> dict
@@ -51,6 +54,7 @@ from .graph import EDGE_KINDS, edge_table, graph_from_table
 from .library import read_library
 from .passages import Library, Passage, embed_text, text_hash
 from .pseudo_queries import QuestionCounts
+from .retrieval import Hit
 from .vectorsets import MissingVectors, VectorSet, npy_bytes, npy_load
 
 __all__ = ["Index", "Hit", "EmbedderMismatch", "IndexStateError"]
@@ -66,23 +70,6 @@ class EmbedderMismatch(RuntimeError):
 
 class IndexStateError(RuntimeError):
     """The index cannot answer (empty, or derived data that cannot be rebuilt without embedding)."""
-
-
-@dataclass(frozen=True)
-class Hit:
-    passage_id: int
-    key: str
-    law: str
-    article: str
-    score: float
-    text: str
-    label: str = ""
-    chapters: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["chapters"] = list(self.chapters)
-        return d
 
 
 def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
@@ -121,6 +108,7 @@ class Index:
         self.cache = EmbeddingCache(self.db)
         self.snapshots = SnapshotStore(self.home / "snapshots", keep=settings.snapshot_keep)
         self._derived: _Derived | None = None
+        self._retriever = None
         self.repairs: list[str] = []   # what opening had to rebuild, for stats and logs
 
     # ---------------------------------------------------------------- state
@@ -395,21 +383,29 @@ class Index:
         self._derived = derived
         return snap
 
-    def _snapshot_problem(self, snap: Snapshot | None, fp: Fingerprint) -> tuple[_Derived | None, str | None]:
-        generation = self.generation
+    def _db_view(self, s) -> tuple[int, Fingerprint | None, dict[str, dict[int, str]], int]:
+        """Generation, embedder, desired vector sets and edge count, read in one transaction."""
+        generation = int(self.db.get_meta_in(s, "generation", 0))
+        fp = self.db.get_meta_in(s, "embedder")
+        n_edges = int(s.scalar(select(func.count()).select_from(EdgeRow)))
+        return generation, Fingerprint.from_dict(fp) if fp else None, self._desired(s), n_edges
+
+    def _read_snapshot(self, generation: int, fp: Fingerprint, desired: dict, n_edges: int
+                       ) -> tuple[_Derived | None, str | None]:
+        """The snapshot of `generation`, verified (checksums, embedder, ids and hashes, edge count)."""
+        if self._derived is not None and self._derived.generation == generation:
+            return self._derived, None
+        snap = self.snapshots.get(generation)
         if snap is None:
             latest = self.snapshots.latest()
             return None, (f"snapshot of generation {generation} is missing"
-                          + (f" (newest on disk: gen {latest.generation}, stale)" if latest else ""))
+                          + (f" (newest on disk: gen {latest.generation})" if latest else ""))
         try:
             if snap.info.get("fingerprint") != fp.id:
                 raise SnapshotError("snapshot was made with another embedder")
             read = lambda name: self.snapshots.read(snap, name)  # noqa: E731
             sets = {name: VectorSet.from_files(name, read) for name in SETS}
             edges = npy_load(read(GRAPH_FILE))
-            with self.db.session() as s:
-                desired = self._desired(s)
-                n_edges = s.scalar(select(func.count()).select_from(EdgeRow))
             for name in SETS:
                 if sets[name].hashes != desired[name]:
                     raise SnapshotError(f"snapshot {name} does not match the database")
@@ -420,28 +416,33 @@ class Index:
             return None, str(exc)
 
     def _load_derived(self, required: bool = True) -> _Derived | None:
-        generation, fp = self.generation, self.fingerprint
+        """The current generation's vectors and graph; a bad snapshot is rebuilt and saved."""
+        with self.db.session() as s:
+            generation, fp, desired, n_edges = self._db_view(s)
         if fp is None:
             if required:
                 raise IndexStateError(f"the index at {self.home} is empty: run `hoprag build LIBRARY` first")
             return None
-        if self._derived is not None and self._derived.generation == generation:
-            return self._derived
-        derived, problem = self._snapshot_problem(self.snapshots.get(generation), fp)
+        derived, problem = self._read_snapshot(generation, fp, desired, n_edges)
         if derived is not None:
             self._derived = derived
             return derived
         log.warning("rebuilding snapshot from the database: %s", problem)
         self.repairs.append(problem)
-        derived = self._rebuild_derived(fp, generation)
-        self._save_snapshot(derived, fp)
+        with self.db.session() as s:   # one transaction: what is rebuilt is what it is named after
+            generation, fp, _, _ = self._db_view(s)
+            derived = self._rebuild_derived_in(s, fp, generation)
+            self._save_snapshot(derived, fp)
         return derived
 
     def _rebuild_derived(self, fp: Fingerprint, generation: int) -> _Derived:
         """Vectors from the cache, the graph from the edge table: no model, no LLM."""
         with self.db.session() as s:
-            derived = self._sync_sets(s, fp, None, generation)
-            derived.edges = _edge_table(s)
+            return self._rebuild_derived_in(s, fp, generation)
+
+    def _rebuild_derived_in(self, s, fp: Fingerprint, generation: int) -> _Derived:
+        derived = self._sync_sets(s, fp, None, generation)
+        derived.edges = _edge_table(s)
         return derived
 
     def snapshots_list(self) -> list[dict]:
@@ -486,19 +487,27 @@ class Index:
     def _vectors(self, name: str = "passages"):
         return self._load_derived().sets[name].index
 
+    @property
+    def retriever(self):
+        if self._retriever is None:
+            from .retrieval import Retriever
+            self._retriever = Retriever(self)
+        return self._retriever
+
+    def search(self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None) -> list[Hit]:
+        """Top-k passages: dense | questions (incoming pseudo-queries) | hybrid (BM25 + dense, RRF);
+        an article the query names comes first."""
+        return self.retriever.search(text, k=k, mode=mode, filters=filters)
+
     def query(self, text: str, k: int = 10) -> list[Hit]:
-        if not text or not text.strip():
-            raise ValueError("empty query")
-        if k < 1:
-            raise ValueError("k must be at least 1")
-        index = self._vectors("passages")
-        emb = self._embedder(None)
-        scores, ids = index.search(emb.embed([text]), k)
-        found = [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0]
-        rows = self._passages_by_id([i for i, _ in found])
-        return [Hit(passage_id=i, key=rows[i].key, law=rows[i].law, article=rows[i].article, score=sc,
-                    text=rows[i].text, label=rows[i].article_label, chapters=tuple(rows[i].chapters))
-                for i, sc in found if i in rows]
+        return self.search(text, k=k, mode="dense")
+
+    def hop_search(self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity",
+                   filters: dict | None = None) -> list[Hit]:
+        return self.retriever.hop_search(text, k=k, n_hop=n_hop, mode=mode, filters=filters)
+
+    def neighbors(self, passage: int | str, direction: str = "out", kinds=None) -> list[dict]:
+        return self.retriever.neighbors(passage, direction=direction, kinds=kinds)
 
     def _passages_by_id(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         if not ids:

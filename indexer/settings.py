@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     edge_max_per_passage: int = Field(8, ge=1, description="question edges leaving one passage")
     edge_keyword_weight: float = Field(0.0, ge=0, le=1, description="weight of jieba keyword Jaccard in the score")
 
+    # Limits of a query (CLI, Python and HTTP alike)
+    max_query_chars: int = Field(2000, ge=1)
+    max_k: int = Field(100, ge=1)
+    max_hops: int = Field(4, ge=0)
+
     snapshot_keep: int = Field(3, ge=1, description="snapshots kept on disk (newest first)")
 
     # How many texts the build embeds between cache commits: a crash loses at most this much work.

@@ -2,7 +2,7 @@
 sessions, and Alembic migrations applied on open.
 
 Public API:
-    Database(url)                 .engine, .session() context manager, .get_meta/.set_meta
+    Database(url)                 .engine, .session() context manager, .get_meta/.get_meta_in/.set_meta
     migrate(engine) -> str        upgrade to head; returns the revision
     head_revision() -> str
     SchemaError                   database written by a newer hoprag (unknown revision)
@@ -106,6 +106,11 @@ class Database:
         with self._sessions() as s:
             row = s.get(MetaEntry, key)
             return row.value["v"] if row else default
+
+    @staticmethod
+    def get_meta_in(session: Session, key: str, default: Any = None) -> Any:
+        row = session.get(MetaEntry, key)
+        return row.value["v"] if row else default
 
     @staticmethod
     def set_meta(session: Session, key: str, value: Any) -> None:

@@ -1,0 +1,520 @@
+"""HopRAG retrieval over one committed generation: dense, question, hybrid and citation-aware
+search, neighbours, and multi-hop traversal (retrieve → reason → prune, arXiv 2502.12442 §3.3).
+
+Everything a query needs is loaded once per generation into an immutable `State` (vectors from
+the snapshot, passage and question metadata from one database transaction), so an answer never
+mixes two generations; a new generation is swapped in whole when the database commits one.
+
+Public API:
+    Retriever(index)
+        .search(text, k=10, mode="dense"|"questions"|"hybrid", filters=None) -> list[Hit]
+        .neighbors(passage, direction="out"|"in"|"both", kinds=None) -> list[dict]
+        .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> list[Hit]
+        .state() -> State
+    Hit                        passage_id, key, law, article, score, text, label, chapters, generation,
+                               and per mode: matched_question, path, sim, imp, cited
+    LAW_SHORT_NAMES            common short names (勞基法 → 勞動基準法)
+    QueryError                 invalid query arguments (the service answers 4xx)
+    HopLLMError                llm hop mode: the LLM failed (the service answers 502)
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+from sqlalchemy import select
+
+from storage.models import DocumentRow, PassageRow, PseudoQueryRow
+
+from .graph import EDGE_KINDS
+from .numerals import NUMBER_CHARS, article_number
+
+__all__ = ["Retriever", "Hit", "State", "QueryError", "HopLLMError", "LAW_SHORT_NAMES", "MODES", "HOP_MODES"]
+
+MODES = ("dense", "questions", "hybrid")
+HOP_MODES = ("similarity", "llm")
+RRF_K = 60   # reciprocal rank fusion constant (Cormack et al. 2009)
+
+# What people type for the laws of the bundled library. Longer names win when several match.
+LAW_SHORT_NAMES = {
+    "勞基法": "勞動基準法", "勞基法施行細則": "勞動基準法施行細則", "個資法": "個人資料保護法",
+    "個資法施行細則": "個人資料保護法施行細則", "消保法": "消費者保護法", "民訴法": "民事訴訟法",
+    "刑訴法": "刑事訴訟法", "行訴法": "行政訴訟法", "國賠法": "國家賠償法", "採購法": "政府採購法",
+    "就服法": "就業服務法", "性工法": "性別平等工作法", "性平工作法": "性別平等工作法",
+    "性別工作平等法": "性別平等工作法", "移民法": "入出國及移民法", "兩岸條例": "臺灣地區與大陸地區人民關係條例",
+    "兩岸人民關係條例": "臺灣地區與大陸地區人民關係條例", "道交條例": "道路交通管理處罰條例",
+    "道安規則": "道路交通安全規則", "行程法": "行政程序法", "刑法": "中華民國刑法", "憲法": "中華民國憲法",
+    "增修條文": "中華民國憲法增修條文", "憲法增修條文": "中華民國憲法增修條文", "攬才專法": "外國專業人才延攬及僱用法",
+    "外國人才專法": "外國專業人才延攬及僱用法",
+}
+_BARE_ARTICLE = re.compile(rf"第?\s*([{NUMBER_CHARS}]+)\s*條(?:\s*之\s*([{NUMBER_CHARS}]+))?|第\s*([0-9]+)-([0-9]+)\s*條")
+
+
+class QueryError(ValueError):
+    """A query the index cannot take as given (empty, k out of range, unknown mode or filter)."""
+
+
+class HopLLMError(RuntimeError):
+    """Hop search in llm mode: the LLM failed after its retries (no silent similarity fallback)."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage_id: int
+    key: str
+    law: str
+    article: str
+    score: float
+    text: str
+    label: str = ""
+    chapters: tuple[str, ...] = ()
+    generation: int = 0
+    matched_question: str | None = None
+    cited: bool = False               # the query named this article
+    sim: float | None = None          # hop search: normalized relevance
+    imp: float | None = None          # hop search: share of traversal visits
+    path: tuple[dict, ...] | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["chapters"] = list(self.chapters)
+        if self.path is not None:
+            d["path"] = list(self.path)
+        return {k: v for k, v in d.items() if v is not None}
+
+
+@dataclass
+class State:
+    """One generation, read-only once built."""
+    generation: int
+    ids: np.ndarray                         # passage ids with a vector, in matrix order
+    matrix: np.ndarray                      # their vectors
+    row_of: dict[int, int]
+    info: dict[int, tuple]                  # id -> (key, law, article, label, text, chapters, doc_key)
+    by_key: dict[str, int]
+    by_law_article: dict[tuple[str, str], int]
+    law_names: dict[str, str]               # every name and short name -> official law name
+    doc_of_law: dict[str, str]              # official law name -> doc_key
+    q_text: dict[int, str]
+    q_owner: dict[int, int]
+    q_in: Any                               # VectorIndex of incoming questions
+    q_out_row: dict[int, int]
+    q_out_matrix: np.ndarray
+    edges: np.ndarray                       # EDGE_DTYPE, sorted by source
+    edge_start: dict[int, tuple[int, int]]  # source -> (start, end) in edges
+    in_edges: dict[int, list[int]]          # target -> positions in edges
+    passage_index: Any                      # VectorIndex of passages
+    _bm25: Any = field(default=None, repr=False)
+    _bm25_ids: np.ndarray | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bm25(self):
+        """BM25 over jieba tokens, built on first use (a few seconds for 7k articles)."""
+        with self._lock:
+            if self._bm25 is None:
+                import bm25s
+                ids = np.array(sorted(self.info), dtype=np.int64)
+                corpus = [tokenize(f"{self.info[i][1]} {self.info[i][3]} {self.info[i][4]}") for i in ids]
+                model = bm25s.BM25()
+                model.index(corpus, show_progress=False)
+                self._bm25, self._bm25_ids = model, ids
+            return self._bm25, self._bm25_ids
+
+
+def tokenize(text: str) -> list[str]:
+    import jieba
+    jieba.setLogLevel(60)
+    return [t for t in jieba.lcut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
+
+
+class Retriever:
+    def __init__(self, index):
+        self.index = index
+        self._state: State | None = None
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- state
+    def state(self) -> State:
+        """The state of the database's current generation, loaded once per generation."""
+        current = self.index.generation
+        state = self._state
+        if state is not None and state.generation == current:
+            return state
+        with self._lock:
+            if self._state is None or self._state.generation != self.index.generation:
+                self._state = self._load()
+            return self._state
+
+    def _load(self) -> State:
+        from .index import IndexStateError
+        idx = self.index
+        for _ in range(3):
+            with idx.db.session() as s:
+                # One transaction: the generation and every row below belong together.
+                generation, fp, desired, n_edges = idx._db_view(s)
+                rows = s.execute(select(PassageRow.id, PassageRow.key, PassageRow.law, PassageRow.article,
+                                        PassageRow.article_label, PassageRow.text, PassageRow.chapters,
+                                        DocumentRow.doc_key, DocumentRow.name)
+                                 .join(DocumentRow, DocumentRow.id == PassageRow.document_id)).all()
+                questions = s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id, PseudoQueryRow.text)).all()
+            if fp is None:
+                raise IndexStateError(f"the index at {idx.home} is empty: run `hoprag build LIBRARY` first")
+            derived, _ = idx._read_snapshot(generation, fp, desired, n_edges)
+            if derived is not None:
+                return self._make_state(generation, derived, rows, questions)
+            idx._load_derived()    # repairs the current generation's snapshot, then read again
+        raise IndexStateError("the index changed three times while loading; try again")
+
+    def _make_state(self, generation: int, derived, rows, questions) -> State:
+        info = {r[0]: (r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7]) for r in rows}
+        doc_of_law = {r[8]: r[7] for r in rows}
+        names = {n: n for n in doc_of_law}
+        from .citations import law_aliases
+        for name in doc_of_law:
+            for alias in law_aliases(name):
+                names.setdefault(alias, name)
+        for short, full in LAW_SHORT_NAMES.items():
+            if full in doc_of_law:
+                names.setdefault(short, full)
+        ids, matrix = derived.sets["passages"].index.vectors()
+        q_ids, q_matrix = derived.sets["questions_out"].index.vectors()
+        edges = np.sort(derived.edges, order=["source", "id"]) if len(derived.edges) else derived.edges
+        edge_start: dict[int, tuple[int, int]] = {}
+        in_edges: dict[int, list[int]] = {}
+        if len(edges):
+            src = edges["source"]
+            bounds = np.flatnonzero(np.r_[True, src[1:] != src[:-1], True])
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                edge_start[int(src[a])] = (int(a), int(b))
+            for pos, t in enumerate(edges["target"].tolist()):
+                in_edges.setdefault(t, []).append(pos)
+        return State(
+            generation=generation, ids=ids, matrix=matrix, row_of={int(i): n for n, i in enumerate(ids)},
+            info=info, by_key={v[0]: k for k, v in info.items()},
+            by_law_article={(v[1], v[2]): k for k, v in info.items()}, law_names=names, doc_of_law=doc_of_law,
+            q_text={q: t for q, _, t in questions}, q_owner={q: p for q, p, _ in questions},
+            q_in=derived.sets["questions_in"].index, q_out_row={int(q): n for n, q in enumerate(q_ids)},
+            q_out_matrix=q_matrix, edges=edges, edge_start=edge_start, in_edges=in_edges,
+            passage_index=derived.sets["passages"].index)
+
+    # ---------------------------------------------------------------- helpers
+    def _hit(self, st: State, pid: int, score: float, **extra) -> Hit:
+        key, law, article, label, text, chapters, _ = st.info[pid]
+        return Hit(passage_id=pid, key=key, law=law, article=article, score=float(score), text=text, label=label,
+                   chapters=chapters, generation=st.generation, **extra)
+
+    def _allowed(self, st: State, filters: dict | None) -> set[int] | None:
+        if not filters:
+            return None
+        unknown = set(filters) - {"law", "pcode", "key"}
+        if unknown:
+            raise QueryError(f"unknown filter {sorted(unknown)[0]!r}: use law, pcode or key")
+
+        def values(name: str) -> list[str]:
+            v = filters.get(name)
+            if v is None:
+                return []
+            vs = [v] if isinstance(v, str) else list(v)
+            if not all(isinstance(x, str) for x in vs):
+                raise QueryError(f"filter {name!r} takes a string or a list of strings")
+            return vs
+        laws = values("law")
+        resolved = set()
+        for name in laws:
+            full = st.law_names.get(name.strip())
+            if full is None:
+                raise QueryError(f"no law named {name!r} in this index")
+            resolved.add(full)
+        pcodes, keys = set(values("pcode")), set(values("key"))
+        allowed = set()
+        for pid, (key, law, _, _, _, _, doc) in st.info.items():
+            if (not laws or law in resolved) and (not pcodes or doc in pcodes) and (not keys or key in keys):
+                allowed.add(pid)
+        return allowed
+
+    def _check(self, text: str, k: int) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise QueryError("empty query")
+        if len(text) > self.index.settings.max_query_chars:
+            raise QueryError(f"query longer than {self.index.settings.max_query_chars} characters")
+        if not 1 <= k <= self.index.settings.max_k:
+            raise QueryError(f"k must be between 1 and {self.index.settings.max_k}")
+
+    def _embed(self, text: str) -> np.ndarray:
+        return self.index._embedder(None).embed([text])
+
+    def _dense(self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+        import faiss
+        params = None
+        if allowed is not None:
+            if not allowed:
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.array(sorted(allowed), dtype=np.int64)))
+        k = min(k, st.passage_index.ntotal)
+        if k <= 0:
+            return []
+        scores, ids = st.passage_index._index.search(qv, k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def _questions(self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float, int]]:
+        """Best incoming question per passage: (passage id, score, question id)."""
+        n = st.q_in.ntotal
+        if n == 0:
+            return []
+        scores, ids = st.q_in.search(qv, min(n, max(4 * k, 50)))
+        best: dict[int, tuple[float, int]] = {}
+        for q, sc in zip(ids[0].tolist(), scores[0].tolist()):
+            if q < 0:
+                continue
+            pid = st.q_owner.get(q)
+            if pid is None or (allowed is not None and pid not in allowed) or pid not in st.info:
+                continue
+            if pid not in best:
+                best[pid] = (sc, q)
+        return sorted(((p, sc, q) for p, (sc, q) in best.items()), key=lambda t: -t[1])[:k]
+
+    def _bm25_ranked(self, st: State, text: str, n: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+        model, ids = st.bm25()
+        tokens = tokenize(text)
+        if not tokens:
+            return []
+        scores = model.get_scores(tokens)
+        if allowed is not None:
+            scores = np.where(np.isin(ids, np.fromiter(allowed, np.int64)), scores, 0.0)
+        top = np.argsort(-scores, kind="stable")[:n]
+        return [(int(ids[i]), float(scores[i])) for i in top if scores[i] > 0]
+
+    def cited_articles(self, st: State, text: str, allowed: set[int] | None) -> list[int]:
+        """Passages the query names (著作權法第三條, 勞基法第24條, 第十五條之一), in order of mention."""
+        from .citations import find_citations
+        found: list[int] = []
+        names = sorted(st.law_names, key=len, reverse=True)
+        cites = find_citations(text, laws=names)
+        spans = [(c.law, c.articles) for c in cites if c.kind in ("article", "range")]
+        if not spans:   # what people type without 第: 民法184條
+            for m in re.finditer(rf"({'|'.join(map(re.escape, names))})?\s*{_BARE_ARTICLE.pattern}", text):
+                num = m.group(2) or m.group(4)
+                sub = m.group(3) or m.group(5)
+                try:
+                    art = article_number(f"第{num}條" + (f"之{sub}" if sub else ""))
+                except ValueError:
+                    continue
+                spans.append((m.group(1), (art,)))
+        for law, articles in spans:
+            full = st.law_names.get(law) if law else None
+            if law and full is None:
+                continue
+            for art in articles[:1] if len(articles) == 1 else articles:
+                if full:
+                    pid = st.by_law_article.get((full, art))
+                    cands = [pid] if pid is not None else []
+                else:   # no law named: that article of every law (the filter narrows it)
+                    cands = [p for (lw, a), p in st.by_law_article.items() if a == art]
+                for pid in cands:
+                    if pid not in found and (allowed is None or pid in allowed):
+                        found.append(pid)
+        return found
+
+    # ---------------------------------------------------------------- search
+    def search(self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None) -> list[Hit]:
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}: {', '.join(MODES)}")
+        self._check(text, k)
+        st = self.state()
+        allowed = self._allowed(st, filters)
+        qv = self._embed(text)
+        cited = self.cited_articles(st, text, allowed)
+        if mode == "dense":
+            ranked = [(p, s, {}) for p, s in self._dense(st, qv, k, allowed)]
+        elif mode == "questions":
+            ranked = [(p, s, {"matched_question": st.q_text[q]}) for p, s, q in self._questions(st, qv, k, allowed)]
+        else:
+            ranked = [(p, s, {}) for p, s in self._fused(st, text, qv, k, allowed)]
+        if cited:
+            # the article the query names goes first, above any similarity score
+            top = max([s for _, s, _ in ranked], default=1.0)
+            rest = [r for r in ranked if r[0] not in cited]
+            ranked = [(p, top + (len(cited) - i) * 1e-3, {"cited": True}) for i, p in enumerate(cited)] + rest
+        return [self._hit(st, p, s, **extra) for p, s, extra in ranked[:k]]
+
+    def _fused(self, st: State, text: str, qv: np.ndarray, k: int, allowed: set[int] | None,
+               depth: int | None = None) -> list[tuple[int, float]]:
+        """Reciprocal rank fusion of dense passages, incoming questions and BM25."""
+        depth = depth or max(50, 5 * k)
+        lists = [[p for p, _ in self._dense(st, qv, depth, allowed)],
+                 [p for p, _ in self._bm25_ranked(st, text, depth, allowed)]]
+        if st.q_in.ntotal:
+            lists.append([p for p, _, _ in self._questions(st, qv, depth, allowed)])
+        fused: Counter = Counter()
+        for ranked in lists:
+            for rank, pid in enumerate(ranked):
+                fused[pid] += 1.0 / (RRF_K + rank + 1)
+        return fused.most_common(max(k, depth))
+
+    # ---------------------------------------------------------------- graph
+    def _edge_dict(self, st: State, e, direction: str) -> dict:
+        other = int(e["target"] if direction == "out" else e["source"])
+        key, law, article, label, text, _, _ = st.info[other]
+        kind = EDGE_KINDS[int(e["kind"])]
+        d = {"direction": direction, "kind": kind, "score": float(e["score"]), "passage_id": other, "key": key,
+             "law": law, "article": article, "label": label, "text": text}
+        if int(e["out_q"]) >= 0:
+            d["question"] = st.q_text.get(int(e["out_q"]))
+            d["matched_question"] = st.q_text.get(int(e["in_q"]))
+        return d
+
+    def _out_positions(self, st: State, pid: int) -> range:
+        a, b = st.edge_start.get(pid, (0, 0))
+        return range(a, b)
+
+    def neighbors(self, passage: int | str, direction: str = "out", kinds: Iterable[str] | None = None) -> list[dict]:
+        if direction not in ("out", "in", "both"):
+            raise QueryError("direction must be out, in or both")
+        kinds = set(kinds) if kinds else set(EDGE_KINDS)
+        if kinds - set(EDGE_KINDS):
+            raise QueryError(f"unknown edge kind {sorted(kinds - set(EDGE_KINDS))[0]!r}: {', '.join(EDGE_KINDS)}")
+        st = self.state()
+        pid = st.by_key.get(passage) if isinstance(passage, str) else passage
+        if pid is None or pid not in st.info:
+            raise KeyError(passage)
+        out = []
+        if direction in ("out", "both"):
+            out += [self._edge_dict(st, st.edges[i], "out") for i in self._out_positions(st, pid)
+                    if EDGE_KINDS[int(st.edges[i]["kind"])] in kinds]
+        if direction in ("in", "both"):
+            out += [self._edge_dict(st, st.edges[i], "in") for i in st.in_edges.get(pid, [])
+                    if EDGE_KINDS[int(st.edges[i]["kind"])] in kinds]
+        return sorted(out, key=lambda d: -d["score"])
+
+    # ---------------------------------------------------------------- hop search
+    def hop_search(self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity",
+                   filters: dict | None = None) -> list[Hit]:
+        """HopRAG retrieve–reason–prune: enter at the best passages, follow the out-edge whose
+        question best serves the query for n_hop rounds, count visits, rank by H = (SIM + IMP) / 2."""
+        if mode not in HOP_MODES:
+            raise QueryError(f"unknown hop mode {mode!r}: {', '.join(HOP_MODES)}")
+        self._check(text, k)
+        if not 0 <= n_hop <= self.index.settings.max_hops:
+            raise QueryError(f"n_hop must be between 0 and {self.index.settings.max_hops}")
+        st = self.state()
+        allowed = self._allowed(st, filters)
+        qv = self._embed(text)
+        depth = max(50, 5 * k)
+        fused = dict(self._fused(st, text, qv, k, None, depth=depth))
+        # SIM over all passages: dense cosine, lifted by the fused rank where a passage has one, so
+        # that lexical evidence counts for passages reached by hops too.
+        cos = st.matrix @ qv[0] if len(st.ids) else np.zeros(0)
+        top_fused = max(fused.values(), default=1.0)
+
+        def sim(pid: int) -> float:
+            c = float(cos[st.row_of[pid]]) if pid in st.row_of else 0.0
+            return 0.5 * max(c, 0.0) + 0.5 * fused.get(pid, 0.0) / top_fused
+
+        entries = [p for p, _ in sorted(fused.items(), key=lambda t: -t[1])
+                   if allowed is None or p in allowed][:k]
+        entries = self.cited_articles(st, text, allowed) + [p for p in entries if p not in set(
+            self.cited_articles(st, text, allowed))]
+        visits: Counter = Counter({p: 1 for p in entries})
+        paths: dict[int, list[dict]] = {p: [] for p in entries}
+        frontier = list(entries)
+        choose = self._choose_llm if mode == "llm" else self._choose_similarity
+        for hop in range(n_hop):
+            nxt: list[int] = []
+            picks = choose(st, text, qv, frontier)
+            for v, chosen in zip(frontier, picks):
+                for pos in chosen:
+                    e = st.edges[pos]
+                    t = int(e["target"])
+                    if t not in st.info:
+                        continue
+                    visits[t] += 1
+                    if t not in paths:
+                        step = {"from": st.info[v][0], "to": st.info[t][0], "kind": EDGE_KINDS[int(e["kind"])]}
+                        if int(e["out_q"]) >= 0:
+                            step["question"] = st.q_text.get(int(e["out_q"]))
+                        paths[t] = paths[v] + [step]
+                    nxt.append(t)
+            frontier = list(dict.fromkeys(nxt))
+            if not frontier:
+                break
+        total = sum(visits.values())
+        candidates = [p for p in visits if allowed is None or p in allowed]
+        sims = {p: sim(p) for p in candidates}
+        top_sim = max(sims.values(), default=1.0) or 1.0
+        cited = set(self.cited_articles(st, text, allowed))
+        scored = []
+        for p in candidates:
+            s_norm, imp = sims[p] / top_sim, visits[p] / total
+            h = (s_norm + imp) / 2 + (1.0 if p in cited else 0.0)
+            scored.append((h, p, s_norm, imp))
+        scored.sort(key=lambda t: -t[0])
+        return [self._hit(st, p, h, sim=round(s, 6), imp=round(i, 6), path=tuple(paths.get(p, [])),
+                          cited=p in cited) for h, p, s, i in scored[:k]]
+
+    def _edge_relevance(self, st: State, qv: np.ndarray, pos: int) -> float:
+        e = st.edges[pos]
+        q = int(e["out_q"])
+        if q >= 0 and q in st.q_out_row:
+            return float(st.q_out_matrix[st.q_out_row[q]] @ qv[0])
+        t = int(e["target"])   # a citation has no question: judge it by where it leads
+        return float(st.matrix[st.row_of[t]] @ qv[0]) if t in st.row_of else 0.0
+
+    def _choose_similarity(self, st: State, text: str, qv: np.ndarray, frontier: list[int]) -> list[list[int]]:
+        picks = []
+        for v in frontier:
+            positions = list(self._out_positions(st, v))
+            if not positions:
+                picks.append([])
+                continue
+            best = max(positions, key=lambda pos: self._edge_relevance(st, qv, pos))
+            picks.append([best])
+        return picks
+
+    def _choose_llm(self, st: State, text: str, qv: np.ndarray, frontier: list[int]) -> list[list[int]]:
+        """Ask the index's LLM which outgoing questions of each passage help answer the query."""
+        from .llm.runner import LLMRequest, get_llm, run_requests_sync
+        idx = self.index
+        llm = get_llm(idx.db.get_meta("llm") or idx.settings.llm, idx.settings)
+        if llm is None:
+            raise QueryError("hop mode 'llm' needs an LLM: build the index with --llm, or set HOPRAG_LLM")
+        schema = {"type": "object", "properties": {"helpful": {"type": "array", "items": {"type": "integer"}}},
+                  "required": ["helpful"]}
+        requests, options = [], {}
+        for v in frontier:
+            positions = [p for p in self._out_positions(st, v)][:12]
+            if not positions:
+                continue
+            listed = []
+            for n, pos in enumerate(positions):
+                e = st.edges[pos]
+                q = st.q_text.get(int(e["out_q"])) if int(e["out_q"]) >= 0 else None
+                listed.append(f"{n}. {q or '引用 ' + st.info[int(e['target'])][1] + st.info[int(e['target'])][3]}")
+            key = str(v)
+            options[key] = positions
+            prompt = (f"使用者的問題：{text}\n\n目前條文：{st.info[v][1]} {st.info[v][3]}\n{st.info[v][4][:800]}\n\n"
+                      f"下列是從此條文出發、可繼續查閱的方向（編號. 問題）：\n" + "\n".join(listed)
+                      + "\n\n請選出最有助於回答使用者問題的方向編號（至多 2 個；都無幫助時回傳空陣列）。")
+            requests.append(LLMRequest(key=key, prompt=prompt, schema=schema,
+                                       system="你是臺灣法律檢索助理，只輸出符合 JSON 結構的內容。"))
+
+        def validate(obj):
+            chosen = obj.get("helpful") if isinstance(obj, dict) else None
+            if not isinstance(chosen, list) or not all(isinstance(i, int) for i in chosen):
+                raise ValueError("helpful must be a list of integers")
+            return chosen[:2]
+        s = idx.settings
+        results = run_requests_sync(llm, requests, concurrency=s.llm_concurrency, rpm=s.llm_rpm,
+                                    max_retries=s.llm_max_retries, validate=validate) if requests else {}
+        picks = []
+        for v in frontier:
+            positions = options.get(str(v), [])
+            chosen = results.get(str(v))
+            if positions and not isinstance(chosen, list):
+                raise HopLLMError(f"the LLM could not choose edges for {st.info[v][0]}: {chosen}")
+            picks.append([positions[i] for i in (chosen or []) if 0 <= i < len(positions)])
+        return picks
