@@ -1,7 +1,11 @@
 """`hoprag`: the command line, a thin mirror of the Index API.
 
     hoprag build LIBRARY [--embedder NAME] [--llm NAME]   Index.build
-    hoprag query TEXT [-k N]                    Index.query
+    hoprag query TEXT [-k N] [--mode M]         Index.search
+    hoprag hop TEXT [-k N] [--hops N]           Index.hop_search
+    hoprag neighbors KEY                        Index.neighbors
+    hoprag serve [--host H --port P]            the HTTP API (indexer/service.py)
+    hoprag eval QUERIES.jsonl                   recall@k, MRR, nDCG@10 per mode
     hoprag stats                                Index.stats
     hoprag passage KEY_OR_ID                    Index.passage
     hoprag reembed --embedder NAME              Index.reembed
@@ -41,8 +45,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .embedders import EmbedderError
     from .index import EmbedderMismatch, IndexStateError
     from .passages import LibraryError
+    from .retrieval import HopLLMError
     return (LibraryError, EmbedderError, EmbedderMismatch, IndexStateError, SchemaError, SnapshotError,
-            VectorIndexError, ValueError, FileNotFoundError, PermissionError)
+            VectorIndexError, HopLLMError, ValueError, FileNotFoundError, PermissionError)
 
 
 def _fail(message: str) -> None:
@@ -135,21 +140,102 @@ def build(library: Path = typer.Argument(..., help="folder (or one file) of laws
     _emit(report, as_json, _print_report)
 
 
+def _filters(law: Optional[list[str]], pcode: Optional[list[str]]) -> dict | None:
+    f = {k: v for k, v in (("law", law), ("pcode", pcode)) if v}
+    return f or None
+
+
+def _print_hits(rows: list[dict]) -> None:
+    for i, h in enumerate(rows, 1):
+        snippet = h["text"].replace("\n", " ")
+        mark = "  (cited)" if h.get("cited") else ""
+        typer.echo(f"{i:>2}. {h['score']:.3f}  {h['law']} {h['label']}  [{h['key']}]{mark}\n    "
+                   f"{snippet[:120]}{'…' if len(snippet) > 120 else ''}")
+        if h.get("matched_question"):
+            typer.echo(f"    ↳ {h['matched_question']}")
+        for step in h.get("path") or []:
+            typer.echo(f"    ↳ {step['from']} → {step['to']} ({step['kind']}{': ' + step['question'] if step.get('question') else ''})")
+
+
+LawOpt = typer.Option(None, "--law", help="only these laws (name or short name; repeatable)")
+PcodeOpt = typer.Option(None, "--pcode", help="only these pcodes (repeatable)")
+
+
 @app.command()
 def query(text: str = typer.Argument(..., help="the question"),
           k: int = typer.Option(10, "-k", "--k", min=1, max=1000, help="number of passages"),
+          mode: str = typer.Option("dense", "--mode", "-m", help="dense | questions | hybrid"),
+          law: Optional[list[str]] = LawOpt, pcode: Optional[list[str]] = PcodeOpt,
           home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
-    """Top-k passages by dense similarity."""
+    """Top-k passages: dense, by incoming pseudo-queries, or hybrid (BM25 + dense); an article the
+    query names (勞基法第24條) comes first."""
     with _open(home) as idx:
-        hits = [h.to_dict() for h in idx.query(text, k=k)]
-    keys = ("passage_id", "key", "law", "article", "score", "text")
+        hits = [h.to_dict() for h in idx.search(text, k=k, mode=mode, filters=_filters(law, pcode))]
+    _emit(hits, as_json, _print_hits)
+
+
+@app.command()
+def hop(text: str = typer.Argument(..., help="the question"),
+        k: int = typer.Option(10, "-k", "--k", min=1, max=1000),
+        n_hop: int = typer.Option(2, "--hops", "-n", min=0, help="rounds of expansion along out-edges"),
+        mode: str = typer.Option("similarity", "--mode", "-m", help="similarity (offline) | llm"),
+        law: Optional[list[str]] = LawOpt, pcode: Optional[list[str]] = PcodeOpt,
+        home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """HopRAG multi-hop retrieval: entry passages, expansion along edges, ranked by (SIM + IMP) / 2."""
+    with _open(home) as idx:
+        hits = [h.to_dict() for h in idx.hop_search(text, k=k, n_hop=n_hop, mode=mode, filters=_filters(law, pcode))]
+    _emit(hits, as_json, _print_hits)
+
+
+@app.command()
+def neighbors(ref: str = typer.Argument(..., help="passage key (N0030001:24) or numeric id"),
+              direction: str = typer.Option("out", "--direction", "-d", help="out | in | both"),
+              kind: Optional[list[str]] = typer.Option(None, "--kind", help="question | citation | structural"),
+              home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """Edges of a passage with their questions, scores and citation spans."""
+    with _open(home) as idx:
+        try:
+            rows = idx.neighbors(int(ref) if ref.isdigit() else ref, direction=direction, kinds=kind)
+        except KeyError:
+            _fail(f"no passage {ref!r}")
 
     def human(rows):
-        for i, h in enumerate(rows, 1):
-            snippet = h["text"].replace("\n", " ")
-            typer.echo(f"{i:>2}. {h['score']:.3f}  {h['law']} {h['label']}  [{h['key']}]\n    "
-                       f"{snippet[:120]}{'…' if len(snippet) > 120 else ''}")
-    _emit([{k_: h[k_] for k_ in keys} for h in hits] if as_json else hits, as_json, human)
+        for r in rows:
+            arrow = "→" if r["direction"] == "out" else "←"
+            typer.echo(f"{arrow} {r['law']} {r['label']} [{r['key']}]  {r['kind']} {r['score']:.3f}"
+                       + (f"  ↳ {r['question']}" if r.get("question") else ""))
+    _emit(rows, as_json, human)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind; other than loopback needs --api-key"),
+          port: int = typer.Option(8000, "--port"),
+          api_key: Optional[str] = typer.Option(None, "--api-key", envvar="HOPRAG_API_KEY",
+                                                help="bearer key clients must send (env HOPRAG_API_KEY)"),
+          library_root: Optional[list[Path]] = typer.Option(None, "--library-root",
+                                                            help="folders POST /builds may read (repeatable)"),
+          home: Optional[Path] = HomeOpt) -> None:
+    """HTTP API (FastAPI): /search, /hop-search, /passages, /builds, /stats, /healthz, /docs."""
+    from .service import run
+    from .settings import Settings
+    settings = Settings(**({"home": home} if home is not None else {}))
+    try:
+        run(settings, host=host, port=port, api_key=api_key, library_roots=library_root or None)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@app.command("eval")
+def eval_(queries: Path = typer.Argument(..., help="JSONL of {question, relevant: [ids or keys]}"),
+          modes: str = typer.Option("dense,hybrid,hop", "--modes", help="comma-separated: dense, questions, hybrid, hop"),
+          n_hop: int = typer.Option(2, "--hops"),
+          home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """recall@1/5/10/20, MRR and nDCG@10 for each mode side by side."""
+    from .evaluate import evaluate, format_table, load_queries
+    with _open(home) as idx, _Progress() as progress:
+        report = evaluate(idx, load_queries(queries), modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+                          n_hop=n_hop, progress=progress)
+    _emit(report.to_dict(), as_json, lambda _: typer.echo(format_table(report)))
 
 
 @app.command()

@@ -20,6 +20,7 @@ Public API:
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
@@ -118,6 +119,7 @@ class State:
         with self._lock:
             if self._bm25 is None:
                 import bm25s
+                logging.getLogger("bm25s").setLevel(logging.WARNING)   # it sets DEBUG on import
                 ids = np.array(sorted(self.info), dtype=np.int64)
                 corpus = [tokenize(f"{self.info[i][1]} {self.info[i][3]} {self.info[i][4]}") for i in ids]
                 model = bm25s.BM25()
