@@ -334,6 +334,8 @@ class Retriever:
         if mode == "dense":
             ranked = [(p, s, {}) for p, s in self._dense(st, qv, k, allowed)]
         elif mode == "questions":
+            if st.q_in.ntotal == 0:
+                raise QueryError("this index has no pseudo-queries: build it with --llm to search by questions")
             ranked = [(p, s, {"matched_question": st.q_text[q]}) for p, s, q in self._questions(st, qv, k, allowed)]
         else:
             ranked = [(p, s, {}) for p, s in self._fused(st, text, qv, k, allowed)]
