@@ -43,10 +43,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from storage.vectors import VectorIndexError
 
     from .embedders import EmbedderError
-    from .index import EmbedderMismatch, IndexStateError
+    from .index import EmbedderMismatch, IndexBusy, IndexStateError
     from .passages import LibraryError
     from .retrieval import HopLLMError
-    return (LibraryError, EmbedderError, EmbedderMismatch, IndexStateError, SchemaError, SnapshotError,
+    return (LibraryError, EmbedderError, EmbedderMismatch, IndexStateError, IndexBusy, SchemaError, SnapshotError,
             VectorIndexError, HopLLMError, ValueError, FileNotFoundError, PermissionError)
 
 

@@ -24,7 +24,7 @@ Public API:
         .stats() -> dict
         .snapshots_list() -> list[dict], .restore_snapshot(generation)
         .generation, .fingerprint, .close()
-    Hit, EmbedderMismatch, IndexStateError
+    Hit, EmbedderMismatch, IndexStateError, IndexBusy (another process is building)
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from sqlalchemy import delete, func, insert, select, update
 from storage.cache import EmbeddingCache
 from storage.db import Database
 from storage.models import (BuildRow, DocumentRow, EdgeRow, EmbeddingRow, PassageRow, PseudoQueryRow, utcnow)
+from storage.lock import IndexBusy, WriterLock
 from storage.snapshots import Snapshot, SnapshotError, SnapshotStore
 from storage.vectors import VectorIndexError
 
@@ -57,7 +58,7 @@ from .pseudo_queries import QuestionCounts
 from .retrieval import Hit
 from .vectorsets import MissingVectors, VectorSet, npy_bytes, npy_load
 
-__all__ = ["Index", "Hit", "EmbedderMismatch", "IndexStateError"]
+__all__ = ["Index", "Hit", "EmbedderMismatch", "IndexStateError", "IndexBusy"]
 
 log = logging.getLogger(__name__)
 SETS = ("passages", "questions_in", "questions_out")
@@ -176,6 +177,12 @@ class Index:
 
     def build(self, library: str | Path | Library, *, embedder: str | None = None, llm: str | None = None,
               progress: ProgressFn | None = None) -> BuildReport:
+        """Bring the index up to date with `library`; raises IndexBusy while another build runs."""
+        with WriterLock(self.home / "write.lock"):
+            return self._build(library, embedder=embedder, llm=llm, progress=progress)
+
+    def _build(self, library: str | Path | Library, *, embedder: str | None, llm: str | None,
+               progress: ProgressFn | None) -> BuildReport:
         from .llm.runner import get_llm
         from .question_stage import QuestionStage
 
@@ -568,6 +575,10 @@ class Index:
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
         """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM
         questions and citation edges are kept, question edges recomputed."""
+        with WriterLock(self.home / "write.lock"):
+            return self._reembed(embedder, progress)
+
+    def _reembed(self, embedder: str, progress: ProgressFn | None) -> BuildReport:
         timer = StageTimer()
         emb = get_embedder(embedder, self.settings)
         with self.db.session() as s:
