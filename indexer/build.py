@@ -59,6 +59,7 @@ class BuildReport:
     embedder: str = ""
     library: str = ""
     skipped_files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)       # e.g. texts beyond the model's window
     stages: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -119,8 +119,9 @@ def _print_report(r: dict) -> None:
     typer.echo("  edges: " + ", ".join(f"{k} {v}" for k, v in r.get("edges", {}).items())
                + f" ({r.get('citations_unresolved', 0)} citations unresolved)")
     if r.get("skipped_files"):
-        typer.echo(f"  skipped {len(r['skipped_files'])} files of no law format: "
-                   + ", ".join(Path(p).name for p in r["skipped_files"][:5]))
+        typer.echo(f"  skipped {len(r['skipped_files'])} files: " + "; ".join(r["skipped_files"][:5]))
+    for w in r.get("warnings", [])[:20]:
+        typer.echo(f"  warning: {w}")
 
 
 @app.command()

@@ -88,6 +88,17 @@ class _Derived:
     edges: np.ndarray
 
 
+def _window_warnings(emb: Embedder, passages: Sequence[Passage]) -> list[str]:
+    """Passages longer than the model reads: embedded from their beginning, and said so."""
+    too_long = getattr(emb, "too_long", None)
+    if too_long is None or not passages:
+        return []
+    over = too_long([p.embed_text for p in passages])
+    return [f"{passages[i].key}: {n} tokens, beyond the {emb.max_tokens}-token window of {emb.name}; "
+            f"the embedding reads the first {emb.max_tokens} (split the article to index the rest)"
+            for i, n in over]
+
+
 def _edge_table(s) -> np.ndarray:
     return edge_table(s.execute(select(EdgeRow.id, EdgeRow.source_id, EdgeRow.target_id, EdgeRow.kind, EdgeRow.score,
                                        EdgeRow.out_query_id, EdgeRow.in_query_id).order_by(EdgeRow.id)).all())
@@ -188,7 +199,7 @@ class Index:
 
         progress = progress or (lambda *a: None)
         timer = StageTimer()
-        lib = library if isinstance(library, Library) else read_library(library)
+        lib = library if isinstance(library, Library) else read_library(library, self.settings.max_file_mb)
         # like the embedder, the LLM an index was built with stays its default
         llm_name = llm or self.db.get_meta("llm") or self.settings.llm
         llm_client = get_llm(llm_name, self.settings)   # a bad name fails before any work
@@ -198,6 +209,7 @@ class Index:
         plan = plan_build(lib, existing)
         base = self._load_derived(required=False)
         need = unique_texts(plan.needs_vector, plan.embed_hashes)
+        warnings = _window_warnings(emb, plan.needs_vector)
         vectors, embedded, hits = ensure_vectors(need, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress)
         timer.mark("embed")
 
@@ -220,7 +232,7 @@ class Index:
             repealed=sum(1 for p in lib.passages if p.repealed), embedded=embedded + q_embedded,
             cache_hits=hits + q_hits, llm_calls=stage.calls if stage else 0,
             llm_failures=stage.failures if stage else 0, documents=len(lib.documents), passages=len(lib.passages),
-            embedder=emb.fingerprint.name, library=lib.root, skipped_files=list(lib.skipped))
+            embedder=emb.fingerprint.name, library=lib.root, skipped_files=list(lib.skipped), warnings=warnings)
         signature = self._graph_signature(emb.fingerprint)
         unchanged_index = (plan.is_noop and not new_questions and self.fingerprint == emb.fingerprint
                            and self.db.get_meta("graph_signature") == signature)

@@ -128,7 +128,7 @@ class Document:
 class Library:
     root: str
     documents: tuple[Document, ...]
-    skipped: tuple[str, ...] = ()  # files in the folder that are no law format (README, LICENSE)
+    skipped: tuple[str, ...] = ()  # "path (reason)": README, LICENSE, links out of the library
 
     @property
     def passages(self) -> list[Passage]:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     edge_max_per_passage: int = Field(8, ge=1, description="question edges leaving one passage")
     edge_keyword_weight: float = Field(0.0, ge=0, le=1, description="weight of jieba keyword Jaccard in the score")
 
+    max_file_mb: float = Field(64, gt=0, description="largest law file a build reads")
+
     # Limits of a query (CLI, Python and HTTP alike)
     max_query_chars: int = Field(2000, ge=1)
     max_k: int = Field(100, ge=1)

@@ -114,7 +114,7 @@ def test_library_folder_rules(tmp_path):
     (lib_dir / ".hidden.json").write_text("{broken")       # hidden files are never read
     lib = read_library(lib_dir)
     assert [d.doc_key for d in lib.documents] == ["T0000001"]
-    assert [p.endswith("README") for p in lib.skipped] == [True]
+    assert [p.endswith("README (not a law format)") for p in lib.skipped] == [True]
     # the same pcode in two files is an error naming the second file
     sub = lib_dir / "copy"
     write_law(sub, "T0000001", "測試法", {"1": "第一條內容。"})

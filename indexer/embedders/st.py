@@ -165,6 +165,24 @@ class SentenceTransformerEmbedder:
         return int(getter())
 
     @property
+    def max_tokens(self) -> int:
+        return int(self._load().max_seq_length)
+
+    def too_long(self, texts: Sequence[str]) -> list[tuple[int, int]]:
+        """(position, token count) of texts the model truncates."""
+        limit = self.max_tokens
+        tokenizer = self._load().tokenizer
+        # no tokenizer in use spends more than 4 tokens on one character (byte-level BPE on CJK
+        # takes up to 3): shorter texts cannot be over, and most articles skip tokenization
+        candidates = [i for i, t in enumerate(texts) if len(t) > limit // 4]
+        out = []
+        for i in candidates:
+            n = len(tokenizer(texts[i], add_special_tokens=True, truncation=False)["input_ids"])
+            if n > limit:
+                out.append((i, n))
+        return out
+
+    @property
     def fingerprint(self) -> Fingerprint:
         return Fingerprint(name=self.name, model=self.model_id, revision=self.revision, dim=self.dim, normalized=True)
 

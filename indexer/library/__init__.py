@@ -5,8 +5,8 @@ Formats are detected per file: .json (全國法規資料庫), .pdf (its printout
 file fails the build with its name and leaves the index as it was.
 
 Public API:
-    read_library(path) -> Library
-    read_file(path) -> Document
+    read_library(path, max_file_mb=64) -> Library    skipped files are listed as "path (reason)"
+    read_file(path, max_mb=64) -> Document
     FORMATS         suffix -> format name
 """
 
@@ -39,12 +39,19 @@ def _reader(fmt: str) -> Callable[[Path, bytes, str], Document]:
     return read_text
 
 
-def read_file(path: Path) -> Document:
+MAX_FILE_MB = 64   # the largest statute (民法) is 0.5 MB; a file 100x that size is no law file
+
+
+def read_file(path: Path, max_mb: float = MAX_FILE_MB) -> Document:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise LibraryError(path, f"unknown format {path.suffix!r}; expected one of {', '.join(sorted(FORMATS))}")
     try:
+        size = path.stat().st_size
+        if size > max_mb * 2**20:
+            raise LibraryError(path, f"{size / 2**20:.0f} MB is over the {max_mb:g} MB limit for one law file "
+                                     f"(HOPRAG_MAX_FILE_MB)")
         raw = path.read_bytes()
     except OSError as exc:
         raise LibraryError(path, f"cannot read ({exc.strerror})") from None
@@ -54,18 +61,29 @@ def read_file(path: Path) -> Document:
 
 
 def _library_files(root: Path) -> tuple[list[Path], list[str]]:
+    """Law files under root, and what was left out with why ("path (reason)")."""
     files, skipped = [], []
+    real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
+        for d in sorted(dirnames):
+            if (Path(dirpath) / d).is_symlink():
+                skipped.append(f"{Path(dirpath) / d} (symlinked folder, not followed)")
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
-            (files if path.suffix.lower() in FORMATS else skipped).append(path)
-    return files, [str(p) for p in skipped]
+            if path.suffix.lower() not in FORMATS:
+                skipped.append(f"{path} (not a law format)")
+            elif not path.resolve().is_relative_to(real_root):
+                # a link out of the library could make a build read any file the user can read
+                skipped.append(f"{path} (symlink to {path.resolve()}, outside the library)")
+            else:
+                files.append(path)
+    return files, skipped
 
 
-def read_library(path: str | os.PathLike) -> Library:
+def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> Library:
     root = Path(path)
     if not root.exists():
         raise LibraryError(root, "no such file or folder")
@@ -79,7 +97,7 @@ def read_library(path: str | os.PathLike) -> Library:
     documents: list[Document] = []
     owners: dict[str, str] = {}
     for file in files:
-        doc = read_file(file)
+        doc = read_file(file, max_file_mb)
         if doc.doc_key in owners:
             raise LibraryError(file, f"law key {doc.doc_key!r} is already read from {owners[doc.doc_key]}")
         owners[doc.doc_key] = str(file)

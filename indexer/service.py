@@ -1,0 +1,436 @@
+"""The HTTP service: a thin FastAPI layer over one serving `Index`, plus a build worker.
+
+    app = create_app(Settings(home=...), api_key="s3cret", library_roots=[Path("/srv/laws")])
+    run(settings, host="127.0.0.1", port=8000, api_key=None, library_roots=None)     # uvicorn
+
+Endpoints (JSON in and out; with an api_key every one but /healthz needs `Authorization: Bearer KEY`):
+    POST /search        {query, k=10, mode=dense|questions|hybrid, filters={law, pcode, key}}  -> {hits, generation}
+    POST /hop-search    {query, k=10, n_hop=2, mode=similarity|llm, filters}                   -> {hits, generation}
+    GET  /passages/{id or key}                          -> the passage            (404 if unknown)
+    GET  /passages/{id or key}/neighbors?direction=out|in|both&kinds=question,citation -> {neighbors}
+    POST /builds        {library, embedder?, llm?}      -> 202 the job; 409 while one is queued or running;
+                                                           403 unless the library lies inside a configured root
+    GET  /builds/{job id}                               -> {id, status, stage, done, total, report, error, ...}
+    GET  /stats, GET /healthz, /docs, /openapi.json
+
+Status codes: 400 invalid query or library, 401 missing or wrong key, 403 library outside the roots,
+404 unknown passage or job, 409 build already active or embedder mismatch, 422 request that does
+not fit the schema (limits from Settings: max_query_chars, max_k, max_hops), 502 the LLM failed in
+llm hop mode, 503 the index cannot answer yet (empty, embedder unavailable), 500 only for bugs.
+
+Public API:
+    create_app(settings, *, api_key=None, library_roots=None) -> FastAPI
+    run(settings, host="127.0.0.1", port=8000, api_key=None, library_roots=None)
+    ServiceConfigError      run() refuses a setup (a non-loopback address without an API key)
+
+Every endpoint that touches the model, FAISS or the database is a plain `def`: FastAPI runs it
+in its thread pool, so the event loop only parses requests and writes answers.
+"""
+
+# No `from __future__ import annotations`: the request models are built inside create_app (their
+# limits come from Settings), and FastAPI must resolve their annotations at runtime.
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from storage.db import SchemaError
+from storage.snapshots import SnapshotError
+
+from .embedders import EmbedderError
+from .graph import EDGE_KINDS
+from .index import EmbedderMismatch, Index, IndexBusy, IndexStateError
+from .jobs import BuildBusy, BuildJobs
+from .embedders import EMBEDDER_NAMES
+from .library import read_library
+from .passages import LibraryError
+from .retrieval import HopLLMError, QueryError
+from .settings import Settings
+
+__all__ = ["create_app", "run", "ServiceConfigError"]
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/healthz"})
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+_MAX_PASSAGE_ID = 2 ** 63 - 1       # SQLite integers: a longer digit string can only be a key
+_ROOTS_HINT = "start the service with library roots: `hoprag serve --library-root DIR` (repeatable)"
+
+
+class ServiceConfigError(ValueError):
+    """A service setup that run() refuses to start."""
+
+
+class Error(BaseModel):
+    detail: Any
+
+
+
+class ValidationProblem(BaseModel):
+    detail: str = Field(description="every problem in one line: field: message; ...")
+    errors: list[dict[str, Any]]
+
+
+def _text(max_length: int, description: str) -> Any:
+    return Annotated[str, Field(min_length=1, max_length=max_length, description=description)]
+
+
+_Name = _text(200, "one value")
+_OneOrMany = Union[_Name, Annotated[list[_Name], Field(max_length=100)]]
+
+
+class Filters(BaseModel):
+    """Narrow the answer; each filter takes one value or a list (any of them matches)."""
+    model_config = ConfigDict(extra="forbid")
+    law: Optional[_OneOrMany] = Field(None, description="law name or short name, e.g. 勞動基準法 or 勞基法")
+    pcode: Optional[_OneOrMany] = Field(None, description="law code, e.g. N0030001")
+    key: Optional[_OneOrMany] = Field(None, description="passage key, e.g. N0030001:24")
+
+    def as_dict(self) -> Optional[dict]:
+        return self.model_dump(exclude_none=True) or None
+
+
+class Hit(BaseModel):
+    passage_id: int
+    key: str
+    law: str
+    article: str
+    score: float
+    text: str
+    label: str = ""
+    chapters: list[str] = []
+    generation: int
+    matched_question: Optional[str] = Field(None, description="questions mode: the incoming question matched")
+    cited: bool = Field(False, description="the query names this article (勞基法第24條)")
+    sim: Optional[float] = Field(None, description="hop search: normalized relevance")
+    imp: Optional[float] = Field(None, description="hop search: share of traversal visits")
+    path: Optional[list[dict[str, Any]]] = Field(None, description="hop search: edges followed to reach it")
+
+
+class Hits(BaseModel):
+    hits: list[Hit]
+    generation: int = Field(description="the committed generation every hit of this answer comes from")
+
+
+class BuildRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    library: Annotated[str, Field(min_length=1, max_length=4096, description=(
+        "folder or file inside a configured library root; a relative path is taken from the first root"))]
+    embedder: Optional[_text(300, "bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>")] = None
+    llm: Optional[_text(300, "gemini:<model> | openai:<model> | none")] = None
+
+
+class Job(BaseModel):
+    id: str
+    status: Literal["queued", "running", "committed", "failed"]
+    stage: Optional[str] = Field(None, description="the stage the progress counts belong to (embed, llm, ...)")
+    done: int
+    total: int
+    report: Optional[dict[str, Any]] = Field(None, description="the BuildReport once committed")
+    error: Optional[str] = Field(None, description="why the build failed")
+    library: str
+    embedder: Optional[str] = None
+    llm: Optional[str] = None
+    created_at: str
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+
+
+def _query_models(settings: Settings) -> tuple[type[BaseModel], type[BaseModel]]:
+    """Request bodies whose limits come from Settings, so the OpenAPI schema states them."""
+    QueryText = _text(settings.max_query_chars, "the question, or an article citation such as 勞基法第24條")
+    TopK = Annotated[int, Field(ge=1, le=settings.max_k, description="how many hits")]
+    Hops = Annotated[int, Field(ge=0, le=settings.max_hops, description="rounds of edge following")]
+    k_default = min(10, settings.max_k)
+
+    class SearchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        query: QueryText
+        k: TopK = k_default
+        mode: Literal["dense", "questions", "hybrid"] = "dense"
+        filters: Optional[Filters] = None
+
+    class HopSearchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        query: QueryText
+        k: TopK = k_default
+        n_hop: Hops = min(2, settings.max_hops)
+        mode: Literal["similarity", "llm"] = "similarity"
+        filters: Optional[Filters] = None
+
+    return SearchRequest, HopSearchRequest
+
+
+# -------------------------------------------------------------------- helpers
+def _responses(*codes: int) -> dict:
+    return {c: {"model": Error} for c in codes}
+
+
+def _answer(index: Index, hits: list) -> dict:
+    # one answer comes from one State, so its hits share a generation; an empty answer reports
+    # the generation it was (or would have been) computed from
+    generation = hits[0].generation if hits else index.retriever.state().generation
+    return {"hits": [h.to_dict() for h in hits], "generation": generation}
+
+
+def _refs(ref: str) -> list[Any]:
+    """What a path segment may name: a numeric id first, else a key (keys may be all digits too)."""
+    if ref.isascii() and ref.isdigit() and int(ref) <= _MAX_PASSAGE_ID:
+        return [int(ref), ref]
+    return [ref]
+
+
+def _check_embedder(name: str) -> None:
+    # By syntax only: making the embedder may load a model or reach the hub, which a request
+    # must not wait for; the build itself reports a name that does not work.
+    ok = name in ("bge-m3", "use-multilingual", "use") or (
+        name.startswith("st:") and len(name) > 3) or (name.startswith("gemini:") and len(name) > 7)
+    if not ok:
+        raise HTTPException(400, f"unknown embedder {name!r}; choose one of: {', '.join(EMBEDDER_NAMES)}")
+
+
+def _check_llm(name: str, settings: Settings) -> None:
+    from .llm.runner import get_llm
+    try:
+        get_llm(name, settings)
+    except ValueError as exc:   # unknown name, missing key or endpoint: LLMConfigError
+        raise HTTPException(400, str(exc)) from None
+
+
+def _confine(raw: str, roots: list[Path]) -> Path:
+    """The library path, with symlinks and .. resolved, if it lies inside a root; else 403."""
+    path = Path(raw)
+    if not path.is_absolute():
+        path = roots[0] / path
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise HTTPException(400, f"library path {raw!r} cannot be resolved: {exc}") from None
+    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
+        raise HTTPException(403, f"library {raw!r} (resolved: {resolved}) is outside the library roots "
+                                 f"this service may read: {', '.join(map(str, roots))}")
+    return resolved
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip().strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+
+
+class _BearerAuth:
+    """Every path but OPEN_PATHS needs `Authorization: Bearer <key>`; /docs and 404s included, so
+    nothing is reachable by accident. Digests are compared, in constant time and equal length."""
+
+    def __init__(self, app: ASGIApp, key: str):
+        self.app = app
+        self._key = _digest(key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(_digest(token.strip()), self._key):
+            return await self.app(scope, receive, send)
+        response = JSONResponse({"detail": "missing or wrong API key: send the header Authorization: Bearer <key>"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        await response(scope, receive, send)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def answer(status: int):
+        async def handle(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        return handle
+
+    for exc_type, status in ((QueryError, 400), (LibraryError, 400), (EmbedderMismatch, 409), (IndexBusy, 409),
+                             (BuildBusy, 409), (HopLLMError, 502), (IndexStateError, 503), (EmbedderError, 503),
+                             (SnapshotError, 503), (SchemaError, 503)):
+        app.add_exception_handler(exc_type, answer(status))
+
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors, lines = [], []
+        for e in exc.errors():
+            loc = [p for p in e.get("loc", ()) if p != "body"]
+            msg = e.get("msg", "invalid")
+            if e.get("type") == "json_invalid":
+                msg = f"the body is not valid JSON ({(e.get('ctx') or {}).get('error', 'decode error')})"
+                loc = []
+            errors.append({"loc": [str(p) for p in loc], "msg": msg, "type": e.get("type", "")})
+            lines.append(f"{'.'.join(map(str, loc)) or 'body'}: {msg}")
+        return JSONResponse({"detail": "; ".join(lines), "errors": errors}, status_code=422)
+
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        # the last resort: the log keeps the traceback, the client gets none
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error; the service log has the details"}, status_code=500)
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, crash)
+
+
+def _declare_bearer(app: FastAPI) -> None:
+    """State the bearer scheme in the OpenAPI schema (the middleware enforces it)."""
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http", "scheme": "bearer"}
+            for path, operations in schema.get("paths", {}).items():
+                if path in OPEN_PATHS:
+                    continue
+                for op in operations.values():
+                    op["security"] = [{"bearer": []}]
+                    op.setdefault("responses", {})["401"] = {
+                        "description": "missing or wrong API key",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# -------------------------------------------------------------------- the app
+def create_app(settings: Settings, *, api_key: Optional[str] = None,
+               library_roots: Optional[list[Path]] = None) -> FastAPI:
+    api_key = (api_key or "").strip() or None
+    roots = []
+    for r in library_roots or []:
+        root = Path(r).resolve()
+        if not root.is_dir():
+            raise ServiceConfigError(f"library root {r} is not a folder")
+        roots.append(root)
+    index = Index(settings=settings)
+    jobs = BuildJobs(settings)
+    SearchRequest, HopSearchRequest = _query_models(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        import anyio
+        await anyio.to_thread.run_sync(jobs.close, 5.0)
+        index.close()
+
+    app = FastAPI(title="hoprag-index", version="0.1.0", lifespan=lifespan,
+                  description="HopRAG index of Taiwan laws: dense, question, hybrid and multi-hop search.")
+    app.state.index, app.state.jobs, app.state.library_roots = index, jobs, roots
+    _add_error_handlers(app)
+    if api_key:
+        app.add_middleware(_BearerAuth, key=api_key)
+        _declare_bearer(app)
+
+    @app.post("/search", response_model=Hits, response_model_exclude_none=True, tags=["query"],
+              responses=_responses(400, 503) | {422: {"model": ValidationProblem}})
+    def search(body: SearchRequest) -> dict:  # type: ignore[valid-type]
+        """Top-k passages; an article the query names (勞基法第24條) comes first, marked cited."""
+        filters = body.filters.as_dict() if body.filters else None
+        return _answer(index, index.search(body.query, k=body.k, mode=body.mode, filters=filters))
+
+    @app.post("/hop-search", response_model=Hits, response_model_exclude_none=True, tags=["query"],
+              responses=_responses(400, 502, 503) | {422: {"model": ValidationProblem}})
+    def hop_search(body: HopSearchRequest) -> dict:  # type: ignore[valid-type]
+        """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it."""
+        filters = body.filters.as_dict() if body.filters else None
+        return _answer(index, index.hop_search(body.query, k=body.k, n_hop=body.n_hop, mode=body.mode,
+                                               filters=filters))
+
+    kinds_pattern = rf"^({'|'.join(EDGE_KINDS)})(,({'|'.join(EDGE_KINDS)}))*$"
+
+    # {ref:path}: keys of JSONL libraries may hold a slash; the neighbors route must come first
+    @app.get("/passages/{ref:path}/neighbors", tags=["passages"],
+             responses=_responses(400, 404, 503) | {422: {"model": ValidationProblem}})
+    def neighbors(ref: str, direction: Literal["out", "in", "both"] = "out",
+                  kinds: Optional[str] = Query(None, pattern=kinds_pattern, max_length=200,
+                                               description=f"comma-separated: {','.join(EDGE_KINDS)}")) -> dict:
+        """Edges of one passage (by numeric id or key), strongest first."""
+        wanted = kinds.split(",") if kinds else None
+        for candidate in _refs(ref):
+            try:
+                return {"neighbors": index.neighbors(candidate, direction=direction, kinds=wanted)}
+            except KeyError:
+                continue
+        raise HTTPException(404, f"no passage {ref!r} in this index")
+
+    @app.get("/passages/{ref:path}", tags=["passages"], responses=_responses(404))
+    def passage(ref: str) -> dict:
+        """One passage by numeric id or key (N0030001:24), with its pseudo-queries."""
+        for candidate in _refs(ref):
+            found = index.passage(candidate)
+            if found is not None:
+                return found
+        raise HTTPException(404, f"no passage {ref!r} in this index")
+
+    @app.post("/builds", status_code=202, response_model=Job, tags=["builds"],
+              responses=_responses(400, 403, 409) | {422: {"model": ValidationProblem}})
+    def create_build(body: BuildRequest, response: Response) -> dict:
+        """Queue a build of a library inside the configured roots; poll GET /builds/{id}."""
+        if not roots:
+            raise HTTPException(403, f"builds over HTTP are disabled because no library roots are configured; "
+                                     f"{_ROOTS_HINT}")
+        path = _confine(body.library, roots)
+        if jobs.busy:
+            raise BuildBusy("a build is already queued or running; one build runs at a time")
+        if body.embedder:
+            _check_embedder(body.embedder)
+        if body.llm:
+            _check_llm(body.llm, settings)
+        try:
+            library = read_library(path)
+        except OSError as exc:
+            raise HTTPException(400, f"cannot read library {body.library!r}: {exc}") from None
+        job = jobs.submit(library, embedder=body.embedder, llm=body.llm)
+        response.headers["Location"] = f"/builds/{job['id']}"
+        return job
+
+    @app.get("/builds/{job_id}", response_model=Job, tags=["builds"], responses=_responses(404))
+    def get_build(job_id: str) -> dict:
+        """A build's status and progress (stage, done, total); the report once committed."""
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no build {job_id!r} (jobs are kept in memory until the service restarts)")
+        return job
+
+    @app.get("/stats", tags=["index"])
+    def stats() -> dict:
+        """Counts, embedder, generation, snapshot and the last build report."""
+        return index.stats()
+
+    @app.get("/healthz", tags=["index"])
+    def healthz() -> dict:
+        """Liveness and the committed generation; open without an API key."""
+        return {"status": "ok", "generation": index.generation}
+
+    return app
+
+
+def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, api_key: Optional[str] = None,
+        library_roots: Optional[list[Path]] = None) -> None:
+    """Serve with uvicorn; anything but a loopback address needs an API key."""
+    api_key = (api_key or "").strip() or None
+    if not _is_loopback(host) and not api_key:
+        raise ServiceConfigError(
+            f"refusing to listen on {host!r} without an API key: anyone who can reach that address could "
+            f"query and rebuild the index. Pass --api-key KEY (or set HOPRAG_API_KEY), or bind 127.0.0.1")
+    import uvicorn
+    app = create_app(settings, api_key=api_key, library_roots=library_roots)
+    uvicorn.run(app, host=host, port=port, log_level="info")
