@@ -30,7 +30,7 @@ Modes: dense | questions | hybrid (Index.search) and hop (Index.hop_search, mode
 n_hop rounds). `questions` needs LLM pseudo-queries: on an index without them it is skipped, with
 the reason in `report.skipped_modes`. Each mode gets one untimed warm-up query (model load, BM25
 build), then every query is searched once (its text embedded once per mode); seconds and
-queries/s are the wall time of that loop.
+queries/s are the wall time of that loop (CPU seconds of the process beside them).
 
 Public API:
     EvalQuery(id, question, relevant)
@@ -168,6 +168,7 @@ class ModeResult:
     ndcg: float                           # mean nDCG@NDCG_K
     seconds: float                        # wall time of the timed loop
     queries_per_second: float
+    cpu_seconds: float = 0.0              # CPU time of this process (all threads) in the loop
     failed: int = 0                       # queries the index refused (scored 0)
     errors: list[str] = field(default_factory=list)
     per_query: list[dict] | None = None   # keep_rankings: {id, ranked keys, rr, ndcg, recall}
@@ -187,6 +188,7 @@ class ModeResult:
              "recall": {str(k): round(v, 6) for k, v in self.recall.items()},
              "mrr": round(self.mrr, 6), f"ndcg@{NDCG_K}": round(self.ndcg, 6),
              "seconds": round(self.seconds, 3), "queries_per_second": round(self.queries_per_second, 2),
+             "cpu_seconds": round(self.cpu_seconds, 3),
              "failed": self.failed, "errors": list(self.errors)}
         if rankings and self.per_query is not None:
             d["per_query"] = self.per_query
@@ -335,7 +337,7 @@ def evaluate(index, queries: Sequence[EvalQuery], modes: Sequence[str] = ("dense
         sums = {k: 0.0 for k in ks}
         rr_sum = ndcg_sum = 0.0
         failed, errors, per_query = 0, [], [] if keep_rankings else None
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for n, (q, rel) in enumerate(scored, 1):
             try:
                 ranked = [h.passage_id for h in run(mode, q.question)]
@@ -356,12 +358,12 @@ def evaluate(index, queries: Sequence[EvalQuery], modes: Sequence[str] = ("dense
                 per_query.append({"id": q.id, "ranked": [key_of.get(p, str(p)) for p in ranked], "rr": rr,
                                   "ndcg": nd, "recall": {str(k): v for k, v in recalls.items()}})
             progress(stage, n, len(scored))
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         n = len(scored)
         results[mode] = ModeResult(
             mode=mode, queries=n, recall={k: (sums[k] / n if n else 0.0) for k in ks},
             mrr=rr_sum / n if n else 0.0, ndcg=ndcg_sum / n if n else 0.0, seconds=seconds,
-            queries_per_second=n / seconds if seconds > 0 else 0.0, failed=failed, errors=errors,
+            queries_per_second=n / seconds if seconds > 0 else 0.0, cpu_seconds=cpu, failed=failed, errors=errors,
             per_query=per_query)
     return EvalReport(ks=ks, n_hop=n_hop, queries_total=len(queries), queries_scored=len(scored), skipped=skipped,
                       partial=partial, missing_relevant=missing, modes=results, skipped_modes=skipped_modes,

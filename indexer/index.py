@@ -343,6 +343,7 @@ class Index:
                 if vs is None or vs.dim != fp.dim:
                     vs = VectorSet.build(fp.dim, desired[name], fetch)
                 else:
+                    vs = vs.copy()   # the loaded generation stays intact for readers and on failure
                     vs.sync(desired[name], fetch)
             except MissingVectors as exc:
                 raise IndexStateError(f"{name}: {exc}; run `hoprag reembed --embedder {fp.name}`") from None

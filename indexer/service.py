@@ -49,11 +49,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from storage.db import SchemaError
 from storage.snapshots import SnapshotError
 
-from .embedders import EmbedderError
+from .embedders import EMBEDDER_NAMES, EmbedderError
 from .graph import EDGE_KINDS
 from .index import EmbedderMismatch, Index, IndexBusy, IndexStateError
 from .jobs import BuildBusy, BuildJobs
-from .embedders import EMBEDDER_NAMES
 from .library import read_library
 from .passages import LibraryError
 from .retrieval import HopLLMError, QueryError
@@ -74,8 +73,7 @@ class ServiceConfigError(ValueError):
 
 
 class Error(BaseModel):
-    detail: Any
-
+    detail: str
 
 
 class ValidationProblem(BaseModel):
@@ -88,6 +86,8 @@ def _text(max_length: int, description: str) -> Any:
 
 
 _Name = _text(200, "one value")
+_EmbedderName = _text(300, "bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>")
+_LLMName = _text(300, "gemini:<model> | openai:<model> | none")
 _OneOrMany = Union[_Name, Annotated[list[_Name], Field(max_length=100)]]
 
 
@@ -103,6 +103,7 @@ class Filters(BaseModel):
 
 
 class Hit(BaseModel):
+    model_config = ConfigDict(extra="allow")   # what retrieval adds later passes through
     passage_id: int
     key: str
     law: str
@@ -128,8 +129,8 @@ class BuildRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     library: Annotated[str, Field(min_length=1, max_length=4096, description=(
         "folder or file inside a configured library root; a relative path is taken from the first root"))]
-    embedder: Optional[_text(300, "bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>")] = None
-    llm: Optional[_text(300, "gemini:<model> | openai:<model> | none")] = None
+    embedder: Optional[_EmbedderName] = None
+    llm: Optional[_LLMName] = None
 
 
 class Job(BaseModel):
@@ -180,14 +181,15 @@ def _responses(*codes: int) -> dict:
 
 def _answer(index: Index, hits: list) -> dict:
     # one answer comes from one State, so its hits share a generation; an empty answer reports
-    # the generation it was (or would have been) computed from
+    # the generation serving now
     generation = hits[0].generation if hits else index.retriever.state().generation
     return {"hits": [h.to_dict() for h in hits], "generation": generation}
 
 
 def _refs(ref: str) -> list[Any]:
     """What a path segment may name: a numeric id first, else a key (keys may be all digits too)."""
-    if ref.isascii() and ref.isdigit() and int(ref) <= _MAX_PASSAGE_ID:
+    # the length test first: int() refuses strings of more than 4300 digits
+    if ref.isascii() and ref.isdigit() and len(ref) <= 19 and int(ref) <= _MAX_PASSAGE_ID:
         return [int(ref), ref]
     return [ref]
 
@@ -257,6 +259,35 @@ class _BearerAuth:
         await response(scope, receive, send)
 
 
+class _LastResort:
+    """An unhandled error becomes a 500 JSON answer without a traceback (the log keeps it).
+
+    Not an exception handler for Exception: Starlette runs those in ServerErrorMiddleware, which
+    re-raises afterwards, and uvicorn then drops the client's keep-alive connection."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:   # too late for another answer
+                raise
+            response = JSONResponse({"detail": "internal error; the service log has the details"}, status_code=500)
+            await response(scope, receive, send)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     def answer(status: int):
         async def handle(request: Request, exc: Exception) -> JSONResponse:
@@ -280,13 +311,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             lines.append(f"{'.'.join(map(str, loc)) or 'body'}: {msg}")
         return JSONResponse({"detail": "; ".join(lines), "errors": errors}, status_code=422)
 
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
-        # the last resort: the log keeps the traceback, the client gets none
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "internal error; the service log has the details"}, status_code=500)
-
     app.add_exception_handler(RequestValidationError, invalid)
-    app.add_exception_handler(Exception, crash)
 
 
 def _declare_bearer(app: FastAPI) -> None:
@@ -313,6 +338,8 @@ def _declare_bearer(app: FastAPI) -> None:
 # -------------------------------------------------------------------- the app
 def create_app(settings: Settings, *, api_key: Optional[str] = None,
                library_roots: Optional[list[Path]] = None) -> FastAPI:
+    """The app over the index at settings.home (created empty if missing). Builds over HTTP read
+    only inside `library_roots`; without roots they are refused. An empty api_key means none."""
     api_key = (api_key or "").strip() or None
     roots = []
     for r in library_roots or []:
@@ -335,6 +362,7 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
                   description="HopRAG index of Taiwan laws: dense, question, hybrid and multi-hop search.")
     app.state.index, app.state.jobs, app.state.library_roots = index, jobs, roots
     _add_error_handlers(app)
+    app.add_middleware(_LastResort)
     if api_key:
         app.add_middleware(_BearerAuth, key=api_key)
         _declare_bearer(app)

@@ -8,6 +8,7 @@ build, a repair after a crash, and a rebuild from nothing.
 Public API:
     VectorSet(index, hashes)            hashes: {id: embed hash}
         .sync(desired, fetch) -> (removed, added)
+        .copy() -> VectorSet
         .to_files(name) -> {filename: bytes}
         VectorSet.from_files(name, read) -> VectorSet
         VectorSet.build(dim, desired, fetch) -> VectorSet
@@ -58,6 +59,12 @@ class VectorSet:
 
     def __len__(self) -> int:
         return self.index.ntotal
+
+    def copy(self) -> "VectorSet":
+        """An independent copy: a build updates the copy while queries keep reading the original."""
+        import faiss
+        from storage.vectors import VectorIndex as _VI
+        return VectorSet(_VI(self.dim, _index=faiss.clone_index(self.index._index)), dict(self.hashes))
 
     @classmethod
     def build(cls, dim: int, desired: Mapping[int, str], fetch: FetchFn) -> "VectorSet":

@@ -63,9 +63,10 @@ class UseEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), _DIM), dtype=np.float32)
         # The numpy forward pass pads each batch to its longest text; similar lengths together
-        # keep that waste small. One model per process is shared, so calls are serialized.
-        with _lock:
-            for s in range(0, len(order), self.batch_size):
-                idx = order[s:s + self.batch_size]
+        # keep that waste small. One model per process is shared: batches are serialized, one at
+        # a time, so a query waits for one batch of a running build, not for all of it.
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
+            with _lock:
                 out[idx] = model.encode([texts[i] for i in idx])
         return check_vectors(out, len(texts), _DIM, self.name)
