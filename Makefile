@@ -9,7 +9,7 @@ HOME_DIR ?= .hoprag
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart test bench clean
+.PHONY: install quickstart test bench audit clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench_store.py --out bench/results/store-$$(hostname -s).json
+
+# needs a machine that reaches the PyPI/OSV vulnerability services
+audit: install
+	$(BIN)/python -m pip install -q pip-audit
+	$(BIN)/pip-audit --skip-editable
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .pytest_cache
