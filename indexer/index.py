@@ -207,7 +207,6 @@ class Index:
         emb = self._embedder(embedder)
         existing = self._existing()
         plan = plan_build(lib, existing)
-        base = self._load_derived(required=False)
         need = unique_texts(plan.needs_vector, plan.embed_hashes)
         warnings = _window_warnings(emb, plan.needs_vector)
         vectors, embedded, hits = ensure_vectors(need, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress)
@@ -241,6 +240,8 @@ class Index:
             with self.db.session() as s:
                 self.db.set_meta(s, "llm", llm_name)
         if not unchanged_index:
+            # the vectors of the current generation, patched into the next one (a no-op build never loads them)
+            base = self._load_derived(required=False)
             generation, cites = self._commit(lib, plan, emb.fingerprint, new_questions, base, signature, timer)
             report.citations_unresolved = cites
         else:
