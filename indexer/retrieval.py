@@ -251,17 +251,17 @@ class Retriever:
         return self.index._embedder(None).embed([text])
 
     def _dense(self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
-        import faiss
-        params = None
-        if allowed is not None:
-            if not allowed:
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.array(sorted(allowed), dtype=np.int64)))
-        k = min(k, st.passage_index.ntotal)
-        if k <= 0:
+        """Exact top-k by inner product. One query against the in-memory matrix is a single BLAS
+        call; FAISS's thread pool would only fight the embedder's threads for it."""
+        if not len(st.ids) or (allowed is not None and not allowed):
             return []
-        scores, ids = st.passage_index._index.search(qv, k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        scores = st.matrix @ qv[0]
+        if allowed is not None:
+            scores = np.where(np.isin(st.ids, np.fromiter(allowed, np.int64)), scores, -np.inf)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(st.ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
     def _questions(self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float, int]]:
         """Best incoming question per passage: (passage id, score, question id)."""
@@ -360,6 +360,20 @@ class Retriever:
                 fused[pid] += 1.0 / (RRF_K + rank + 1)
         return fused.most_common(max(k, depth))
 
+    def _fusion_scores(self, st: State, text: str, qv: np.ndarray, depth: int) -> dict[int, float]:
+        """RRF score of every passage: dense and BM25 ranks over all, questions over the top `depth`."""
+        fused: dict[int, float] = {}
+        if len(st.ids):
+            cos = st.matrix @ qv[0]
+            for rank, i in enumerate(np.argsort(-cos, kind="stable")):
+                fused[int(st.ids[i])] = 1.0 / (RRF_K + rank + 1)
+        for rank, (pid, _) in enumerate(self._bm25_ranked(st, text, len(st.info), None)):
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        if st.q_in.ntotal:
+            for rank, (pid, _, _) in enumerate(self._questions(st, qv, depth, None)):
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        return fused
+
     # ---------------------------------------------------------------- graph
     def _edge_dict(self, st: State, e, direction: str) -> dict:
         other = int(e["target"] if direction == "out" else e["source"])
@@ -408,21 +422,17 @@ class Retriever:
         st = self.state()
         allowed = self._allowed(st, filters)
         qv = self._embed(text)
-        depth = max(50, 5 * k)
-        fused = dict(self._fused(st, text, qv, k, None, depth=depth))
-        # SIM over all passages: dense cosine, lifted by the fused rank where a passage has one, so
-        # that lexical evidence counts for passages reached by hops too.
-        cos = st.matrix @ qv[0] if len(st.ids) else np.zeros(0)
-        top_fused = max(fused.values(), default=1.0)
+        # SIM: reciprocal rank fusion over the whole library (dense rank, BM25 rank, and the rank
+        # among incoming questions), so a passage reached by a hop is judged as an entry would be.
+        rrf = self._fusion_scores(st, text, qv, depth=max(50, 5 * k))
+        order = sorted(rrf, key=lambda p: -rrf[p])
+        top_rrf = rrf[order[0]] if order else 1.0
 
         def sim(pid: int) -> float:
-            c = float(cos[st.row_of[pid]]) if pid in st.row_of else 0.0
-            return 0.5 * max(c, 0.0) + 0.5 * fused.get(pid, 0.0) / top_fused
+            return rrf.get(pid, 0.0) / top_rrf
 
-        entries = [p for p, _ in sorted(fused.items(), key=lambda t: -t[1])
-                   if allowed is None or p in allowed][:k]
-        entries = self.cited_articles(st, text, allowed) + [p for p in entries if p not in set(
-            self.cited_articles(st, text, allowed))]
+        cited = self.cited_articles(st, text, allowed)
+        entries = cited + [p for p in order if (allowed is None or p in allowed) and p not in cited][:k]
         visits: Counter = Counter({p: 1 for p in entries})
         paths: dict[int, list[dict]] = {p: [] for p in entries}
         frontier = list(entries)
@@ -450,7 +460,7 @@ class Retriever:
         candidates = [p for p in visits if allowed is None or p in allowed]
         sims = {p: sim(p) for p in candidates}
         top_sim = max(sims.values(), default=1.0) or 1.0
-        cited = set(self.cited_articles(st, text, allowed))
+        cited = set(cited)
         scored = []
         for p in candidates:
             s_norm, imp = sims[p] / top_sim, visits[p] / total
