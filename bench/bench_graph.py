@@ -24,7 +24,11 @@ Every ratio is measured against a baseline taken in the same run, on the same ma
                         from the snapshot (every checksum verified, consistency checked against the
                         database) vs. `_rebuild_derived()` from the database and the embedding cache.
 
-Run (from the repository root, in the virtualenv; ~8 minutes on 2 cores):
+After the 30-law build, `match_questions` also runs on that index's real question vectors, exact
+and with IVF forced: time and edge recall on real embeddings.
+
+Run (from the repository root, in the virtualenv; ~3.5 minutes on 2 quiet cores, many times that
+when other jobs share them):
 
     python bench/bench_graph.py [--sizes 300,6700,100000] [--skip-full] [--out bench/results/graph-<machine>.json]
 
@@ -324,6 +328,7 @@ def bench_edges(sizes: list[int], sample: int) -> list[dict]:
             raise RuntimeError(f"edge worker for {n} passages failed:\n{proc.stderr[-4000:]}")
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         res["process_seconds"] = round(time.perf_counter() - t0, 1)
+        res["loadavg_after"] = os.getloadavg()
         print(f"  edges {n:>7} passages: {res['seconds_median']:.3f} s, peak {res['peak_mib']} MiB, "
               f"{res['edges']} edges, IVF recall {res['ivf']['candidate_edge_recall']}", file=sys.stderr)
         out.append(res)
@@ -336,14 +341,14 @@ _DIGITS = "零一二三四五六七八九"
 
 
 def _cn(n: int) -> str:
-    """184 -> 一百八十四, 10 -> 十 (the numerals statutes cite articles with)."""
+    """184 -> 一百八十四, 118 -> 一百十八, 105 -> 一百零五 (as Taiwan statutes cite articles)."""
     if n < 10:
         return _DIGITS[n]
     out = ""
     for value, unit in ((1000, "千"), (100, "百"), (10, "十")):
         q, n = divmod(n, value)
         if q:
-            out += ("" if (unit == "十" and not out and q == 1) else _DIGITS[q]) + unit
+            out += ("" if (unit == "十" and q == 1) else _DIGITS[q]) + unit   # 第一百十八條, as statutes write
         elif out and n:
             out += "" if out.endswith("零") else "零"
     return out + (_DIGITS[n] if n else "")
@@ -445,6 +450,7 @@ def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None) -> dict:
         generation = idx.generation
         snap = idx.snapshots.get(generation)
         files = {name: (snap.path / name).stat().st_size for name in sorted(os.listdir(snap.path))}
+    real_ivf = ivf_on_real_vectors(settings)
     load, rebuild = [], []
     counts = None
     for _ in range(SNAPSHOT_RUNS):      # interleaved, each in a fresh Index: nothing held in memory
@@ -480,7 +486,40 @@ def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None) -> dict:
             "load_seconds_median": load_s, "rebuild_seconds_median": rebuild_s,
             "load_cpu_seconds_median": statistics.median(c.cpu for c in load),
             "rebuild_cpu_seconds_median": statistics.median(c.cpu for c in rebuild),
-            "ratio": rebuild_s / load_s}
+            "ratio": rebuild_s / load_s, "real_ivf": real_ivf}
+
+
+def ivf_on_real_vectors(settings) -> dict:
+    """The built index's own question vectors: match_questions exact (what the build ran) vs. the
+    IVF path forced with exact_limit=0, same parameters otherwise; time and edge recall."""
+    import dataclasses
+
+    import indexer.edges as E
+    from sqlalchemy import select
+    from storage.models import PseudoQueryRow
+    from indexer.index import Index
+    with Index(settings=settings) as idx:
+        derived = idx._load_derived()
+        params = idx.edge_params
+        with idx.db.session() as s:
+            owner = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id)).all())
+    o_ids, o_vecs = derived.sets["questions_out"].index.vectors()
+    i_ids, i_vecs = derived.sets["questions_in"].index.vectors()
+    o_own = np.array([owner[int(i)] for i in o_ids], np.int64)
+    i_own = np.array([owner[int(i)] for i in i_ids], np.int64)
+    args = (o_ids, o_own, o_vecs, i_ids, i_own, i_vecs)
+    runs = {}
+    for name, p in (("exact", dataclasses.replace(params, exact_limit=10**12)),
+                    ("ivf", dataclasses.replace(params, exact_limit=0))):
+        with SearchTap(E) as tap, Clock() as c:
+            edges = E.match_questions(*args, p)
+        runs[name] = (c.wall, edges, tap.last)
+    (ex_s, ex_e, (sc, pos)), (iv_s, iv_e, (a_sc, a_pos)) = runs["exact"], runs["ivf"]
+    return {"incoming": len(i_ids), "outgoing": len(o_ids), "exact_seconds": ex_s, "ivf_seconds": iv_s,
+            "exact_edges": len(ex_e), "ivf_edges": len(iv_e),
+            "candidate_edge_recall": _recall(_candidates(a_sc, a_pos, i_own, o_own, params),
+                                             _candidates(sc, pos, i_own, o_own, params)),
+            "final_edge_recall": len(_edge_keys(iv_e) & _edge_keys(ex_e)) / max(1, len(ex_e))}
 
 
 # ------------------------------------------------------------------ report
@@ -533,6 +572,15 @@ def tables(r: dict) -> tuple[str, str]:
         rows.append((f"full build, {full['live']:,} live articles (fake LLM)", f"{full['build_wall_seconds']:.1f} s",
                      f"{full['pseudo_queries']:,} questions, {full['embedded']:,} texts embedded; "
                      + ", ".join(f"{k} {v:.2f}" for k, v in st.items())))
+        m = full["match_questions"]
+        rows.append(("full build `edges` stage", f"{st.get('edges', float('nan')):.2f} s",
+                     f"match_questions {m['seconds']:.2f} s ({m['outgoing']:,} out x {m['incoming']:,} in, exact), "
+                     f"{m['edges']:,} question edges"))
+        ri = full.get("real_ivf")
+        if ri:
+            rows.append(("its question vectors, IVF forced vs exact", f"{ri['ivf_seconds']:.2f} s",
+                         f"exact {ri['exact_seconds']:.2f} s; edge recall {ri['candidate_edge_recall']:.3f} before caps, "
+                         f"{ri['final_edge_recall']:.3f} final"))
         rows.append(("snapshot size", _mib(full["snapshot_bytes"]),
                      f"database {_mib(full['database_bytes'])}; edges "
                      + ", ".join(f"{k} {v}" for k, v in full["edges"].items())))
@@ -573,6 +621,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     laws = [p.strip() for p in args.full_laws.split(",")] if args.full_laws else None
     load_before = os.getloadavg()
+    if load_before[0] > 1.0:
+        print(f"warning: load average {load_before[0]:.1f} on {os.cpu_count()} cores: another job shares the "
+              f"machine and the timings will swing", file=sys.stderr)
     result: dict = {"benchmark": "graph", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "embedder": args.embedder, "targets": TARGETS, "replaced_system_seconds": REPLACED_SECONDS,
                     "synthetic": {"dim": DIM, "incoming_per_passage": N_IN, "outgoing_per_passage": N_OUT,
@@ -589,9 +640,11 @@ def main(argv: list[str] | None = None) -> dict | None:
                 tmp = Path(t)
                 if not args.skip_insurance:
                     result["insurance"] = bench_insurance(tmp, args.embedder, fake)
+                    result["insurance"]["loadavg_after"] = os.getloadavg()
                     print(f"  保險法 build: stages {result['insurance']['stages']}", file=sys.stderr)
                 if not args.skip_full:
                     result["full"] = bench_full(tmp, args.embedder, fake, laws)
+                    result["full"]["loadavg_after"] = os.getloadavg()
     result["total_seconds"] = round(total.wall, 1)
     result["machine"] = machine_facts() | {"loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     small = next((e for e in result["edges"] if e["passages"] == 300), None)
