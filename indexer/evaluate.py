@@ -45,7 +45,6 @@ Public API:
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -53,6 +52,8 @@ from pathlib import Path
 from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
+
+from .library.jsonl import json_objects
 
 __all__ = ["EvalQuery", "QueryFileError", "load_queries", "evaluate", "EvalReport", "ModeResult", "format_table",
            "recall_at", "reciprocal_rank", "ndcg_at", "MODES", "DEFAULT_KS", "NDCG_K"]
@@ -86,21 +87,10 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
         raw = path.read_bytes()
     except OSError as exc:
         raise QueryFileError(path, f"cannot read ({exc.strerror})") from None
-    try:
-        lines = raw.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise QueryFileError(path, f"not UTF-8 ({exc})") from None
     queries: list[EvalQuery] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise QueryFileError(path, f"invalid JSON ({exc.msg})", lineno) from None
-        if not isinstance(obj, dict):
-            raise QueryFileError(path, "expected an object with question and relevant", lineno)
+    for lineno, obj in json_objects(raw, lambda reason, line: QueryFileError(path, reason, line),
+                                    "question and relevant"):
         text = obj.get("question", obj.get("query"))
         if not isinstance(text, str) or not text.strip():
             raise QueryFileError(path, "missing or empty question (or query)", lineno)

@@ -5,34 +5,46 @@ label the passage and travel with its embedded text.
 
 Public API:
     read_jsonl(path, raw, content_hash) -> Document
+    json_objects(raw, fail, what) -> iterator of (line number, object)   shared with query files
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable, Iterator
 
 from ..passages import Document, LibraryError, Passage, normalize_text
 
-__all__ = ["read_jsonl"]
+__all__ = ["read_jsonl", "json_objects"]
 
 
-def read_jsonl(path: Path, raw: bytes, content_hash: str) -> Document:
+def json_objects(raw: bytes, fail: Callable[[str, int | None], Exception], what: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a UTF-8 JSONL file; `fail(reason, line)`
+    makes the exception for a bad line, `what` says what an object must hold."""
     try:
         lines = raw.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
-        raise LibraryError(path, f"not UTF-8 ({exc})") from None
-    passages: list[Passage] = []
-    seen: dict[str, int] = {}
+        raise fail(f"not UTF-8 ({exc})", None) from None
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise LibraryError(path, f"line {lineno}: invalid JSON ({exc.msg})") from None
+            raise fail(f"invalid JSON ({exc.msg})", lineno) from None
         if not isinstance(obj, dict):
-            raise LibraryError(path, f"line {lineno}: expected an object with id and text")
+            raise fail(f"expected an object with {what}", lineno)
+        yield lineno, obj
+
+
+def read_jsonl(path: Path, raw: bytes, content_hash: str) -> Document:
+    def fail(reason: str, line: int | None) -> LibraryError:
+        return LibraryError(path, f"line {line}: {reason}" if line else reason)
+
+    passages: list[Passage] = []
+    seen: dict[str, int] = {}
+    for lineno, obj in json_objects(raw, fail, "id and text"):
         pid, text = obj.get("id"), obj.get("text")
         if pid is None or str(pid).strip() == "":
             raise LibraryError(path, f"line {lineno}: missing id")
