@@ -110,6 +110,7 @@ class State:
     edge_start: dict[int, tuple[int, int]]  # source -> (start, end) in edges
     in_edges: dict[int, list[int]]          # target -> positions in edges
     passage_index: Any                      # VectorIndex of passages
+    fingerprint: Any = None                 # the embedder the vectors were made with
     _bm25: Any = field(default=None, repr=False)
     _bm25_ids: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -135,21 +136,29 @@ def tokenize(text: str) -> list[str]:
 
 
 class Retriever:
-    def __init__(self, index):
+    def __init__(self, index, eager_bm25: bool = False):
         self.index = index
+        self.eager_bm25 = eager_bm25    # a server builds BM25 with each generation; the CLI when first needed
         self._state: State | None = None
         self._lock = threading.Lock()
+        self._embedders: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- state
     def state(self) -> State:
-        """The state of the database's current generation, loaded once per generation."""
+        """The state of the database's current generation, loaded once per generation: once a
+        build commits, no answer comes from the generation before."""
         current = self.index.generation
         state = self._state
         if state is not None and state.generation == current:
             return state
         with self._lock:
             if self._state is None or self._state.generation != self.index.generation:
-                self._state = self._load()
+                fresh = self._load()
+                if self.eager_bm25:
+                    # BM25 takes seconds for a large library: start it now, so that hybrid
+                    # queries find it ready (or wait for it) instead of each paying for it
+                    threading.Thread(target=fresh.bm25, name="bm25", daemon=True).start()
+                self._state = fresh
             return self._state
 
     def _load(self) -> State:
@@ -168,7 +177,9 @@ class Retriever:
                 raise IndexStateError(f"the index at {idx.home} is empty: run `hoprag build LIBRARY` first")
             derived, _ = idx._read_snapshot(generation, fp, desired, n_edges)
             if derived is not None:
-                return self._make_state(generation, derived, rows, questions)
+                state = self._make_state(generation, derived, rows, questions)
+                state.fingerprint = fp
+                return state
             idx._load_derived()    # repairs the current generation's snapshot, then read again
         raise IndexStateError("the index changed three times while loading; try again")
 
@@ -247,8 +258,19 @@ class Retriever:
         if not 1 <= k <= self.index.settings.max_k:
             raise QueryError(f"k must be between 1 and {self.index.settings.max_k}")
 
-    def _embed(self, text: str) -> np.ndarray:
-        return self.index._embedder(None).embed([text])
+    def _embed(self, text: str, st: State | None = None) -> np.ndarray:
+        """The query's vector from the embedder the state's vectors were made with."""
+        st = st or self.state()
+        emb = self._embedders.get(st.fingerprint.id)
+        if emb is None:
+            from .embedders import get_embedder
+            from .index import EmbedderMismatch
+            emb = get_embedder(st.fingerprint.name, self.index.settings)
+            if emb.fingerprint != st.fingerprint:
+                raise EmbedderMismatch(f"the index holds vectors of {st.fingerprint.describe()}, but that name now "
+                                       f"loads {emb.fingerprint.describe()}; run `hoprag reembed --embedder {st.fingerprint.name}`")
+            self._embedders[st.fingerprint.id] = emb
+        return emb.embed([text])
 
     def _dense(self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
         """Exact top-k by inner product. One query against the in-memory matrix is a single BLAS
@@ -329,7 +351,7 @@ class Retriever:
         self._check(text, k)
         st = self.state()
         allowed = self._allowed(st, filters)
-        qv = self._embed(text)
+        qv = self._embed(text, st)
         cited = self.cited_articles(st, text, allowed)
         if mode == "dense":
             ranked = [(p, s, {}) for p, s in self._dense(st, qv, k, allowed)]
@@ -421,7 +443,7 @@ class Retriever:
             raise QueryError(f"n_hop must be between 0 and {self.index.settings.max_hops}")
         st = self.state()
         allowed = self._allowed(st, filters)
-        qv = self._embed(text)
+        qv = self._embed(text, st)
         # SIM: reciprocal rank fusion over the whole library (dense rank, BM25 rank, and the rank
         # among incoming questions), so a passage reached by a hop is judged as an entry would be.
         rrf = self._fusion_scores(st, text, qv, depth=max(50, 5 * k))

@@ -348,6 +348,7 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
             raise ServiceConfigError(f"library root {r} is not a folder")
         roots.append(root)
     index = Index(settings=settings)
+    index.retriever.eager_bm25 = True     # hybrid queries never wait for BM25 after a new generation
     jobs = BuildJobs(settings)
     SearchRequest, HopSearchRequest = _query_models(settings)
 
