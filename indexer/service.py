@@ -420,6 +420,9 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
         if jobs.busy:
             raise BuildBusy("a build is already queued or running; one build runs at a time")
         if body.embedder:
+            if body.embedder.startswith("st:") and Path(body.embedder[3:]).expanduser().exists():
+                # a local model folder is code and weights the server would load: same rule as libraries
+                _confine(body.embedder[3:], roots)
             _check_embedder(body.embedder)
         if body.llm:
             _check_llm(body.llm, settings)

