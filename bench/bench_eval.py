@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import machine_facts  # noqa: E402
+from bench_store import machine_facts, write_result  # noqa: E402
 
 from indexer.evaluate import (DEFAULT_KS, NDCG_K, evaluate, format_table, load_queries, ndcg_at,  # noqa: E402
                               recall_at, reciprocal_rank)
@@ -348,10 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
             for m, v in threads["modes"].items()) + f"; rankings identical: {threads['identical_rankings']}")
     if proto:
         print(f"\n{prototype_table(proto)}\n")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}")
+    write_result(args.out, result)
     return result
 
 

@@ -615,7 +615,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         print(json.dumps(edges_worker(args.edges_worker, args.runs, args.sample, args.naive)))
         return None
 
-    from bench_store import machine_facts
+    from bench_store import machine_facts, write_result
     from tests.fakes.openai_server import FakeOpenAI
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -657,10 +657,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     print(f"\nhoprag graph benchmark: {args.embedder} on {m['cpu']}, {m['cores']} cores, "
           f"load {m['loadavg_before'][0]:.1f} -> {m['loadavg_after'][0]:.1f}, {result['total_seconds']:.0f} s\n\n"
           f"{human}\n\n{md}\n")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}")
+    write_result(args.out, result)
     return result
 
 

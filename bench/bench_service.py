@@ -55,7 +55,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import Clock, _hoprag, machine_facts  # noqa: E402
+from bench_store import Clock, _hoprag, machine_facts, write_result  # noqa: E402
 
 from indexer.index import Index  # noqa: E402
 from indexer.retrieval import tokenize  # noqa: E402
@@ -653,10 +653,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nhoprag service benchmark: {args.embedder}{' (quick)' if args.quick else ''}, "
           f"{report.passages} passages, on {m['cpu']}, {m['cores']} cores, load {m['loadavg_before'][0]:.1f} -> "
           f"{m['loadavg_after'][0]:.1f}, {result['total_seconds']:.0f} s\n\n{human}\n\n{md}\n")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}")
+    write_result(args.out, result)
     return result
 
 

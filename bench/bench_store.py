@@ -152,6 +152,14 @@ def bench_update(old: Path, new: Path, settings: Settings, embedder: str, tmp: P
             "full_embedded": full_rep["embedded"], "ratio": full.wall / update.wall, "ratio_cpu": full.cpu / update.cpu}
 
 
+def write_result(path: Path | None, result: dict) -> None:
+    """The JSON every benchmark leaves in bench/results/."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+
+
 def machine_facts() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -233,10 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
     m = result["machine"]
     print(f"\nhoprag store benchmark: {args.embedder}{' (quick)' if args.quick else ''} on "
           f"{m['cpu']}, {m['cores']} cores{', ' + m['gpu'] if m['gpu'] else ''}, load {m['loadavg_before'][0]:.1f} -> {m['loadavg_after'][0]:.1f}\n\n{human}\n\n{md}\n")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}")
+    write_result(args.out, result)
     return result
 
 

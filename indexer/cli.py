@@ -24,9 +24,12 @@ import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from .index import Index
 
 __all__ = ["app"]
 

@@ -12,7 +12,6 @@ import re
 import unicodedata
 
 import numpy as np
-import pytest
 
 from indexer.index import Index
 

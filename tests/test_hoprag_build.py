@@ -12,7 +12,6 @@ import sys
 import textwrap
 
 import networkx as nx
-import numpy as np
 import pytest
 
 from indexer.index import Index

@@ -11,7 +11,6 @@ import shutil
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
