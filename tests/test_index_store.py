@@ -4,6 +4,7 @@ re-embedding, snapshots repaired from the database."""
 from __future__ import annotations
 
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -182,3 +183,34 @@ def test_use_embedder_vectors():
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert np.array_equal(v[0], v[2])
     assert emb.fingerprint == get_embedder(USE).fingerprint and emb.fingerprint.dim == 512
+
+
+def test_queries_go_before_the_next_bulk_batch():
+    import threading
+    from indexer.embedders.use import PriorityLock
+    lock, order = PriorityLock(), []
+    first_batch_running, release = threading.Event(), threading.Event()
+
+    def bulk_batch(name):
+        with lock.hold(urgent=False):
+            order.append(name)
+            if name == "bulk-1":
+                first_batch_running.set()
+                release.wait(5)
+
+    def query():
+        with lock.hold(urgent=True):
+            order.append("query")
+    t1 = threading.Thread(target=bulk_batch, args=("bulk-1",))
+    t1.start()
+    first_batch_running.wait(5)
+    t2 = threading.Thread(target=bulk_batch, args=("bulk-2",))
+    t2.start()
+    time.sleep(0.05)                         # bulk-2 is waiting before the query arrives
+    t3 = threading.Thread(target=query)
+    t3.start()
+    time.sleep(0.05)
+    release.set()
+    for t in (t1, t2, t3):
+        t.join(5)
+    assert order == ["bulk-1", "query", "bulk-2"]

@@ -4,6 +4,7 @@ tests, CI and demos.
 
 Public API:
     UseEmbedder(settings)
+    PriorityLock            model batches one at a time, queries first
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +25,37 @@ from .base import EmbedderError, Fingerprint, check_vectors
 __all__ = ["UseEmbedder"]
 
 _DIM = 512
-_lock = threading.Lock()
+_URGENT = 8          # calls with at most this many texts are queries: they go before bulk batches
+
+
+class PriorityLock:
+    """One model batch at a time; a waiting query goes before the next batch of a bulk embed, so a
+    query during a build waits for at most the batch in progress (a plain Lock is not fair)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def hold(self, urgent: bool):
+        with self._cond:
+            self._urgent_waiting += urgent
+            try:
+                while self._busy or (not urgent and self._urgent_waiting):
+                    self._cond.wait()
+            finally:
+                self._urgent_waiting -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
+_lock = PriorityLock()
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +99,6 @@ class UseEmbedder:
         # a time, so a query waits for one batch of a running build, not for all of it.
         for s in range(0, len(order), self.batch_size):
             idx = order[s:s + self.batch_size]
-            with _lock:
+            with _lock.hold(urgent=len(texts) <= _URGENT):
                 out[idx] = model.encode([texts[i] for i in idx])
         return check_vectors(out, len(texts), _DIM, self.name)
