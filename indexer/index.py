@@ -530,12 +530,6 @@ class Index:
     def neighbors(self, passage: int | str, direction: str = "out", kinds=None) -> list[dict]:
         return self.retriever.neighbors(passage, direction=direction, kinds=kinds)
 
-    def _passages_by_id(self, ids: Sequence[int]) -> dict[int, PassageRow]:
-        if not ids:
-            return {}
-        with self.db.session() as s:
-            return {r.id: r for r in s.scalars(select(PassageRow).where(PassageRow.id.in_(list(ids))))}
-
     def passage(self, ref: int | str) -> dict | None:
         with self.db.session() as s:
             col = PassageRow.id if isinstance(ref, int) else PassageRow.key
