@@ -1,27 +1,49 @@
 """HopRAG pseudo-queries (arXiv 2502.12442 §3.2): for each passage, incoming questions (the passage
 answers them) and outgoing questions (the passage raises them; other passages answer them), both
-from one LLM call with a strict JSON schema.
+from one LLM call with a JSON schema, a worked example as an earlier turn, and a filter that keeps
+only questions that can help retrieval.
+
+What a small local model gets wrong, and what the filter does about it (a reply left with too few
+questions is a ValueError, so the runner asks again):
+  - Simplified characters in a Traditional passage (违反): converted to the passage's script (OpenCC).
+  - 「本法」「本條例」: replaced by the law's name, which is what a searcher types.
+  - 「本條」「該條」「前述規定」 without naming the concept: dropped (the question means nothing alone).
+  - the article pasted back (any 20 characters of the passage copied): dropped.
+  - over-long or near-empty questions, English questions for a Chinese passage: dropped.
+  - the same question twice, or as both incoming and outgoing: kept once, as incoming.
 
 Public API:
-    PROMPT_VERSION                  bump when the prompt changes: cached answers are keyed by it
+    PROMPT_VERSION                  bump when the prompt or the filter changes: cached answers are keyed by it
     QuestionCounts                  min/max incoming and outgoing questions
     PseudoQueries                   incoming, outgoing (tuples of str)
-    prompt_for(law, label, text, counts) -> (system, prompt)
+    QuestionPrompt                  system, prompt, examples ((prompt, reply) turns), script
+    Script                          "hant" | "hans" | "other"
+    script_of(text) -> Script       Traditional or Simplified Chinese, by the characters OpenCC would change
+    prompt_for(law, label, text, counts) -> QuestionPrompt
     response_schema(counts) -> dict JSON schema of the reply
-    parse_reply(obj, counts) -> PseudoQueries     ValueError when the reply does not fit
+    parse_reply(obj, counts, *, law="", text="") -> PseudoQueries     ValueError when too few questions survive
+    clean_question(q, *, law, text, script) -> str | None             one question through the filter
     cache_key(model, embed_hash, counts) -> str
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
 
-__all__ = ["PROMPT_VERSION", "QuestionCounts", "PseudoQueries", "prompt_for", "response_schema",
-           "parse_reply", "cache_key"]
+__all__ = ["PROMPT_VERSION", "QuestionCounts", "PseudoQueries", "QuestionPrompt", "Script", "script_of",
+           "prompt_for", "response_schema", "parse_reply", "clean_question", "cache_key", "MAX_QUESTION_CHARS"]
 
-PROMPT_VERSION = "hoprag-pq-1"
+PROMPT_VERSION = "hoprag-pq-2"
+MAX_QUESTION_CHARS = 80       # a question longer than this is the article pasted back, or an essay
+_MIN_QUESTION_CHARS = 6
+_PASTE_WINDOW = 20            # this many characters copied from the passage make a paste
+
+Script = Literal["hant", "hans", "other"]
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -43,65 +65,197 @@ class PseudoQueries:
     outgoing: tuple[str, ...]
 
 
-_SYSTEM_ZH = (
-    "你是臺灣法律的檢索助理。你為法規條文撰寫檢索用的問題，一律使用繁體中文，只輸出符合指定 JSON 結構的內容。")
-_PROMPT_ZH = """請閱讀下列條文，撰寫兩類問題：
-1. incoming（{min_in} 至 {max_in} 題）：一般人或法律工作者可能提出、而「本條文即可直接回答」的問題。
-2. outgoing（{min_out} 至 {max_out} 題）：閱讀本條文後自然會產生、但「本條文本身無法回答」、需要查閱其他條文（例如本條所引用的條文、定義、罰則、程序或例外規定）才能回答的問題。
-每個問題須完整、具體、可獨立理解（寫出法規名稱或關鍵概念，不要用「本條」「該規定」等指代），以問號結尾，不要重複。
+@dataclass(frozen=True)
+class QuestionPrompt:
+    system: str
+    prompt: str
+    examples: tuple[tuple[str, str], ...]
+    script: Script
+
+
+@lru_cache(maxsize=4)
+def _converter(config: str):
+    import opencc
+    return opencc.OpenCC(f"{config}.json")
+
+
+def script_of(text: str) -> Script:
+    """"hant" when more characters change from Traditional to Simplified than back, "hans" when
+    fewer, "other" without Chinese (shared characters alone count as Traditional: the library's)."""
+    cjk = "".join(_CJK.findall(text))
+    if not cjk:
+        return "other"
+    to_s = sum(a != b for a, b in zip(cjk, _converter("t2s").convert(cjk)))
+    to_t = sum(a != b for a, b in zip(cjk, _converter("s2tw").convert(cjk)))
+    return "hans" if to_t > to_s else "hant"
+
+
+# ---------------------------------------------------------------- the prompt
+_SYSTEM = {
+    "hant": "你是臺灣法律的檢索助理。你為法規條文撰寫檢索用的問題，一律使用繁體中文（臺灣用字），只輸出 JSON。",
+    "hans": "你是法律检索助理。你为法律条文撰写检索用的问题，一律使用简体中文，只输出 JSON。",
+    "other": "You write retrieval questions for legal provisions. Output only JSON.",
+}
+_PROMPT = {
+    "hant": """請閱讀下列條文，撰寫兩類問題：
+1. incoming（{min_in} 至 {max_in} 題）：一般人或法律工作者會問、而「本條文就能直接回答」的問題。
+2. outgoing（{min_out} 至 {max_out} 題）：讀完本條文自然會想問、但「本條文本身無法回答」、要查其他條文（定義、要件、程序、罰則、例外、所引用的條文）才能回答的問題。
+規則：每題都要能單獨看懂：寫出法規名稱或具體的法律概念，不可用「本條」「本法」「該規定」「前述」等指代；每題一句、{max_chars} 字以內、以問號結尾；不要照抄條文；題目彼此不重複。
 
 法規：{law}
 條號：{label}
 條文：
-{text}"""
+{text}""",
+    "hans": """请阅读下列条文，撰写两类问题：
+1. incoming（{min_in} 至 {max_in} 题）：一般人或法律工作者会问、而「本条文就能直接回答」的问题。
+2. outgoing（{min_out} 至 {max_out} 题）：读完本条文自然会想问、但「本条文本身无法回答」、要查其他条文（定义、要件、程序、罚则、例外、所引用的条文）才能回答的问题。
+规则：每题都要能单独看懂：写出法律名称或具体的法律概念，不可用「本条」「本法」「该规定」「前述」等指代；每题一句、{max_chars} 字以内、以问号结尾；不要照抄条文；题目彼此不重复。
 
-_SYSTEM_EN = "You write retrieval questions for legal provisions. Output only JSON that fits the given schema."
-_PROMPT_EN = """Read the provision below and write two kinds of questions:
+法律：{law}
+条号：{label}
+条文：
+{text}""",
+    "other": """Read the provision below and write two kinds of questions:
 1. incoming ({min_in} to {max_in}): questions a reader might ask that this provision answers directly.
 2. outgoing ({min_out} to {max_out}): questions the provision raises but does not answer itself, whose answers
-   are likely in other provisions (cited articles, definitions, penalties, procedures, exceptions).
-Each question must stand alone (name the law or concept, no "this article"), end with a question mark, no repeats.
+   are in other provisions (definitions, conditions, procedures, penalties, exceptions, cited articles).
+Rules: each question stands alone (name the law or the legal concept, never "this article" or "the above"),
+one sentence of at most {max_chars} words, ending with a question mark; do not copy the text; no repeats.
 
 Law: {law}
 Article: {label}
 Text:
-{text}"""
+{text}""",
+}
+# One worked example per script, from laws outside the bundled library, sent as an earlier turn:
+# a small model copies the form of an answer far more reliably than it follows written rules.
+_EXAMPLE = {
+    "hant": ("公寓大廈管理條例", "第 9 條", "各區分所有權人按其共有之應有部分比例，對建築物之共用部分及其基地有使用收益之權。但另有約定者從其約定。",
+             {"incoming": ["公寓大廈的區分所有權人對共用部分有哪些使用收益的權利？",
+                           "區分所有權人使用大樓共用部分的比例如何決定？",
+                           "住戶之間可以另外約定共用部分的使用方式嗎？"],
+              "outgoing": ["公寓大廈的共用部分和專有部分如何區分？",
+                           "區分所有權人的應有部分比例是怎麼計算的？",
+                           "住戶違反共用部分的使用規定會受到什麼處罰？"]}),
+    "hans": ("中华人民共和国消费者权益保护法", "第二十四条", "经营者提供的商品或者服务不符合质量要求的，消费者可以依照国家规定、当事人约定退货，或者要求经营者履行更换、修理等义务。",
+             {"incoming": ["买到的商品质量不合格，消费者可以退货吗？",
+                           "经营者提供的服务不符合质量要求时，消费者可以要求哪些补救？",
+                           "商品有质量问题时能否要求商家更换或修理？"],
+              "outgoing": ["消费者退货时运输等必要费用由谁承担？",
+                           "网购商品没有质量问题能否无理由退货？",
+                           "经营者拒绝履行退货义务要承担什么法律责任？"]}),
+    "other": ("Residential Tenancies Act", "Section 12", "A landlord must return the security deposit within "
+              "30 days after the tenancy ends, less any amount lawfully withheld for damage.",
+              {"incoming": ["How long does a landlord have to return a tenant's security deposit?",
+                            "Can a landlord keep part of the security deposit for damage?"],
+               "outgoing": ["What counts as damage beyond normal wear and tear under the Residential Tenancies Act?",
+                            "What can a tenant do if the landlord does not return the deposit in time?"]}),
+}
 
 
-def prompt_for(law: str, label: str, text: str, counts: QuestionCounts = QuestionCounts()) -> tuple[str, str]:
-    chinese = bool(_CJK.search(text))
-    system, template = (_SYSTEM_ZH, _PROMPT_ZH) if chinese else (_SYSTEM_EN, _PROMPT_EN)
-    return system, template.format(law=law or "-", label=label or "-", text=text, min_in=counts.min_in,
-                                   max_in=counts.max_in, min_out=counts.min_out, max_out=counts.max_out)
+def _fill(script: Script, law: str, label: str, text: str, counts: QuestionCounts) -> str:
+    return _PROMPT[script].format(law=law or "-", label=label or "-", text=text, min_in=counts.min_in,
+                                  max_in=counts.max_in, min_out=counts.min_out, max_out=counts.max_out,
+                                  max_chars=MAX_QUESTION_CHARS // 2 if script == "other" else MAX_QUESTION_CHARS)
+
+
+def prompt_for(law: str, label: str, text: str, counts: QuestionCounts = QuestionCounts()) -> QuestionPrompt:
+    script = script_of(f"{law}{text}")
+    ex_law, ex_label, ex_text, ex_reply = _EXAMPLE[script]
+    reply = {"incoming": ex_reply["incoming"][:counts.max_in], "outgoing": ex_reply["outgoing"][:counts.max_out]}
+    example = (_fill(script, ex_law, ex_label, ex_text, counts), json.dumps(reply, ensure_ascii=False))
+    return QuestionPrompt(system=_SYSTEM[script], prompt=_fill(script, law, label, text, counts),
+                          examples=(example,), script=script)
 
 
 def response_schema(counts: QuestionCounts = QuestionCounts()) -> dict:
     def questions(lo: int, hi: int) -> dict:
-        return {"type": "array", "items": {"type": "string"}, "minItems": lo, "maxItems": hi}
+        return {"type": "array", "items": {"type": "string", "maxLength": MAX_QUESTION_CHARS},
+                "minItems": lo, "maxItems": hi}
     return {"type": "object",
             "properties": {"incoming": questions(counts.min_in, counts.max_in),
                            "outgoing": questions(counts.min_out, counts.max_out)},
             "required": ["incoming", "outgoing"], "additionalProperties": False}
 
 
-def _clean(items: object, lo: int, hi: int, field: str) -> tuple[str, ...]:
-    if not isinstance(items, list) or not all(isinstance(q, str) for q in items):
+# ---------------------------------------------------------------- the filter
+_NUMBERING = re.compile(r"^\s*(?:[0-9０-９]+[.、．)）]|[（(][0-9一二三四五六七八九十]+[)）]|[-*•]|問[:：]|问[:：]|Q\d*[:：.])\s*")
+# 本法 / 本條例 / 本細則 name the law: the law's name says the same to a searcher.
+_THIS_LAW = re.compile(r"本(?:法|條例|条例|細則|细则|規則|规则|辦法|办法)")
+# Pointers that mean nothing outside the article: the question has to name what it asks about.
+_DEICTIC = re.compile(r"本條|本条|該條|该条|此條|此条|該法|该法|本規定|本规定|該規定|该规定|此規定|此规定|上述|上開|上开|"
+                      r"前述|前條|前条|本項|本项|該項|该项|本款|該款|该款|this (?:article|section|provision)",
+                      re.IGNORECASE)
+
+
+def _to_script(q: str, script: Script) -> str:
+    if script == "hant":
+        return _converter("s2tw").convert(q)
+    if script == "hans":
+        return _converter("t2s").convert(q)
+    return q
+
+
+def _pasted(q: str, text: str) -> bool:
+    if len(q) < _PASTE_WINDOW or not text:
+        return False
+    body = "".join(text.split())
+    flat = "".join(q.split())
+    return any(flat[i:i + _PASTE_WINDOW] in body for i in range(0, len(flat) - _PASTE_WINDOW + 1))
+
+
+def clean_question(q: object, *, law: str = "", text: str = "", script: Script | None = None) -> str | None:
+    """The question as it will be stored, or None when it cannot help retrieval."""
+    if not isinstance(q, str):
+        return None
+    script = script or script_of(f"{law}{text}")
+    q = _NUMBERING.sub("", " ".join(q.split())).strip(" \"'「」")
+    q = _to_script(q, script)
+    if law and script != "other":
+        q = _THIS_LAW.sub(_to_script(law, script), q)
+    if _DEICTIC.search(q):
+        return None
+    if script != "other" and not _CJK.search(q):
+        return None     # an English question for a Chinese passage
+    size = len(q.split()) if script == "other" else len(q)
+    limit = MAX_QUESTION_CHARS // 2 if script == "other" else MAX_QUESTION_CHARS
+    if size > limit or len(q) < _MIN_QUESTION_CHARS or _pasted(q, text):
+        return None
+    if q[-1] not in "？?":
+        q = q.rstrip("。.！!；;，,") + ("?" if script == "other" else "？")
+    return q
+
+
+def _key(q: str) -> str:
+    return re.sub(r"[\s？?。，,、]", "", q)
+
+
+def _clean_list(items: object, field: str, seen: set[str], **ctx) -> list[str]:
+    if not isinstance(items, list):
         raise ValueError(f"{field} must be a list of strings")
-    out: list[str] = []
-    for q in items:
-        q = " ".join(q.split())
-        if len(q) >= 4 and q not in out:
+    out = []
+    for item in items:
+        q = clean_question(item, **ctx)
+        if q is not None and _key(q) not in seen:
+            seen.add(_key(q))
             out.append(q)
-    if len(out) < lo:
-        raise ValueError(f"{field}: {len(out)} usable questions, at least {lo} required")
-    return tuple(out[:hi])   # more than asked is trimmed, not a failure
+    return out
 
 
-def parse_reply(obj: object, counts: QuestionCounts = QuestionCounts()) -> PseudoQueries:
+def parse_reply(obj: object, counts: QuestionCounts = QuestionCounts(), *, law: str = "",
+                text: str = "") -> PseudoQueries:
+    """The questions of a reply that survive the filter; ValueError when fewer than asked remain
+    (the runner then asks again)."""
     if not isinstance(obj, dict):
         raise ValueError("reply is not a JSON object")
-    return PseudoQueries(incoming=_clean(obj.get("incoming"), counts.min_in, counts.max_in, "incoming"),
-                         outgoing=_clean(obj.get("outgoing"), counts.min_out, counts.max_out, "outgoing"))
+    ctx = {"law": law, "text": text, "script": script_of(f"{law}{text}") if (law or text) else None}
+    seen: set[str] = set()
+    incoming = _clean_list(obj.get("incoming"), "incoming", seen, **ctx)
+    outgoing = _clean_list(obj.get("outgoing"), "outgoing", seen, **ctx)
+    for field, got, lo in (("incoming", incoming, counts.min_in), ("outgoing", outgoing, counts.min_out)):
+        if len(got) < lo:
+            raise ValueError(f"{field}: {len(got)} usable questions, at least {lo} required")
+    return PseudoQueries(incoming=tuple(incoming[:counts.max_in]), outgoing=tuple(outgoing[:counts.max_out]))
 
 
 def cache_key(model: str, embed_hash: str, counts: QuestionCounts = QuestionCounts()) -> str:

@@ -59,6 +59,9 @@ class QuestionStage:
                 c: stmt.excluded[c] for c in ("status", "incoming", "outgoing", "error", "attempts", "updated_at")})
             s.execute(stmt, rows)
 
+    def _validator(self, p: Passage):
+        return lambda obj: parse_reply(obj, self.counts, law=p.law, text=p.text)
+
     def run(self, passages: Sequence[Passage], embed_hashes: Mapping[str, str | None], progress=None) -> StageResult:
         from .llm.runner import LLMRequest, run_requests_sync
         from .llm.base import LLMError
@@ -79,8 +82,9 @@ class QuestionStage:
         schema = response_schema(self.counts)
         requests = []
         for ck, p in todo.items():
-            system, prompt = prompt_for(p.law, p.article_label, p.text, self.counts)
-            requests.append(LLMRequest(key=ck, prompt=prompt, schema=schema, system=system))
+            ask = prompt_for(p.law, p.article_label, p.text, self.counts)
+            requests.append(LLMRequest(key=ck, prompt=ask.prompt, schema=schema, system=ask.system,
+                                       examples=ask.examples, validate=self._validator(p)))
         pending: list[dict] = []
         done = 0
 

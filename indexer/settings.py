@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     llm_rpm: int | None = Field(None, ge=1, description="requests per minute limit (None: unlimited)")
     llm_timeout_s: float = Field(120.0, gt=0, description="timeout of one LLM call")
     llm_max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts/malformed replies")
-    llm_temperature: float = Field(0.2, ge=0, le=2)
+    # 0.3: on the local 1.5B model, varied enough that a re-ask differs, steady enough to keep the form
+    llm_temperature: float = Field(0.3, ge=0, le=2)
+    # A small model may paste the article until it hits the limit: cap the reply (0 = server default).
+    llm_max_tokens: int = Field(768, ge=0, description="reply tokens per LLM call (0: the server's default)")
 
     # HopRAG pseudo-queries per passage (HopRAG §3.2) and edge matching
     questions_in_min: int = Field(2, ge=1)

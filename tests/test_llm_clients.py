@@ -16,6 +16,7 @@ import pytest
 from indexer.llm import LLMConfigError, LLMError, LLMRequest, get_llm, run_requests_sync, runner_options
 from indexer.llm.base import LLMClient
 from indexer.llm.gemini import GeminiLLM
+from indexer.llm import openai_compat
 from indexer.llm.openai_compat import OpenAICompatLLM
 from indexer.settings import Settings
 from tests.fakes.gemini_server import FakeGemini
@@ -45,6 +46,8 @@ def two_questions(reply: dict[str, Any]) -> tuple[str, ...]:
 
 @pytest.fixture(autouse=True)
 def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what endpoints accepted is remembered per URL for the process; a reused port must start afresh
+    monkeypatch.setattr(openai_compat, "_NEGOTIATED", {})
     for name in list(os.environ):
         if name.startswith(("HOPRAG_", "GOOGLE_GENAI_")) or name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
             monkeypatch.delenv(name)
@@ -121,17 +124,70 @@ def test_reply_parsed_and_schema_system_prompt_sent(backend: Backend) -> None:
         assert req.headers["x-goog-api-key"] == GEMINI_KEY and GEMINI_KEY not in req.path
         cfg = body["generationConfig"]
         assert cfg["responseJsonSchema"] == SCHEMA and "responseSchema" not in cfg
-        assert cfg["responseMimeType"] == "application/json" and cfg["temperature"] == pytest.approx(0.2)
+        assert cfg["responseMimeType"] == "application/json" and cfg["temperature"] == pytest.approx(0.3)
         assert body["systemInstruction"]["parts"][0]["text"] == SYSTEM
         assert body["contents"][0]["parts"][0]["text"] == "民法第一條"
     else:
         assert client.name == f"openai:{OPENAI_MODEL}"
         assert req.method == "POST" and req.path == "/v1/chat/completions"
         assert req.headers["authorization"] == f"Bearer {OPENAI_KEY}"
-        assert body["model"] == OPENAI_MODEL and body["temperature"] == pytest.approx(0.2)
+        assert body["model"] == OPENAI_MODEL and body["temperature"] == pytest.approx(0.3) and body["max_tokens"] == 768
         assert body["messages"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "民法第一條"}]
         assert body["response_format"] == {"type": "json_schema", "json_schema": {
             "name": "pseudo_queries", "schema": SCHEMA, "strict": True}}
+
+
+def test_worked_example_goes_before_the_prompt(backend: Backend) -> None:
+    client = backend.make()
+    example = ("第一條範例", '{"questions": ["範例一？", "範例二？"]}')
+
+    async def main() -> dict[str, Any]:
+        try:
+            return await client.generate_json("民法第一條", SCHEMA, system=SYSTEM, examples=[example])
+        finally:
+            await client.aclose()
+    asyncio.run(main())
+    body = backend.fake.requests[0].body
+    if backend.kind == "gemini":
+        turns = [(c["role"], c["parts"][0]["text"]) for c in body["contents"]]
+        assert turns == [("user", example[0]), ("model", example[1]), ("user", "民法第一條")]
+    else:
+        assert body["messages"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": example[0]},
+                                    {"role": "assistant", "content": example[1]},
+                                    {"role": "user", "content": "民法第一條"}]
+
+
+@pytest.mark.parametrize("accepts, form", [
+    (frozenset({"json_object+schema", "json_object"}), "json_object+schema"),   # llama-cpp-python's server
+    (frozenset({"json_object"}), "json_object"),
+])
+def test_structured_output_is_negotiated_once_per_endpoint(accepts: frozenset, form: str,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    with FakeOpenAI(accepts=accepts) as fake:
+        fake.responder = lambda prompt, system, schema: {"questions": ["甲？", "乙？" if schema else "無綱要？"]}
+        backend = _openai(fake)
+        with caplog.at_level("WARNING", logger="indexer.llm.openai_compat"):
+            first = run(backend.make(key=None), reqs(3), concurrency=1, max_retries=0)
+            again = run(backend.make(key=None), reqs(2), max_retries=0)   # a new client: no new negotiation
+        assert all(v == ("甲？", "乙？" if form != "json_object" else "無綱要？") for v in {**first, **again}.values())
+        forms = [r.body["response_format"] for r in fake.requests]
+        rejected = 1 if form == "json_object+schema" else 2
+        assert len(forms) == 3 + 2 + rejected    # the rejected forms cost one request each, once
+        assert [f["type"] for f in forms[:rejected]] == (["json_schema"] if rejected == 1
+                                                         else ["json_schema", "json_object"])
+        expected = {"type": "json_object", "schema": SCHEMA} if form == "json_object+schema" else {"type": "json_object"}
+        assert forms[rejected:] == [expected] * 5
+        assert backend.make(key=None).structured_output == form
+        said = [r.getMessage() for r in caplog.records if "rejects response_format" in r.getMessage()]
+        assert len(said) == rejected and said[-1].endswith(f"using {form} from now on")
+
+
+def test_a_500_that_is_not_about_the_format_is_an_error_not_a_step_down() -> None:
+    with FakeOpenAI() as fake:
+        fake.push(Fault.status(500))
+        err = run_one(_openai(fake).make(key=None), max_retries=0)
+        assert isinstance(err, LLMError) and err.status == 500
+        assert fake.requests[0].body["response_format"]["type"] == "json_schema" and len(fake.requests) == 1
 
 
 def test_no_system_prompt_sends_none(backend: Backend) -> None:

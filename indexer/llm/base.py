@@ -4,7 +4,8 @@ A client makes exactly ONE attempt per call; retries, pacing and concurrency liv
 `indexer.llm.runner`, so every backend gets the same policy.
 
 Public API:
-    LLMClient                   Protocol: .name, .model, async generate_json(prompt, schema, *, system=None)
+    LLMClient                   Protocol: .name, .model, async generate_json(prompt, schema, *, system=None,
+                                examples=())
                                 -> dict, async aclose()
     LLMError(message, *, kind, status=None, attempts=1, retry_after_s=None)
         .kind                   "http" | "timeout" | "connection" | "malformed" | "refused"
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 __all__ = ["LLMClient", "LLMConfigError", "LLMError", "LLMErrorKind", "parse_json_object"]
 
@@ -78,9 +79,10 @@ class LLMClient(Protocol):
     name: str     # "gemini:gemini-2.5-flash", "openai:qwen2.5:7b"
     model: str
 
-    async def generate_json(self, prompt: str, schema: dict[str, Any], *,
-                            system: str | None = None) -> dict[str, Any]:
-        """One attempt: the reply parsed as a JSON object, or LLMError."""
+    async def generate_json(self, prompt: str, schema: dict[str, Any], *, system: str | None = None,
+                            examples: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        """One attempt: the reply parsed as a JSON object, or LLMError. `examples` are
+        (prompt, reply) pairs sent as earlier turns of the conversation."""
         ...
 
     async def aclose(self) -> None:

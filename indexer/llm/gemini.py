@@ -10,14 +10,14 @@ Public API:
     GeminiLLM(model, settings)      key: settings.gemini_api_key (GEMINI_API_KEY); endpoint:
                                     settings.gemini_base_url; timeout: settings.llm_timeout_s
         .name                       "gemini:<model>"
-        .generate_json(prompt, schema, *, system=None) -> dict   one attempt, or LLMError
+        .generate_json(prompt, schema, *, system=None, examples=()) -> dict   one attempt, or LLMError
         .aclose()
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Sequence
 
 import httpx
 from google import genai
@@ -80,8 +80,13 @@ class GeminiLLM:
         if bound is not None and bound[0] is asyncio.get_running_loop():
             await bound[2].aclose()  # connections of a finished loop went with it
 
-    async def generate_json(self, prompt: str, schema: dict[str, Any], *,
-                            system: str | None = None) -> dict[str, Any]:
+    async def generate_json(self, prompt: str, schema: dict[str, Any], *, system: str | None = None,
+                            examples: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        contents: Any = prompt
+        if examples:
+            contents = [types.Content(role=role, parts=[types.Part(text=text)])
+                        for user, reply in examples for role, text in (("user", user), ("model", reply))]
+            contents.append(types.Content(role="user", parts=[types.Part(text=prompt)]))
         config = types.GenerateContentConfig(
             system_instruction=system,
             temperature=self._temperature,
@@ -90,7 +95,7 @@ class GeminiLLM:
         )
         try:
             resp = await self._client().aio.models.generate_content(
-                model=self.model, contents=prompt, config=config)
+                model=self.model, contents=contents, config=config)
         except genai_errors.APIError as exc:
             code = int(exc.code or 0)
             raise LLMError(self._redact(self._http_message(exc, code)), kind="http", status=code,

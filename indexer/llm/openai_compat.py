@@ -3,11 +3,21 @@
 Wire format, one attempt per call:
     POST {settings.llm_base_url}/chat/completions
     Authorization: Bearer <settings.llm_api_key>     (only when a key is configured)
-    {"model": model, "temperature": settings.llm_temperature,
-     "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
-     "response_format": {"type": "json_schema",
-                         "json_schema": {"name": <schema title or "reply">, "schema": schema, "strict": true}}}
+    {"model": model, "temperature": settings.llm_temperature, "max_tokens": settings.llm_max_tokens,
+     "messages": [{"role": "system", "content": system},
+                  {"role": "user", "content": example prompt}, {"role": "assistant", "content": example reply},
+                  ..., {"role": "user", "content": prompt}],
+     "response_format": <negotiated, below>}
     -> choices[0].message.content, a JSON object (``` fences tolerated)
+
+Structured output is negotiated once per endpoint and remembered for the process:
+    1. "json_schema"        {"type": "json_schema", "json_schema": {"name", "schema", "strict": true}}
+                            (OpenAI, vLLM, Ollama)
+    2. "json_object+schema" {"type": "json_object", "schema": schema}     (llama-cpp-python's server,
+                            which answers 1. with HTTP 500 "Input should be 'text' or 'json_object'")
+    3. "json_object"        {"type": "json_object"}: JSON mode only; the caller's validation does the rest
+A server that rejects a form (HTTP 400/422/500/501 whose message names response_format, json_schema,
+json_object or schema) is asked again at once with the next form; that costs no retry attempt.
 Strict mode on OpenAI itself wants every property required and additionalProperties false;
 local servers use the schema for constrained decoding and ignore "strict".
 
@@ -15,15 +25,19 @@ Public API:
     OpenAICompatLLM(model, settings)
         .name                       "openai:<model>"
         .url                        the chat/completions URL
-        .generate_json(prompt, schema, *, system=None) -> dict   one attempt, or LLMError
+        .structured_output          the negotiated form for this endpoint ("json_schema", ...), or None yet
+        .generate_json(prompt, schema, *, system=None, examples=()) -> dict   one attempt, or LLMError
         .aclose()
+    STRUCTURED_FORMS                the forms above, in the order tried
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from typing import Any
+import threading
+from typing import Any, Sequence
 
 import httpx
 
@@ -31,7 +45,16 @@ from ..retry import TIMEOUT_ERRORS, TRANSIENT_TRANSPORT_ERRORS, retry_after_s
 from ..settings import Settings
 from .base import LLMConfigError, LLMError, parse_json_object
 
-__all__ = ["OpenAICompatLLM"]
+__all__ = ["OpenAICompatLLM", "STRUCTURED_FORMS"]
+
+log = logging.getLogger(__name__)
+
+STRUCTURED_FORMS = ("json_schema", "json_object+schema", "json_object")
+# What an endpoint accepted, by chat URL: every client of the process (each build makes its
+# own) starts from the form that worked, and the step down is logged once.
+_NEGOTIATED: dict[str, int] = {}
+_NEGOTIATED_LOCK = threading.Lock()
+_FORM_WORDS = re.compile(r"response_format|json_schema|json_object|schema", re.IGNORECASE)
 
 _BASE_URL_HINT = "set --llm-base-url / HOPRAG_LLM_BASE_URL, e.g. http://localhost:11434/v1 for Ollama"
 
@@ -59,6 +82,7 @@ class OpenAICompatLLM:
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._timeout_s = settings.llm_timeout_s
         self._temperature = settings.llm_temperature
+        self._max_tokens = settings.llm_max_tokens
         self._bound: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
 
     def __repr__(self) -> str:
@@ -76,17 +100,51 @@ class OpenAICompatLLM:
         if bound is not None and bound[0] is asyncio.get_running_loop():
             await bound[1].aclose()  # connections of a finished loop went with it
 
-    async def generate_json(self, prompt: str, schema: dict[str, Any], *,
-                            system: str | None = None) -> dict[str, Any]:
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": prompt}]
-        body = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self._temperature,
-            "response_format": {"type": "json_schema", "json_schema": {
-                "name": _schema_name(schema), "schema": schema, "strict": True}},
-        }
+    @property
+    def structured_output(self) -> str | None:
+        n = _NEGOTIATED.get(self.url)
+        return None if n is None else STRUCTURED_FORMS[n]
+
+    @staticmethod
+    def _response_format(form: str, schema: dict[str, Any]) -> dict[str, Any]:
+        if form == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": _schema_name(schema), "schema": schema,
+                                                           "strict": True}}
+        if form == "json_object+schema":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_object"}
+
+    async def generate_json(self, prompt: str, schema: dict[str, Any], *, system: str | None = None,
+                            examples: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        messages = [{"role": "system", "content": system}] if system else []
+        for user, assistant in examples:   # a worked example as earlier turns: small models copy its form
+            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        messages.append({"role": "user", "content": prompt})
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self._temperature}
+        if self._max_tokens:
+            body["max_tokens"] = self._max_tokens
+        n = _NEGOTIATED.get(self.url, 0)
+        while True:
+            body["response_format"] = self._response_format(STRUCTURED_FORMS[n], schema)
+            try:
+                return await self._post(body)
+            except LLMError as err:
+                if not self._rejects_form(err) or n + 1 >= len(STRUCTURED_FORMS):
+                    raise
+                with _NEGOTIATED_LOCK:
+                    if _NEGOTIATED.get(self.url, 0) <= n:
+                        _NEGOTIATED[self.url] = n + 1
+                        log.warning("%s at %s rejects response_format %s (%s); using %s from now on",
+                                    self.name, self.url, STRUCTURED_FORMS[n], err.message[:160],
+                                    STRUCTURED_FORMS[n + 1])
+                n = _NEGOTIATED[self.url]
+
+    @staticmethod
+    def _rejects_form(err: LLMError) -> bool:
+        return (err.kind == "http" and err.status in (400, 422, 500, 501)
+                and bool(_FORM_WORDS.search(err.message)))
+
+    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             resp = await self._http().post(self.url, json=body, headers=self._headers)
         except TIMEOUT_ERRORS as exc:

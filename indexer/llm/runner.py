@@ -4,7 +4,7 @@ timeout. A request that still fails is returned as its LLMError and the run goes
 are never stand-in answers.
 
 Public API:
-    LLMRequest(key, prompt, schema, system=None)
+    LLMRequest(key, prompt, schema, system=None, examples=(), validate=None)
     run_requests(client, requests, *, concurrency, rpm, max_retries, validate,
                  backoff_base_s=1.0, backoff_max_s=60.0, on_done=None, timeout_s=None,
                  rpm_window_s=60.0) -> dict[key, T | LLMError]          (async)
@@ -48,6 +48,9 @@ class LLMRequest:
     prompt: str
     schema: dict[str, Any] = field(hash=False)
     system: str | None = None
+    examples: tuple[tuple[str, str], ...] = ()     # (prompt, reply) turns shown before the prompt
+    # this request's own check of the reply (it knows its passage), in place of run_requests' validate
+    validate: Callable[[dict[str, Any]], Any] | None = field(default=None, compare=False)
 
 
 class RateLimiter:
@@ -110,13 +113,13 @@ async def run_requests(
     async def attempt(req: LLMRequest) -> T:
         async with sem:
             await limiter.acquire()
-            call = client.generate_json(req.prompt, req.schema, system=req.system)
+            call = client.generate_json(req.prompt, req.schema, system=req.system, examples=req.examples)
             try:
                 reply = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
             except asyncio.TimeoutError:
                 raise LLMError(f"{client.name}: no reply within {timeout_s:g}s", kind="timeout") from None
         try:
-            return validate(reply)
+            return (req.validate or validate)(reply)
         except _MISFIT as exc:
             raise LLMError(f"{client.name}: the reply does not fit ({type(exc).__name__}: "
                            f"{str(exc)[:200]})", kind="malformed") from None

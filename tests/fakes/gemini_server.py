@@ -87,7 +87,9 @@ def _generate(fake: "FakeGemini", model: str, body: Any) -> Reply:
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         return error_reply(400, "* GenerateContentRequest.contents: contents is not specified")
-    prompt = "\n".join(_texts_of(c) for c in contents if isinstance(c, dict) and c.get("role", "user") == "user")
+    # the last user turn is the prompt; earlier ones are worked examples
+    prompt = next((_texts_of(c) for c in reversed(contents) if isinstance(c, dict) and c.get("role", "user") == "user"),
+                  "")
     system = _texts_of(body.get("systemInstruction")) or None
     cfg = body.get("generationConfig") or {}
     if cfg.get("responseJsonSchema") is not None and cfg.get("responseSchema") is not None:

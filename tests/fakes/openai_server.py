@@ -8,6 +8,10 @@ response_format.json_schema.schema. With `api_key` set, requests need `Authoriza
 <key>`; a wrong key gets a 401 that, like some servers, quotes the key it was sent.
 Faults and recording come from tests/fakes/http_fake.py.
 
+`accepts` is the set of response_format forms the server takes ("json_schema", "json_object+schema",
+"json_object"); any other form gets what llama-cpp-python's server answers to json_schema: HTTP 500
+with a validation message ("Input should be 'text' or 'json_object'").
+
 Public API:
     FakeOpenAI(api_key=None)     server; `with FakeOpenAI() as fake:` starts and stops it
     FakeOpenAI.url               http://127.0.0.1:<port>/v1, to pass as llm_base_url
@@ -38,9 +42,12 @@ def error_reply(code: int, message: str, headers: dict[str, str] | None = None,
 class FakeOpenAI(FakeHTTPServer):
     malformed_body = b'{"id": "chatcmpl-1", "choices": [{"message": {"content": "{\\"q'
 
-    def __init__(self, api_key: str | None = None) -> None:
+    ALL_FORMS = frozenset({"json_schema", "json_object+schema", "json_object"})
+
+    def __init__(self, api_key: str | None = None, accepts: frozenset[str] = ALL_FORMS) -> None:
         super().__init__()
         self.api_key = api_key
+        self.accepts = accepts
         self._ids = itertools.count(1)
 
     @property
@@ -63,10 +70,17 @@ class FakeOpenAI(FakeHTTPServer):
             return error_reply(400, "'model' and a non-empty 'messages' are required")
         if rec.fault is not None and rec.fault.kind == "malformed":
             return Reply(200, self.malformed_body)
-        prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        # the last user turn is the prompt; earlier ones are worked examples
+        prompt = next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
         system = next((str(m.get("content")) for m in messages if m.get("role") == "system"), None)
         fmt = body.get("response_format") or {}
-        schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+        form = fmt.get("type") if fmt.get("type") != "json_object" else (
+            "json_object+schema" if "schema" in fmt else "json_object")
+        if fmt and form not in self.accepts:
+            return error_reply(500, "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                                    "'msg': \"Input should be 'text' or 'json_object'\"}]")
+        schema = ((fmt.get("json_schema") or {}).get("schema") if form == "json_schema"
+                  else fmt.get("schema") if form == "json_object+schema" else None)
         message: dict[str, Any] = {"role": "assistant",
                                    "content": json.dumps(self.responder(prompt, system, schema), ensure_ascii=False)}
         if rec.fault is not None and rec.fault.kind == "content":
