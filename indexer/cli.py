@@ -11,6 +11,7 @@
     hoprag reembed --embedder NAME              Index.reembed
     hoprag graph export --format graphml|json   Index.graph
     hoprag snapshots list | restore GEN         Index.snapshots_list / restore_snapshot
+    hoprag questions export FILE | import FILE  Index.export_questions / import_questions
     hoprag doctor                               which embedders and devices work here
 
 Every command takes --home (or HOPRAG_HOME) and --json. Exit codes: 0 success, 1 user error
@@ -288,6 +289,28 @@ graph_app = typer.Typer(help="The passage graph.", no_args_is_help=True)
 snapshots_app = typer.Typer(help="Snapshots of vectors and graph, one per build generation.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
 app.add_typer(snapshots_app, name="snapshots")
+questions_app = typer.Typer(help="The LLM's pseudo-queries (the cache of its answers).", no_args_is_help=True)
+app.add_typer(questions_app, name="questions")
+
+
+@questions_app.command("export")
+def questions_export(out: Path = typer.Argument(..., help="JSONL file to write"),
+                     home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """Write every cached LLM answer (pseudo-queries by passage text) as JSONL."""
+    with _open(home) as idx:
+        info = idx.export_questions(out)
+    _emit(info, as_json, lambda i: typer.echo(f"wrote {i['path']}: {i['answers']} answers "
+                                              f"({i['failed_not_exported']} failed calls not exported)"))
+
+
+@questions_app.command("import")
+def questions_import(src: Path = typer.Argument(..., help="JSONL file from `hoprag questions export`"),
+                     home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """Seed the cache with exported answers: the next build asks the LLM only for the rest."""
+    with _open(home, create=True) as idx:
+        info = idx.import_questions(src)
+    _emit(info, as_json, lambda i: typer.echo(f"imported {i['imported']} answers "
+                                              f"({i['already_cached']} already cached)"))
 
 
 @graph_app.command("export")

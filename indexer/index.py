@@ -137,7 +137,8 @@ class Index:
     def edge_params(self) -> EdgeParams:
         s = self.settings
         return EdgeParams(top_k=s.edge_top_k, threshold=s.edge_threshold, max_per_passage=s.edge_max_per_passage,
-                          keyword_weight=s.edge_keyword_weight)
+                          keyword_weight=s.edge_keyword_weight, candidates=s.edge_candidates,
+                          generic_cosine=s.edge_generic_cosine, generic_passages=s.edge_generic_passages)
 
     @property
     def question_counts(self) -> QuestionCounts:
@@ -543,6 +544,19 @@ class Index:
                     "text": row.text, "embedded": row.embed_hash is not None, "metadata": row.meta,
                     "questions": {"incoming": [t for d, t in qs if d == "in"],
                                   "outgoing": [t for d, t in qs if d == "out"]}}
+
+    def export_questions(self, path: str | Path) -> dict:
+        """Write the pseudo-query cache (every LLM answer) as JSONL: `import_questions` of another
+        index then asks the LLM for none of these passages."""
+        from .question_stage import export_answers
+        return export_answers(self.db, path)
+
+    def import_questions(self, path: str | Path) -> dict:
+        """Seed the pseudo-query cache from an export; the next build uses it (answers already
+        cached are kept)."""
+        from .question_stage import import_answers
+        with WriterLock(self.home / "write.lock"):
+            return import_answers(self.db, path)
 
     def graph(self):
         """The passage graph with attributes (key, law, article, questions, spans) for export."""

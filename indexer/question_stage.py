@@ -4,15 +4,24 @@ A passage's answer is cached by (model, prompt version, counts, hash of its embe
 unchanged passage never costs a call again. Answers and failures are written as they arrive, so
 a crash keeps what was paid for; a failed passage is simply asked again by the next build.
 
+The cache travels as JSONL (`hoprag questions export|import`): hours of a local model's answers
+seed another index, a CI run or a benchmark, which then asks the LLM for nothing it already knows.
+
 Public API:
     QuestionStage(db, llm, counts, settings)
         .run(passages, embed_hashes, progress) -> StageResult
     StageResult     questions {key: (cache_key, PseudoQueries)}, calls, failures, failed_keys
+    export_answers(db, path) -> dict       the cache's answers (status ok) as JSONL, written atomically
+    import_answers(db, path) -> dict       answers from such a file into the cache (existing rows kept)
+    ANSWERS_FORMAT                         the header's "format"
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
 from sqlalchemy import select
@@ -25,7 +34,9 @@ from .passages import Passage
 from .pseudo_queries import (PROMPT_VERSION, PseudoQueries, QuestionCounts, cache_key, parse_reply, prompt_for,
                              response_schema)
 
-__all__ = ["QuestionStage", "StageResult"]
+__all__ = ["QuestionStage", "StageResult", "export_answers", "import_answers", "ANSWERS_FORMAT"]
+
+ANSWERS_FORMAT = "hoprag-pseudo-queries/1"
 
 _FLUSH_EVERY = 25   # answers written per transaction while the LLM runs
 
@@ -121,3 +132,68 @@ class QuestionStage:
                 result.failed_keys.append(p.key)
         result.failures = sum(1 for o in outcomes.values() if not isinstance(o, PseudoQueries))
         return result
+
+
+# ---------------------------------------------------------------- export / import
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def export_answers(db: Database, path: str | Path) -> dict:
+    """Every answered passage of the cache, one JSON object a line after a header line."""
+    from storage.files import atomic_write
+    with db.session() as s:
+        rows = s.scalars(select(LLMResultRow).where(LLMResultRow.status == "ok")
+                         .order_by(LLMResultRow.cache_key)).all()
+        lines = [{"cache_key": r.cache_key, "model": r.model, "prompt_version": r.prompt_version,
+                  "incoming": list(r.incoming), "outgoing": list(r.outgoing)} for r in rows]
+        failed = s.query(LLMResultRow).filter(LLMResultRow.status != "ok").count()
+    models = sorted({r["model"] for r in lines})
+    versions = sorted({r["prompt_version"] for r in lines})
+    header = {"format": ANSWERS_FORMAT, "answers": len(lines), "models": models, "prompt_versions": versions}
+    body = "\n".join(json.dumps(x, ensure_ascii=False) for x in [header, *lines]) + "\n"
+    atomic_write(Path(path), body.encode("utf-8"))
+    return {"path": str(path), "answers": len(lines), "failed_not_exported": failed, "models": models,
+            "prompt_versions": versions}
+
+
+def import_answers(db: Database, path: str | Path) -> dict:
+    """Load an export into the cache. A row the cache already answers is kept as it is; a bad line
+    fails the whole import before anything is written (ValueError naming the line)."""
+    from .library.jsonl import json_objects
+    path = Path(path)
+
+    def fail(reason: str, line: int | None) -> ValueError:
+        return ValueError(f"{path}: line {line}: {reason}" if line else f"{path}: {reason}")
+    objs = json_objects(path.read_bytes(), fail, "cache_key, model, prompt_version, incoming, outgoing")
+    first = next(objs, None)
+    if first is None or first[1].get("format") != ANSWERS_FORMAT:
+        raise fail(f"not a pseudo-query export (the first line must say \"format\": \"{ANSWERS_FORMAT}\")", 1)
+    rows: dict[str, dict] = {}
+    for lineno, obj in objs:
+        key, model, version = obj.get("cache_key"), obj.get("model"), obj.get("prompt_version")
+        if not isinstance(key, str) or not _HEX64.fullmatch(key):
+            raise fail("cache_key must be 64 lower-case hex digits", lineno)
+        if not isinstance(model, str) or not model or not isinstance(version, str) or not version:
+            raise fail("model and prompt_version must be non-empty strings", lineno)
+        qs = {d: obj.get(d) for d in ("incoming", "outgoing")}
+        for d, v in qs.items():
+            if not isinstance(v, list) or not all(isinstance(q, str) and q.strip() for q in v):
+                raise fail(f"{d} must be a list of non-empty strings", lineno)
+        if not qs["incoming"]:
+            raise fail("an answer needs at least one incoming question", lineno)
+        rows[key] = {"cache_key": key, "model": model, "prompt_version": version, "status": "ok",
+                     "incoming": qs["incoming"], "outgoing": qs["outgoing"], "error": None, "attempts": 0,
+                     "updated_at": utcnow()}
+    with db.session() as s:
+        existing = {r.cache_key: r for r in s.scalars(select(LLMResultRow).where(
+            LLMResultRow.cache_key.in_(list(rows)))).all()} if rows else {}
+        kept = [k for k, r in existing.items() if r.status == "ok"]
+        for k, r in existing.items():   # a cached failure gives way to an answer
+            if r.status != "ok":
+                s.delete(r)
+        s.flush()
+        new = [v for k, v in rows.items() if k not in kept]
+        if new:
+            s.execute(LLMResultRow.__table__.insert(), new)
+    return {"path": str(path), "imported": len(new), "already_cached": len(kept),
+            "other_prompt_version": sum(1 for v in rows.values() if v["prompt_version"] != PROMPT_VERSION)}

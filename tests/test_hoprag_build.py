@@ -126,6 +126,52 @@ def test_failed_calls_are_reported_and_retried_next_build(tmp_path, fake_llm):
         assert all(idx.passage(k)["questions"]["incoming"] for k in failed)
 
 
+def test_questions_export_then_import_asks_the_llm_for_nothing(tmp_path, fake_llm):
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "測試法", {str(i): f"第{i}條之內容，依第一條規定辦理。" for i in range(1, 6)})
+    fake_llm.push(Fault.status(500))
+    with Index(settings=_settings(tmp_path / "a", fake_llm, retries=0, llm_concurrency=1)) as idx:
+        r = idx.build(lib, embedder=USE, llm="openai:fake")
+        assert (r.llm_calls, r.llm_failures) == (5, 1)
+        info = idx.export_questions(tmp_path / "q.jsonl")
+        questions = {k: idx.passage(k)["questions"] for k in (f"T0000001:{i}" for i in range(1, 6))}
+    assert info["answers"] == 4 and info["failed_not_exported"] == 1 and info["models"] == ["openai:fake"]
+    lines = (tmp_path / "q.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[0])["format"] == "hoprag-pseudo-queries/1" and len(lines) == 5
+
+    before = _chat_requests(fake_llm)
+    with Index(settings=_settings(tmp_path / "b", fake_llm)) as idx:
+        got = idx.import_questions(tmp_path / "q.jsonl")
+        assert (got["imported"], got["already_cached"], got["other_prompt_version"]) == (4, 0, 0)
+        assert idx.import_questions(tmp_path / "q.jsonl")["already_cached"] == 4
+        r = idx.build(lib, embedder=USE, llm="openai:fake")
+        # only the passage whose call had failed is asked; the others come from the import
+        assert (r.llm_calls, _chat_requests(fake_llm) - before) == (1, 1)
+        for k, qs in questions.items():
+            if qs["incoming"]:
+                assert idx.passage(k)["questions"] == qs
+
+
+@pytest.mark.parametrize("bad, message", [
+    ('{"format": "something else"}\n', "not a pseudo-query export"),
+    ('{"format": "hoprag-pseudo-queries/1"}\n{"cache_key": "xyz", "model": "m", "prompt_version": "v", '
+     '"incoming": ["q?"], "outgoing": []}\n', "line 2: cache_key"),
+    ('{"format": "hoprag-pseudo-queries/1"}\n{"cache_key": "' + "a" * 64 + '", "model": "m", "prompt_version": "v", '
+     '"incoming": [1], "outgoing": []}\n', "line 2: incoming"),
+    ('{"format": "hoprag-pseudo-queries/1"}\nnot json\n', "line 2: invalid JSON"),
+])
+def test_a_bad_questions_file_is_refused_whole(tmp_path, bad, message):
+    good = ('{"cache_key": "' + "b" * 64 + '", "model": "m", "prompt_version": "v", "incoming": ["q?"], '
+            '"outgoing": []}\n')
+    path = tmp_path / "bad.jsonl"
+    head, _, rest = bad.partition("\n")
+    path.write_text(head + "\n" + good + rest, encoding="utf-8")   # a good line before the bad one
+    with Index(tmp_path / "h") as idx:
+        with pytest.raises(ValueError, match=message.replace("line 2", "line 3") if "line 2" in message else message):
+            idx.import_questions(path)
+        assert idx.export_questions(tmp_path / "out.jsonl")["answers"] == 0   # nothing was written
+
+
 def test_llm_none_builds_citation_edges_only(tmp_path):
     lib = tmp_path / "lib"
     lib.mkdir()
