@@ -8,7 +8,8 @@ questions is a ValueError, so the runner asks again):
   - Simplified characters in a Traditional passage (违反): converted to the passage's script (OpenCC).
   - 「本法」「本條例」: replaced by the law's name, which is what a searcher types.
   - 「本條」「該條」「前述規定」 without naming the concept: dropped (the question means nothing alone).
-  - the article pasted back (any 20 characters of the passage copied): dropped.
+  - the article pasted back (any 24 characters of the passage copied): dropped.
+  - statements (no question mark and no question word): dropped.
   - over-long or near-empty questions, English questions for a Chinese passage: dropped.
   - the same question twice, or as both incoming and outgoing: kept once, as incoming.
 
@@ -41,7 +42,9 @@ __all__ = ["PROMPT_VERSION", "QuestionCounts", "PseudoQueries", "QuestionPrompt"
 PROMPT_VERSION = "hoprag-pq-2"
 MAX_QUESTION_CHARS = 80       # a question longer than this is the article pasted back, or an essay
 _MIN_QUESTION_CHARS = 6
-_PASTE_WINDOW = 20            # this many characters copied from the passage make a paste
+# this many characters copied from the passage make a paste (a long legal phrase quoted in a
+# question, 擅自以重製之方法侵害他人之著作財產權者, is 19)
+_PASTE_WINDOW = 24
 
 Script = Literal["hant", "hans", "other"]
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -188,6 +191,11 @@ _DEICTIC = re.compile(r"本條|本条|該條|该条|此條|此条|該法|该法|
                       re.IGNORECASE)
 
 
+_QUESTION_WORD = re.compile(r"什麼|什么|甚麼|何|哪|嗎|吗|是否|能否|可否|可不可以|如何|怎|多少|多久|多長|多长|幾|几|誰|谁|呢|"
+                            r"^(?:what|which|who|whom|when|where|why|how|is|are|can|does|do|must|may|should)\b",
+                            re.IGNORECASE)
+
+
 def _to_script(q: str, script: Script) -> str:
     if script == "hant":
         return _converter("s2tw").convert(q)
@@ -222,6 +230,8 @@ def clean_question(q: object, *, law: str = "", text: str = "", script: Script |
     if size > limit or len(q) < _MIN_QUESTION_CHARS or _pasted(q, text):
         return None
     if q[-1] not in "？?":
+        if not _QUESTION_WORD.search(q):
+            return None     # a statement, often a sentence of the article
         q = q.rstrip("。.！!；;，,") + ("?" if script == "other" else "？")
     return q
 
