@@ -1,0 +1,82 @@
+"""HopRAG with a real model: Qwen2.5-Coder-1.5B-Instruct (GGUF) behind llama-cpp-python's
+OpenAI-compatible server on loopback, started by `scripts/local_llm.sh start` (as `.ci/run` does).
+
+A handful of 著作權法 articles about reproduction and its penalties go through the real client (it
+negotiates llama.cpp's structured-output form), the real prompt and filter: every article gets
+Traditional-Chinese questions, outgoing questions meet other articles' incoming ones (question
+edges), and a hop search walks one.
+
+Set HOPRAG_LOCAL_LLM_URL (http://127.0.0.1:8765/v1) to run it; CI (CI=true) must have it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+
+import pytest
+
+from indexer.index import Index
+from indexer.pseudo_queries import script_of
+from indexer.settings import Settings
+
+from .conftest import LAWS_2024, requires_data
+
+URL = os.environ.get("HOPRAG_LOCAL_LLM_URL", "").rstrip("/")
+# 重製權, 改作權, 合理使用 (65), 罰則 (91, 92): the penalties answer what the rights raise
+ARTICLES = ("22", "28", "65", "91", "92")
+
+
+def _answering(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/models", timeout=5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+if not URL and os.environ.get("CI") == "true":
+    pytestmark = [requires_data, pytest.mark.local_llm]
+
+    def test_ci_runs_the_real_model():
+        pytest.fail("CI must start the local LLM (scripts/local_llm.sh start) and set HOPRAG_LOCAL_LLM_URL")
+else:
+    pytestmark = [requires_data, pytest.mark.local_llm,
+                  pytest.mark.skipif(not URL, reason="HOPRAG_LOCAL_LLM_URL not set (scripts/local_llm.sh start)")]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    assert _answering(URL), f"no local LLM answering at {URL}"
+    raw = json.loads((LAWS_2024 / "J0070017.json").read_text(encoding="utf-8-sig"))
+    keep = {f"第 {n} 條" for n in ARTICLES}
+    raw["法規內容"] = [a for a in raw["法規內容"] if a.get("條號") in keep]
+    lib = tmp_path_factory.mktemp("lib")
+    (lib / "J0070017.json").write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    settings = Settings(home=tmp_path_factory.mktemp("home"), llm_base_url=URL, llm_concurrency=1,
+                        llm_timeout_s=300, llm_max_retries=5)
+    with Index(settings=settings) as idx:
+        report = idx.build(lib, embedder="use-multilingual", llm="openai:qwen")
+        yield idx, report
+
+
+def test_every_article_gets_traditional_chinese_questions(index):
+    idx, report = index
+    assert report.llm_calls == len(ARTICLES) and report.llm_failures == 0
+    for n in ARTICLES:
+        qs = idx.passage(f"J0070017:{n}")["questions"]
+        assert len(qs["incoming"]) >= 2 and len(qs["outgoing"]) >= 2, (n, qs)
+        for q in qs["incoming"] + qs["outgoing"]:
+            assert script_of(q) == "hant" and q.endswith("？"), q
+            assert "本條" not in q and "本法" not in q, q
+        assert not set(qs["incoming"]) & set(qs["outgoing"])
+
+
+def test_question_edges_join_the_articles(index):
+    idx, report = index
+    assert report.edges["question"] > 0
+    edges = [e for n in ARTICLES for e in idx.neighbors(f"J0070017:{n}", direction="out", kinds=["question"])]
+    assert edges and all(e["question"] and e["matched_question"] and e["score"] >= 0.5 for e in edges)
+    pairs = [(e["key"], e["question"]) for e in edges]
+    assert len(pairs) == len(set(pairs))
