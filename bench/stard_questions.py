@@ -5,8 +5,8 @@ graph from the cache in seconds instead of hours.
 It is an ordinary `hoprag build` of `eval/stard/corpus.jsonl` with `--llm openai:qwen` against the
 local llama.cpp server (`scripts/local_llm.sh start`), one request at a time (that server answers
 one at a time: more in flight would only wait there and time out). The build writes answers to its
-cache as they arrive, so a killed run loses at most the last few; running the script again asks
-only for the passages without an answer (failed ones included). After the build, and with
+cache as they arrive, so a killed run loses at most the last few; running the script again imports
+the committed export first and asks only for the passages without an answer (failed ones included). After the build, and with
 `--export-only` at any time (also while a build runs), the cache is exported with
 `hoprag questions export`, and a metadata file records the model's checksum, the prompt version,
 the server and the timings.
@@ -58,6 +58,12 @@ def main() -> None:
     started = time.perf_counter()
     report = None
     if not args.export_only:
+        if OUT.exists():
+            # resume from the committed answers too (a new machine has no stard-home yet)
+            imp = hoprag("questions", "import", str(OUT), "--home", str(HOME), "--json")
+            if imp.returncode != 0:
+                sys.exit(f"import failed: {imp.stderr.strip()}")
+            print(f"resumed from {OUT.name}: {json.loads(imp.stdout)}", file=sys.stderr)
         env = dict(os.environ, HOPRAG_LLM_CONCURRENCY="1", HOPRAG_LLM_TIMEOUT_S="300")
         proc = subprocess.run([sys.executable, "-m", "indexer", "build", str(CORPUS), "--embedder",
                                "use-multilingual", "--llm", f"openai:{args.model}", "--llm-base-url", args.base_url,
