@@ -35,6 +35,8 @@ queries/s are the wall time of that loop (CPU seconds of the process beside them
 Public API:
     EvalQuery(id, question, relevant)
     load_queries(path) -> list[EvalQuery]              QueryFileError (a ValueError) names file and line
+    split_queries(queries, part) -> list[EvalQuery]     part "dev" | "test" | "all": a fixed half split by
+                                                        the sha256 of each query id (tune on dev, report on test)
     evaluate(index, queries, modes=("dense", "hybrid", "hop"), ks=(1, 5, 10, 20), n_hop=2,
              progress=None, keep_rankings=False) -> EvalReport
     EvalReport.to_dict(), ModeResult
@@ -45,6 +47,7 @@ Public API:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -114,6 +117,21 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
     if not queries:
         raise QueryFileError(path, "no queries")
     return queries
+
+
+SPLITS = ("all", "dev", "test")
+
+
+def split_queries(queries: Sequence[EvalQuery], part: str) -> list[EvalQuery]:
+    """The dev or test half of a query set. A query's half depends on its id alone (the parity of
+    the first byte of sha256(id)): fixed across runs, machines and orderings of the file, and
+    about half of any query set each."""
+    if part not in SPLITS:
+        raise ValueError(f"unknown split {part!r}: {', '.join(SPLITS)}")
+    if part == "all":
+        return list(queries)
+    want = 0 if part == "dev" else 1
+    return [q for q in queries if hashlib.sha256(q.id.encode("utf-8")).digest()[0] % 2 == want]
 
 
 # ---------------------------------------------------------------- metrics (one query)

@@ -243,3 +243,18 @@ def test_stard_subset_dense_vs_hybrid(tmp_path):
     table = format_table(report)
     rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
     assert rows == ["| mode", "| dense", "| hybrid"]
+
+
+def test_dev_test_split_is_fixed_disjoint_and_covers_all():
+    from indexer.evaluate import EvalQuery, split_queries
+    qs = [EvalQuery(id=str(i), question=f"q{i}", relevant=("1",)) for i in range(400)]
+    dev, test = split_queries(qs, "dev"), split_queries(qs, "test")
+    assert {q.id for q in dev} | {q.id for q in test} == {q.id for q in qs}
+    assert not {q.id for q in dev} & {q.id for q in test}
+    assert 160 < len(dev) < 240                                   # about half
+    # by id alone: another order, or a subset, puts each query in the same half
+    assert [q.id for q in split_queries(list(reversed(qs)), "dev")] == [q.id for q in reversed(dev)]
+    assert split_queries(qs[:50], "test") == [q for q in test if int(q.id) < 50]
+    assert split_queries(qs, "all") == qs
+    with pytest.raises(ValueError, match="unknown split"):
+        split_queries(qs, "train")
