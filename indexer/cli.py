@@ -234,11 +234,13 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind;
 def eval_(queries: Path = typer.Argument(..., help="JSONL of {question, relevant: [ids or keys]}"),
           modes: str = typer.Option("dense,hybrid,hop", "--modes", help="comma-separated: dense, questions, hybrid, hop"),
           n_hop: int = typer.Option(2, "--hops"),
+          split: str = typer.Option("all", "--split", help="all | dev | test: a fixed half by query id "
+                                    "(tune on dev, report on test)"),
           home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
     """recall@1/5/10/20, MRR and nDCG@10 for each mode side by side."""
-    from .evaluate import evaluate, format_table, load_queries
+    from .evaluate import evaluate, format_table, load_queries, split_queries
     with _open(home) as idx, _Progress() as progress:
-        report = evaluate(idx, load_queries(queries), modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+        report = evaluate(idx, split_queries(load_queries(queries), split), modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
                           n_hop=n_hop, progress=progress)
     _emit(report.to_dict(), as_json, lambda _: typer.echo(format_table(report)))
 
