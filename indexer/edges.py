@@ -1,13 +1,20 @@
 """HopRAG edge matching: every outgoing question of a passage meets the incoming questions of the
 other passages in one batched FAISS search; the best matches become edges.
 
-All arrays, no Python loop over pairs: one search (exact inner product up to `exact_limit`
-incoming questions, an IVF index above), then masks, a per-passage rank and a global cap.
+Arrays throughout (the one Python loop is the keyword Jaccard over the candidate pool, only when
+keyword_weight > 0): drop the generic incoming questions (near-duplicates of questions of several
+other passages), one search for a pool of `candidates` per outgoing question (exact inner product
+up to `exact_limit` incoming questions, an IVF index above), re-score the pool (cosine, or
+(1-w)·cosine + w·keyword Jaccard), then keep one match per (outgoing question, target passage),
+the best `top_k` targets per question, one edge per (source, target) with the best score, the
+best `max_per_passage` targets per source and n·ln n edges in all.
 
 Public API:
-    EdgeParams                  top_k, threshold, max_per_passage, keyword_weight, exact_limit
+    EdgeParams                  top_k, threshold, max_per_passage, keyword_weight, exact_limit,
+                                candidates, generic_cosine, generic_passages
     QuestionEdges               parallel arrays: source, target, out_q, in_q, score
     match_questions(out_ids, out_owner, out_vecs, in_ids, in_owner, in_vecs, params, keywords=None) -> QuestionEdges
+    generic_questions(in_owner, in_vecs, params) -> bool mask of the incoming questions left out
     total_cap(n_passages) -> int     n·log n edges at most
     keyword_set(text) -> frozenset   jieba keywords without Traditional Chinese stop words
     keywords_for({qid: text}) -> (qid -> frozenset)
@@ -22,16 +29,19 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["EdgeParams", "QuestionEdges", "match_questions", "total_cap", "keyword_set", "keywords_for"]
+__all__ = ["EdgeParams", "QuestionEdges", "match_questions", "generic_questions", "total_cap", "keyword_set", "keywords_for"]
 
 
 @dataclass(frozen=True)
 class EdgeParams:
-    top_k: int = 2                  # matches kept per outgoing question
+    top_k: int = 2                  # distinct target passages kept per outgoing question
     threshold: float = 0.5          # minimum score of an edge
-    max_per_passage: int = 8        # outgoing question edges per passage
+    max_per_passage: int = 8        # distinct target passages of one source's question edges
     keyword_weight: float = 0.0     # 0: dense cosine only; w: (1-w)·cosine + w·keyword Jaccard
     exact_limit: int = 50_000       # above this many incoming questions, search an IVF index
+    candidates: int = 32            # dense pool per outgoing question, re-scored before choosing
+    generic_cosine: float = 0.95    # an incoming question this close to ...
+    generic_passages: int = 3       # ... questions of this many other passages is generic (0: keep all)
 
 
 @dataclass
@@ -67,7 +77,7 @@ def _search(in_vecs: np.ndarray, out_vecs: np.ndarray, k: int, exact_limit: int)
     else:
         # ~4·sqrt(n) lists. On the real question vectors of the 30 laws, 16 probes found 94.6% of
         # the exact edges, 32 found 97.6%, 64 98.7% (bench/bench_graph.py): probe at least 32.
-        nlist = int(4 * math.sqrt(n))
+        nlist = max(1, min(int(4 * math.sqrt(n)), n))   # k-means needs a point per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
         sample = in_vecs[rng.choice(n, size=min(n, nlist * 40), replace=False)]
@@ -88,36 +98,85 @@ def _rank_within(groups: np.ndarray, order_score: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _best_per_pair(a: np.ndarray, b: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Positions of the best-scored element of each distinct (a, b), in their original order."""
+    order = np.lexsort((-score, b, a))
+    first = np.r_[True, (a[order][1:] != a[order][:-1]) | (b[order][1:] != b[order][:-1])]
+    return np.sort(order[first])
+
+
+def _max_per_owner(owner: np.ndarray) -> int:
+    return int(np.bincount(np.unique(owner, return_inverse=True)[1]).max())
+
+
+def generic_questions(in_owner: np.ndarray, in_vecs: np.ndarray, params: EdgeParams = EdgeParams()) -> np.ndarray:
+    """Mask of the incoming questions with near-duplicates (cosine ≥ generic_cosine) among the
+    questions of at least generic_passages other passages: "保險法第2條規定什麼？" embeds almost
+    like 第3條's, so a match on it says nothing about which passage answers."""
+    n, g = len(in_owner), params.generic_passages
+    if g <= 0 or params.generic_cosine <= 0 or n <= g:
+        return np.zeros(n, bool)
+    vecs = np.ascontiguousarray(in_vecs, np.float32)
+    # (g + 1)·own neighbours suffice: if all of them pass the cosine, at most `own` belong to
+    # each passage, so g other passages are among them
+    k = min(n, (g + 1) * _max_per_owner(in_owner))
+    scores, pos = _search(vecs, vecs, k, params.exact_limit)
+    none = int(in_owner.min()) - 1
+    nb = np.where((pos >= 0) & (scores >= params.generic_cosine), in_owner[np.where(pos >= 0, pos, 0)], none)
+    nb = np.where(nb == in_owner[:, None], none, nb)
+    nb.sort(axis=1)
+    distinct = (nb[:, 0] != none).astype(int) + ((nb[:, 1:] != nb[:, :-1]) & (nb[:, 1:] != none)).sum(axis=1)
+    return distinct >= g
+
+
 def match_questions(out_ids: np.ndarray, out_owner: np.ndarray, out_vecs: np.ndarray,
                     in_ids: np.ndarray, in_owner: np.ndarray, in_vecs: np.ndarray,
                     params: EdgeParams = EdgeParams(),
                     keywords: Callable[[int], frozenset] | None = None) -> QuestionEdges:
-    """Edges from each outgoing question to the best incoming questions of other passages."""
+    """One edge per (source, target) passage pair, from the outgoing question that best meets one
+    of the target's incoming questions."""
     if len(out_ids) == 0 or len(in_ids) == 0:
         return QuestionEdges.empty()
-    # A passage's own incoming questions can take up to this many of the top slots.
-    own = int(np.bincount(np.unique(in_owner, return_inverse=True)[1]).max())
-    k = min(len(in_ids), params.top_k + own)
-    scores, pos = _search(np.ascontiguousarray(in_vecs, np.float32), np.ascontiguousarray(out_vecs, np.float32),
-                          k, params.exact_limit)
+    out_ids, out_owner = np.asarray(out_ids, np.int64), np.asarray(out_owner, np.int64)
+    in_ids, in_owner = np.asarray(in_ids, np.int64), np.asarray(in_owner, np.int64)
+    n_passages = len(np.unique(np.concatenate([out_owner, in_owner])))
+    in_vecs = np.ascontiguousarray(in_vecs, np.float32)
+    informative = ~generic_questions(in_owner, in_vecs, params)
+    if not informative.all():
+        in_ids, in_owner, in_vecs = in_ids[informative], in_owner[informative], in_vecs[informative]
+    if len(in_ids) == 0:
+        return QuestionEdges.empty()
+    # The pool: `candidates` beyond the slots the source's own incoming questions may take.
+    k = min(len(in_ids), params.candidates + _max_per_owner(in_owner))
+    cos, pos = _search(in_vecs, np.ascontiguousarray(out_vecs, np.float32), k, params.exact_limit)
     valid = pos >= 0
     safe = np.where(valid, pos, 0)
     target = in_owner[safe]
-    ok = valid & (target != out_owner[:, None]) & (scores >= params.threshold)
-    ok &= np.cumsum(ok, axis=1) <= params.top_k
+    ok = valid & (target != out_owner[:, None])
+    score = cos
+    w = params.keyword_weight if keywords is not None else 0.0
+    if w > 0:
+        # the whole pool is re-scored before choosing, so keywords can change the target; a pair
+        # that misses the threshold even with a Jaccard of 1 is not worth the jieba lookup
+        ok &= (1 - w) * cos + w >= params.threshold
+        rows, cols = np.nonzero(ok)
+        jac = np.fromiter((_jaccard(keywords(int(out_ids[r])), keywords(int(in_ids[safe[r, c]])))
+                           for r, c in zip(rows.tolist(), cols.tolist())), np.float32, len(rows))
+        score = cos.copy()
+        score[rows, cols] = (1 - w) * cos[rows, cols] + w * jac
+    ok &= score >= params.threshold
     rows, cols = np.nonzero(ok)
-    edges = QuestionEdges(out_owner[rows].astype(np.int64), target[rows, cols].astype(np.int64),
-                          out_ids[rows].astype(np.int64), in_ids[safe[rows, cols]].astype(np.int64),
-                          scores[rows, cols].astype(np.float32))
-    if params.keyword_weight > 0 and keywords is not None and len(edges):
-        jac = np.array([_jaccard(keywords(int(a)), keywords(int(b))) for a, b in zip(edges.out_q, edges.in_q)],
-                       dtype=np.float32)
-        edges.score = (1 - params.keyword_weight) * edges.score + params.keyword_weight * jac
-        edges = edges.take(edges.score >= params.threshold)
-    if not len(edges):
-        return edges
+    if not len(rows):
+        return QuestionEdges.empty()
+    edges = QuestionEdges(out_owner[rows], target[rows, cols].astype(np.int64), out_ids[rows],
+                          in_ids[safe[rows, cols]], score[rows, cols].astype(np.float32))
+    # A passage with several matching incoming questions counts once per outgoing question ...
+    edges = edges.take(_best_per_pair(edges.out_q, edges.target, edges.score))
+    edges = edges.take(_rank_within(edges.out_q, edges.score) < params.top_k)
+    # ... and a target two questions of the source lead to is one edge, scored by the better
+    edges = edges.take(_best_per_pair(edges.source, edges.target, edges.score))
     edges = edges.take(_rank_within(edges.source, edges.score) < params.max_per_passage)
-    cap = total_cap(len(np.unique(np.concatenate([out_owner, in_owner]))))
+    cap = total_cap(n_passages)
     if len(edges) > cap:
         edges = edges.take(np.sort(np.argsort(-edges.score, kind="stable")[:cap]))
     return edges

@@ -9,13 +9,25 @@ Public API:
     Retriever(index)
         .search(text, k=10, mode="dense"|"questions"|"hybrid", filters=None) -> list[Hit]
         .neighbors(passage, direction="out"|"in"|"both", kinds=None) -> list[dict]
-        .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> list[Hit]
+        .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> HopHits
         .state() -> State
     Hit                        passage_id, key, law, article, score, text, label, chapters, generation,
                                and per mode: matched_question, path, sim, imp, cited
+    HopHits(list[Hit])         .llm_calls, .llm_failures (0 in similarity mode)
+    RRF_K                      the default of Settings.rrf_k
+
+Hop search: at most k entries (the articles the query names first); at each frontier passage the
+options are its out-edges and the citation/structural edges into it taken backwards, one per
+target, scored by the target's SIM (library-wide fused relevance, normalized) and tie-broken by
+the question's cosine; similarity mode follows the best `hop_branch` options with SIM ≥
+hop_min_sim (else none), llm mode asks the LLM about the best `hop_llm_options` for at most
+hop_max_llm_calls passages per query and falls back to the similarity choice. A passage is
+expanded once, the frontier holds at most k; IMP = arrivals / most arrivals, H = (1-w)·SIM + w·IMP
+(w = hop_imp_weight), named articles first. Fusion weights the question list by question_weight
+and uses rrf_k.
     LAW_SHORT_NAMES            common short names (勞基法 → 勞動基準法)
     QueryError                 invalid query arguments (the service answers 4xx)
-    HopLLMError                llm hop mode: the LLM failed (the service answers 502)
+    HopLLMError                llm hop mode: every LLM call failed (the service answers 502)
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import logging
 import re
 import threading
 from collections import Counter
+from itertools import islice
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
@@ -35,11 +48,11 @@ from storage.models import DocumentRow, PassageRow, PseudoQueryRow
 from .graph import EDGE_KINDS
 from .numerals import NUMBER_CHARS, article_number
 
-__all__ = ["Retriever", "Hit", "State", "QueryError", "HopLLMError", "LAW_SHORT_NAMES", "MODES", "HOP_MODES"]
+__all__ = ["Retriever", "Hit", "HopHits", "State", "QueryError", "HopLLMError", "LAW_SHORT_NAMES", "MODES", "HOP_MODES"]
 
 MODES = ("dense", "questions", "hybrid")
 HOP_MODES = ("similarity", "llm")
-RRF_K = 60   # reciprocal rank fusion constant (Cormack et al. 2009)
+RRF_K = 60   # default reciprocal rank fusion constant (Cormack et al. 2009); Settings.rrf_k is used
 
 # What people type for the laws of the bundled library. Longer names win when several match.
 LAW_SHORT_NAMES = {
@@ -61,7 +74,8 @@ class QueryError(ValueError):
 
 
 class HopLLMError(RuntimeError):
-    """Hop search in llm mode: the LLM failed after its retries (no silent similarity fallback)."""
+    """Hop search in llm mode: every LLM call of the query failed after its retries (a passage
+    whose call alone failed keeps its similarity choice, counted in HopHits.llm_failures)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +92,7 @@ class Hit:
     matched_question: str | None = None
     cited: bool = False               # the query named this article
     sim: float | None = None          # hop search: normalized relevance
-    imp: float | None = None          # hop search: share of traversal visits
+    imp: float | None = None          # hop search: arrivals / most arrivals of the walk
     path: tuple[dict, ...] | None = None
 
     def to_dict(self) -> dict:
@@ -370,30 +384,32 @@ class Retriever:
 
     def _fused(self, st: State, text: str, qv: np.ndarray, k: int, allowed: set[int] | None,
                depth: int | None = None) -> list[tuple[int, float]]:
-        """Reciprocal rank fusion of dense passages, incoming questions and BM25."""
+        """Reciprocal rank fusion of dense passages, incoming questions (× question_weight) and BM25."""
         depth = depth or max(50, 5 * k)
-        lists = [[p for p, _ in self._dense(st, qv, depth, allowed)],
-                 [p for p, _ in self._bm25_ranked(st, text, depth, allowed)]]
-        if st.q_in.ntotal:
-            lists.append([p for p, _, _ in self._questions(st, qv, depth, allowed)])
+        rrf_k, q_weight = self.index.settings.rrf_k, self.index.settings.question_weight
+        lists = [([p for p, _ in self._dense(st, qv, depth, allowed)], 1.0),
+                 ([p for p, _ in self._bm25_ranked(st, text, depth, allowed)], 1.0)]
+        if st.q_in.ntotal and q_weight > 0:
+            lists.append(([p for p, _, _ in self._questions(st, qv, depth, allowed)], q_weight))
         fused: Counter = Counter()
-        for ranked in lists:
+        for ranked, weight in lists:
             for rank, pid in enumerate(ranked):
-                fused[pid] += 1.0 / (RRF_K + rank + 1)
+                fused[pid] += weight / (rrf_k + rank + 1)
         return fused.most_common(max(k, depth))
 
     def _fusion_scores(self, st: State, text: str, qv: np.ndarray, depth: int) -> dict[int, float]:
         """RRF score of every passage: dense and BM25 ranks over all, questions over the top `depth`."""
+        rrf_k, q_weight = self.index.settings.rrf_k, self.index.settings.question_weight
         fused: dict[int, float] = {}
         if len(st.ids):
             cos = st.matrix @ qv[0]
             for rank, i in enumerate(np.argsort(-cos, kind="stable")):
-                fused[int(st.ids[i])] = 1.0 / (RRF_K + rank + 1)
+                fused[int(st.ids[i])] = 1.0 / (rrf_k + rank + 1)
         for rank, (pid, _) in enumerate(self._bm25_ranked(st, text, len(st.info), None)):
-            fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
-        if st.q_in.ntotal:
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (rrf_k + rank + 1)
+        if st.q_in.ntotal and q_weight > 0:
             for rank, (pid, _, _) in enumerate(self._questions(st, qv, depth, None)):
-                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[pid] = fused.get(pid, 0.0) + q_weight / (rrf_k + rank + 1)
         return fused
 
     # ---------------------------------------------------------------- graph
@@ -433,16 +449,19 @@ class Retriever:
 
     # ---------------------------------------------------------------- hop search
     def hop_search(self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity",
-                   filters: dict | None = None) -> list[Hit]:
-        """HopRAG retrieve–reason–prune: enter at the best passages, follow the out-edge whose
-        question best serves the query for n_hop rounds, count visits, rank by H = (SIM + IMP) / 2."""
+                   filters: dict | None = None) -> "HopHits":
+        """HopRAG retrieve–reason–prune: enter at the best passages, follow at each the edge (out,
+        or a citation against its direction) to the most relevant neighbour, or none, for n_hop
+        rounds, count arrivals, rank by H = (1-w)·SIM + w·IMP."""
         if mode not in HOP_MODES:
             raise QueryError(f"unknown hop mode {mode!r}: {', '.join(HOP_MODES)}")
         self._check(text, k)
-        if not 0 <= n_hop <= self.index.settings.max_hops:
-            raise QueryError(f"n_hop must be between 0 and {self.index.settings.max_hops}")
+        s = self.index.settings
+        if not 0 <= n_hop <= s.max_hops:
+            raise QueryError(f"n_hop must be between 0 and {s.max_hops}")
         st = self.state()
         allowed = self._allowed(st, filters)
+        llm = self._hop_llm() if mode == "llm" and n_hop > 0 else None
         qv = self._embed(text, st)
         # SIM: reciprocal rank fusion over the whole library (dense rank, BM25 rank, and the rank
         # among incoming questions), so a passage reached by a hop is judged as an entry would be.
@@ -453,104 +472,178 @@ class Retriever:
         def sim(pid: int) -> float:
             return rrf.get(pid, 0.0) / top_rrf
 
-        cited = self.cited_articles(st, text, allowed)
-        entries = cited + [p for p in order if (allowed is None or p in allowed) and p not in cited][:k]
-        visits: Counter = Counter({p: 1 for p in entries})
+        # a query naming a hundred articles must not make a hundred entries: k in all
+        cited = self.cited_articles(st, text, allowed)[:k]
+        named = set(cited)
+        entries = cited + list(islice((p for p in order if (allowed is None or p in allowed) and p not in named),
+                                      k - len(cited)))
         paths: dict[int, list[dict]] = {p: [] for p in entries}
-        frontier = list(entries)
-        choose = self._choose_llm if mode == "llm" else self._choose_similarity
-        for hop in range(n_hop):
-            nxt: list[int] = []
-            picks = choose(st, text, qv, frontier)
-            for v, chosen in zip(frontier, picks):
-                for pos in chosen:
-                    e = st.edges[pos]
-                    t = int(e["target"])
-                    if t not in st.info:
-                        continue
-                    visits[t] += 1
-                    if t not in paths:
-                        step = {"from": st.info[v][0], "to": st.info[t][0], "kind": EDGE_KINDS[int(e["kind"])]}
-                        if int(e["out_q"]) >= 0:
-                            step["question"] = st.q_text.get(int(e["out_q"]))
-                        paths[t] = paths[v] + [step]
-                    nxt.append(t)
-            frontier = list(dict.fromkeys(nxt))
+        arrivals: Counter = Counter()
+        expanded: set[int] = set()
+        judged: dict[int, list[_Option]] = {}        # llm mode: a passage is judged once per query
+        spent = _LLMSpend()
+        frontier = entries
+        for _ in range(n_hop):
+            frontier = [v for v in frontier if v not in expanded][:k]
             if not frontier:
                 break
-        total = sum(visits.values())
-        candidates = [p for p in visits if allowed is None or p in allowed]
-        sims = {p: sim(p) for p in candidates}
-        top_sim = max(sims.values(), default=1.0) or 1.0
-        cited = set(cited)
+            expanded.update(frontier)
+            options = {v: self._hop_options(st, qv, v, sim, allowed) for v in frontier}
+            picks = {v: self._choose_similarity(opts) for v, opts in options.items()}
+            if llm is not None:
+                picks.update(self._choose_llm(st, text, llm, frontier, options, picks, judged, spent))
+            reached: list[int] = []
+            for v in frontier:
+                # v is expanded once and its options name each target once: one arrival per (v, t)
+                for o in picks[v]:
+                    arrivals[o.target] += 1
+                    if o.target not in paths:
+                        paths[o.target] = paths[v] + [self._step(st, v, o)]
+                    reached.append(o.target)
+            frontier = sorted(dict.fromkeys(reached), key=lambda p: -sim(p))
+        if llm is not None and spent.calls and spent.failures == spent.calls:
+            raise HopLLMError(f"every LLM call of this hop search failed ({spent.calls}): {spent.last_error}")
+        top_sim = max((sim(p) for p in paths), default=1.0) or 1.0
+        most = max(arrivals.values(), default=0)
+        w = s.hop_imp_weight
         scored = []
-        for p in candidates:
-            s_norm, imp = sims[p] / top_sim, visits[p] / total
-            h = (s_norm + imp) / 2 + (1.0 if p in cited else 0.0)
-            scored.append((h, p, s_norm, imp))
+        for p in paths:
+            s_norm = sim(p) / top_sim
+            # IMP relative to the most-reached passage: in [0, 1] like SIM, so a passage the walk
+            # keeps arriving at can outrank an entry
+            imp = arrivals[p] / most if most else 0.0
+            scored.append(((1 - w) * s_norm + w * imp + (1.0 if p in named else 0.0), p, s_norm, imp))
         scored.sort(key=lambda t: -t[0])
-        return [self._hit(st, p, h, sim=round(s, 6), imp=round(i, 6), path=tuple(paths.get(p, [])),
-                          cited=p in cited) for h, p, s, i in scored[:k]]
+        return HopHits([self._hit(st, p, h, sim=round(sn, 6), imp=round(i, 6), path=tuple(paths[p]), cited=p in named)
+                        for h, p, sn, i in scored[:k]], llm_calls=spent.calls, llm_failures=spent.failures)
 
-    def _edge_relevance(self, st: State, qv: np.ndarray, pos: int) -> float:
-        e = st.edges[pos]
-        q = int(e["out_q"])
-        if q >= 0 and q in st.q_out_row:
-            return float(st.q_out_matrix[st.q_out_row[q]] @ qv[0])
-        t = int(e["target"])   # a citation has no question: judge it by where it leads
-        return float(st.matrix[st.row_of[t]] @ qv[0]) if t in st.row_of else 0.0
+    def _hop_options(self, st: State, qv: np.ndarray, v: int, sim, allowed: set[int] | None) -> list["_Option"]:
+        """Where the walk may go from v, best first: its out-edges, and the citation and structural
+        edges into v taken backwards (the penalty or exception article that cites v). One option
+        per target: its SIM, tie-broken by the question's cosine to the query."""
+        best: dict[int, _Option] = {}
 
-    def _choose_similarity(self, st: State, text: str, qv: np.ndarray, frontier: list[int]) -> list[list[int]]:
-        picks = []
-        for v in frontier:
-            positions = list(self._out_positions(st, v))
-            if not positions:
-                picks.append([])
-                continue
-            best = max(positions, key=lambda pos: self._edge_relevance(st, qv, pos))
-            picks.append([best])
-        return picks
+        def consider(t: int, pos: int, direction: str, kind: str, q: int) -> None:
+            if t == v or t not in st.info or (allowed is not None and t not in allowed):
+                return
+            qcos = float(st.q_out_matrix[st.q_out_row[q]] @ qv[0]) if q >= 0 and q in st.q_out_row else -1.0
+            o = _Option(t, pos, direction, kind, sim(t), qcos)
+            old = best.get(t)
+            if old is None or (o.sim, o.qcos) > (old.sim, old.qcos):
+                best[t] = o
+        a, b = st.edge_start.get(v, (0, 0))
+        e = st.edges
+        for pos in range(a, b):
+            consider(int(e["target"][pos]), pos, "out", EDGE_KINDS[int(e["kind"][pos])], int(e["out_q"][pos]))
+        for pos in st.in_edges.get(v, ()):
+            kind = EDGE_KINDS[int(e["kind"][pos])]
+            if kind != "question":     # a question edge asks in one direction only
+                consider(int(e["source"][pos]), pos, "in", kind, -1)
+        return sorted(best.values(), key=lambda o: (-o.sim, -o.qcos, o.target))
 
-    def _choose_llm(self, st: State, text: str, qv: np.ndarray, frontier: list[int]) -> list[list[int]]:
-        """Ask the index's LLM which outgoing questions of each passage help answer the query."""
-        from .llm.runner import LLMRequest, get_llm, run_requests_sync
+    def _choose_similarity(self, options: list["_Option"]) -> list["_Option"]:
+        s = self.index.settings
+        return [o for o in options[:s.hop_branch] if o.sim >= s.hop_min_sim]   # none below hop_min_sim
+
+    def _step(self, st: State, v: int, o: "_Option") -> dict:
+        step = {"from": st.info[v][0], "to": st.info[o.target][0], "kind": o.kind, "direction": o.direction}
+        q = int(st.edges["out_q"][o.pos])
+        if q >= 0:
+            step["question"] = st.q_text.get(q)
+            step["matched_question"] = st.q_text.get(int(st.edges["in_q"][o.pos]))
+        return step
+
+    def _hop_llm(self):
+        from .llm.runner import get_llm
         idx = self.index
         llm = get_llm(idx.db.get_meta("llm") or idx.settings.llm, idx.settings)
         if llm is None:
             raise QueryError("hop mode 'llm' needs an LLM: build the index with --llm, or set HOPRAG_LLM")
-        schema = {"type": "object", "properties": {"helpful": {"type": "array", "items": {"type": "integer"}}},
+        return llm
+
+    def _option_line(self, st: State, n: int, o: "_Option") -> str:
+        _, law, article, label, body, _, _ = st.info[o.target]
+        if o.kind == "question":
+            q = int(st.edges["out_q"][o.pos])
+            relation = f"問題：{st.q_text.get(q, '')}／對應：{st.q_text.get(int(st.edges['in_q'][o.pos]), '')}"
+        elif o.kind == "citation":
+            relation = "引用" if o.direction == "out" else "被引用"
+        else:
+            relation = "母法授權條文" if o.direction == "out" else "施行細則"
+        snippet = " ".join(body.split())[:120]
+        return f"{n}. {law} {label or article}｜{relation}｜{snippet}"
+
+    def _choose_llm(self, st: State, text: str, llm, frontier: list[int], options: dict[int, list["_Option"]],
+                    fallback: dict[int, list["_Option"]], judged: dict[int, list["_Option"]],
+                    spent: "_LLMSpend") -> dict[int, list["_Option"]]:
+        """Ask the LLM which neighbours of each frontier passage help answer the query: at most
+        hop_max_llm_calls per query, the most relevant passages first; the others, and any call
+        that fails after its retries, keep the similarity choice (`fallback`)."""
+        from .llm.base import LLMError
+        from .llm.runner import LLMRequest, run_requests_sync, runner_options
+        s = self.index.settings
+        branch = s.hop_branch
+        ask = [v for v in frontier if options[v] and v not in judged][:max(0, s.hop_max_llm_calls - spent.calls)]
+        if not ask:
+            return {v: judged[v] for v in frontier if v in judged}
+        schema = {"type": "object", "properties": {"helpful": {"type": "array", "items": {"type": "integer"},
+                                                               "maxItems": branch}},
                   "required": ["helpful"]}
-        requests, options = [], {}
-        for v in frontier:
-            positions = [p for p in self._out_positions(st, v)][:12]
-            if not positions:
-                continue
-            listed = []
-            for n, pos in enumerate(positions):
-                e = st.edges[pos]
-                q = st.q_text.get(int(e["out_q"])) if int(e["out_q"]) >= 0 else None
-                listed.append(f"{n}. {q or '引用 ' + st.info[int(e['target'])][1] + st.info[int(e['target'])][3]}")
-            key = str(v)
-            options[key] = positions
-            prompt = (f"使用者的問題：{text}\n\n目前條文：{st.info[v][1]} {st.info[v][3]}\n{st.info[v][4][:800]}\n\n"
-                      f"下列是從此條文出發、可繼續查閱的方向（編號. 問題）：\n" + "\n".join(listed)
-                      + "\n\n請選出最有助於回答使用者問題的方向編號（至多 2 個；都無幫助時回傳空陣列）。")
-            requests.append(LLMRequest(key=key, prompt=prompt, schema=schema,
+        shown: dict[str, list[_Option]] = {}
+        requests = []
+        for v in ask:
+            opts = options[v][:s.hop_llm_options]
+            shown[str(v)] = opts
+            _, law, article, label, body, _, _ = st.info[v]
+            prompt = (f"使用者的問題：{text}\n\n目前條文：{law} {label or article}\n{body[:800]}\n\n"
+                      "下列是可以從此條文繼續查閱的條文（編號. 條文｜關係｜內容開頭）：\n"
+                      + "\n".join(self._option_line(st, n, o) for n, o in enumerate(opts))
+                      + f"\n\n請選出最有助於回答使用者問題的條文編號（至多 {branch} 個）；"
+                        "都沒有幫助時回傳空陣列。以 JSON 回答：{\"helpful\": [編號]}")
+            requests.append(LLMRequest(key=str(v), prompt=prompt, schema=schema,
                                        system="你是臺灣法律檢索助理，只輸出符合 JSON 結構的內容。"))
 
         def validate(obj):
             chosen = obj.get("helpful") if isinstance(obj, dict) else None
-            if not isinstance(chosen, list) or not all(isinstance(i, int) for i in chosen):
+            if not isinstance(chosen, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in chosen):
                 raise ValueError("helpful must be a list of integers")
-            return chosen[:2]
-        s = idx.settings
-        results = run_requests_sync(llm, requests, concurrency=s.llm_concurrency, rpm=s.llm_rpm,
-                                    max_retries=s.llm_max_retries, validate=validate) if requests else {}
-        picks = []
-        for v in frontier:
-            positions = options.get(str(v), [])
+            return chosen
+        results = run_requests_sync(llm, requests, validate=validate, **runner_options(s))
+        for v in ask:
+            spent.calls += 1
             chosen = results.get(str(v))
-            if positions and not isinstance(chosen, list):
-                raise HopLLMError(f"the LLM could not choose edges for {st.info[v][0]}: {chosen}")
-            picks.append([positions[i] for i in (chosen or []) if 0 <= i < len(positions)])
-        return picks
+            if isinstance(chosen, list):
+                opts = shown[str(v)]
+                judged[v] = [opts[i] for i in dict.fromkeys(chosen) if 0 <= i < len(opts)][:branch]
+            else:
+                spent.failures += 1
+                spent.last_error = chosen if isinstance(chosen, LLMError) else f"no answer for {st.info[v][0]}"
+                judged[v] = fallback[v]
+        return {v: judged[v] for v in frontier if v in judged}
+
+
+@dataclass(frozen=True)
+class _Option:
+    """A way on from a frontier passage: an edge position, followed along (out) or against (in) it."""
+    target: int
+    pos: int
+    direction: str
+    kind: str
+    sim: float
+    qcos: float
+
+
+@dataclass
+class _LLMSpend:
+    calls: int = 0
+    failures: int = 0
+    last_error: Any = None
+
+
+class HopHits(list):
+    """hop_search's hits (a plain list to callers), with what the llm mode spent on them."""
+
+    def __init__(self, hits: Iterable[Hit] = (), llm_calls: int = 0, llm_failures: int = 0):
+        super().__init__(hits)
+        self.llm_calls = llm_calls
+        self.llm_failures = llm_failures

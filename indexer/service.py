@@ -5,7 +5,8 @@
 
 Endpoints (JSON in and out; with an api_key every one but /healthz needs `Authorization: Bearer KEY`):
     POST /search        {query, k=10, mode=dense|questions|hybrid, filters={law, pcode, key}}  -> {hits, generation}
-    POST /hop-search    {query, k=10, n_hop=2, mode=similarity|llm, filters}                   -> {hits, generation}
+    POST /hop-search    {query, k=10, n_hop=2, mode=similarity|llm, filters}
+                                                        -> {hits, generation, llm_calls, llm_failures}
     GET  /passages/{id or key}                          -> the passage            (404 if unknown)
     GET  /passages/{id or key}/neighbors?direction=out|in|both&kinds=question,citation -> {neighbors}
     POST /builds        {library, embedder?, llm?}      -> 202 the job; 409 while one is queued or running;
@@ -15,8 +16,8 @@ Endpoints (JSON in and out; with an api_key every one but /healthz needs `Author
 
 Status codes: 400 invalid query or library, 401 missing or wrong key, 403 library outside the roots,
 404 unknown passage or job, 409 build already active or embedder mismatch, 422 request that does
-not fit the schema (limits from Settings: max_query_chars, max_k, max_hops), 502 the LLM failed in
-llm hop mode, 503 the index cannot answer yet (empty, embedder unavailable), 500 only for bugs.
+not fit the schema (limits from Settings: max_query_chars, max_k, max_hops), 502 every LLM call of
+an llm-mode hop search failed, 503 the index cannot answer yet (empty, embedder unavailable), 500 only for bugs.
 
 Public API:
     create_app(settings, *, api_key=None, library_roots=None) -> FastAPI
@@ -116,13 +117,18 @@ class Hit(BaseModel):
     matched_question: Optional[str] = Field(None, description="questions mode: the incoming question matched")
     cited: bool = Field(False, description="the query names this article (勞基法第24條)")
     sim: Optional[float] = Field(None, description="hop search: normalized relevance")
-    imp: Optional[float] = Field(None, description="hop search: share of traversal visits")
+    imp: Optional[float] = Field(None, description="hop search: arrivals / most arrivals of the walk, in [0, 1]")
     path: Optional[list[dict[str, Any]]] = Field(None, description="hop search: edges followed to reach it")
 
 
 class Hits(BaseModel):
     hits: list[Hit]
     generation: int = Field(description="the committed generation every hit of this answer comes from")
+
+
+class HopHits(Hits):
+    llm_calls: int = Field(0, description="llm mode: LLM calls this answer made (at most HOPRAG_HOP_MAX_LLM_CALLS)")
+    llm_failures: int = Field(0, description="llm mode: calls that failed; those passages kept the similarity choice")
 
 
 class BuildRequest(BaseModel):
@@ -375,13 +381,14 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
         filters = body.filters.as_dict() if body.filters else None
         return _answer(index, index.search(body.query, k=body.k, mode=body.mode, filters=filters))
 
-    @app.post("/hop-search", response_model=Hits, response_model_exclude_none=True, tags=["query"],
+    @app.post("/hop-search", response_model=HopHits, response_model_exclude_none=True, tags=["query"],
               responses=_responses(400, 502, 503) | {422: {"model": ValidationProblem}})
     def hop_search(body: HopSearchRequest) -> dict:  # type: ignore[valid-type]
         """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it."""
         filters = body.filters.as_dict() if body.filters else None
-        return _answer(index, index.hop_search(body.query, k=body.k, n_hop=body.n_hop, mode=body.mode,
-                                               filters=filters))
+        hits = index.hop_search(body.query, k=body.k, n_hop=body.n_hop, mode=body.mode, filters=filters)
+        return _answer(index, hits) | {"llm_calls": getattr(hits, "llm_calls", 0),
+                                       "llm_failures": getattr(hits, "llm_failures", 0)}
 
     kinds_pattern = rf"^({'|'.join(EDGE_KINDS)})(,({'|'.join(EDGE_KINDS)}))*$"
 

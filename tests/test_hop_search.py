@@ -1,0 +1,339 @@
+"""HopRAG question edges and hop search: match_questions on hand-made vectors (distinct targets,
+no parallel edges, threshold, caps, keywords, generic questions, IVF), then hop search on
+勞動基準法 and its 施行細則 with question edges from a fake OpenAI-compatible LLM on loopback:
+reversed citations, the "none" choice, IMP, and the bounded, memoized, fault-tolerant llm mode."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from indexer.edges import EdgeParams, generic_questions, match_questions, total_cap
+from indexer.index import Index
+from indexer.retrieval import HopHits, HopLLMError
+from indexer.settings import Settings
+
+from .conftest import LAWS_2024, requires_data
+from .fakes.openai_server import FakeOpenAI, Fault
+from .test_hoprag_build import legal_questions
+
+USE = "use-multilingual"
+OVERTIME = "雇主延長工作時間之工資如何計算"
+# Everyday questions about 勞動基準法: a walk that helps shows up on some of them.
+QUERIES = ["雇主延長工作時間之工資如何計算", "雇主違反工資給付規定會被罰多少", "加班費怎麼算，延長工時有沒有上限",
+           "雇主未依規定給付延長工時工資的處罰", "童工的工作時間限制", "雇主資遣勞工的預告期間", "退休金的給與標準",
+           "女性勞工夜間工作", "職業災害的補償", "雇主違反特別休假規定的罰則"]
+
+
+# ------------------------------------------------------------------ match_questions
+D = 16
+
+
+def unit(*pairs: tuple[int, float]) -> np.ndarray:
+    v = np.zeros(D, np.float32)
+    for i, x in pairs:
+        v[i] = x
+    return v / np.linalg.norm(v)
+
+
+def match(outgoing, incoming, keywords=None, **params):
+    """outgoing / incoming: lists of (owner passage, vector); question ids are 100+i and 200+i."""
+    o_ids = np.arange(100, 100 + len(outgoing), dtype=np.int64)
+    i_ids = np.arange(200, 200 + len(incoming), dtype=np.int64)
+    return match_questions(o_ids, np.array([p for p, _ in outgoing], np.int64), np.stack([v for _, v in outgoing]),
+                           i_ids, np.array([p for p, _ in incoming], np.int64), np.stack([v for _, v in incoming]),
+                           EdgeParams(**params), keywords)
+
+
+def pairs(edges) -> list[tuple[int, int]]:
+    return list(zip(edges.source.tolist(), edges.target.tolist()))
+
+
+def test_top_k_counts_distinct_target_passages():
+    # passage 2 answers the question twice; with top_k=2 the second slot goes to passage 3
+    e = match([(1, unit((0, 1)))],
+              [(2, unit((0, 1))), (2, unit((0, 1), (1, 0.1))), (3, unit((0, 1), (1, 0.3))), (4, unit((0, 1), (1, 0.6)))],
+              top_k=2, generic_passages=0)
+    assert pairs(e) == [(1, 2), (1, 3)]
+    assert e.in_q[0] == 200 and e.score[0] == pytest.approx(1.0)
+
+
+def test_one_edge_per_source_target_with_the_best_score():
+    # two outgoing questions of passage 1 both lead to passage 2: one edge, the better match
+    e = match([(1, unit((0, 1), (1, 0.5))), (1, unit((0, 1), (1, 0.05)))],
+              [(2, unit((0, 1))), (3, unit((5, 1)))], generic_passages=0)
+    assert pairs(e) == [(1, 2)]
+    assert e.out_q[0] == 101 and e.score[0] == pytest.approx(float(unit((0, 1), (1, 0.05))[0]), abs=1e-5)
+
+
+def test_threshold_and_own_questions():
+    e = match([(1, unit((0, 1)))], [(1, unit((0, 1))), (2, unit((0, 1), (1, 1.2))), (3, unit((0, 1), (1, 0.5)))],
+              threshold=0.7, top_k=5, generic_passages=0)
+    assert pairs(e) == [(1, 3)]                                  # not itself; 2 is at cos 0.64
+
+
+def test_max_per_passage_keeps_the_best_targets():
+    out = [(1, unit((i, 1))) for i in range(4)]
+    inc = [(10 + i, unit((i, 1), (8, 0.1 * i))) for i in range(4)]      # target 10 is the best match
+    e = match(out, inc, max_per_passage=2, generic_passages=0)
+    assert sorted(pairs(e)) == [(1, 10), (1, 11)]
+
+
+def test_total_cap_keeps_the_best_edges():
+    assert total_cap(2) == 1
+    e = match([(1, unit((0, 1))), (2, unit((1, 1)))], [(2, unit((0, 1))), (1, unit((1, 1), (2, 0.2)))],
+              generic_passages=0)
+    assert pairs(e) == [(1, 2)]
+
+
+def test_keyword_weight_can_change_the_target():
+    words = {100: frozenset({"延長", "工時", "工資"}), 200: frozenset({"特別", "休假"}),
+             201: frozenset({"延長", "工時", "工資"})}
+    out = [(1, unit((0, 1)))]
+    inc = [(2, unit((0, 0.9), (1, (1 - 0.81) ** 0.5))), (3, unit((0, 0.8), (2, 0.6)))]   # cos 0.9 and 0.8
+    dense = match(out, inc, keywords=words.__getitem__, top_k=1, generic_passages=0)
+    assert pairs(dense) == [(1, 2)]
+    mixed = match(out, inc, keywords=words.__getitem__, top_k=1, keyword_weight=0.5, generic_passages=0)
+    assert pairs(mixed) == [(1, 3)] and mixed.score[0] == pytest.approx(0.9, abs=1e-5)
+
+
+def test_generic_incoming_questions_make_no_edges():
+    generic = [(p, unit((0, 1), (1 + p, 0.05))) for p in (2, 3, 4, 5)]    # "X法第N條規定什麼？" four times
+    specific = [(6, unit((0, 1), (9, 0.6)))]
+    owner = np.array([p for p, _ in generic + specific])
+    vecs = np.stack([v for _, v in generic + specific])
+    assert generic_questions(owner, vecs, EdgeParams()).tolist() == [True] * 4 + [False]
+    assert not generic_questions(owner, vecs, EdgeParams(generic_passages=0)).any()
+    assert not generic_questions(owner, vecs, EdgeParams(generic_cosine=0)).any()
+    assert not generic_questions(owner, vecs, EdgeParams(generic_passages=4)).any()   # 3 others each
+    e = match([(1, unit((0, 1)))], generic + specific, top_k=2)
+    assert pairs(e) == [(1, 6)]
+    every = match([(1, unit((0, 1)))], generic + specific, top_k=2, generic_passages=0)
+    assert len(every) == 2 and 6 not in every.target.tolist()
+
+
+def test_ivf_search_agrees_with_exact_on_an_easy_case():
+    rng = np.random.default_rng(1)
+    n = 60
+    base = rng.normal(size=(n, D)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    noisy = base + 0.05 * rng.normal(size=base.shape).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    out = [(i, noisy[(i + 1) % n]) for i in range(n)]             # passage i asks what i+1 answers
+    inc = [(i, base[i]) for i in range(n)]
+    exact = match(out, inc, top_k=1, threshold=0.9, generic_passages=0)
+    ivf = match(out, inc, top_k=1, threshold=0.9, generic_passages=0, exact_limit=0)
+    assert sorted(pairs(exact)) == sorted(pairs(ivf)) == [(i, (i + 1) % n) for i in range(n)]
+
+
+# ------------------------------------------------------------------ hop search on real laws
+@pytest.fixture(scope="module")
+def fake():
+    with FakeOpenAI() as server:
+        server.responder = legal_questions
+        yield server
+
+
+@pytest.fixture(scope="module")
+def idx(tmp_path_factory, fake):
+    if not LAWS_2024.is_dir():
+        pytest.skip("real data not found")
+    lib = tmp_path_factory.mktemp("lib")
+    for pcode in ("N0030001", "N0030002"):
+        shutil.copy(LAWS_2024 / f"{pcode}.json", lib)
+    home = tmp_path_factory.mktemp("home")
+    with Index(settings=Settings(home=home, llm_base_url=fake.url, llm_max_retries=1)) as index:
+        report = index.build(lib, embedder=USE, llm="openai:fake")
+        assert report.llm_failures == 0 and report.edges["question"] > 0
+        yield index
+
+
+@pytest.fixture
+def llm(fake, idx, monkeypatch):
+    """The fake answers hop prompts with `fake.choose(options)` (index list) and counts them."""
+    prompts: list[str] = []
+
+    def responder(prompt, system, schema):
+        if "使用者的問題" not in prompt:
+            return legal_questions(prompt, system, schema)
+        prompts.append(prompt)
+        return {"helpful": fake.choose(_options(prompt))}
+    monkeypatch.setattr(fake, "responder", responder)
+    monkeypatch.setattr(fake, "choose", lambda options: [0], raising=False)
+    monkeypatch.setattr(idx.settings, "llm_max_retries", 1)
+    fake.requests.clear()
+    yield prompts
+    with fake._lock:
+        fake._faults.clear()            # a failed test must not leave faults for the next
+
+
+def _options(prompt: str) -> list[str]:
+    return re.findall(r"^\d+\. (.*)$", prompt, flags=re.M)
+
+
+def _current(prompt: str) -> str:
+    return re.search(r"目前條文：(.*)", prompt).group(1)
+
+
+def _chat_requests(fake) -> int:
+    return sum(1 for r in fake.requests if r.path.endswith("/chat/completions"))
+
+
+@requires_data
+def test_questions_mode_returns_matched_question(idx):
+    hits = idx.search(OVERTIME, k=5, mode="questions")
+    assert hits and all(h.matched_question for h in hits)
+
+
+@requires_data
+def test_no_parallel_edges(idx):
+    e = idx.retriever.state().edges
+    triples = list(zip(e["source"].tolist(), e["target"].tolist(), e["kind"].tolist()))
+    assert len(triples) == len(set(triples))
+    q = e[e["kind"] == 0]
+    assert len(q) and len(set(zip(q["source"].tolist(), q["target"].tolist()))) == len(q)
+
+
+@requires_data
+def test_similarity_hop_follows_a_citation_backwards(idx):
+    """The walk reaches a passage that cites an entry (and is no entry itself) from that entry."""
+    found = []
+    for text in QUERIES:
+        for k in (3, 5, 10):
+            entries = {h.key for h in idx.hop_search(text, k=k, n_hop=0)}
+            for h in idx.hop_search(text, k=k, n_hop=2):
+                last = h.path[-1] if h.path else None
+                if last and last["direction"] == "in" and h.key not in entries:
+                    found.append((h, last))
+    assert found
+    for h, last in found:
+        assert last["to"] == h.key and last["kind"] in ("citation", "structural")
+        cites = idx.neighbors(h.key, direction="out", kinds=[last["kind"]])
+        assert last["from"] in [n["key"] for n in cites]          # h cites the passage it came from
+
+
+@requires_data
+def test_no_hop_when_nothing_is_relevant_enough(idx, monkeypatch):
+    flat = idx.hop_search(OVERTIME, k=10, n_hop=0)
+    walked = idx.hop_search(OVERTIME, k=10, n_hop=2)
+    assert any(h.path for h in walked)
+    monkeypatch.setattr(idx.settings, "hop_min_sim", 1.5)          # "none" at every passage
+    none = idx.hop_search(OVERTIME, k=10, n_hop=2)
+    assert [(h.key, h.score) for h in none] == [(h.key, h.score) for h in flat]
+    assert all(h.path == () and h.imp == 0 for h in none)
+
+
+@requires_data
+def test_imp_lets_a_reached_passage_outrank_an_entry(idx):
+    w = idx.settings.hop_imp_weight
+    outranked = []
+    for text in QUERIES:
+        entries = {h.key for h in idx.hop_search(text, k=10, n_hop=0)}
+        hits = idx.hop_search(text, k=10, n_hop=2)
+        assert isinstance(hits, HopHits) and (hits.llm_calls, hits.llm_failures) == (0, 0)
+        assert all(0 <= h.imp <= 1 and 0 <= h.sim <= 1 for h in hits)
+        assert max(h.imp for h in hits) == 1.0 or not any(h.path for h in hits)
+        for h in hits:
+            assert h.score == pytest.approx((1 - w) * h.sim + w * h.imp, abs=1e-5)
+        for i, r in enumerate(hits):
+            if r.key not in entries and r.path:
+                outranked += [(r, e) for e in hits[i + 1:] if e.key in entries and e.sim > r.sim]
+    assert outranked
+    for r, e in outranked:
+        assert r.imp > e.imp and r.score > e.score
+
+
+@requires_data
+def test_entries_are_bounded_for_a_query_naming_many_articles(idx):
+    text = "勞基法" + "、".join(f"第{i}條" for i in range(1, 41))
+    for n_hop in (0, 2):
+        hits = idx.hop_search(text, k=5, n_hop=n_hop)
+        assert len(hits) == 5 and all(h.cited for h in hits)
+    assert {h.key for h in idx.hop_search(text, k=5, n_hop=0)} == {f"N0030001:{i}" for i in range(1, 6)}
+
+
+# ------------------------------------------------------------------ llm mode
+@requires_data
+def test_llm_mode_is_bounded(idx, fake, llm, monkeypatch):
+    hits = idx.hop_search(OVERTIME, k=50, n_hop=4, mode="llm")
+    budget = idx.settings.hop_max_llm_calls
+    assert hits.llm_calls == len(llm) == _chat_requests(fake) == budget and hits.llm_failures == 0
+    assert len(hits) == 50 and any(h.path for h in hits)
+    for prompt in llm:                                           # the best options, labelled, with text
+        options = _options(prompt)
+        assert 1 <= len(options) <= idx.settings.hop_llm_options
+        assert all(re.match(r"勞動基準法(施行細則)? 第", o) and o.count("｜") >= 2 for o in options)
+    assert any("問題：" in o and "對應：" in o for p in llm for o in _options(p))
+    monkeypatch.setattr(idx.settings, "hop_max_llm_calls", 3)
+    assert idx.hop_search(OVERTIME, k=50, n_hop=4, mode="llm").llm_calls == 3
+
+
+@requires_data
+def test_llm_mode_judges_each_passage_once(idx, llm):
+    hits = idx.hop_search(OVERTIME, k=3, n_hop=4, mode="llm")
+    judged = [_current(p) for p in llm]
+    assert len(judged) == len(set(judged)) == hits.llm_calls > 3          # the walk went past the entries
+    assert any(len(h.path) >= 2 for h in hits) or hits.llm_calls > 3
+
+
+@requires_data
+def test_llm_may_choose_none(idx, fake, llm):
+    fake.choose = lambda options: []
+    flat = idx.hop_search(OVERTIME, k=10, n_hop=0)
+    none = idx.hop_search(OVERTIME, k=10, n_hop=2, mode="llm")
+    assert none.llm_calls == 10 and [h.key for h in none] == [h.key for h in flat]
+    assert all(h.path == () for h in none)
+
+
+@requires_data
+def test_llm_choice_is_followed(idx, fake, llm):
+    fake.choose = lambda options: [len(options) - 1]               # the least similar option
+    hits = idx.hop_search(OVERTIME, k=5, n_hop=1, mode="llm")
+    shown = {_current(p): _options(p)[-1] for p in llm}
+    hopped = [h for h in hits if h.path]
+    assert hopped
+    for h in hopped:
+        step = h.path[-1]
+        label = idx.passage(step["from"])
+        chosen = shown[f"{label['law']} {label['label'] or label['article']}"]
+        assert chosen.startswith(f"{h.law} {h.label or h.article}")
+
+
+@requires_data
+def test_llm_partial_failure_falls_back_to_similarity(idx, fake, llm, monkeypatch):
+    monkeypatch.setattr(idx.settings, "hop_max_llm_calls", 4)
+    # 4 calls with 2 attempts each: 6 faults fail at least one call and at most three
+    fake.push(*[Fault.status(500)] * 6)
+    hits = idx.hop_search(OVERTIME, k=10, n_hop=1, mode="llm")
+    assert hits.llm_calls == 4 and 1 <= hits.llm_failures <= 3
+    assert len(hits) == 10 and any(h.path for h in hits)
+    # 6 faults = the first attempts of some calls + both attempts of the failed ones
+    assert _chat_requests(fake) == 4 + 6 - hits.llm_failures
+
+
+@requires_data
+def test_llm_all_failed_is_an_error(idx, fake, llm, monkeypatch):
+    monkeypatch.setattr(idx.settings, "hop_max_llm_calls", 2)
+    fake.push(*[Fault.status(500)] * 4)
+    with pytest.raises(HopLLMError, match="every LLM call"):
+        idx.hop_search(OVERTIME, k=10, n_hop=2, mode="llm")
+    assert _chat_requests(fake) == 4
+
+
+@requires_data
+def test_service_reports_llm_calls(idx, fake, llm):
+    from indexer.service import create_app
+    from .test_service import LiveServer
+    settings = Settings(home=idx.home, llm_base_url=fake.url, llm_max_retries=1, hop_max_llm_calls=2)
+    with LiveServer(create_app(settings)) as server, server.client() as c:
+        body = {"query": OVERTIME, "k": 5, "n_hop": 2}
+        r = c.post("/hop-search", json=body)
+        assert r.status_code == 200 and (r.json()["llm_calls"], r.json()["llm_failures"]) == (0, 0)
+        r = c.post("/hop-search", json=body | {"mode": "llm"})
+        assert r.status_code == 200 and r.json()["llm_calls"] == 2, r.text
+        fake.push(*[Fault.status(500)] * 4)
+        r = c.post("/hop-search", json=body | {"mode": "llm"})
+        assert r.status_code == 502, r.text
