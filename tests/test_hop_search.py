@@ -337,3 +337,18 @@ def test_service_reports_llm_calls(idx, fake, llm):
         fake.push(*[Fault.status(500)] * 4)
         r = c.post("/hop-search", json=body | {"mode": "llm"})
         assert r.status_code == 502, r.text
+
+
+@requires_data
+def test_question_weight_and_rrf_k_shape_the_fusion(idx, monkeypatch):
+    r = idx.retriever
+    st = r.state()
+    qv = r._embed(OVERTIME, st)
+    with_q = r._fusion_scores(st, OVERTIME, qv, 50)
+    assert max(with_q.values()) > 2 / 61                         # three lists agree on the top
+    monkeypatch.setattr(idx.settings, "question_weight", 0.0)
+    without = r._fusion_scores(st, OVERTIME, qv, 50)
+    assert max(without.values()) <= 2 / 61 + 1e-12
+    assert max(s for _, s in r._fused(st, OVERTIME, qv, 10, None)) <= 2 / 61 + 1e-12
+    monkeypatch.setattr(idx.settings, "rrf_k", 1)
+    assert max(r._fusion_scores(st, OVERTIME, qv, 50).values()) > 2 / 61
