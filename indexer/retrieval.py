@@ -22,7 +22,8 @@ target, scored by the target's SIM (library-wide fused relevance, normalized) an
 the question's cosine; similarity mode follows the best `hop_branch` options with SIM ≥
 hop_min_sim (else none), llm mode asks the LLM about the best `hop_llm_options` for at most
 hop_max_llm_calls passages per query and falls back to the similarity choice. A passage is
-expanded once, the frontier holds at most k; IMP = arrivals / most arrivals, H = (1-w)·SIM + w·IMP
+expanded once, the frontier holds at most k; IMP = visits / most visits (an entry counts one visit,
+each arrival one more), H = (1-w)·SIM + w·IMP
 (w = hop_imp_weight), named articles first. Fusion weights the question list by question_weight
 and uses rrf_k.
     LAW_SHORT_NAMES            common short names (勞基法 → 勞動基準法)
@@ -452,7 +453,7 @@ class Retriever:
                    filters: dict | None = None) -> "HopHits":
         """HopRAG retrieve–reason–prune: enter at the best passages, follow at each the edge (out,
         or a citation against its direction) to the most relevant neighbour, or none, for n_hop
-        rounds, count arrivals, rank by H = (1-w)·SIM + w·IMP."""
+        rounds, count visits, rank by H = (1-w)·SIM + w·IMP."""
         if mode not in HOP_MODES:
             raise QueryError(f"unknown hop mode {mode!r}: {', '.join(HOP_MODES)}")
         self._check(text, k)
@@ -504,14 +505,17 @@ class Retriever:
         if llm is not None and spent.calls and spent.failures == spent.calls:
             raise HopLLMError(f"every LLM call of this hop search failed ({spent.calls}): {spent.last_error}")
         top_sim = max((sim(p) for p in paths), default=1.0) or 1.0
-        most = max(arrivals.values(), default=0)
+        # Visits: an entry counts once (being chosen as an entry is one vote, as in HopRAG), each
+        # arrival over an edge once more. IMP is relative to the most-visited passage, in [0, 1]
+        # like SIM: a walk that only reaches each passage once changes nothing (all IMP = 1, the
+        # ranking is SIM's), and a passage several relevant passages lead to rises, entry or not.
+        visits = Counter(entries) + arrivals
+        most = max(visits.values(), default=0)
         w = s.hop_imp_weight
         scored = []
         for p in paths:
             s_norm = sim(p) / top_sim
-            # IMP relative to the most-reached passage: in [0, 1] like SIM, so a passage the walk
-            # keeps arriving at can outrank an entry
-            imp = arrivals[p] / most if most else 0.0
+            imp = visits[p] / most if most else 0.0
             scored.append(((1 - w) * s_norm + w * imp + (1.0 if p in named else 0.0), p, s_norm, imp))
         scored.sort(key=lambda t: -t[0])
         return HopHits([self._hit(st, p, h, sim=round(sn, 6), imp=round(i, 6), path=tuple(paths[p]), cited=p in named)
