@@ -13,7 +13,7 @@ Public API:
         .state() -> State
     Hit                        passage_id, key, law, article, score, text, label, chapters, generation,
                                and per mode: matched_question, path, sim, imp, cited
-    HopHits(list[Hit])         .llm_calls, .llm_failures (0 in similarity mode)
+    HopHits(list[Hit])         .llm_calls, .llm_failures (0 in similarity mode), .steps (every edge followed)
     RRF_K                      the default of Settings.rrf_k
 
 Hop search: at most k entries (the articles the query names first); at each frontier passage the
@@ -480,6 +480,7 @@ class Retriever:
                                       k - len(cited)))
         paths: dict[int, list[dict]] = {p: [] for p in entries}
         arrivals: Counter = Counter()
+        steps: list[dict] = []
         expanded: set[int] = set()
         judged: dict[int, list[_Option]] = {}        # llm mode: a passage is judged once per query
         spent = _LLMSpend()
@@ -498,6 +499,7 @@ class Retriever:
                 # v is expanded once and its options name each target once: one arrival per (v, t)
                 for o in picks[v]:
                     arrivals[o.target] += 1
+                    steps.append(self._step(st, v, o))
                     if o.target not in paths:
                         paths[o.target] = paths[v] + [self._step(st, v, o)]
                     reached.append(o.target)
@@ -519,7 +521,8 @@ class Retriever:
             scored.append(((1 - w) * s_norm + w * imp + (1.0 if p in named else 0.0), p, s_norm, imp))
         scored.sort(key=lambda t: -t[0])
         return HopHits([self._hit(st, p, h, sim=round(sn, 6), imp=round(i, 6), path=tuple(paths[p]), cited=p in named)
-                        for h, p, sn, i in scored[:k]], llm_calls=spent.calls, llm_failures=spent.failures)
+                        for h, p, sn, i in scored[:k]], llm_calls=spent.calls, llm_failures=spent.failures,
+                       steps=steps)
 
     def _hop_options(self, st: State, qv: np.ndarray, v: int, sim, allowed: set[int] | None) -> list["_Option"]:
         """Where the walk may go from v, best first: its out-edges, and the citation and structural
@@ -645,9 +648,12 @@ class _LLMSpend:
 
 
 class HopHits(list):
-    """hop_search's hits (a plain list to callers), with what the llm mode spent on them."""
+    """hop_search's hits (a plain list to callers), with what the llm mode spent on them and every
+    edge the walk followed (also to passages that did not make the top k)."""
 
-    def __init__(self, hits: Iterable[Hit] = (), llm_calls: int = 0, llm_failures: int = 0):
+    def __init__(self, hits: Iterable[Hit] = (), llm_calls: int = 0, llm_failures: int = 0,
+                 steps: Iterable[dict] = ()):
         super().__init__(hits)
         self.llm_calls = llm_calls
         self.llm_failures = llm_failures
+        self.steps = list(steps)

@@ -80,3 +80,19 @@ def test_question_edges_join_the_articles(index):
     assert edges and all(e["question"] and e["matched_question"] and e["score"] >= 0.5 for e in edges)
     pairs = [(e["key"], e["question"]) for e in edges]
     assert len(pairs) == len(set(pairs))
+
+
+def test_a_hop_search_follows_a_question_edge(index):
+    idx, _ = index
+    sources = [f"J0070017:{n}" for n in ARTICLES
+               if idx.neighbors(f"J0070017:{n}", direction="out", kinds=["question"])]
+    assert sources
+    crossed = []
+    for key in sources:
+        # ask what a source article answers: the walk starts there and may cross to the article
+        # that answers a question the source raises (or take a citation, if that leads closer)
+        asked = idx.passage(key)["questions"]["incoming"][0]
+        hits = idx.hop_search(asked, k=1, n_hop=1)
+        crossed += [s for s in hits.steps if s["kind"] == "question"]
+    assert crossed
+    assert all(s["question"] and s["matched_question"] and s["from"] in sources for s in crossed)
