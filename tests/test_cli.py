@@ -94,3 +94,32 @@ def test_console_script_runs_as_a_process(tmp_path, lib):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["added"] == 3
     assert proc.stderr == ""                        # no progress bar on a pipe
+
+
+def test_questions_export_import_and_a_bad_file(tmp_path, lib):
+    home = tmp_path / "home"
+    assert _run("build", lib, "--embedder", "use-multilingual", "--home", home).exit_code == 0
+    r = _run("questions", "export", tmp_path / "q.jsonl", "--home", home, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["answers"] == 0      # built without an LLM: nothing to export
+    (tmp_path / "bad.jsonl").write_text('{"format": "other"}\n', encoding="utf-8")
+    r = _run("questions", "import", tmp_path / "bad.jsonl", "--home", home)
+    assert r.exit_code == 1 and r.output.startswith("error: ") and "not a pseudo-query export" in r.output
+    r = _run("questions", "import", tmp_path / "q.jsonl", "--home", home, "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["imported"] == 0
+
+
+def test_eval_split_choices(tmp_path, lib):
+    home = tmp_path / "home"
+    assert _run("build", lib, "--embedder", "use-multilingual", "--home", home).exit_code == 0
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("\n".join(json.dumps({"id": str(i), "question": "加班費如何計算", "relevant": ["N0030001:24"]})
+                                 for i in range(20)), encoding="utf-8")
+    sizes = {}
+    for split in ("dev", "test", "all"):
+        r = _run("eval", queries, "--modes", "dense", "--split", split, "--home", home, "--json")
+        assert r.exit_code == 0, r.output
+        sizes[split] = json.loads(r.output)["queries_scored"]
+    assert sizes["dev"] + sizes["test"] == sizes["all"] == 20 and 0 < sizes["dev"] < 20
+    r = _run("eval", queries, "--split", "train", "--home", home)
+    assert r.exit_code == 1 and "unknown split" in r.output
