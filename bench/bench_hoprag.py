@@ -1,0 +1,210 @@
+"""Does the HopRAG graph earn its keep? STARD (1,543 lay questions, 1,445 PRC statute articles),
+split once into a fixed dev half and test half by query id (`indexer.evaluate.split_queries`):
+every knob is tuned on dev, every reported number is from test.
+
+  1. indexes  the STARD corpus with the offline embedder, twice: without an LLM, and with the
+              real local model's pseudo-queries (`bench/data/stard-questions.jsonl`, made by
+              `bench/stard_questions.py`; imported into the cache, so the build asks the LLM for
+              nothing: passages the file does not answer are counted, never made up).
+  2. dev      grid search, each index on its own: hybrid over rrf_k × question_weight (the weight
+              of the incoming-question channel in the fusion; 0 = not used), then hop search over
+              n_hop × hop_imp_weight × hop_min_sim on the best hybrid settings. Objective: recall@10,
+              then MRR.
+  3. test     dense, hybrid (defaults), hybrid (dev-tuned), hop similarity (dev-tuned), and, with
+              --llm-sample N and a running local LLM, hop llm on the first N test queries: recall@1/5/
+              10/20, MRR, nDCG@10, latency p50/p95 per query (in process, after one warm-up).
+
+Run (repository root, virtualenv, quiet machine; ~10 minutes on 2 cores without --llm-sample):
+
+    python bench/bench_hoprag.py --out bench/results/hoprag-stard-cpu-2core.json
+    python bench/bench_hoprag.py --llm-sample 40 --llm-base-url http://127.0.0.1:8765/v1 --out ...
+    python bench/bench_hoprag.py --quick        # 150 dev + 150 test queries, small grids: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_store import machine_facts, write_result  # noqa: E402
+
+from indexer.evaluate import (DEFAULT_KS, NDCG_K, load_queries, ndcg_at, recall_at,  # noqa: E402
+                              reciprocal_rank, split_queries)
+from indexer.index import Index  # noqa: E402
+from indexer.settings import Settings  # noqa: E402
+
+DATA = Path(os.environ.get("HOPRAG_DATA", ROOT.parent / "shared" / "data"))
+STARD = DATA / "eval" / "stard"
+ANSWERS = ROOT / "bench" / "data" / "stard-questions.jsonl"
+LLM = "openai:qwen"
+UNREACHABLE = "http://127.0.0.1:9/v1"     # the build must answer from the imported cache alone
+
+
+def run_queries(idx: Index, queries, how: str, **kw) -> dict:
+    """Metrics and per-query latency of one configuration over `queries`."""
+    depth = max(max(DEFAULT_KS), NDCG_K)
+    st = idx.retriever.state()
+
+    def call(text: str):
+        if how == "hop":
+            return idx.hop_search(text, k=depth, **kw)
+        return idx.search(text, k=depth, mode=how, **kw)
+    call(queries[0].question)                    # warm-up: BM25, first-call costs
+    sums = {f"recall@{k}": 0.0 for k in DEFAULT_KS} | {"mrr": 0.0, f"ndcg@{NDCG_K}": 0.0}
+    lat, llm_calls, llm_failures, scored = [], 0, 0, 0
+    for q in queries:
+        rel = frozenset(st.by_key[r] for r in q.relevant if r in st.by_key)
+        if not rel:
+            continue
+        t = time.perf_counter()
+        hits = call(q.question)
+        lat.append(time.perf_counter() - t)
+        llm_calls += getattr(hits, "llm_calls", 0)
+        llm_failures += getattr(hits, "llm_failures", 0)
+        ranked = list(dict.fromkeys(h.passage_id for h in hits))
+        for k in DEFAULT_KS:
+            sums[f"recall@{k}"] += recall_at(ranked, rel, k)
+        sums["mrr"] += reciprocal_rank(ranked, rel, max(DEFAULT_KS))
+        sums[f"ndcg@{NDCG_K}"] += ndcg_at(ranked, rel, NDCG_K)
+        scored += 1
+    out = {m: round(v / scored, 4) for m, v in sums.items()}
+    lat.sort()
+    out |= {"queries": scored, "p50_ms": round(1000 * statistics.median(lat), 2),
+            "p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 2)}
+    if how == "hop" and kw.get("mode") == "llm":
+        out |= {"llm_calls": llm_calls, "llm_failures": llm_failures}
+    return out
+
+
+def objective(m: dict) -> tuple:
+    return (m["recall@10"], m["mrr"])
+
+
+def with_settings(idx: Index, **values):
+    """Set query-time settings on the open index (they are read at each query)."""
+    for k, v in values.items():
+        setattr(idx.settings, k, v)
+
+
+def tune(idx: Index, dev, grid: dict[str, list], how: str, log, **kw) -> tuple[dict, list]:
+    rows = []
+    names = list(grid)
+    for values in itertools.product(*(grid[n] for n in names)):
+        cfg = dict(zip(names, values))
+        call_kw = dict(kw)
+        if "n_hop" in cfg:
+            call_kw["n_hop"] = cfg["n_hop"]
+        with_settings(idx, **{k: v for k, v in cfg.items() if k != "n_hop"})
+        m = run_queries(idx, dev, how, **call_kw)
+        rows.append({"config": cfg, **m})
+        log(f"  dev {how} {cfg}: R@10 {m['recall@10']:.4f} MRR {m['mrr']:.4f} p50 {m['p50_ms']} ms")
+    best = max(rows, key=objective)
+    return best["config"], rows
+
+
+def build(home: Path, embedder: str, with_llm: bool, log) -> dict:
+    settings = Settings(home=home, llm_base_url=UNREACHABLE, llm_max_retries=0, llm_concurrency=1)
+    with Index(settings=settings) as idx:
+        imported = idx.import_questions(ANSWERS) if with_llm else None
+        t = time.perf_counter()
+        r = idx.build(STARD / "corpus.jsonl", embedder=embedder, llm=LLM if with_llm else "none")
+        info = {"seconds": round(time.perf_counter() - t, 2), "passages": r.passages, "pseudo_queries": r.pseudo_queries,
+                "edges": r.edges, "llm_calls_unanswered": r.llm_failures, "imported": imported}
+    log(f"built {home.name}: {info}")
+    return info
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--embedder", default="use-multilingual")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--llm-sample", type=int, default=0, help="hop llm on the first N test queries")
+    ap.add_argument("--llm-base-url", default=os.environ.get("HOPRAG_LLM_BASE_URL"))
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    queries = load_queries(STARD / "queries.jsonl")
+    dev, test = split_queries(queries, "dev"), split_queries(queries, "test")
+    if args.quick:
+        dev, test = dev[:150], test[:150]
+    result: dict = {"benchmark": "hoprag-stard", "split": {"dev": len(dev), "test": len(test),
+                                                           "rule": "sha256(query id)[0] even: dev, odd: test"},
+                    "machine": machine_facts(), "embedder": args.embedder, "variants": {}}
+    hybrid_grid = {"rrf_k": [10, 30, 60], "question_weight": [0.0, 0.25, 0.5, 1.0]}
+    hop_grid = {"n_hop": [1, 2, 3], "hop_imp_weight": [0.0, 0.1, 0.25, 0.5], "hop_min_sim": [0.2, 0.4, 0.6]}
+    if args.quick:
+        hybrid_grid = {"rrf_k": [30, 60], "question_weight": [0.0, 1.0]}
+        hop_grid = {"n_hop": [2], "hop_imp_weight": [0.1, 0.5], "hop_min_sim": [0.4]}
+
+    answers = None
+    if ANSWERS.exists():
+        head = json.loads(ANSWERS.read_text(encoding="utf-8").split("\n", 1)[0])
+        answers = head.get("answers", 0)
+    variants = ["no_llm"] + (["llm_questions"] if answers else [])
+    with tempfile.TemporaryDirectory(prefix="hoprag-bench-") as tmp:
+        for name in variants:
+            home = Path(tmp) / name
+            info = build(home, args.embedder, name == "llm_questions", log)
+            settings = Settings(home=home, llm_base_url=args.llm_base_url or UNREACHABLE, llm_concurrency=1,
+                                llm_max_retries=1)
+            with Index(settings=settings) as idx:
+                defaults = {k: getattr(idx.settings, k) for k in ("rrf_k", "question_weight", "hop_imp_weight",
+                                                                  "hop_min_sim")}
+                grid = dict(hybrid_grid)
+                if name == "no_llm":
+                    grid["question_weight"] = [defaults["question_weight"]]   # no question channel to weigh
+                best_h, rows_h = tune(idx, dev, grid, "hybrid", log)
+                with_settings(idx, **best_h)
+                best_hop, rows_hop = tune(idx, dev, hop_grid, "hop", log, mode="similarity")
+                best_hop = dict(best_hop)
+                n_hop = best_hop.pop("n_hop")
+                report: dict = {"build": info, "defaults": defaults, "tuned": {**best_h, **best_hop, "n_hop": n_hop},
+                                "dev": {"hybrid": rows_h, "hop": rows_hop}, "test": {}}
+                with_settings(idx, **defaults)
+                report["test"]["dense"] = run_queries(idx, test, "dense")
+                report["test"]["hybrid (defaults)"] = run_queries(idx, test, "hybrid")
+                if name == "llm_questions":
+                    report["test"]["questions"] = run_queries(idx, test, "questions")
+                with_settings(idx, **best_h)
+                report["test"]["hybrid (dev-tuned)"] = run_queries(idx, test, "hybrid")
+                with_settings(idx, **best_hop)
+                report["test"]["hop similarity (dev-tuned)"] = run_queries(idx, test, "hop", n_hop=n_hop,
+                                                                           mode="similarity")
+                if args.llm_sample and name == "llm_questions" and args.llm_base_url:
+                    sample = test[:args.llm_sample]
+                    report["test"][f"hop llm (first {len(sample)})"] = run_queries(idx, sample, "hop", n_hop=n_hop,
+                                                                                   mode="llm")
+                    report["test"][f"hop similarity (same {len(sample)})"] = run_queries(
+                        idx, sample, "hop", n_hop=n_hop, mode="similarity")
+                result["variants"][name] = report
+            log(table(name, report))
+    result["answers_file"] = {"path": str(ANSWERS.relative_to(ROOT)), "answers": answers}
+    write_result(args.out, result)
+    return result
+
+
+def table(name: str, report: dict) -> str:
+    cols = ["recall@1", "recall@5", "recall@10", "recall@20", "mrr", "p50_ms"]
+    lines = [f"\n### {name} (test half; tuned on dev: {report['tuned']})", "",
+             "| mode | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for mode, m in report["test"].items():
+        lines.append(f"| {mode} | " + " | ".join(str(m[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
