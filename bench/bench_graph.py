@@ -4,16 +4,25 @@ derived data from a snapshot vs. rebuilding it from the database.
 Every ratio is measured against a baseline taken in the same run, on the same machine (except the
 5-minute figure of the system we replace, which is quoted):
 
-  1. edge matching      `indexer.edges.match_questions` on synthetic unit vectors (512-d, 4 incoming
-                        and 6 outgoing questions per passage, structured so that edges exist) at
-                        300, 6,700 and 100,000 passages, each size in a fresh subprocess: wall time
-                        (median of several runs; one run at 100k), peak resident memory of the call
-                        (VmHWM after resetting it through /proc/self/clear_refs; FAISS allocates in
-                        C++, where tracemalloc sees nothing), edges, and the recall of the
-                        approximate (IVF) path against exact search. At 300 passages, also a naive
-                        baseline: a Python double loop computing one numpy dot product per
-                        (outgoing question, incoming question of another passage) pair, and the
-                        ratio against the 300 s the replaced system took for its 307-node
+  1. edge matching      `indexer.edges.match_questions` with default EdgeParams (generic pass
+                        included) on synthetic unit vectors (512-d, 4 incoming and 6 outgoing
+                        questions per passage, structured so that edges exist) at 300, 6,700 and
+                        100,000 passages, each size in a fresh subprocess: wall time (median of
+                        several runs; one run at 100k), peak resident memory of the call (VmHWM
+                        after resetting it through /proc/self/clear_refs; FAISS allocates in C++,
+                        where tracemalloc sees nothing), edges, the generic pass alone
+                        (`generic_questions`), and the recall of the approximate (IVF) path against
+                        exact search: candidate edges ((outgoing question, target passage): the
+                        top_k distinct targets of each question before the caps) and final
+                        (source, target) edges. At 300 passages, also a naive baseline: a Python
+                        double loop computing one numpy dot product per (outgoing question,
+                        incoming question of another passage) pair, then match_questions' selection
+                        (best incoming question per target, top_k distinct targets per question,
+                        one edge per (source, target) with the best score, max_per_passage targets
+                        per source, n·ln n); it and the match_questions call it is compared with
+                        run with the generic pass off and keyword_weight 0 (no keywords in either),
+                        "agreement" is the Jaccard of their (source, target, out_q, in_q) edge sets;
+                        and the ratio against the 300 s the replaced system took for its 307-node
                         regulation. Target: < 0.2 s at 300 passages.
   2. 保險法 build        Index.build of G0390002.json (262 articles + headings) with the offline
                         `use-multilingual` embedder and a fake OpenAI-compatible LLM on loopback
@@ -27,10 +36,15 @@ Every ratio is measured against a baseline taken in the same run, on the same ma
 After the 30-law build, `match_questions` also runs on that index's real question vectors, exact
 and with IVF forced: time and edge recall on real embeddings.
 
-Run (from the repository root, in the virtualenv; ~3.5 minutes on 2 quiet cores, many times that
-when other jobs share them):
+--probes 16,32,64 adds forced-IVF runs at each nprobe (default: only the product's
+max(32, nlist // 20)), with their edge recall against exact, at the synthetic sizes under
+exact_limit and on the 30-law real question vectors. The bench sets nprobe through SearchTap,
+which wraps indexer.edges._search (its optional `nprobe` argument); product calls leave it None.
 
-    python bench/bench_graph.py [--sizes 300,6700,100000] [--skip-full] [--out bench/results/graph-<machine>.json]
+Run (from the repository root, in the virtualenv; ~3.5 minutes on 2 quiet cores before the
+generic pass and --probes, many times that when other jobs share them):
+
+    python bench/bench_graph.py [--sizes 300,6700,100000] [--probes 16,32,64] [--skip-full] [--out bench/results/graph-<machine>.json]
 
 Prints a table and Markdown tables for the README; --out writes every number plus machine facts.
 """
@@ -41,6 +55,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import math
 import os
 import re
 import resource
@@ -153,86 +168,178 @@ def _reset_peak() -> bool:
 
 
 class SearchTap:
-    """Wraps indexer.edges._search to keep its last result (top-k scores and positions) and the
-    seconds it took; match_questions itself is unchanged."""
+    """Wraps indexer.edges._search and generic_questions for a with-block; match_questions itself is
+    unchanged. With the generic pass on, match_questions searches twice: generic_questions first
+    (incoming vs incoming), then the candidate pool (outgoing vs the incoming questions left).
 
-    def __init__(self, edges_module):
-        self.mod, self.real = edges_module, edges_module._search
+    calls:    one {"k", "incoming", "seconds"} per search, in order
+    last:     the last search's (scores, positions): the candidate pool; its positions index the
+              incoming questions left after the generic drop, `original()` maps them back
+    seconds:  the last search's seconds
+    generic:  the mask generic_questions returned (None if it did not run), generic_seconds its time
+    nprobe:   passed to _search (None: the product's max(32, nlist // 20)); only the IVF path reads it"""
+
+    def __init__(self, edges_module, nprobe: int | None = None):
+        self.mod, self.real, self.real_generic = edges_module, edges_module._search, edges_module.generic_questions
+        self.nprobe = nprobe
+        self.calls: list[dict] = []
         self.last = None
-        self.seconds = 0.0
+        self.generic, self.generic_seconds = None, 0.0
 
-    def __call__(self, in_vecs, out_vecs, k, exact_limit):
+    def __call__(self, in_vecs, out_vecs, k, exact_limit, nprobe=None):
         t0 = time.perf_counter()
-        self.last = self.real(in_vecs, out_vecs, k, exact_limit)
-        self.seconds = time.perf_counter() - t0
-        self.k = k
+        self.last = self.real(in_vecs, out_vecs, k, exact_limit, nprobe=self.nprobe if nprobe is None else nprobe)
+        self.calls.append({"k": int(k), "incoming": int(in_vecs.shape[0]), "seconds": time.perf_counter() - t0})
         return self.last
 
+    def _generic(self, *a, **kw):
+        t0 = time.perf_counter()
+        self.generic = self.real_generic(*a, **kw)
+        self.generic_seconds = time.perf_counter() - t0
+        return self.generic
+
+    @property
+    def seconds(self) -> float:
+        return self.calls[-1]["seconds"] if self.calls else 0.0
+
+    @property
+    def k(self) -> int:
+        return self.calls[-1]["k"]
+
+    def original(self, pos: np.ndarray) -> np.ndarray:
+        """Positions of the last search in the incoming arrays match_questions was given (-1 kept)."""
+        if self.generic is None or not self.generic.any():
+            return pos
+        kept = np.flatnonzero(~self.generic)
+        return np.where(pos >= 0, kept[np.where(pos >= 0, pos, 0)], -1)
+
     def __enter__(self) -> "SearchTap":
-        self.mod._search = self
+        self.mod._search, self.mod.generic_questions = self, self._generic
         return self
 
     def __exit__(self, *exc) -> None:
-        self.mod._search = self.real
+        self.mod._search, self.mod.generic_questions = self.real, self.real_generic
+
+
+def product_nprobe(n_incoming: int) -> tuple[int, int]:
+    """(nlist, nprobe) of indexer.edges._search's IVF path for n incoming questions (mirrors it)."""
+    nlist = max(1, min(int(4 * math.sqrt(n_incoming)), n_incoming))
+    return nlist, max(32, nlist // 20)
 
 
 def _edge_keys(e) -> set[tuple[int, int]]:
-    return set(zip(e.out_q.tolist(), e.in_q.tolist()))
+    """Edges are one per (source, target) passage pair: that pair is the edge."""
+    return set(zip(e.source.tolist(), e.target.tolist()))
 
 
-def _candidates(scores: np.ndarray, pos: np.ndarray, in_owner: np.ndarray, out_owner: np.ndarray,
-                params) -> list[set[int]]:
-    """Per outgoing question, the incoming positions match_questions keeps before its caps: the
-    first `top_k` hits of other passages with a score above the threshold."""
-    out = []
-    for row_s, row_p, owner in zip(scores, pos, out_owner):
-        keep = [int(p) for s, p in zip(row_s, row_p) if p >= 0 and in_owner[p] != owner and s >= params.threshold]
-        out.append(set(keep[:params.top_k]))
+def _edge_full(e) -> set[tuple[int, int, int, int]]:
+    """(source, target, outgoing question, incoming question): also which questions made the edge."""
+    return set(zip(e.source.tolist(), e.target.tolist(), e.out_q.tolist(), e.in_q.tolist()))
+
+
+def _candidates(scores: np.ndarray, pos: np.ndarray, in_owner: np.ndarray, out_ids: np.ndarray,
+                out_owner: np.ndarray, params) -> set[tuple[int, int]]:
+    """(outgoing question id, target passage) pairs match_questions keeps before its per-source and
+    total caps: over the searched pool (positions in the full incoming arrays, best first), hits of
+    other passages with score >= threshold, one per target passage, the first `top_k` distinct
+    targets. Dense scores only, as the bench calls match_questions without keywords."""
+    out = set()
+    for row_s, row_p, qid, owner in zip(scores.tolist(), pos.tolist(), out_ids.tolist(), out_owner.tolist()):
+        targets: list[int] = []
+        for sc, p in zip(row_s, row_p):
+            if p < 0 or sc < params.threshold:
+                continue
+            t = int(in_owner[p])
+            if t != owner and t not in targets:
+                targets.append(t)
+                if len(targets) == params.top_k:
+                    break
+        out.update((qid, t) for t in targets)
     return out
 
 
-def _recall(approx: list[set[int]], exact: list[set[int]]) -> float | None:
-    total = sum(len(e) for e in exact)
-    return sum(len(a & e) for a, e in zip(approx, exact)) / total if total else None
+def _recall(approx: set, exact: set) -> float | None:
+    return len(approx & exact) / len(exact) if exact else None
 
 
-def naive_match(d: dict, params) -> tuple[float, set[tuple[int, int]], int]:
+def _search_recall(approx_pos: np.ndarray, exact_pos: np.ndarray) -> float:
+    a = [set(r[r >= 0].tolist()) for r in approx_pos]
+    e = [set(r[r >= 0].tolist()) for r in exact_pos]
+    return sum(len(x & y) for x, y in zip(a, e)) / max(1, sum(map(len, e)))
+
+
+def naive_match(d: dict, params) -> tuple[float, set[tuple[int, int, int, int]], int]:
     """What the replaced system did: a Python loop over every (outgoing question, incoming
-    question of another passage) pair, one numpy dot product each, then the same selection as
-    match_questions (top_k per question above the threshold, max_per_passage, n·log n)."""
+    question of another passage) pair, one numpy dot product each, then the selection of
+    match_questions without its generic pass (call it with generic_passages=0, keyword_weight=0):
+    per outgoing question the best incoming question of each other passage with score >= threshold
+    and the `top_k` best such target passages; one edge per (source, target) with the best score;
+    the `max_per_passage` best targets per source; n·ln n edges in all. No candidate pool: every
+    pair is scored (with top_k <= 8 and 4 incoming questions per passage the 32-candidate pool of
+    exact search holds the same top_k targets). Returns seconds, (source, target, out_q, in_q) of
+    each edge, dot products computed."""
     from indexer.edges import total_cap
-    out_vecs, in_vecs, in_owner, in_ids = d["out_vecs"], d["in_vecs"], d["in_owner"], d["in_ids"]
+    assert params.keyword_weight == 0 and (params.generic_passages <= 0 or params.generic_cosine <= 0), params
+    out_vecs, in_vecs = d["out_vecs"], d["in_vecs"]
+    in_owner, in_ids = d["in_owner"].tolist(), d["in_ids"].tolist()
+    out_owner, out_ids = d["out_owner"].tolist(), d["out_ids"].tolist()
     t0 = time.perf_counter()
-    cand = []
+    cand = []                                           # (score, source, target, out_q, in_q)
     pairs = 0
     for oi in range(len(out_vecs)):
-        a, owner = out_vecs[oi], d["out_owner"][oi]
-        hits = []
+        a, owner = out_vecs[oi], out_owner[oi]
+        best: dict[int, tuple[float, int]] = {}         # target passage -> (score, incoming position)
         for ii in range(len(in_vecs)):
-            if in_owner[ii] == owner:
+            t = in_owner[ii]
+            if t == owner:
                 continue
             s = float(np.dot(a, in_vecs[ii]))
             pairs += 1
-            if s >= params.threshold:
-                hits.append((s, ii))
-        hits.sort(key=lambda h: -h[0])
-        cand += [(int(owner), int(in_owner[ii]), int(d["out_ids"][oi]), int(in_ids[ii]), s)
-                 for s, ii in hits[:params.top_k]]
-    per_source: dict[int, list] = {}
+            if s >= params.threshold and (t not in best or s > best[t][0]):
+                best[t] = (s, ii)
+        for t, (s, ii) in sorted(best.items(), key=lambda kv: -kv[1][0])[:params.top_k]:
+            cand.append((s, owner, t, out_ids[oi], in_ids[ii]))
+    per_pair: dict[tuple[int, int], tuple] = {}
     for c in cand:
-        per_source.setdefault(c[0], []).append(c)
-    kept = [c for cs in per_source.values() for c in sorted(cs, key=lambda c: -c[4])[:params.max_per_passage]]
-    kept.sort(key=lambda c: -c[4])
-    kept = kept[:total_cap(len(set(d["out_owner"].tolist()) | set(in_owner.tolist())))]
+        if (c[1], c[2]) not in per_pair or c[0] > per_pair[(c[1], c[2])][0]:
+            per_pair[(c[1], c[2])] = c
+    per_source: dict[int, list] = {}
+    for c in per_pair.values():
+        per_source.setdefault(c[1], []).append(c)
+    kept = [c for cs in per_source.values() for c in sorted(cs, key=lambda c: -c[0])[:params.max_per_passage]]
+    kept.sort(key=lambda c: -c[0])
+    kept = kept[:total_cap(len(set(out_owner) | set(in_owner)))]
     seconds = time.perf_counter() - t0
-    return seconds, {(c[2], c[3]) for c in kept}, pairs
+    return seconds, {(c[1], c[2], c[3], c[4]) for c in kept}, pairs
 
 
-def edges_worker(n: int, runs: int, sample: int, naive: bool) -> dict:
+def _ivf_run(E, args: tuple, d: dict, exact_edges, exact_cand: set, exact_orig_pos: np.ndarray, params,
+             nprobe: int | None) -> dict:
+    """match_questions with the IVF path forced (exact_limit=0), compared with the exact run."""
+    import dataclasses
+    ivf_params = dataclasses.replace(params, exact_limit=0)
+    with SearchTap(E, nprobe=nprobe) as tap, Clock() as c:
+        ivf_edges = E.match_questions(*args, ivf_params)
+    a_scores, a_pos = tap.last
+    a_pos = tap.original(a_pos)
+    nlist, default_probe = product_nprobe(tap.calls[-1]["incoming"])
+    return {"nprobe": default_probe if nprobe is None else nprobe, "nprobe_source": "product" if nprobe is None
+            else "--probes", "nlist": nlist, "seconds": c.wall, "search_seconds": tap.seconds, "edges": len(ivf_edges),
+            "generic_dropped": int(tap.generic.sum()) if tap.generic is not None else 0,
+            "search_recall_at_k": _search_recall(a_pos, exact_orig_pos),
+            "candidate_edge_recall": _recall(_candidates(a_scores, a_pos, d["in_owner"], d["out_ids"],
+                                                         d["out_owner"], params), exact_cand),
+            "final_edge_recall": _recall(_edge_keys(ivf_edges), _edge_keys(exact_edges)),
+            "final_edge_recall_with_questions": _recall(_edge_full(ivf_edges), _edge_full(exact_edges))}
+
+
+def edges_worker(n: int, runs: int, sample: int, naive: bool, probes: list[int] | None = None) -> dict:
     """One size, in its own process (so that peak memory belongs to this size alone)."""
+    from dataclasses import asdict
+
     import faiss
     import indexer.edges as E
-    from indexer.edges import EdgeParams, match_questions, total_cap
+    from indexer.edges import EdgeParams, generic_questions, match_questions, total_cap
 
     with Clock() as gen:
         d = synthetic(n)
@@ -246,7 +353,7 @@ def edges_worker(n: int, runs: int, sample: int, naive: bool) -> dict:
     before = _status_kb()
     ru_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     reset = _reset_peak()
-    walls, cpus, search_s = [], [], []
+    walls, cpus, search_s, generic_s = [], [], [], []
     peak_kb = None
     for r in range(runs):
         with SearchTap(E) as tap, Clock() as c:
@@ -254,15 +361,28 @@ def edges_worker(n: int, runs: int, sample: int, naive: bool) -> dict:
         walls.append(c.wall)
         cpus.append(c.cpu)
         search_s.append(tap.seconds)
+        generic_s.append(tap.generic_seconds)
         if r == 0:
             peak_kb = (_status_kb()["VmHWM"] - before["VmRSS"]) if reset else \
                 (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - ru_before)
             scores, pos = tap.last
+            orig_pos = tap.original(pos)
+            generic = tap.generic if tap.generic is not None else np.zeros(len(d["in_ids"]), bool)
+            searches = [dict(c) for c in tap.calls]
+    # the generic pass alone, as match_questions runs it (one incoming-vs-incoming search)
+    generic_alone = []
+    for _ in range(runs):
+        with Clock() as c:
+            generic_questions(d["in_owner"], d["in_vecs"], params)
+        generic_alone.append(c.wall)
     res = {"passages": n, "incoming": len(d["in_ids"]), "outgoing": len(d["out_ids"]), "dim": DIM,
            "input_mib": round((d["in_vecs"].nbytes + d["out_vecs"].nbytes) / 2**20, 1),
            "generate_seconds": round(gen.wall, 2), "search": "exact (IndexFlatIP)" if exact else "IVF (IndexIVFFlat)",
-           "runs": runs, "seconds": walls, "seconds_median": statistics.median(walls),
+           "params": asdict(params), "runs": runs, "seconds": walls, "seconds_median": statistics.median(walls),
            "cpu_seconds_median": statistics.median(cpus), "search_seconds_median": statistics.median(search_s),
+           "generic_in_call_seconds_median": statistics.median(generic_s),
+           "generic_seconds_median": statistics.median(generic_alone), "generic_dropped": int(generic.sum()),
+           "searches": searches,
            "peak_mib": round(peak_kb / 1024, 1), "peak_method": "VmHWM reset via clear_refs" if reset else
            "ru_maxrss delta (lower bound)", "rss_before_mib": round(before["VmRSS"] / 1024, 1),
            "edges": len(edges), "edge_cap": total_cap(n), "k_searched": int(scores.shape[1]),
@@ -270,58 +390,66 @@ def edges_worker(n: int, runs: int, sample: int, naive: bool) -> dict:
            "faiss_threads": faiss.omp_get_max_threads()}
     rng = np.random.default_rng(1)
     if exact:
-        # the approximate path on the same data: match_questions with exact_limit=0 forces IVF
-        ivf_params = EdgeParams(exact_limit=0)
-        with SearchTap(E) as tap, Clock() as c:
-            ivf_edges = match_questions(*args, ivf_params)
-        a_scores, a_pos = tap.last
-        ex_top = [set(r.tolist()) for r in pos]
-        ivf_top = [set(r[r >= 0].tolist()) for r in a_pos]
-        res["ivf"] = {
-            "seconds": c.wall, "edges": len(ivf_edges),
-            "search_recall_at_k": sum(len(a & e) for a, e in zip(ivf_top, ex_top)) / sum(map(len, ex_top)),
-            "candidate_edge_recall": _recall(_candidates(a_scores, a_pos, d["in_owner"], d["out_owner"], params),
-                                             _candidates(scores, pos, d["in_owner"], d["out_owner"], params)),
-            "final_edge_recall": len(_edge_keys(ivf_edges) & _edge_keys(edges)) / max(1, len(edges)),
+        # the approximate path on the same data: match_questions with exact_limit=0 forces IVF,
+        # at the product's nprobe and at each --probes value
+        ex_cand = _candidates(scores, orig_pos, d["in_owner"], d["out_ids"], d["out_owner"], params)
+        res["ivf"] = _ivf_run(E, args, d, edges, ex_cand, orig_pos, params, None) | {
             "sample": "all outgoing questions", "reference": "exact IndexFlatIP, same run"}
+        if probes:
+            res["ivf_probes"] = [_ivf_run(E, args, d, edges, ex_cand, orig_pos, params, p) for p in probes]
     else:
         # the path used is IVF: compare a sample of outgoing questions against brute-force numpy
+        # over the incoming questions the generic pass left
         rows = np.sort(rng.choice(len(d["out_ids"]), size=min(sample, len(d["out_ids"])), replace=False))
         k = scores.shape[1]
+        kept = np.flatnonzero(~generic)
+        in_vecs = d["in_vecs"] if len(kept) == len(generic) else d["in_vecs"][kept]
         with Clock() as c:
             ex_pos = np.empty((len(rows), k), np.int64)
             ex_scores = np.empty((len(rows), k), np.float32)
             for i in range(0, len(rows), 200):
-                sims = d["in_vecs"] @ d["out_vecs"][rows[i:i + 200]].T           # (incoming, batch)
+                sims = in_vecs @ d["out_vecs"][rows[i:i + 200]].T           # (incoming, batch)
                 top = np.argpartition(-sims, k - 1, axis=0)[:k].T
                 top_s = np.take_along_axis(sims.T, top, axis=1)
                 order = np.argsort(-top_s, axis=1)
-                ex_pos[i:i + 200] = np.take_along_axis(top, order, axis=1)
+                ex_pos[i:i + 200] = kept[np.take_along_axis(top, order, axis=1)]
                 ex_scores[i:i + 200] = np.take_along_axis(top_s, order, axis=1)
-        ex_top = [set(r.tolist()) for r in ex_pos]
-        ivf_top = [set(r[r >= 0].tolist()) for r in pos[rows]]
-        owner = d["out_owner"][rows]
+        q, owner = d["out_ids"][rows], d["out_owner"][rows]
+        nlist, nprobe = product_nprobe(len(kept))
         res["ivf"] = {
-            "seconds": res["seconds_median"],
-            "search_recall_at_k": sum(len(a & e) for a, e in zip(ivf_top, ex_top)) / sum(map(len, ex_top)),
-            "candidate_edge_recall": _recall(_candidates(scores[rows], pos[rows], d["in_owner"], owner, params),
-                                             _candidates(ex_scores, ex_pos, d["in_owner"], owner, params)),
+            "seconds": res["seconds_median"], "nprobe": nprobe, "nprobe_source": "product", "nlist": nlist,
+            "search_recall_at_k": _search_recall(orig_pos[rows], ex_pos),
+            "candidate_edge_recall": _recall(_candidates(scores[rows], orig_pos[rows], d["in_owner"], q, owner, params),
+                                             _candidates(ex_scores, ex_pos, d["in_owner"], q, owner, params)),
             "final_edge_recall": None, "sample": f"{len(rows)} random outgoing questions",
             "reference": "brute-force numpy inner products", "reference_seconds": round(c.wall, 2)}
     if naive:
-        seconds, naive_keys, pairs = naive_match(d, params)
-        ours = _edge_keys(edges)
-        res["naive"] = {"seconds": seconds, "pairs": pairs, "edges": len(naive_keys),
-                        "agreement": len(naive_keys & ours) / max(1, len(naive_keys | ours)),
-                        "ratio": seconds / res["seconds_median"]}
+        # like for like: the naive loop has no generic pass and no keywords, so neither has this call
+        cmp_params = EdgeParams(generic_passages=0, keyword_weight=0.0)
+        cmp_walls = []
+        for _ in range(runs):
+            with Clock() as c:
+                cmp_edges = match_questions(*args, cmp_params)
+            cmp_walls.append(c.wall)
+        seconds, naive_full, pairs = naive_match(d, cmp_params)
+        ours_full = _edge_full(cmp_edges)
+        naive_pairs, ours_pairs = {x[:2] for x in naive_full}, _edge_keys(cmp_edges)
+        cmp_s = statistics.median(cmp_walls)
+        res["naive"] = {"seconds": seconds, "pairs": pairs, "edges": len(naive_full), "ours_edges": len(cmp_edges),
+                        "params": asdict(cmp_params), "ours_seconds_median": cmp_s,
+                        "agreement": len(naive_full & ours_full) / max(1, len(naive_full | ours_full)),
+                        "agreement_measure": "Jaccard of (source, target, out_q, in_q) edge sets",
+                        "pair_agreement": len(naive_pairs & ours_pairs) / max(1, len(naive_pairs | ours_pairs)),
+                        "ratio": seconds / cmp_s, "ratio_vs_default_params": seconds / res["seconds_median"]}
     return res
 
 
-def bench_edges(sizes: list[int], sample: int) -> list[dict]:
+def bench_edges(sizes: list[int], sample: int, probes: list[int]) -> list[dict]:
     out = []
     for n in sizes:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--edges-worker", str(n),
-               "--runs", str(RUNS.get(n, 1)), "--sample", str(sample)] + (["--naive"] if n <= 1000 else [])
+               "--runs", str(RUNS.get(n, 1)), "--sample", str(sample)] + (["--naive"] if n <= 1000 else []) \
+            + (["--probes", ",".join(map(str, probes))] if probes else [])
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
@@ -330,7 +458,9 @@ def bench_edges(sizes: list[int], sample: int) -> list[dict]:
         res["process_seconds"] = round(time.perf_counter() - t0, 1)
         res["loadavg_after"] = os.getloadavg()
         print(f"  edges {n:>7} passages: {res['seconds_median']:.3f} s, peak {res['peak_mib']} MiB, "
-              f"{res['edges']} edges, IVF recall {res['ivf']['candidate_edge_recall']}", file=sys.stderr)
+              f"{res['edges']} edges, IVF recall {res['ivf']['candidate_edge_recall']}"
+              + "".join(f", nprobe {x['nprobe']} {x['final_edge_recall']}" for x in res.get("ivf_probes", []))
+              + (f", naive agreement {res['naive']['agreement']:.4f}" if "naive" in res else ""), file=sys.stderr)
         out.append(res)
     return out
 
@@ -434,7 +564,8 @@ def _dir_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None) -> dict:
+def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None,
+               probes: list[int] | None = None) -> dict:
     from indexer.index import Index
     if laws:
         lib = tmp / "lib-full"
@@ -450,7 +581,7 @@ def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None) -> dict:
         generation = idx.generation
         snap = idx.snapshots.get(generation)
         files = {name: (snap.path / name).stat().st_size for name in sorted(os.listdir(snap.path))}
-    real_ivf = ivf_on_real_vectors(settings)
+    real_ivf = ivf_on_real_vectors(settings, probes)
     load, rebuild = [], []
     counts = None
     for _ in range(SNAPSHOT_RUNS):      # interleaved, each in a fresh Index: nothing held in memory
@@ -489,9 +620,11 @@ def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None) -> dict:
             "ratio": rebuild_s / load_s, "real_ivf": real_ivf}
 
 
-def ivf_on_real_vectors(settings) -> dict:
-    """The built index's own question vectors: match_questions exact (what the build ran) vs. the
-    IVF path forced with exact_limit=0, same parameters otherwise; time and edge recall."""
+def ivf_on_real_vectors(settings, probes: list[int] | None = None) -> dict:
+    """The built index's own question vectors: match_questions exact (what the build ran, generic
+    pass included) vs. the IVF path forced with exact_limit=0, same parameters otherwise (no
+    keywords: dense scores), at the product's nprobe and at each of `probes`; time and edge recall
+    (candidate pairs before the caps, final (source, target) edges)."""
     import dataclasses
 
     import indexer.edges as E
@@ -505,21 +638,26 @@ def ivf_on_real_vectors(settings) -> dict:
             owner = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id)).all())
     o_ids, o_vecs = derived.sets["questions_out"].index.vectors()
     i_ids, i_vecs = derived.sets["questions_in"].index.vectors()
+    o_ids, i_ids = np.asarray(o_ids, np.int64), np.asarray(i_ids, np.int64)
     o_own = np.array([owner[int(i)] for i in o_ids], np.int64)
     i_own = np.array([owner[int(i)] for i in i_ids], np.int64)
     args = (o_ids, o_own, o_vecs, i_ids, i_own, i_vecs)
-    runs = {}
-    for name, p in (("exact", dataclasses.replace(params, exact_limit=10**12)),
-                    ("ivf", dataclasses.replace(params, exact_limit=0))):
-        with SearchTap(E) as tap, Clock() as c:
-            edges = E.match_questions(*args, p)
-        runs[name] = (c.wall, edges, tap.last)
-    (ex_s, ex_e, (sc, pos)), (iv_s, iv_e, (a_sc, a_pos)) = runs["exact"], runs["ivf"]
-    return {"incoming": len(i_ids), "outgoing": len(o_ids), "exact_seconds": ex_s, "ivf_seconds": iv_s,
-            "exact_edges": len(ex_e), "ivf_edges": len(iv_e),
-            "candidate_edge_recall": _recall(_candidates(a_sc, a_pos, i_own, o_own, params),
-                                             _candidates(sc, pos, i_own, o_own, params)),
-            "final_edge_recall": len(_edge_keys(iv_e) & _edge_keys(ex_e)) / max(1, len(ex_e))}
+    d = {"out_ids": o_ids, "out_owner": o_own, "in_owner": i_own}
+    with SearchTap(E) as tap, Clock() as c:
+        ex_e = E.match_questions(*args, dataclasses.replace(params, exact_limit=10**12))
+    sc, pos = tap.last
+    pos = tap.original(pos)
+    ex_cand = _candidates(sc, pos, i_own, o_ids, o_own, params)
+    runs = [_ivf_run(E, args, d, ex_e, ex_cand, pos, params, p) for p in [None] + list(probes or [])]
+    iv = runs[0]
+    return {"incoming": len(i_ids), "outgoing": len(o_ids), "params": dataclasses.asdict(params),
+            "keywords": "not passed (dense cosine only)", "exact_seconds": c.wall,
+            "exact_generic_seconds": tap.generic_seconds,
+            "exact_generic_dropped": int(tap.generic.sum()) if tap.generic is not None else 0,
+            "ivf_seconds": iv["seconds"], "nprobe": iv["nprobe"], "nlist": iv["nlist"],
+            "exact_edges": len(ex_e), "ivf_edges": iv["edges"],
+            "candidate_edge_recall": iv["candidate_edge_recall"], "final_edge_recall": iv["final_edge_recall"],
+            "probes": runs[1:]}
 
 
 # ------------------------------------------------------------------ report
@@ -533,7 +671,7 @@ def tables(r: dict) -> tuple[str, str]:
     size_rows = []
     for e in r["edges"]:
         ivf = e["ivf"]
-        rec = f"{ivf['candidate_edge_recall']:.3f} ({'sample' if ivf['final_edge_recall'] is None else 'all'})"
+        rec = f"{ivf['candidate_edge_recall']:.3f} ({'all' if ivf['sample'].startswith('all') else 'sample'})"
         timing = f"{e['seconds_median']:.3f} s" + (f" (median of {e['runs']})" if e["runs"] > 1 else " (1 run)")
         size_rows.append((f"{e['passages']:,}", f"{e['incoming']:,} / {e['outgoing']:,}", e["search"].split(" ")[0],
                           timing, f"{e['peak_mib']:.0f} MiB", f"{e['edges']:,}", rec))
@@ -545,13 +683,20 @@ def tables(r: dict) -> tuple[str, str]:
         if "naive" in small:
             nv = small["naive"]
             rows.append(("300 passages, naive Python pair loop", f"{nv['seconds']:.1f} s",
-                         f"{nv['pairs']:,} dot products; ours is {nv['ratio']:,.0f}x faster; same edges: "
-                         f"{nv['agreement']:.3f} (Jaccard)"))
+                         f"{nv['pairs']:,} dot products; ours {nv['ours_seconds_median']:.3f} s with the generic "
+                         f"pass off, {nv['ratio']:,.0f}x faster; same edges: {nv['agreement']:.3f} (Jaccard of "
+                         f"source, target, questions), {nv['pair_agreement']:.3f} (source, target)"))
     for e in r["edges"]:
-        if e["ivf"]["final_edge_recall"] is not None:
-            rows.append((f"{e['passages']:,} passages, IVF forced (exact_limit=0)", f"{e['ivf']['seconds']:.3f} s",
-                         f"search recall@{e['k_searched']} {e['ivf']['search_recall_at_k']:.3f}, "
-                         f"final edges recall {e['ivf']['final_edge_recall']:.3f}"))
+        if "generic_seconds_median" in e:
+            rows.append((f"{e['passages']:,} passages, generic pass alone", f"{e['generic_seconds_median']:.3f} s",
+                         f"`generic_questions`, in the headline time; {e['generic_dropped']:,} incoming dropped"))
+    for e in r["edges"]:
+        if e["ivf"]["sample"].startswith("all"):
+            for x in [e["ivf"]] + e.get("ivf_probes", []):
+                rows.append((f"{e['passages']:,} passages, IVF forced, nprobe {x['nprobe']}/{x['nlist']}",
+                             f"{x['seconds']:.3f} s", f"search recall@{e['k_searched']} {x['search_recall_at_k']:.3f}, "
+                             f"edge recall {x['candidate_edge_recall']:.3f} before caps, "
+                             f"{x['final_edge_recall']:.3f} final"))
         else:
             rows.append((f"{e['passages']:,} passages, IVF vs brute force", f"{e['ivf']['candidate_edge_recall']:.3f}",
                          f"edge recall on {e['ivf']['sample']}; search recall@{e['k_searched']} "
@@ -578,9 +723,12 @@ def tables(r: dict) -> tuple[str, str]:
                      f"{m['edges']:,} question edges"))
         ri = full.get("real_ivf")
         if ri:
-            rows.append(("its question vectors, IVF forced vs exact", f"{ri['ivf_seconds']:.2f} s",
+            rows.append((f"its question vectors, IVF forced (nprobe {ri['nprobe']}) vs exact", f"{ri['ivf_seconds']:.2f} s",
                          f"exact {ri['exact_seconds']:.2f} s; edge recall {ri['candidate_edge_recall']:.3f} before caps, "
                          f"{ri['final_edge_recall']:.3f} final"))
+            for x in ri.get("probes", []):
+                rows.append((f"its question vectors, IVF nprobe {x['nprobe']}/{x['nlist']}", f"{x['seconds']:.2f} s",
+                             f"edge recall {x['candidate_edge_recall']:.3f} before caps, {x['final_edge_recall']:.3f} final"))
         rows.append(("snapshot size", _mib(full["snapshot_bytes"]),
                      f"database {_mib(full['database_bytes'])}; edges "
                      + ", ".join(f"{k} {v}" for k, v in full["edges"].items())))
@@ -606,13 +754,19 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--full-laws", help="pcodes for the full build, comma-separated (default: all 30)")
     ap.add_argument("--embedder", default="use-multilingual")
     ap.add_argument("--sample", type=int, default=2000, help="outgoing questions for IVF recall above exact_limit")
+    ap.add_argument("--probes", default="", help="IVF nprobe values, comma-separated (e.g. 16,32,64): edge "
+                    "recall of the forced IVF path at each, against exact, at the sizes under exact_limit and on "
+                    "the 30-law build's question vectors (default: the product's nprobe only)")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     ap.add_argument("--edges-worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--runs", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    probes = [int(x) for x in args.probes.split(",") if x.strip()]
+    if any(x < 1 for x in probes):
+        ap.error("--probes: positive integers")
     if args.edges_worker:
-        print(json.dumps(edges_worker(args.edges_worker, args.runs, args.sample, args.naive)))
+        print(json.dumps(edges_worker(args.edges_worker, args.runs, args.sample, args.naive, probes)))
         return None
 
     from bench_store import machine_facts, write_result
@@ -632,8 +786,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     from indexer.edges import EdgeParams
     from dataclasses import asdict
     result["edge_params"] = asdict(EdgeParams())
+    result["probes"] = probes
     with Clock() as total:
-        result["edges"] = bench_edges(sizes, args.sample)
+        result["edges"] = bench_edges(sizes, args.sample, probes)
         if not (args.skip_insurance and args.skip_full):
             with tempfile.TemporaryDirectory(prefix="bench-graph-") as t, FakeOpenAI() as fake:
                 fake.responder = legal_questions_4_6
@@ -643,7 +798,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                     result["insurance"]["loadavg_after"] = os.getloadavg()
                     print(f"  保險法 build: stages {result['insurance']['stages']}", file=sys.stderr)
                 if not args.skip_full:
-                    result["full"] = bench_full(tmp, args.embedder, fake, laws)
+                    result["full"] = bench_full(tmp, args.embedder, fake, laws, probes)
                     result["full"]["loadavg_after"] = os.getloadavg()
     result["total_seconds"] = round(total.wall, 1)
     result["machine"] = machine_facts() | {"loadavg_before": load_before, "loadavg_after": os.getloadavg()}

@@ -68,7 +68,13 @@ def total_cap(n_passages: int) -> int:
     return max(1, int(n_passages * math.log(max(n_passages, 2))))
 
 
-def _search(in_vecs: np.ndarray, out_vecs: np.ndarray, k: int, exact_limit: int) -> tuple[np.ndarray, np.ndarray]:
+def _search(in_vecs: np.ndarray, out_vecs: np.ndarray, k: int, exact_limit: int,
+            nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k inner products of out_vecs among in_vecs: exact up to exact_limit incoming vectors, IVF
+    above. nprobe: lists probed by the IVF path; None (what match_questions and generic_questions
+    pass) is the product's choice, max(32, nlist // 20). Only the benchmark sets it (bench_graph
+    --probes), by wrapping this function: it is not part of EdgeParams, so the graph signature that
+    index.py derives from EdgeParams is unchanged."""
     import faiss
     d = in_vecs.shape[1]
     n = in_vecs.shape[0]
@@ -76,13 +82,14 @@ def _search(in_vecs: np.ndarray, out_vecs: np.ndarray, k: int, exact_limit: int)
         index = faiss.IndexFlatIP(d)
     else:
         # ~4·sqrt(n) lists. On the real question vectors of the 30 laws, 16 probes found 94.6% of
-        # the exact edges, 32 found 97.6%, 64 98.7% (bench/bench_graph.py): probe at least 32.
+        # the exact edges, 32 found 97.6%, 64 98.7% (measured before edges were one per (source,
+        # target); `bench/bench_graph.py --probes 16,32,64` re-measures): probe at least 32.
         nlist = max(1, min(int(4 * math.sqrt(n)), n))   # k-means needs a point per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
         sample = in_vecs[rng.choice(n, size=min(n, nlist * 40), replace=False)]
         index.train(sample)
-        index.nprobe = max(32, nlist // 20)
+        index.nprobe = max(32, nlist // 20) if nprobe is None else nprobe
     index.add(in_vecs)
     return index.search(out_vecs, k)
 
