@@ -7,9 +7,10 @@ every knob is tuned on dev, every reported number is from test.
               `bench/stard_questions.py`; imported into the cache, so the build asks the LLM for
               nothing: passages the file does not answer are counted, never made up).
   2. dev      grid search, each index on its own: hybrid over rrf_k × question_weight (the weight
-              of the incoming-question channel in the fusion; 0 = not used), then hop search over
-              n_hop × hop_imp_weight × hop_min_sim on the best hybrid settings. Objective: recall@10,
-              then MRR.
+              of the incoming-question channel in the fusion; 0 = not used); then, for each edge
+              setting (index with questions: edge_threshold × edge_keyword_weight, the edges rebuilt
+              from cached vectors), hop search over n_hop × hop_imp_weight × hop_min_sim on the best
+              hybrid settings. Objective: recall@10, then MRR.
   3. test     dense, hybrid (defaults), hybrid (dev-tuned), hop similarity (dev-tuned), and, with
               --llm-sample N and a running local LLM, hop llm on the first N test queries: recall@1/5/
               10/20, MRR, nDCG@10, latency p50/p95 per query (in process, after one warm-up).
@@ -146,9 +147,11 @@ def main(argv: list[str] | None = None) -> dict:
                     "machine": machine_facts(), "embedder": args.embedder, "variants": {}}
     hybrid_grid = {"rrf_k": [10, 30, 60], "question_weight": [0.0, 0.25, 0.5, 1.0]}
     hop_grid = {"n_hop": [1, 2, 3], "hop_imp_weight": [0.0, 0.1, 0.25, 0.5], "hop_min_sim": [0.2, 0.4, 0.6]}
+    edge_grid = {"edge_threshold": [0.5, 0.6, 0.7], "edge_keyword_weight": [0.0, 0.3]}
     if args.quick:
         hybrid_grid = {"rrf_k": [30, 60], "question_weight": [0.0, 1.0]}
         hop_grid = {"n_hop": [2], "hop_imp_weight": [0.1, 0.5], "hop_min_sim": [0.4]}
+        edge_grid = {"edge_threshold": [0.5], "edge_keyword_weight": [0.0]}
 
     answers = None
     if ANSWERS.exists():
@@ -163,16 +166,36 @@ def main(argv: list[str] | None = None) -> dict:
                                 llm_max_retries=1)
             with Index(settings=settings) as idx:
                 defaults = {k: getattr(idx.settings, k) for k in ("rrf_k", "question_weight", "hop_imp_weight",
-                                                                  "hop_min_sim")}
+                                                                  "hop_min_sim", "edge_threshold",
+                                                                  "edge_keyword_weight")}
                 grid = dict(hybrid_grid)
                 if name == "no_llm":
                     grid["question_weight"] = [defaults["question_weight"]]   # no question channel to weigh
                 best_h, rows_h = tune(idx, dev, grid, "hybrid", log)
                 with_settings(idx, **best_h)
-                best_hop, rows_hop = tune(idx, dev, hop_grid, "hop", log, mode="similarity")
+                # edges (question edges exist only with LLM questions): each edge setting rebuilds the
+                # edges from cached vectors (a build with new edge parameters embeds nothing), then
+                # hop is tuned on it; the best pair wins
+                edge_cfgs = [{}] if name == "no_llm" else [dict(zip(edge_grid, v))
+                                                          for v in itertools.product(*edge_grid.values())]
+                best = None
+                for ecfg in edge_cfgs:
+                    if ecfg:
+                        with_settings(idx, **ecfg)
+                        r = idx.build(STARD / "corpus.jsonl", llm=LLM)
+                        log(f"  edges {ecfg}: {r.edges}")
+                    b, rows = tune(idx, dev, hop_grid, "hop", log, mode="similarity")
+                    m = next(x for x in rows if x["config"] == b)
+                    if best is None or objective(m) > objective(best[2]):
+                        best = (ecfg, b, m, rows)
+                best_edges, best_hop, _, rows_hop = best
+                if best_edges:
+                    with_settings(idx, **best_edges)
+                    idx.build(STARD / "corpus.jsonl", llm=LLM)
                 best_hop = dict(best_hop)
                 n_hop = best_hop.pop("n_hop")
-                report: dict = {"build": info, "defaults": defaults, "tuned": {**best_h, **best_hop, "n_hop": n_hop},
+                report: dict = {"build": info, "defaults": defaults,
+                                "tuned": {**best_h, **best_edges, **best_hop, "n_hop": n_hop},
                                 "dev": {"hybrid": rows_h, "hop": rows_hop}, "test": {}}
                 with_settings(idx, **defaults)
                 report["test"]["dense"] = run_queries(idx, test, "dense")
