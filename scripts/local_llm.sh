@@ -67,7 +67,8 @@ install_model() {
   log "model verified: $MODEL (sha256 $MODEL_SHA256)"
 }
 
-answering() { curl -fsS -m 2 "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1; }
+# /docs, not /v1/models: the latter waits for the model lock while a reply is being generated
+answering() { curl -fsS -m 5 "http://127.0.0.1:$PORT/docs" >/dev/null 2>&1; }
 
 start() {
   install_server

@@ -30,7 +30,8 @@ ARTICLES = ("22", "28", "65", "91", "92")
 
 def _answering(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/models", timeout=5) as resp:
+        # /models waits for the model while it answers another request (one at a time)
+        with urllib.request.urlopen(f"{url}/models", timeout=300) as resp:
             return resp.status == 200
     except OSError:
         return False
