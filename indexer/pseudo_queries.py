@@ -6,8 +6,10 @@ only questions that can help retrieval.
 What a small local model gets wrong, and what the filter does about it (a reply left with too few
 questions is a ValueError, so the runner asks again):
   - Simplified characters in a Traditional passage (违反): converted to the passage's script (OpenCC).
-  - 「本法」「本條例」: replaced by the law's name, which is what a searcher types.
-  - 「本條」「該條」「前述規定」 without naming the concept: dropped (the question means nothing alone).
+  - 「本法」「本條例」: replaced by the law's name, 「本條」 by the law's name and the article number,
+    which is what a searcher types.
+  - 「該條」「前條」「前述規定」「本項」, pointers without a subject: dropped (the question means nothing
+    alone).
   - the article pasted back (any 24 characters of the passage copied): dropped.
   - statements (no question mark and no question word): dropped.
   - over-long or near-empty questions, English questions for a Chinese passage: dropped.
@@ -22,8 +24,9 @@ Public API:
     script_of(text) -> Script       Traditional or Simplified Chinese, by the characters OpenCC would change
     prompt_for(law, label, text, counts) -> QuestionPrompt
     response_schema(counts) -> dict JSON schema of the reply
-    parse_reply(obj, counts, *, law="", text="") -> PseudoQueries     ValueError when too few questions survive
-    clean_question(q, *, law, text, script) -> str | None             one question through the filter
+    parse_reply(obj, counts, *, law="", text="", label="") -> PseudoQueries
+                                    ValueError when too few questions survive
+    clean_question(q, *, law, text, label, script) -> str | None      one question through the filter
     cache_key(model, embed_hash, counts) -> str
 """
 
@@ -185,8 +188,9 @@ def response_schema(counts: QuestionCounts = QuestionCounts()) -> dict:
 _NUMBERING = re.compile(r"^\s*(?:[0-9０-９]+[.、．)）]|[（(][0-9一二三四五六七八九十]+[)）]|[-*•]|問[:：]|问[:：]|Q\d*[:：.])\s*")
 # 本法 / 本條例 / 本細則 name the law: the law's name says the same to a searcher.
 _THIS_LAW = re.compile(r"本(?:法|條例|条例|細則|细则|規則|规则|辦法|办法)")
+_THIS_ARTICLE = re.compile(r"本條|本条")
 # Pointers that mean nothing outside the article: the question has to name what it asks about.
-_DEICTIC = re.compile(r"本條|本条|該條|该条|此條|此条|該法|该法|本規定|本规定|該規定|该规定|此規定|此规定|上述|上開|上开|"
+_DEICTIC = re.compile(r"該條|该条|此條|此条|該法|该法|本規定|本规定|該規定|该规定|此規定|此规定|上述|上開|上开|"
                       r"前述|前條|前条|本項|本项|該項|该项|本款|該款|该款|this (?:article|section|provision)",
                       re.IGNORECASE)
 
@@ -212,7 +216,8 @@ def _pasted(q: str, text: str) -> bool:
     return any(flat[i:i + _PASTE_WINDOW] in body for i in range(0, len(flat) - _PASTE_WINDOW + 1))
 
 
-def clean_question(q: object, *, law: str = "", text: str = "", script: Script | None = None) -> str | None:
+def clean_question(q: object, *, law: str = "", text: str = "", label: str = "",
+                   script: Script | None = None) -> str | None:
     """The question as it will be stored, or None when it cannot help retrieval."""
     if not isinstance(q, str):
         return None
@@ -221,7 +226,9 @@ def clean_question(q: object, *, law: str = "", text: str = "", script: Script |
     q = _to_script(q, script)
     if law and script != "other":
         q = _THIS_LAW.sub(_to_script(law, script), q)
-    if _DEICTIC.search(q):
+        if label:
+            q = _THIS_ARTICLE.sub(_to_script(law + "".join(label.split()), script), q)
+    if _DEICTIC.search(q) or _THIS_ARTICLE.search(q):
         return None
     if script != "other" and not _CJK.search(q):
         return None     # an English question for a Chinese passage
@@ -253,12 +260,13 @@ def _clean_list(items: object, field: str, seen: set[str], **ctx) -> list[str]:
 
 
 def parse_reply(obj: object, counts: QuestionCounts = QuestionCounts(), *, law: str = "",
-                text: str = "") -> PseudoQueries:
+                text: str = "", label: str = "") -> PseudoQueries:
     """The questions of a reply that survive the filter; ValueError when fewer than asked remain
     (the runner then asks again)."""
     if not isinstance(obj, dict):
         raise ValueError("reply is not a JSON object")
-    ctx = {"law": law, "text": text, "script": script_of(f"{law}{text}") if (law or text) else None}
+    ctx = {"law": law, "text": text, "label": label,
+           "script": script_of(f"{law}{text}") if (law or text) else None}
     seen: set[str] = set()
     incoming = _clean_list(obj.get("incoming"), "incoming", seen, **ctx)
     outgoing = _clean_list(obj.get("outgoing"), "outgoing", seen, **ctx)

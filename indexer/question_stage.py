@@ -71,7 +71,7 @@ class QuestionStage:
             s.execute(stmt, rows)
 
     def _validator(self, p: Passage):
-        return lambda obj: parse_reply(obj, self.counts, law=p.law, text=p.text)
+        return lambda obj: parse_reply(obj, self.counts, law=p.law, text=p.text, label=p.article_label)
 
     def run(self, passages: Sequence[Passage], embed_hashes: Mapping[str, str | None], progress=None) -> StageResult:
         from .llm.runner import LLMRequest, run_requests_sync

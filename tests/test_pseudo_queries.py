@@ -56,8 +56,8 @@ def test_schema_bounds_counts_and_length() -> None:
     ("「意圖銷售而重製會被判多久」", "意圖銷售而重製會被判多久？"),
     # a long legal phrase quoted in a question is not a paste (19 characters of the article)
     ("擅自以重製之方法侵害他人之著作財產權者會受到什麼處罰？", "擅自以重製之方法侵害他人之著作財產權者會受到什麼處罰？"),
-    # deictic questions mean nothing alone
-    ("本條規定的罰金是多少？", None), ("违反该条会怎样？", None), ("前述規定的例外有哪些？", None),
+    # deictic questions mean nothing alone; 本條 is this article, which has a name
+    ("本條規定的罰金是多少？", "著作權法第91條規定的罰金是多少？"), ("违反该条会怎样？", None), ("前述規定的例外有哪些？", None),
     ("上開刑責可以易科罰金嗎？", None),
     # the article pasted back
     ("意圖銷售或出租而擅自以重製之方法侵害他人之著作財產權者，處六月以上五年以下有期徒刑嗎？", None),
@@ -67,12 +67,18 @@ def test_schema_bounds_counts_and_length() -> None:
     ("重製" * 41 + "？", None), ("罰金？", None), ("What is the penalty for copying?", None), (42, None),
 ])
 def test_clean_question(raw, kept) -> None:
-    assert clean_question(raw, law=LAW, text=ART91) == kept
+    assert clean_question(raw, law=LAW, text=ART91, label="第 91 條") == kept
+
+
+def test_this_article_without_a_label_is_dropped() -> None:
+    assert clean_question("本條規定的罰金是多少？", law=LAW, text=ART91) is None
 
 
 def test_simplified_passage_keeps_simplified_questions() -> None:
     assert clean_question("依法成立的合同對誰有約束力？", law=STARD_LAW, text=STARD_TEXT) == "依法成立的合同对谁有约束力？"
     assert clean_question("本法规定合同何时生效？", law=STARD_LAW, text=STARD_TEXT) == "中华人民共和国民法典规定合同何时生效？"
+    assert (clean_question("本條的例外是什么？", law=STARD_LAW, text=STARD_TEXT, label="第四百六十五条")
+            == "中华人民共和国民法典第四百六十五条的例外是什么？")
 
 
 def test_parse_reply_dedups_within_and_across_directions() -> None:
@@ -84,7 +90,7 @@ def test_parse_reply_dedups_within_and_across_directions() -> None:
 
 
 def test_a_reply_left_with_too_few_questions_is_asked_again() -> None:
-    reply = {"incoming": ["本條規定什麼？", "擅自重製他人著作有什麼刑責？"], "outgoing": ["合理使用的判斷標準為何？", "著作財產權的存續期間多長？"]}
+    reply = {"incoming": ["該條規定什麼？", "擅自重製他人著作有什麼刑責？"], "outgoing": ["合理使用的判斷標準為何？", "著作財產權的存續期間多長？"]}
     with pytest.raises(ValueError, match="incoming: 1 usable"):
         parse_reply(reply, law=LAW, text=ART91)
     with pytest.raises(ValueError, match="list of strings"):
