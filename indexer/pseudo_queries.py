@@ -19,7 +19,8 @@ Public API:
     PROMPT_VERSION                  bump when the prompt or the filter changes: cached answers are keyed by it
     QuestionCounts                  min/max incoming and outgoing questions
     PseudoQueries                   incoming, outgoing (tuples of str)
-    QuestionPrompt                  system, prompt, examples ((prompt, reply) turns), script
+    QuestionPrompt                  system, prompt, examples ((prompt, reply) turns), script,
+                                    .repair(reason) -> the next user turn after a reply that did not fit
     Script                          "hant" | "hans" | "other"
     script_of(text) -> Script       Traditional or Simplified Chinese, by the characters OpenCC would change
     prompt_for(law, label, text, counts) -> QuestionPrompt
@@ -77,6 +78,19 @@ class QuestionPrompt:
     prompt: str
     examples: tuple[tuple[str, str], ...]
     script: Script
+    counts: QuestionCounts | None = None
+
+    def repair(self, reason: str) -> str:
+        """What to say after a reply that did not fit (parse_reply's ValueError): the mistake, named.
+        The commonest on a 1.5B model is outgoing questions that repeat the incoming ones."""
+        m = re.match(r"(incoming|outgoing): (\d+) usable", reason)
+        counts = self.counts or QuestionCounts()
+        if m:
+            field, n = m.group(1), int(m.group(2))
+            what = _REPAIR_WHAT[self.script].format(field=field, n=n)
+        else:
+            what = reason
+        return _REPAIR[self.script].format(what=what, min_in=counts.min_in, min_out=counts.min_out)
 
 
 @lru_cache(maxsize=4)
@@ -159,6 +173,24 @@ _EXAMPLE = {
 }
 
 
+_REPAIR_WHAT = {
+    "hant": "{field} 只剩 {n} 題可用（其餘與其他題重複、用了指代、照抄條文或不是問句）",
+    "hans": "{field} 只剩 {n} 题可用（其余与其他题重复、用了指代、照抄条文或不是问句）",
+    "other": "only {n} usable {field} questions (the others repeat, point at 'this article', copy the text or are not questions)",
+}
+_REPAIR = {
+    "hant": ("上面的回答不合要求：{what}。請重新輸出完整的 JSON：incoming 至少 {min_in} 題，本條文就能回答；"
+             "outgoing 至少 {min_out} 題，必須是本條文「無法」回答、要查其他條文（定義、程序、罰則、例外）的新問題，"
+             "不可和 incoming 重複或只換幾個字。每題寫出法規名稱或具體概念，不用「該條」「前述」等指代，不照抄條文。"),
+    "hans": ("上面的回答不合要求：{what}。请重新输出完整的 JSON：incoming 至少 {min_in} 题，本条文就能回答；"
+             "outgoing 至少 {min_out} 题，必须是本条文「无法」回答、要查其他条文（定义、程序、罚则、例外）的新问题，"
+             "不可和 incoming 重复或只换几个字。每题写出法律名称或具体概念，不用「该条」「前述」等指代，不照抄条文。"),
+    "other": ("That reply does not fit: {what}. Write the whole JSON again: at least {min_in} incoming questions "
+              "this provision answers, and at least {min_out} outgoing questions it does NOT answer (other "
+              "provisions do: definitions, procedures, penalties, exceptions), none repeating an incoming one."),
+}
+
+
 def _fill(script: Script, law: str, label: str, text: str, counts: QuestionCounts) -> str:
     return _PROMPT[script].format(law=law or "-", label=label or "-", text=text, min_in=counts.min_in,
                                   max_in=counts.max_in, min_out=counts.min_out, max_out=counts.max_out,
@@ -171,7 +203,7 @@ def prompt_for(law: str, label: str, text: str, counts: QuestionCounts = Questio
     reply = {"incoming": ex_reply["incoming"][:counts.max_in], "outgoing": ex_reply["outgoing"][:counts.max_out]}
     example = (_fill(script, ex_law, ex_label, ex_text, counts), json.dumps(reply, ensure_ascii=False))
     return QuestionPrompt(system=_SYSTEM[script], prompt=_fill(script, law, label, text, counts),
-                          examples=(example,), script=script)
+                          examples=(example,), script=script, counts=counts)
 
 
 def response_schema(counts: QuestionCounts = QuestionCounts()) -> dict:

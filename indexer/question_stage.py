@@ -95,7 +95,7 @@ class QuestionStage:
         for ck, p in todo.items():
             ask = prompt_for(p.law, p.article_label, p.text, self.counts)
             requests.append(LLMRequest(key=ck, prompt=ask.prompt, schema=schema, system=ask.system,
-                                       examples=ask.examples, validate=self._validator(p)))
+                                       examples=ask.examples, validate=self._validator(p), repair=ask.repair))
         pending: list[dict] = []
         done = 0
 

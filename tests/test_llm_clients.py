@@ -190,6 +190,23 @@ def test_a_500_that_is_not_about_the_format_is_an_error_not_a_step_down() -> Non
         assert fake.requests[0].body["response_format"]["type"] == "json_schema" and len(fake.requests) == 1
 
 
+def test_a_reply_that_does_not_fit_is_repaired_with_the_mistake_named() -> None:
+    with FakeOpenAI() as fake:
+        fake.push(Fault.content('{"questions": ["only one"]}'))
+        fake.responder = lambda prompt, system, schema: {"questions": [f"甲：{prompt}", "乙？"]}
+        req = LLMRequest(key="k", prompt="第一條", schema=SCHEMA, system=SYSTEM,
+                         repair=lambda reason: f"修正：{reason[:16]}")
+        t = time.perf_counter()
+        got = run(_openai(fake).make(key=None), [req], max_retries=2, backoff_base_s=5.0)["k"]
+        assert time.perf_counter() - t < 4          # no backoff: the server is not at fault
+        assert got == ("甲：修正：want 2 questions", "乙？")
+        first, second = (r.body["messages"] for r in fake.requests)
+        assert first == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "第一條"}]
+        # the failed exchange becomes earlier turns, the named mistake the new prompt
+        assert second == first + [{"role": "assistant", "content": '{"questions": ["only one"]}'},
+                                  {"role": "user", "content": "修正：want 2 questions"}]
+
+
 def test_no_system_prompt_sends_none(backend: Backend) -> None:
     one_shot(backend.make(), "x", system=None)
     body = backend.fake.requests[0].body

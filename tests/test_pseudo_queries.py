@@ -104,3 +104,15 @@ def test_cache_key_names_prompt_version_model_and_counts() -> None:
     k = cache_key("openai:qwen", "a" * 64)
     assert k != cache_key("openai:other", "a" * 64) != cache_key("openai:qwen", "a" * 64, QuestionCounts(1, 2, 1, 2))
     assert PROMPT_VERSION == "hoprag-pq-2"
+
+
+def test_repair_names_the_mistake_in_the_passage_script() -> None:
+    ask = prompt_for(LAW, "第 91 條", ART91)
+    with pytest.raises(ValueError) as exc:
+        parse_reply({"incoming": ["擅自重製他人著作有什麼刑責？", "意圖銷售而重製的刑度為何？"],
+                     "outgoing": ["擅自重製他人著作有什麼刑責？"]}, law=LAW, text=ART91)
+    text = ask.repair(str(exc.value))
+    assert text.startswith("上面的回答不合要求：outgoing 只剩 0 題可用") and "不可和 incoming 重複" in text
+    assert "至少 2 題" in text
+    cn = prompt_for(STARD_LAW, "第四百六十五条", STARD_TEXT).repair("incoming: 1 usable questions, at least 2 required")
+    assert "incoming 只剩 1 题可用" in cn and "请重新输出" in cn

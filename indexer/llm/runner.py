@@ -4,7 +4,7 @@ timeout. A request that still fails is returned as its LLMError and the run goes
 are never stand-in answers.
 
 Public API:
-    LLMRequest(key, prompt, schema, system=None, examples=(), validate=None)
+    LLMRequest(key, prompt, schema, system=None, examples=(), validate=None, repair=None)
     run_requests(client, requests, *, concurrency, rpm, max_retries, validate,
                  backoff_base_s=1.0, backoff_max_s=60.0, on_done=None, timeout_s=None,
                  rpm_window_s=60.0) -> dict[key, T | LLMError]          (async)
@@ -18,10 +18,11 @@ Public API:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence, TypeVar
 
 from ..retry import backoff_s
@@ -51,6 +52,9 @@ class LLMRequest:
     examples: tuple[tuple[str, str], ...] = ()     # (prompt, reply) turns shown before the prompt
     # this request's own check of the reply (it knows its passage), in place of run_requests' validate
     validate: Callable[[dict[str, Any]], Any] | None = field(default=None, compare=False)
+    # when a reply does not fit: repair(reason) -> the next user turn, sent after the prompt and the
+    # reply that failed (a small model mends a named mistake far more often than a blind re-ask)
+    repair: Callable[[str], str] | None = field(default=None, compare=False)
 
 
 class RateLimiter:
@@ -121,23 +125,35 @@ async def run_requests(
         try:
             return (req.validate or validate)(reply)
         except _MISFIT as exc:
-            raise LLMError(f"{client.name}: the reply does not fit ({type(exc).__name__}: "
-                           f"{str(exc)[:200]})", kind="malformed") from None
+            err = LLMError(f"{client.name}: the reply does not fit ({type(exc).__name__}: "
+                           f"{str(exc)[:200]})", kind="malformed")
+            err.misfit = (reply, str(exc))
+            raise err from None
 
     async def one(req: LLMRequest) -> None:
         outcome: T | LLMError
+        ask = req
         for n in range(1, attempts + 1):
             try:
-                outcome = await attempt(req)
+                outcome = await attempt(ask)
                 break
             except LLMError as err:
+                misfit = getattr(err, "misfit", None)
+                if misfit is not None and req.repair is not None:
+                    reply, reason = misfit
+                    # the original prompt and the failed reply become earlier turns; always from
+                    # the original request, so turns do not pile up over several repairs
+                    ask = replace(req, prompt=req.repair(reason), examples=req.examples + (
+                        (req.prompt, json.dumps(reply, ensure_ascii=False)),))
                 if not err.retriable or n == attempts:
                     outcome = err.after(n)
                     log.warning("%s: request %s failed: %s", client.name, req.key, outcome)
                     break
                 if err.retry_after_s:
                     limiter.pause(err.retry_after_s)
-                delay = backoff_s(n, backoff_base_s, backoff_max_s, err.retry_after_s)
+                # a reply that does not fit is no sign of an overloaded server: ask again at once
+                delay = 0.0 if misfit is not None else backoff_s(n, backoff_base_s, backoff_max_s,
+                                                                 err.retry_after_s)
                 log.info("%s: request %s: %s on attempt %d of %d; retrying in %.2fs",
                          client.name, req.key, err.message, n, attempts, delay)
                 await asyncio.sleep(delay)
