@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -39,6 +40,7 @@ __all__ = ["QuestionStage", "StageResult", "export_answers", "import_answers", "
 ANSWERS_FORMAT = "hoprag-pseudo-queries/1"
 
 _FLUSH_EVERY = 25   # answers written per transaction while the LLM runs
+_FLUSH_S = 30.0     # ... or after this long: a local model answers one passage in seconds
 
 
 @dataclass
@@ -98,9 +100,10 @@ class QuestionStage:
                                        examples=ask.examples, validate=self._validator(p), repair=ask.repair))
         pending: list[dict] = []
         done = 0
+        flushed_at = time.monotonic()
 
         def on_done(key: str, outcome) -> None:
-            nonlocal done
+            nonlocal done, flushed_at
             done += 1
             ok = not isinstance(outcome, LLMError)
             pending.append({"cache_key": key, "model": self.llm.name, "prompt_version": PROMPT_VERSION,
@@ -109,9 +112,10 @@ class QuestionStage:
                             "outgoing": list(outcome.outgoing) if ok else [],
                             "error": None if ok else str(outcome)[:2000],
                             "attempts": 0 if ok else getattr(outcome, "attempts", 0), "updated_at": utcnow()})
-            if len(pending) >= _FLUSH_EVERY:
+            if len(pending) >= _FLUSH_EVERY or time.monotonic() - flushed_at > _FLUSH_S:
                 self._store(pending)
                 pending.clear()
+                flushed_at = time.monotonic()
             if progress:
                 progress("llm", done, len(requests))
 
