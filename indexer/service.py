@@ -6,7 +6,7 @@
 Endpoints (JSON in and out; with an api_key every one but /healthz needs `Authorization: Bearer KEY`):
     POST /search        {query, k=10, mode=dense|questions|hybrid, filters={law, pcode, key}}  -> {hits, generation}
     POST /hop-search    {query, k=10, n_hop=2, mode=similarity|llm, filters}
-                                                        -> {hits, generation, llm_calls, llm_failures}
+                                                        -> {hits, generation, llm_calls, llm_failures, steps}
     GET  /passages/{id or key}                          -> the passage            (404 if unknown)
     GET  /passages/{id or key}/neighbors?direction=out|in|both&kinds=question,citation -> {neighbors}
     POST /builds        {library, embedder?, llm?}      -> 202 the job; 409 while one is queued or running;
@@ -129,6 +129,8 @@ class Hits(BaseModel):
 class HopHits(Hits):
     llm_calls: int = Field(0, description="llm mode: LLM calls this answer made (at most HOPRAG_HOP_MAX_LLM_CALLS)")
     llm_failures: int = Field(0, description="llm mode: calls that failed; those passages kept the similarity choice")
+    steps: list[dict] = Field(default_factory=list, description="every edge the walk followed (from, to, kind, "
+                              "direction, question), also to passages that did not make the top k")
 
 
 class BuildRequest(BaseModel):
@@ -388,7 +390,8 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
         filters = body.filters.as_dict() if body.filters else None
         hits = index.hop_search(body.query, k=body.k, n_hop=body.n_hop, mode=body.mode, filters=filters)
         return _answer(index, hits) | {"llm_calls": getattr(hits, "llm_calls", 0),
-                                       "llm_failures": getattr(hits, "llm_failures", 0)}
+                                       "llm_failures": getattr(hits, "llm_failures", 0),
+                                       "steps": getattr(hits, "steps", [])}
 
     kinds_pattern = rf"^({'|'.join(EDGE_KINDS)})(,({'|'.join(EDGE_KINDS)}))*$"
 

@@ -170,9 +170,12 @@ def test_hop_search_returns_paths(client, env):
     assert r.status_code == 200 and r.json()["generation"] == env["generation"] and len(hits) == 20
     assert "N0030001:24" in [h["key"] for h in hits[:5]]
     assert all(isinstance(h["path"], list) and 0 <= h["imp"] <= 1 and "sim" in h for h in hits)
-    hopped = [h for h in hits if h["path"]]
-    assert hopped, "no hit was reached by following an edge"
-    for h in hopped:
+    steps = r.json()["steps"]
+    assert steps, "the walk followed no edge"
+    assert all(s["kind"] in ("citation", "structural", "question") and s["direction"] in ("out", "in")
+               for s in steps)
+    assert {s["from"] for s in steps} & {h["key"] for h in hits}     # it started at the entries
+    for h in [h for h in hits if h["path"]]:
         assert h["path"][-1]["to"] == h["key"] and all(s["kind"] in ("citation", "structural", "question")
                                                           for s in h["path"])
     flat = client.post("/hop-search", json={"query": "延長工作時間的工資加給", "k": 5,
