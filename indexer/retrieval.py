@@ -128,7 +128,15 @@ class State:
     fingerprint: Any = None                 # the embedder the vectors were made with
     _bm25: Any = field(default=None, repr=False)
     _bm25_ids: np.ndarray | None = field(default=None, repr=False)
+    _bm25_pos: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bm25_positions(self) -> np.ndarray:
+        """For each BM25 document, its row in `ids`/`matrix` (-1: a passage without a vector)."""
+        if self._bm25_pos is None:
+            _, ids = self.bm25()
+            self._bm25_pos = np.array([self.row_of.get(int(i), -1) for i in ids], np.int64)
+        return self._bm25_pos
 
     def bm25(self):
         """BM25 over jieba tokens, built on first use (a few seconds for 7k articles)."""
@@ -383,35 +391,53 @@ class Retriever:
             ranked = [(p, top + (len(cited) - i) * 1e-3, {"cited": True}) for i, p in enumerate(cited)] + rest
         return [self._hit(st, p, s, **extra) for p, s, extra in ranked[:k]]
 
-    def _fused(self, st: State, text: str, qv: np.ndarray, k: int, allowed: set[int] | None,
-               depth: int | None = None) -> list[tuple[int, float]]:
-        """Reciprocal rank fusion of dense passages, incoming questions (× question_weight) and BM25."""
-        depth = depth or max(50, 5 * k)
+    def _fusion(self, st: State, text: str, qv: np.ndarray, depth: int) -> np.ndarray:
+        """Reciprocal rank fusion over the whole library, one score per passage of `st.ids`: the
+        dense rank and the BM25 rank of every passage, and the rank among the top `depth` incoming
+        questions (× question_weight). Ranks over the whole library, not top-50 lists: a passage
+        that is 60th in both lists beats one that is 5th in one and absent from the other less
+        often than truncation makes it seem (+1.7 points recall@10 on the STARD dev half)."""
         rrf_k, q_weight = self.index.settings.rrf_k, self.index.settings.question_weight
-        lists = [([p for p, _ in self._dense(st, qv, depth, allowed)], 1.0),
-                 ([p for p, _ in self._bm25_ranked(st, text, depth, allowed)], 1.0)]
-        if st.q_in.ntotal and q_weight > 0:
-            lists.append(([p for p, _, _ in self._questions(st, qv, depth, allowed)], q_weight))
-        fused: Counter = Counter()
-        for ranked, weight in lists:
-            for rank, pid in enumerate(ranked):
-                fused[pid] += weight / (rrf_k + rank + 1)
-        return fused.most_common(max(k, depth))
-
-    def _fusion_scores(self, st: State, text: str, qv: np.ndarray, depth: int) -> dict[int, float]:
-        """RRF score of every passage: dense and BM25 ranks over all, questions over the top `depth`."""
-        rrf_k, q_weight = self.index.settings.rrf_k, self.index.settings.question_weight
-        fused: dict[int, float] = {}
-        if len(st.ids):
-            cos = st.matrix @ qv[0]
-            for rank, i in enumerate(np.argsort(-cos, kind="stable")):
-                fused[int(st.ids[i])] = 1.0 / (rrf_k + rank + 1)
-        for rank, (pid, _) in enumerate(self._bm25_ranked(st, text, len(st.info), None)):
-            fused[pid] = fused.get(pid, 0.0) + 1.0 / (rrf_k + rank + 1)
+        n = len(st.ids)
+        fused = np.zeros(n)
+        if not n:
+            return fused
+        ranks = np.empty(n, np.int64)
+        ranks[np.argsort(-(st.matrix @ qv[0]), kind="stable")] = np.arange(n)
+        fused += 1.0 / (rrf_k + ranks + 1)
+        model, _ = st.bm25()
+        tokens = tokenize(text)
+        if tokens:
+            scores = model.get_scores(tokens)
+            pos = st.bm25_positions()
+            hit = np.flatnonzero((scores > 0) & (pos >= 0))
+            order = hit[np.argsort(-scores[hit], kind="stable")]
+            fused[pos[order]] += 1.0 / (rrf_k + np.arange(len(order)) + 1)
         if st.q_in.ntotal and q_weight > 0:
             for rank, (pid, _, _) in enumerate(self._questions(st, qv, depth, None)):
-                fused[pid] = fused.get(pid, 0.0) + q_weight / (rrf_k + rank + 1)
+                row = st.row_of.get(pid)
+                if row is not None:
+                    fused[row] += q_weight / (rrf_k + rank + 1)
         return fused
+
+    def _fused(self, st: State, text: str, qv: np.ndarray, k: int, allowed: set[int] | None,
+               depth: int | None = None) -> list[tuple[int, float]]:
+        """The best max(k, depth) passages by library-wide fusion (`_fusion`), within `allowed`."""
+        depth = depth or max(50, 5 * k)
+        fused = self._fusion(st, text, qv, depth)
+        if allowed is not None:
+            fused = np.where(np.isin(st.ids, np.fromiter(allowed, np.int64)), fused, 0.0)
+        n = min(max(k, depth), len(fused))
+        if not n:
+            return []
+        top = np.argpartition(-fused, n - 1)[:n]
+        top = top[np.argsort(-fused[top], kind="stable")]
+        return [(int(st.ids[i]), float(fused[i])) for i in top if fused[i] > 0]
+
+    def _fusion_scores(self, st: State, text: str, qv: np.ndarray, depth: int) -> dict[int, float]:
+        """`_fusion` as {passage id: score}."""
+        fused = self._fusion(st, text, qv, depth)
+        return {int(p): float(f) for p, f in zip(st.ids, fused)}
 
     # ---------------------------------------------------------------- graph
     def _edge_dict(self, st: State, e, direction: str) -> dict:
@@ -466,12 +492,14 @@ class Retriever:
         qv = self._embed(text, st)
         # SIM: reciprocal rank fusion over the whole library (dense rank, BM25 rank, and the rank
         # among incoming questions), so a passage reached by a hop is judged as an entry would be.
-        rrf = self._fusion_scores(st, text, qv, depth=max(50, 5 * k))
-        order = sorted(rrf, key=lambda p: -rrf[p])
-        top_rrf = rrf[order[0]] if order else 1.0
+        fused = self._fusion(st, text, qv, depth=max(50, 5 * k))
+        by_rank = np.argsort(-fused, kind="stable")
+        order = (int(st.ids[i]) for i in by_rank)
+        top_rrf = float(fused[by_rank[0]]) if len(fused) and fused[by_rank[0]] > 0 else 1.0
 
         def sim(pid: int) -> float:
-            return rrf.get(pid, 0.0) / top_rrf
+            row = st.row_of.get(pid)
+            return float(fused[row]) / top_rrf if row is not None else 0.0
 
         # a query naming a hundred articles must not make a hundred entries: k in all
         cited = self.cited_articles(st, text, allowed)[:k]
