@@ -75,6 +75,7 @@ start() {
   install_model
   if answering; then log "already answering on 127.0.0.1:$PORT"; return; fi
   log "starting on 127.0.0.1:$PORT ($THREADS threads, context $CTX); log in $DIR/server.log"
+  [ -f "$DIR/server.log" ] && mv -f "$DIR/server.log" "$DIR/server.log.1"
   setsid "$DIR/venv/bin/python" -m llama_cpp.server --model "$MODEL" --model_alias qwen \
     --host 127.0.0.1 --port "$PORT" --n_ctx "$CTX" --n_threads "$THREADS" \
     >"$DIR/server.log" 2>&1 < /dev/null &
@@ -90,7 +91,13 @@ start() {
 }
 
 stop() {
-  if [ -f "$DIR/server.pid" ] && kill "$(cat "$DIR/server.pid")" 2>/dev/null; then log "stopped"; fi
+  local pid
+  pid=$(cat "$DIR/server.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done   # let it finish its log
+    kill -9 "$pid" 2>/dev/null || true
+    log "stopped"
+  fi
   rm -f "$DIR/server.pid"
 }
 
