@@ -353,6 +353,20 @@ def test_concurrency_is_bounded_at_the_server(backend: Backend) -> None:
     assert all(v == (f"echo: 第{i}條 1", f"echo: 第{i}條 2") for i, v in enumerate(out.values()))
 
 
+def test_timeouts_halve_the_requests_in_flight(caplog: pytest.LogCaptureFixture) -> None:
+    """A server that answers one request at a time (llama-cpp-python's): with 8 in flight the
+    queued ones time out; the run drops to one at a time and then everything is answered."""
+    with FakeOpenAI() as fake:
+        fake.serial = True
+        fake.latency_s = 0.15                  # 8 queued: the last waits 1.2 s, past the 0.5 s timeout
+        with caplog.at_level("WARNING", logger="indexer.llm.runner"):
+            out = run(_openai(fake).make(key=None, llm_timeout_s=0.5), reqs(8), concurrency=8, max_retries=6)
+        assert all(isinstance(v, tuple) for v in out.values()), out
+        said = [r.getMessage() for r in caplog.records if "in flight from now on" in r.getMessage()]
+        assert said and said[-1].startswith("openai:") and "at most 1 in flight" in said[-1]
+        assert len(said) == 3                  # 8 -> 4 -> 2 -> 1, each said once
+
+
 def test_rpm_limit_spaces_requests(backend: Backend) -> None:
     t0 = time.monotonic()
     out = run(backend.make(), reqs(8), concurrency=8, rpm=4, rpm_window_s=1.0)

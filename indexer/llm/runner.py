@@ -1,4 +1,5 @@
-"""Many LLM requests through one client: bounded concurrency, a requests-per-minute limit,
+"""Many LLM requests through one client: bounded concurrency (halved on each timeout, down to
+one request at a time), a requests-per-minute limit,
 retries with exponential backoff and jitter that honour Retry-After / RetryInfo, a per-call
 timeout. A request that still fails is returned as its LLMError and the run goes on; there
 are never stand-in answers.
@@ -57,6 +58,33 @@ class LLMRequest:
     repair: Callable[[str], str] | None = field(default=None, compare=False)
 
 
+class _Slots:
+    """At most `limit` requests in flight; a timeout halves the limit (down to 1). A server that
+    answers one request at a time (llama-cpp-python's) keeps the others waiting in its queue,
+    where they time out and are asked again, and the server, still working on the abandoned
+    ones, never catches up: after a few timeouts the run sends one at a time instead."""
+
+    def __init__(self, limit: int, who: str) -> None:
+        self.limit, self.busy, self.who = limit, 0, who
+        self._cond = asyncio.Condition()
+
+    def halve(self) -> None:
+        if self.limit > 1:
+            self.limit = max(1, self.limit // 2)
+            log.warning("%s: a request timed out; at most %d in flight from now on (set HOPRAG_LLM_CONCURRENCY "
+                        "to what the server really runs at once)", self.who, self.limit)
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.busy < self.limit)
+            self.busy += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.busy -= 1
+            self._cond.notify_all()
+
+
 class RateLimiter:
     """At most `per_window` starts in any `window_s` seconds; `pause()` holds every start."""
 
@@ -109,19 +137,24 @@ async def run_requests(
         raise ValueError("LLMRequest keys must be unique")
     if concurrency < 1 or max_retries < 0:
         raise ValueError("concurrency must be >= 1 and max_retries >= 0")
-    sem = asyncio.Semaphore(concurrency)
+    slots = _Slots(concurrency, client.name)
     limiter = RateLimiter(rpm, rpm_window_s)
     attempts = max_retries + 1
     results: dict[str, T | LLMError] = {}
 
     async def attempt(req: LLMRequest) -> T:
-        async with sem:
+        async with slots:
             await limiter.acquire()
             call = client.generate_json(req.prompt, req.schema, system=req.system, examples=req.examples)
             try:
                 reply = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
             except asyncio.TimeoutError:
+                slots.halve()
                 raise LLMError(f"{client.name}: no reply within {timeout_s:g}s", kind="timeout") from None
+            except LLMError as err:
+                if err.kind == "timeout":
+                    slots.halve()
+                raise
         try:
             return (req.validate or validate)(reply)
         except _MISFIT as exc:

@@ -12,6 +12,7 @@ Public API:
         .requests                list[Recorded], every request in arrival order
         .max_in_flight           most requests the server was handling at once (settable, e.g. to 0)
         .latency_s               delay before every reply, so that concurrent requests overlap
+        .serial                  answer one request at a time, the others wait (llama-cpp-python's server)
         .responder               (prompt, system, schema) -> dict: what an LLM fake answers
     Fault                        status(code, retry_after=, retry_delay=), hang(s), malformed(),
                                  wrong_count(), content(text), refused()
@@ -145,6 +146,8 @@ class FakeHTTPServer:
         self.requests: list[Recorded] = []
         self.responder: Responder = echo_responder
         self.latency_s = 0.0
+        self.serial = False
+        self._one_at_a_time = threading.Lock()
         self.max_in_flight = 0
         self._in_flight = 0
         self._faults: deque[Fault] = deque()
@@ -246,7 +249,11 @@ class FakeHTTPServer:
             h.close_connection = True
             return
         if self.latency_s:
-            self._stopping.wait(self.latency_s)
+            if self.serial:
+                with self._one_at_a_time:        # the work of a reply, one at a time
+                    self._stopping.wait(self.latency_s)
+            else:
+                self._stopping.wait(self.latency_s)
         try:
             h.send_response(reply.status)
             h.send_header("Content-Type", "application/json; charset=UTF-8")
