@@ -24,8 +24,8 @@ from indexer.settings import Settings
 from .conftest import LAWS_2024, requires_data
 
 URL = os.environ.get("HOPRAG_LOCAL_LLM_URL", "").rstrip("/")
-# 重製權, 改作權, 合理使用 (65), 罰則 (91, 92): the penalties answer what the rights raise
-ARTICLES = ("22", "28", "65", "91", "92")
+# 重製權, 改作權, 合理使用 (65), 罰則 (91, 93): the penalties answer what the rights raise
+ARTICLES = ("22", "28", "65", "91", "93")
 
 
 def _answering(url: str) -> bool:
