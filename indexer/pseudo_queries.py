@@ -10,7 +10,7 @@ questions is a ValueError, so the runner asks again):
     which is what a searcher types.
   - 「該條」「前條」「前述規定」「本項」, pointers without a subject: dropped (the question means nothing
     alone).
-  - the article pasted back (any 24 characters of the passage copied): dropped.
+  - the article pasted back (40 characters of the passage copied in a row): dropped.
   - statements (no question mark and no question word): dropped.
   - over-long or near-empty questions, English questions for a Chinese passage: dropped.
   - the same question twice, or as both incoming and outgoing: kept once, as incoming.
@@ -46,9 +46,10 @@ __all__ = ["PROMPT_VERSION", "QuestionCounts", "PseudoQueries", "QuestionPrompt"
 PROMPT_VERSION = "hoprag-pq-2"
 MAX_QUESTION_CHARS = 80       # a question longer than this is the article pasted back, or an essay
 _MIN_QUESTION_CHARS = 6
-# this many characters copied from the passage make a paste (a long legal phrase quoted in a
-# question, 擅自以重製之方法侵害他人之著作財產權者, is 19)
-_PASTE_WINDOW = 24
+# this many characters copied from the passage make a paste: half the longest question. A
+# question about a short article quotes its core phrase (著作人專有將其著作改作成衍生著作或編輯成
+# 編輯著作, 24 characters, of 著作權法 第28條): that is asking, not pasting.
+_PASTE_WINDOW = 40
 
 Script = Literal["hant", "hans", "other"]
 _CJK = re.compile(r"[\u4e00-\u9fff]")
