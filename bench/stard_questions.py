@@ -65,9 +65,8 @@ def main() -> None:
                 sys.exit(f"import failed: {imp.stderr.strip()}")
             print(f"resumed from {OUT.name}: {json.loads(imp.stdout)}", file=sys.stderr)
         env = dict(os.environ, HOPRAG_LLM_CONCURRENCY="1", HOPRAG_LLM_TIMEOUT_S="300")
-        proc = subprocess.run([sys.executable, "-m", "indexer", "build", str(CORPUS), "--embedder",
-                               "use-multilingual", "--llm", f"openai:{args.model}", "--llm-base-url", args.base_url,
-                               "--home", str(HOME), "--json"], cwd=ROOT, env=env, text=True, capture_output=True)
+        proc = hoprag("build", str(CORPUS), "--embedder", "use-multilingual", "--llm", f"openai:{args.model}",
+                      "--llm-base-url", args.base_url, "--home", str(HOME), "--json", env=env)
         sys.stderr.write(proc.stderr[-4000:])
         if proc.returncode != 0:
             sys.exit(f"build failed ({proc.returncode})")

@@ -79,13 +79,13 @@ class QuestionPrompt:
     prompt: str
     examples: tuple[tuple[str, str], ...]
     script: Script
-    counts: QuestionCounts | None = None
+    counts: QuestionCounts
 
     def repair(self, reason: str) -> str:
         """What to say after a reply that did not fit (parse_reply's ValueError): the mistake, named.
         The commonest on a 1.5B model is outgoing questions that repeat the incoming ones."""
         m = re.match(r"(incoming|outgoing): (\d+) usable", reason)
-        counts = self.counts or QuestionCounts()
+        counts = self.counts
         if m:
             field, n = m.group(1), int(m.group(2))
             what = _REPAIR_WHAT[self.script].format(field=field, n=n)

@@ -93,7 +93,7 @@ class Hit:
     matched_question: str | None = None
     cited: bool = False               # the query named this article
     sim: float | None = None          # hop search: normalized relevance
-    imp: float | None = None          # hop search: arrivals / most arrivals of the walk
+    imp: float | None = None          # hop search: visits / most visits (an entry counts one)
     path: tuple[dict, ...] | None = None
 
     def to_dict(self) -> dict:
@@ -527,9 +527,10 @@ class Retriever:
                 # v is expanded once and its options name each target once: one arrival per (v, t)
                 for o in picks[v]:
                     arrivals[o.target] += 1
-                    steps.append(self._step(st, v, o))
+                    step = self._step(st, v, o)
+                    steps.append(step)
                     if o.target not in paths:
-                        paths[o.target] = paths[v] + [self._step(st, v, o)]
+                        paths[o.target] = paths[v] + [step]
                     reached.append(o.target)
             frontier = sorted(dict.fromkeys(reached), key=lambda p: -sim(p))
         if llm is not None and spent.calls and spent.failures == spent.calls:

@@ -117,7 +117,7 @@ class Hit(BaseModel):
     matched_question: Optional[str] = Field(None, description="questions mode: the incoming question matched")
     cited: bool = Field(False, description="the query names this article (勞基法第24條)")
     sim: Optional[float] = Field(None, description="hop search: normalized relevance")
-    imp: Optional[float] = Field(None, description="hop search: arrivals / most arrivals of the walk, in [0, 1]")
+    imp: Optional[float] = Field(None, description="hop search: visits / most visits (an entry counts one, each arrival one more), in [0, 1]")
     path: Optional[list[dict[str, Any]]] = Field(None, description="hop search: edges followed to reach it")
 
 
@@ -389,9 +389,8 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
         """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it."""
         filters = body.filters.as_dict() if body.filters else None
         hits = index.hop_search(body.query, k=body.k, n_hop=body.n_hop, mode=body.mode, filters=filters)
-        return _answer(index, hits) | {"llm_calls": getattr(hits, "llm_calls", 0),
-                                       "llm_failures": getattr(hits, "llm_failures", 0),
-                                       "steps": getattr(hits, "steps", [])}
+        return _answer(index, hits) | {"llm_calls": hits.llm_calls, "llm_failures": hits.llm_failures,
+                                       "steps": hits.steps}
 
     kinds_pattern = rf"^({'|'.join(EDGE_KINDS)})(,({'|'.join(EDGE_KINDS)}))*$"
 

@@ -12,6 +12,7 @@ Public API:
         .status                 HTTP status for kind "http", else None
         .attempts               attempts made before giving up
         .retry_after_s          what the server asked us to wait (Retry-After / RetryInfo), if anything
+        .misfit                 (reply, reason) when a reply arrived but did not fit (the runner sets it)
         .retriable              http 429/5xx, timeout, connection, malformed
         .after(attempts)        the final error, naming how many attempts were made
     LLMConfigError(ValueError)  a client cannot be built from the settings (no key, no base URL)
@@ -43,6 +44,8 @@ class LLMError(Exception):
         self.status = status
         self.attempts = attempts
         self.retry_after_s = retry_after_s
+        # a reply that arrived but does not fit: (the reply, why), for a repair turn (runner)
+        self.misfit: tuple[dict[str, Any], str] | None = None
 
     @property
     def retriable(self) -> bool:

@@ -147,12 +147,12 @@ async def run_requests(
             await limiter.acquire()
             call = client.generate_json(req.prompt, req.schema, system=req.system, examples=req.examples)
             try:
-                reply = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
-            except asyncio.TimeoutError:
-                slots.halve()
-                raise LLMError(f"{client.name}: no reply within {timeout_s:g}s", kind="timeout") from None
+                try:
+                    reply = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
+                except asyncio.TimeoutError:
+                    raise LLMError(f"{client.name}: no reply within {timeout_s:g}s", kind="timeout") from None
             except LLMError as err:
-                if err.kind == "timeout":
+                if err.kind == "timeout":     # the client's own timeout or the runner's deadline
                     slots.halve()
                 raise
         try:
@@ -171,7 +171,7 @@ async def run_requests(
                 outcome = await attempt(ask)
                 break
             except LLMError as err:
-                misfit = getattr(err, "misfit", None)
+                misfit = err.misfit
                 if misfit is not None and req.repair is not None:
                     reply, reason = misfit
                     # the original prompt and the failed reply become earlier turns; always from
