@@ -218,14 +218,14 @@ def prototypes(idx: Index, scored, depth_k: int) -> dict:
     st = idx.retriever.state()
     texts = [q.question for q, _ in scored]
     rels = [rel for _, rel in scored]
-    emb = idx._embedder(None)
+    emb = idx.builder.embedder(None)
     t0 = time.perf_counter()
     qv = np.asarray(emb.embed(texts), dtype=np.float32)
     embed_s = time.perf_counter() - t0
     r = idx.retriever
     pool = max(50, 5 * depth_k)          # the index's fusion depth for k = 20
     ids = np.array(sorted(st.info), dtype=np.int64)
-    corpus_text = [f"{st.info[i][1]} {st.info[i][3]} {st.info[i][4]}" for i in ids]
+    corpus_text = [f"{st.info[i].law} {st.info[i].label} {st.info[i].text}" for i in ids]
     bm25 = {}
     for name, tok in (("jieba", tokenize), ("bigram", _bigrams)):
         model = bm25s.BM25()
@@ -237,7 +237,7 @@ def prototypes(idx: Index, scored, depth_k: int) -> dict:
             top = np.argsort(-scores, kind="stable")[:pool]
             ranks.append([int(ids[i]) for i in top if scores[i] > 0])
         bm25[name] = ranks
-    dense = [[p for p, _ in r._dense(st, qv[i:i + 1], pool, None)] for i in range(len(texts))]
+    dense = [[p for p, _ in r.dense(st, qv[i:i + 1], pool, None)] for i in range(len(texts))]
     cos = st.matrix @ qv.T                                 # (passages, queries)
 
     def hop_like(i: int, fused_ranked: list[int], fused_score: dict[int, float], alpha: float) -> list[int]:

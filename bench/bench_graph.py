@@ -29,9 +29,9 @@ Every ratio is measured against a baseline taken in the same run, on the same ma
                         (tests/fakes/openai_server.py) answering 4 incoming + 6 outgoing questions
                         per article: the build's stages and edges. Target: `edges` stage < 0.2 s.
   3. load vs rebuild    the 30 laws of laws/2024-10-11 built the same way (~6,300 live articles,
-                        ~63,000 questions), then, each in a fresh Index(home): `_load_derived()`
+                        ~63,000 questions), then, each in a fresh Index(home): `derived.load()`
                         from the snapshot (every checksum verified, consistency checked against the
-                        database) vs. `_rebuild_derived()` from the database and the embedding cache.
+                        database) vs. `derived.rebuild()` from the database and the embedding cache.
 
 After the 30-law build, `match_questions` also runs on that index's real question vectors, exact
 and with IVF forced: time and edge recall on real embeddings.
@@ -579,7 +579,7 @@ def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None,
     settings = _settings(home, fake.url)
     with Index(settings=settings) as idx:
         generation = idx.generation
-        snap = idx.snapshots.get(generation)
+        snap = idx.derived.snapshots.get(generation)
         files = {name: (snap.path / name).stat().st_size for name in sorted(os.listdir(snap.path))}
     real_ivf = ivf_on_real_vectors(settings, probes)
     load, rebuild = [], []
@@ -587,7 +587,7 @@ def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None,
     for _ in range(SNAPSHOT_RUNS):      # interleaved, each in a fresh Index: nothing held in memory
         with Index(settings=settings) as idx:       # the clock starts after opening the database
             with Clock() as c:
-                derived = idx._load_derived()
+                derived = idx.derived.load()
         assert not idx.repairs, idx.repairs            # loaded, not repaired
         load.append(c)
         loaded = {k: len(v) for k, v in derived.sets.items()} | {"edges": len(derived.edges)}
@@ -596,7 +596,7 @@ def bench_full(tmp: Path, embedder: str, fake, laws: list[str] | None,
         with Index(settings=settings) as idx:
             fp_now, generation_now = idx.fingerprint, idx.generation
             with Clock() as c:
-                derived = idx._rebuild_derived(fp_now, generation_now)
+                derived = idx.derived.rebuild(fp_now, generation_now)
         rebuild.append(c)
         rebuilt = {k: len(v) for k, v in derived.sets.items()} | {"edges": len(derived.edges)}
         assert loaded == rebuilt, (loaded, rebuilt)
@@ -632,8 +632,8 @@ def ivf_on_real_vectors(settings, probes: list[int] | None = None) -> dict:
     from storage.models import PseudoQueryRow
     from indexer.index import Index
     with Index(settings=settings) as idx:
-        derived = idx._load_derived()
-        params = idx.edge_params
+        derived = idx.derived.load()
+        params = EdgeParams.from_settings(idx.settings)
         with idx.db.session() as s:
             owner = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id)).all())
     o_ids, o_vecs = derived.sets["questions_out"].index.vectors()
@@ -732,9 +732,9 @@ def tables(r: dict) -> tuple[str, str]:
         rows.append(("snapshot size", _mib(full["snapshot_bytes"]),
                      f"database {_mib(full['database_bytes'])}; edges "
                      + ", ".join(f"{k} {v}" for k, v in full["edges"].items())))
-        rows.append(("load snapshot (`_load_derived`)", f"{full['load_seconds_median']:.2f} s",
+        rows.append(("load snapshot (`derived.load`)", f"{full['load_seconds_median']:.2f} s",
                      f"median of {full['runs']}, checksums verified"))
-        rows.append(("rebuild from database (`_rebuild_derived`)", f"{full['rebuild_seconds_median']:.2f} s",
+        rows.append(("rebuild from database (`derived.rebuild`)", f"{full['rebuild_seconds_median']:.2f} s",
                      f"median of {full['runs']}; rebuild / load {full['ratio']:.1f}x"))
     w = [max(len(str(x[i])) for x in [head] + size_rows) for i in range(len(head))]
     human = "\n".join("  ".join(str(c).ljust(w[i]) for i, c in enumerate(row)) for row in [head] + size_rows)

@@ -1,0 +1,38 @@
+"""hoprag-index: a local-first HopRAG index for legal texts.
+
+    from indexer import Index, Settings
+    with Index("./.hoprag") as idx:
+        idx.build("laws/2024-10-11", embedder="use-multilingual")
+        hits = idx.search("雇主延長工作時間之工資如何計算", k=5, mode="hybrid")
+
+The names below are loaded on first use, so that `import indexer.cli` (a no-op build, `--help`)
+pays only for what it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["Index", "Hit", "HopHits", "Settings", "BuildReport", "Library", "Passage", "LibraryError",
+           "EmbedderError", "EmbedderMismatch", "IndexStateError", "QueryError", "HopLLMError", "BuildBusy",
+           "IndexBusy", "SchemaError", "SnapshotError"]
+
+_WHERE = {"Index": "index", "Hit": "retrieval", "HopHits": "retrieval", "Settings": "settings",
+          "BuildReport": "build", "Library": "passages", "Passage": "passages"}
+
+if TYPE_CHECKING:
+    from .build import BuildReport
+    from .errors import (BuildBusy, EmbedderError, EmbedderMismatch, HopLLMError, IndexBusy, IndexStateError,
+                         LibraryError, QueryError, SchemaError, SnapshotError)
+    from .index import Index
+    from .passages import Library, Passage
+    from .retrieval import Hit, HopHits
+    from .settings import Settings
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'indexer' has no attribute {name!r}")
+    module = importlib.import_module(f".{_WHERE.get(name, 'errors')}", __name__)
+    return getattr(module, name)

@@ -1,34 +1,57 @@
-"""Incremental build: diff a Library against the index, embed only what is new, commit.
+"""Building an index: diff a Library against the database, embed only what the cache lacks, ask
+the LLM only for passages without questions, and commit one new generation.
 
-Order of work, chosen so that a failure at any point loses nothing committed:
+The order of work is chosen so that a failure at any point loses nothing paid for and leaves the
+index at its last generation:
   1. read and check the whole library (a bad file stops here, nothing written);
-  2. diff against the database by passage key;
-  3. embed the texts the cache lacks, committing cache rows chunk by chunk (paid work survives);
-  4. one transaction: documents, passages, removals, generation + 1, build row;
-  5. the vector index is updated and saved as a snapshot of the new generation
-     (if that step dies, the next open rebuilds it from the database and the cache).
+  2. diff against the database by passage key (plan.py);
+  3. embed what the cache lacks, committing cache rows chunk by chunk (paid work survives);
+  4. ask the LLM for questions, storing each answer in its cache as it arrives;
+  5. one transaction: documents, passages, questions, edges, generation N+1; inside it, before
+     the commit, the snapshot of N+1 is written (whoever sees N+1 in the database finds its
+     snapshot; a crash before the commit leaves an orphan snapshot the next build replaces).
 
 Public API:
+    Builder(db, cache, derived, settings)
+        .build(library, embedder=None, llm=None, progress=None) -> BuildReport
+        .reembed(embedder, progress=None) -> BuildReport
+        .embedder(name) -> Embedder          the index's embedder (or `name`), refusing a mix of two
     BuildReport                      counts and seconds; .to_dict() is `hoprag build --json`
-    BuildPlan, plan_build(library, existing) -> BuildPlan     the pure diff
     ensure_vectors(texts_by_hash, embedder, cache, ...) -> (vectors, embedded, hits)
-    ProgressFn                       callback(stage, done, total)
+    StageTimer, ProgressFn           seconds per stage; callback(stage, done, total)
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from storage.cache import EmbeddingCache
+from storage.db import Database
+from storage.models import BuildRow, DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
 
+from .derived import Derived, DerivedStore, edge_table
+from .edges import EdgeParams, keywords_for, match_questions
+from .embedders import Fingerprint, get_embedder
 from .embedders.base import Embedder
-from .passages import Library, Passage, text_hash
+from .errors import EmbedderMismatch
+from .graph import EDGE_KINDS
+from .library import read_library
+from .passages import Library, Passage, embed_text, text_hash
+from .plan import BuildPlan, existing_passages, plan_build, unique_texts
+from .pseudo_queries import QuestionCounts
+from .settings import Settings
+from .views import edge_counts, last_report
 
-__all__ = ["BuildReport", "BuildPlan", "plan_build", "ensure_vectors", "ProgressFn", "ExistingPassage"]
+__all__ = ["Builder", "BuildReport", "ensure_vectors", "StageTimer", "ProgressFn"]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -64,69 +87,6 @@ class BuildReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class ExistingPassage:
-    id: int
-    text_hash: str
-    embed_hash: str | None
-    law: str
-    article_label: str
-    chapters: tuple
-    paragraphs: tuple
-    ordinal: int
-    document_key: str
-    meta: dict
-    questions_key: str | None = None
-
-
-@dataclass
-class BuildPlan:
-    added: list[Passage] = field(default_factory=list)
-    changed: list[tuple[int, Passage]] = field(default_factory=list)
-    relabeled: list[tuple[int, Passage]] = field(default_factory=list)
-    touched: list[tuple[int, Passage]] = field(default_factory=list)   # metadata only, same vector
-    unchanged: int = 0
-    removed_ids: list[int] = field(default_factory=list)
-    embed_hashes: dict[str, str | None] = field(default_factory=dict)  # key -> hash of embed text
-
-    @property
-    def needs_vector(self) -> list[Passage]:
-        """Passages whose vector must be (re)placed: new, changed or relabeled, not repealed."""
-        out = self.added + [p for _, p in self.changed] + [p for _, p in self.relabeled]
-        return [p for p in out if self.embed_hashes[p.key] is not None]
-
-    @property
-    def is_noop(self) -> bool:
-        return not (self.added or self.changed or self.relabeled or self.touched or self.removed_ids)
-
-
-def _embed_hash(p: Passage) -> str | None:
-    return None if p.repealed else text_hash(p.embed_text)
-
-
-def plan_build(library: Library, existing: Mapping[str, ExistingPassage]) -> BuildPlan:
-    plan = BuildPlan()
-    seen: set[str] = set()
-    for doc in library.documents:
-        for p in doc.passages:
-            seen.add(p.key)
-            eh = plan.embed_hashes[p.key] = _embed_hash(p)
-            old = existing.get(p.key)
-            if old is None:
-                plan.added.append(p)
-            elif old.text_hash != text_hash(p.text):
-                plan.changed.append((old.id, p))
-            elif old.embed_hash != eh:
-                plan.relabeled.append((old.id, p))
-            elif (old.law, old.article_label, old.chapters, old.paragraphs, old.ordinal, old.document_key, old.meta) != (
-                    p.law, p.article_label, p.chapters, p.paragraphs, p.ordinal, p.doc_key, p.metadata):
-                plan.touched.append((old.id, p))
-            else:
-                plan.unchanged += 1
-    plan.removed_ids = sorted(e.id for k, e in existing.items() if k not in seen)
-    return plan
 
 
 def ensure_vectors(texts_by_hash: Mapping[str, str], embedder: Embedder, cache: EmbeddingCache, *,
@@ -168,10 +128,259 @@ class StageTimer:
         return round(time.perf_counter() - self._t0, 4)
 
 
-def unique_texts(passages: Iterable[Passage], hashes: Mapping[str, str | None]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in passages:
-        h = hashes[p.key]
-        if h is not None:
-            out.setdefault(h, p.embed_text)
-    return out
+def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
+    return {"key": p.key, "document_id": document_id, "law": p.law, "article": p.article,
+            "article_label": p.article_label, "text": p.text, "chapters": list(p.chapters),
+            "paragraphs": list(p.paragraphs), "ordinal": p.ordinal, "metadata": p.metadata,
+            "text_hash": text_hash(p.text), "embed_hash": embed_hash, "updated_at": utcnow()}
+
+
+def _window_warnings(emb: Embedder, passages: Sequence[Passage]) -> list[str]:
+    """Passages longer than the model reads: embedded from their beginning, and said so."""
+    too_long = getattr(emb, "too_long", None)
+    if too_long is None or not passages:
+        return []
+    over = too_long([p.embed_text for p in passages])
+    return [f"{passages[i].key}: {n} tokens, beyond the {emb.max_tokens}-token window of {emb.name}; "
+            f"the embedding reads the first {emb.max_tokens} (split the article to index the rest)"
+            for i, n in over]
+
+
+class Builder:
+    """Builds and re-embeddings of one index; the caller holds its write lock."""
+
+    def __init__(self, db: Database, cache: EmbeddingCache, derived: DerivedStore, settings: Settings):
+        self.db, self.cache, self.derived, self.settings = db, cache, derived, settings
+
+    def embedder(self, name: str | None) -> Embedder:
+        """`name`, else the embedder the index was built with, else the configured one; an
+        embedder other than the index's is refused while the index holds vectors."""
+        stored = self._fingerprint()
+        chosen = name or (stored.name if stored else self.settings.embedder)
+        emb = get_embedder(chosen, self.settings)
+        if stored and emb.fingerprint != stored and self._count(PassageRow.embed_hash.is_not(None)) > 0:
+            raise EmbedderMismatch(
+                f"this index holds vectors of {stored.describe()}, not {emb.fingerprint.describe()}; "
+                f"vectors of two models cannot be mixed. Re-embed everything with "
+                f"`hoprag reembed --embedder {chosen}` (texts already embedded by that model come from the cache), "
+                f"or build into another --home.")
+        return emb
+
+    def _fingerprint(self) -> Fingerprint | None:
+        fp = self.db.get_meta("embedder")
+        return Fingerprint.from_dict(fp) if fp else None
+
+    def _count(self, *where: Any, model: Any = PassageRow) -> int:
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+    def _graph_signature(self, fp: Fingerprint) -> str:
+        """What question edges depend on besides the data: a change forces recomputation."""
+        blob = json.dumps([fp.id, asdict(EdgeParams.from_settings(self.settings))], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    # ---------------------------------------------------------------- build
+    def build(self, library: str | Path | Library, *, embedder: str | None = None, llm: str | None = None,
+              progress: ProgressFn | None = None) -> BuildReport:
+        from .llm.runner import get_llm
+        from .question_stage import QuestionStage
+
+        progress = progress or _no_progress
+        timer = StageTimer()
+        lib = library if isinstance(library, Library) else read_library(library, self.settings.max_file_mb)
+        # like the embedder, the LLM an index was built with stays its default
+        llm_name = llm or self.db.get_meta("llm") or self.settings.llm
+        llm_client = get_llm(llm_name, self.settings)   # a bad name fails before any work
+        timer.mark("read")
+        emb = self.embedder(embedder)
+        with self.db.session() as s:
+            existing = existing_passages(s)
+        plan = plan_build(lib, existing)
+        need = unique_texts(plan.needs_vector, plan.embed_hashes)
+        warnings = _window_warnings(emb, plan.needs_vector)
+        _, embedded, hits = ensure_vectors(need, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress)
+        timer.mark("embed")
+
+        # Questions: passages that are new, changed, or still without questions (a failed call).
+        retexted = {p.key for p in plan.added} | {p.key for _, p in plan.changed + plan.relabeled}
+        live = [p for p in lib.passages if plan.embed_hashes[p.key] is not None]
+        wanting = [p for p in live if p.key in retexted or existing[p.key].questions_key is None]
+        counts = QuestionCounts.from_settings(self.settings)
+        stage = QuestionStage(self.db, llm_client, counts, self.settings).run(
+            wanting, plan.embed_hashes, progress) if llm_client and wanting else None
+        new_questions = stage.questions if stage else {}
+        timer.mark("llm")
+        q_texts = {text_hash(q): q for _, pq in new_questions.values() for q in pq.incoming + pq.outgoing}
+        _, q_embedded, q_hits = ensure_vectors(q_texts, emb, self.cache, chunk=self.settings.embed_chunk,
+                                               progress=progress)
+        timer.mark("embed")
+
+        report = BuildReport(
+            added=len(plan.added), changed=len(plan.changed), relabeled=len(plan.relabeled),
+            removed=len(plan.removed_ids), unchanged=plan.unchanged + len(plan.touched),
+            repealed=sum(1 for p in lib.passages if p.repealed), embedded=embedded + q_embedded,
+            cache_hits=hits + q_hits, llm_calls=stage.calls if stage else 0,
+            llm_failures=stage.failures if stage else 0, documents=len(lib.documents), passages=len(lib.passages),
+            embedder=emb.fingerprint.name, library=lib.root, skipped_files=list(lib.skipped), warnings=warnings)
+        signature = self._graph_signature(emb.fingerprint)
+        unchanged_index = (plan.is_noop and not new_questions and self._fingerprint() == emb.fingerprint
+                           and self.db.get_meta("graph_signature") == signature)
+        generation = int(self.db.get_meta("generation", 0))
+        if llm_name != self.db.get_meta("llm"):
+            with self.db.session() as s:
+                self.db.set_meta(s, "llm", llm_name)
+        if not unchanged_index:
+            # the vectors of the current generation, patched into the next one (a no-op build never loads them)
+            base = self.derived.load(required=False)
+            generation, cites = self._commit(lib, plan, emb.fingerprint, new_questions, base, signature, timer)
+            report.citations_unresolved = cites
+        else:
+            last = last_report(self.db)
+            report.citations_unresolved = last.get("citations_unresolved", 0) if last else 0
+        report.generation = generation
+        report.pseudo_queries = self._count(model=PseudoQueryRow)
+        report.edges = edge_counts(self.db)
+        report.stages = timer.stages
+        report.seconds = timer.total
+        self._record(report)
+        return report
+
+    def _commit(self, lib: Library, plan: BuildPlan, fp: Fingerprint, new_questions: dict, base: Derived | None,
+                signature: str, timer: StageTimer) -> tuple[int, int]:
+        """Generation N+1 in one transaction, its snapshot written before the commit."""
+        from .citations import resolve_citations
+
+        with self.db.session() as s:
+            ids = self._write_passages(s, lib, plan)
+            self._write_questions(s, ids, plan, new_questions)
+            generation = int(self.db.get_meta_in(s, "generation", 0)) + 1
+            derived = self.derived.sync_sets(s, fp, base, generation)
+            timer.mark("commit")
+            cites = resolve_citations(lib)
+            derived.edges = self._write_edges(s, derived, ids, cites)
+            timer.mark("edges")
+            self.db.set_meta(s, "generation", generation)
+            self.db.set_meta(s, "embedder", fp.to_dict())
+            self.db.set_meta(s, "library", lib.root)
+            self.db.set_meta(s, "graph_signature", signature)
+            self.db.set_meta(s, "citations_unresolved", cites.unresolved)
+            self.derived.save(derived, fp)
+            timer.mark("snapshot")
+        return generation, cites.unresolved
+
+    def _write_passages(self, s: Session, lib: Library, plan: BuildPlan) -> dict[str, int]:
+        """Documents and passages as the library has them; returns {passage key: id}."""
+        doc_ids = _write_documents(s, lib)
+        for i in range(0, len(plan.removed_ids), 500):
+            s.execute(delete(PassageRow).where(PassageRow.id.in_(plan.removed_ids[i:i + 500])))
+        # a new text makes its old questions stale: they go, and the LLM stage was asked anew
+        updates = [dict(_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]), id=pid, questions_key=None)
+                   for pid, p in plan.changed + plan.relabeled]
+        updates += [dict(_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]), id=pid)
+                    for pid, p in plan.touched]
+        if updates:
+            s.execute(update(PassageRow), updates)
+        if plan.added:
+            s.execute(insert(PassageRow), [_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key])
+                                           for p in plan.added])
+        return dict(s.execute(select(PassageRow.key, PassageRow.id)).all())  # type: ignore[arg-type]
+
+    @staticmethod
+    def _write_questions(s: Session, ids: dict[str, int], plan: BuildPlan, new_questions: dict) -> None:
+        stale = [ids[k] for k in new_questions if k in ids] + [pid for pid, _ in plan.changed + plan.relabeled]
+        for i in range(0, len(stale), 500):
+            s.execute(delete(PseudoQueryRow).where(PseudoQueryRow.passage_id.in_(stale[i:i + 500])))
+        rows = [{"passage_id": ids[k], "direction": d, "ordinal": n, "text": q, "embed_hash": text_hash(q)}
+                for k, (_, pq) in new_questions.items()
+                for d, qs in (("in", pq.incoming), ("out", pq.outgoing)) for n, q in enumerate(qs)]
+        if rows:
+            s.execute(insert(PseudoQueryRow), rows)
+        if new_questions:
+            s.execute(update(PassageRow), [{"id": ids[k], "questions_key": ck} for k, (ck, _) in new_questions.items()])
+
+    def _write_edges(self, s: Session, derived: Derived, ids: dict[str, int], cites: Any,
+                     kinds: Sequence[str] = EDGE_KINDS) -> np.ndarray:
+        """Replace the edges of `kinds` (derived data) and return the whole edge table."""
+        s.execute(delete(EdgeRow).where(EdgeRow.kind.in_(kinds)))
+        rows = []
+        if "question" in kinds:
+            owner = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id)).all())  # type: ignore[arg-type]
+            o_ids, o_vecs = derived.sets["questions_out"].index.vectors()
+            i_ids, i_vecs = derived.sets["questions_in"].index.vectors()
+            kw = None
+            if self.settings.edge_keyword_weight > 0:
+                kw = keywords_for(dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.text)).all()))  # type: ignore[arg-type]
+            qe = match_questions(o_ids, np.array([owner[int(i)] for i in o_ids], np.int64), o_vecs,
+                                 i_ids, np.array([owner[int(i)] for i in i_ids], np.int64), i_vecs,
+                                 EdgeParams.from_settings(self.settings), kw)
+            rows += [{"source_id": int(a), "target_id": int(b), "kind": "question", "out_query_id": int(o),
+                      "in_query_id": int(i), "score": float(sc), "span": None, "data": {}}
+                     for a, b, o, i, sc in zip(qe.source, qe.target, qe.out_q, qe.in_q, qe.score)]
+        if cites is not None:
+            rows += [{"source_id": ids[e.source], "target_id": ids[e.target], "kind": e.kind, "out_query_id": None,
+                      "in_query_id": None, "score": 1.0, "span": e.span, "data": {"mutatis": True} if e.mutatis else {}}
+                     for e in cites.edges if e.source in ids and e.target in ids]
+        if rows:
+            s.execute(insert(EdgeRow), rows)
+        return edge_table(s)
+
+    def _record(self, report: BuildReport) -> None:
+        with self.db.session() as s:
+            s.add(BuildRow(generation=report.generation, library=report.library, embedder=report.embedder,
+                           status="committed", report=report.to_dict(), seconds=report.seconds,
+                           finished_at=utcnow()))
+
+    # ---------------------------------------------------------------- re-embedding
+    def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
+        """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM
+        questions and citation edges are kept, question edges recomputed."""
+        timer = StageTimer()
+        emb = get_embedder(embedder, self.settings)
+        with self.db.session() as s:
+            rows = s.execute(select(PassageRow.law, PassageRow.article_label, PassageRow.text)
+                             .where(PassageRow.embed_hash.is_not(None))).all()
+            questions = s.scalars(select(PseudoQueryRow.text)).all()
+        texts: dict[str, str] = {}
+        for t in [embed_text(law, label, body) for law, label, body in rows] + list(questions):
+            texts.setdefault(text_hash(t), t)
+        timer.mark("read")
+        _, embedded, hits = ensure_vectors(texts, emb, self.cache, chunk=self.settings.embed_chunk,
+                                           progress=progress or _no_progress)
+        timer.mark("embed")
+        with self.db.session() as s:
+            generation = int(self.db.get_meta_in(s, "generation", 0)) + 1
+            derived = self.derived.sync_sets(s, emb.fingerprint, None, generation)
+            derived.edges = self._write_edges(s, derived, {}, None, kinds=("question",))
+            self.db.set_meta(s, "generation", generation)
+            self.db.set_meta(s, "embedder", emb.fingerprint.to_dict())
+            self.db.set_meta(s, "graph_signature", self._graph_signature(emb.fingerprint))
+            timer.mark("edges")
+            self.derived.save(derived, emb.fingerprint)
+            timer.mark("snapshot")
+        report = BuildReport(unchanged=len(rows), embedded=embedded, cache_hits=hits, generation=generation,
+                             embedder=emb.fingerprint.name, library=str(self.db.get_meta("library") or ""),
+                             passages=len(rows), pseudo_queries=len(questions), edges=edge_counts(self.db),
+                             stages=timer.stages, seconds=timer.total)
+        self._record(report)
+        return report
+
+
+def _write_documents(s: Session, lib: Library) -> dict[str, int]:
+    docs = {d.doc_key: d for d in s.scalars(select(DocumentRow))}
+    for d in lib.documents:
+        row = docs.get(d.doc_key)
+        values = dict(name=d.name, format=d.format, source=d.source, content_hash=d.content_hash, meta=d.metadata)
+        if row is None:
+            row = DocumentRow(doc_key=d.doc_key, **values)
+            s.add(row)
+            docs[d.doc_key] = row
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.updated_at = utcnow()
+    s.flush()
+    live = {d.doc_key for d in lib.documents}
+    stale = [r.id for k, r in docs.items() if k not in live]
+    if stale:
+        s.execute(delete(DocumentRow).where(DocumentRow.id.in_(stale)))
+    return {k: r.id for k, r in docs.items() if k in live}

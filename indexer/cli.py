@@ -1,9 +1,9 @@
 """`hoprag`: the command line, a thin mirror of the Index API.
 
     hoprag build LIBRARY [--embedder NAME] [--llm NAME]   Index.build
-    hoprag query TEXT [-k N] [--mode M]         Index.search
-    hoprag hop TEXT [-k N] [--hops N]           Index.hop_search
-    hoprag neighbors KEY                        Index.neighbors
+    hoprag search TEXT [-k N] [--mode M] [--law L --pcode P --key K]   Index.search (alias: query)
+    hoprag hop TEXT [-k N] [--n-hop N] [--mode M] [filters]         Index.hop_search
+    hoprag neighbors KEY [--direction D] [--kinds K]                Index.neighbors
     hoprag serve [--host H --port P]            the HTTP API (indexer/service.py)
     hoprag eval QUERIES.jsonl                   recall@k, MRR, nDCG@10 per mode
     hoprag stats                                Index.stats
@@ -14,8 +14,10 @@
     hoprag questions export FILE | import FILE  Index.export_questions / import_questions
     hoprag doctor                               which embedders and devices work here
 
-Every command takes --home (or HOPRAG_HOME) and --json. Exit codes: 0 success, 1 user error
-(one message, no traceback), 2 usage.
+Command = method, option = keyword. Every command takes --home (or HOPRAG_HOME) and --json.
+Fixed choices (--mode, --direction, --kinds, --format, --split) are enums: a typo exits 2 with the
+choices listed. -k is checked against the same HOPRAG_MAX_K as the HTTP API. Exit codes: 0
+success, 1 user error (one message, no traceback), 2 usage.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import typer
 
@@ -37,21 +40,19 @@ __all__ = ["app"]
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Local-first HopRAG index for legal texts.")
 
+
+@app.callback()
+def _setup() -> None:
+    # configured when a command runs, not when the module is imported (a library user's logging is theirs)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+
 HomeOpt = typer.Option(None, "--home", envvar="HOPRAG_HOME", help="index folder [default: ./.hoprag]")
 JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from storage.db import SchemaError
-    from storage.snapshots import SnapshotError
-    from storage.vectors import VectorIndexError
-
-    from .embedders import EmbedderError
-    from .index import EmbedderMismatch, IndexBusy, IndexStateError
-    from .passages import LibraryError
-    from .retrieval import HopLLMError
-    return (LibraryError, EmbedderError, EmbedderMismatch, IndexStateError, IndexBusy, SchemaError, SnapshotError,
-            VectorIndexError, HopLLMError, ValueError, FileNotFoundError, PermissionError)
+    from .errors import USER_ERRORS
+    return USER_ERRORS
 
 
 def _fail(message: str) -> None:
@@ -145,8 +146,23 @@ def build(library: Path = typer.Argument(..., help="folder (or one file) of laws
     _emit(report, as_json, _print_report)
 
 
-def _filters(law: Optional[list[str]], pcode: Optional[list[str]]) -> dict | None:
-    f = {k: v for k, v in (("law", law), ("pcode", pcode)) if v}
+def _choices(name: str, *values: str) -> type[Enum]:
+    """A fixed choice as an Enum: typer then lists the values and exits 2 on a typo."""
+    return Enum(name, {v: v for v in values}, type=str)   # type: ignore[return-value]
+
+
+# the same values as the API's (retrieval.MODES, HOP_MODES, graph.EDGE_KINDS; a test holds them equal),
+# spelled out here so that `hoprag --help` does not import numpy and FAISS
+SearchMode: Any = _choices("SearchMode", "dense", "questions", "hybrid")
+HopMode: Any = _choices("HopMode", "similarity", "llm")
+Direction: Any = _choices("Direction", "out", "in", "both")
+EdgeKind: Any = _choices("EdgeKind", "question", "citation", "structural")
+GraphFormat: Any = _choices("GraphFormat", "graphml", "json")
+Split: Any = _choices("Split", "all", "dev", "test")
+
+
+def _filters(law: Optional[list[str]], pcode: Optional[list[str]], key: Optional[list[str]]) -> dict | None:
+    f = {k: v for k, v in (("law", law), ("pcode", pcode), ("key", key)) if v}
     return f or None
 
 
@@ -162,45 +178,61 @@ def _print_hits(rows: list[dict]) -> None:
             typer.echo(f"    ↳ {step['from']} → {step['to']} ({step['kind']}{': ' + step['question'] if step.get('question') else ''})")
 
 
+def _check_k(k: int) -> int:
+    """-k within the limit the HTTP API applies (Settings.max_k): a usage error, exit 2."""
+    from .settings import Settings
+    limit = Settings().max_k
+    if not 1 <= k <= limit:
+        raise typer.BadParameter(f"k must be between 1 and {limit} (HOPRAG_MAX_K)")
+    return k
+
+
+KOpt = typer.Option(10, "-k", "--k", callback=_check_k, help="number of passages (1 to HOPRAG_MAX_K)")
 LawOpt = typer.Option(None, "--law", help="only these laws (name or short name; repeatable)")
 PcodeOpt = typer.Option(None, "--pcode", help="only these pcodes (repeatable)")
+KeyOpt = typer.Option(None, "--key", help="only these passage keys, e.g. N0030001:24 (repeatable)")
 
 
 @app.command()
-def query(text: str = typer.Argument(..., help="the question"),
-          k: int = typer.Option(10, "-k", "--k", min=1, max=1000, help="number of passages"),
-          mode: str = typer.Option("dense", "--mode", "-m", help="dense | questions | hybrid"),
-          law: Optional[list[str]] = LawOpt, pcode: Optional[list[str]] = PcodeOpt,
-          home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
-    """Top-k passages: dense, by incoming pseudo-queries, or hybrid (BM25 + dense); an article the
-    query names (勞基法第24條) comes first."""
+def search(text: str = typer.Argument(..., help="the question"), k: int = KOpt,
+           mode: SearchMode = typer.Option(SearchMode("dense"), "--mode", "-m", help="dense | questions | hybrid"),
+           law: Optional[list[str]] = LawOpt, pcode: Optional[list[str]] = PcodeOpt,
+           key: Optional[list[str]] = KeyOpt, home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """Top-k passages: dense, by incoming pseudo-queries, or hybrid (BM25 + dense + questions); an
+    article the query names (勞基法第24條) comes first."""
     with _open(home) as idx:
-        hits = [h.to_dict() for h in idx.search(text, k=k, mode=mode, filters=_filters(law, pcode))]
+        hits = [h.to_dict() for h in idx.search(text, k=k, mode=mode.value, filters=_filters(law, pcode, key))]
     _emit(hits, as_json, _print_hits)
 
 
+app.command("query", hidden=True, help="The same as `hoprag search` (its earlier name).")(search)
+
+
 @app.command()
-def hop(text: str = typer.Argument(..., help="the question"),
-        k: int = typer.Option(10, "-k", "--k", min=1, max=1000),
-        n_hop: int = typer.Option(2, "--hops", "-n", min=0, help="rounds of expansion along out-edges"),
-        mode: str = typer.Option("similarity", "--mode", "-m", help="similarity (offline) | llm"),
+def hop(text: str = typer.Argument(..., help="the question"), k: int = KOpt,
+        n_hop: int = typer.Option(2, "--n-hop", "--hops", "-n", min=0, help="rounds of expansion along edges"),
+        mode: HopMode = typer.Option(HopMode("similarity"), "--mode", "-m", help="similarity (offline) | llm"),
         law: Optional[list[str]] = LawOpt, pcode: Optional[list[str]] = PcodeOpt,
-        home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
-    """HopRAG multi-hop retrieval: entry passages, expansion along edges, ranked by (SIM + IMP) / 2."""
+        key: Optional[list[str]] = KeyOpt, home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """HopRAG multi-hop retrieval (Index.hop_search): entry passages, expansion along question and
+    citation edges, ranked by relevance and visits."""
     with _open(home) as idx:
-        hits = [h.to_dict() for h in idx.hop_search(text, k=k, n_hop=n_hop, mode=mode, filters=_filters(law, pcode))]
-    _emit(hits, as_json, _print_hits)
+        hits = idx.hop_search(text, k=k, n_hop=n_hop, mode=mode.value, filters=_filters(law, pcode, key))
+        rows = [h.to_dict() for h in hits]
+    _emit(rows, as_json, _print_hits)
 
 
 @app.command()
 def neighbors(ref: str = typer.Argument(..., help="passage key (N0030001:24) or numeric id"),
-              direction: str = typer.Option("out", "--direction", "-d", help="out | in | both"),
-              kind: Optional[list[str]] = typer.Option(None, "--kind", help="question | citation | structural"),
+              direction: Direction = typer.Option(Direction("out"), "--direction", "-d", help="out | in | both"),
+              kinds: Optional[list[EdgeKind]] = typer.Option(None, "--kinds", "--kind",
+                                                             help="question | citation | structural (repeatable)"),
               home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
-    """Edges of a passage with their questions, scores and citation spans."""
+    """Edges of a passage with their questions, scores and citation spans (Index.neighbors)."""
     with _open(home) as idx:
         try:
-            rows = idx.neighbors(int(ref) if ref.isdigit() else ref, direction=direction, kinds=kind)
+            rows = idx.neighbors(int(ref) if ref.isdigit() else ref, direction=direction.value,
+                                 kinds=[k.value for k in kinds] if kinds else None)
         except KeyError:
             _fail(f"no passage {ref!r}")
 
@@ -234,13 +266,13 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind;
 def eval_(queries: Path = typer.Argument(..., help="JSONL of {question, relevant: [ids or keys]}"),
           modes: str = typer.Option("dense,hybrid,hop", "--modes", help="comma-separated: dense, questions, hybrid, hop"),
           n_hop: int = typer.Option(2, "--hops"),
-          split: str = typer.Option("all", "--split", help="all | dev | test: a fixed half by query id "
-                                    "(tune on dev, report on test)"),
+          split: Split = typer.Option(Split("all"), "--split", help="all | dev | test: a fixed half by query id "
+                                      "(tune on dev, report on test)"),
           home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
     """recall@1/5/10/20, MRR and nDCG@10 for each mode side by side."""
     from .evaluate import evaluate, format_table, load_queries, split_queries
     with _open(home) as idx, _Progress() as progress:
-        report = evaluate(idx, split_queries(load_queries(queries), split), modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+        report = evaluate(idx, split_queries(load_queries(queries), split.value), modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
                           n_hop=n_hop, progress=progress)
     _emit(report.to_dict(), as_json, lambda _: typer.echo(format_table(report)))
 
@@ -316,16 +348,15 @@ def questions_import(src: Path = typer.Argument(..., help="JSONL file from `hopr
 
 
 @graph_app.command("export")
-def graph_export(fmt: str = typer.Option("graphml", "--format", "-f", help="graphml (Gephi) | json (networkx node-link)"),
+def graph_export(fmt: GraphFormat = typer.Option(GraphFormat("graphml"), "--format", "-f",
+                                                 help="graphml (Gephi) | json (networkx node-link)"),
                  out: Path = typer.Option(..., "--out", "-o", help="file to write"),
                  home: Optional[Path] = HomeOpt) -> None:
     """Write the graph with passage and edge attributes."""
     from .graph import export_graph
-    if fmt not in ("graphml", "json"):
-        raise typer.BadParameter("graphml or json", param_hint="--format")
     with _open(home) as idx:
         g = idx.graph()
-        export_graph(g, fmt, out)
+        export_graph(g, fmt.value, out)
     typer.echo(f"wrote {out}: {g.number_of_nodes()} passages, {g.number_of_edges()} edges", err=True)
 
 
@@ -363,5 +394,3 @@ def doctor(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
 def main() -> None:  # pragma: no cover - console entry point is `app`
     app()
 
-
-logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")

@@ -11,7 +11,7 @@ best `max_per_passage` targets per source and n·ln n edges in all.
 
 Public API:
     EdgeParams                  top_k, threshold, max_per_passage, keyword_weight, exact_limit,
-                                candidates, generic_cosine, generic_passages
+                                candidates, generic_cosine, generic_passages; EdgeParams.from_settings(settings)
     QuestionEdges               parallel arrays: source, target, out_q, in_q, score
     match_questions(out_ids, out_owner, out_vecs, in_ids, in_owner, in_vecs, params, keywords=None) -> QuestionEdges
     generic_questions(in_owner, in_vecs, params) -> bool mask of the incoming questions left out
@@ -42,6 +42,12 @@ class EdgeParams:
     candidates: int = 32            # dense pool per outgoing question, re-scored before choosing
     generic_cosine: float = 0.95    # an incoming question this close to ...
     generic_passages: int = 3       # ... questions of this many other passages is generic (0: keep all)
+
+    @classmethod
+    def from_settings(cls, s) -> "EdgeParams":
+        return cls(top_k=s.edge_top_k, threshold=s.edge_threshold, max_per_passage=s.edge_max_per_passage,
+                   keyword_weight=s.edge_keyword_weight, candidates=s.edge_candidates,
+                   generic_cosine=s.edge_generic_cosine, generic_passages=s.edge_generic_passages)
 
 
 @dataclass

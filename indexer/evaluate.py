@@ -302,7 +302,7 @@ def evaluate(index, queries: Sequence[EvalQuery], modes: Sequence[str] = ("dense
     depth = max(ks[-1], NDCG_K) if max_k >= NDCG_K else ks[-1]
 
     st = index.retriever.state()
-    key_of = {pid: v[0] for pid, v in st.info.items()}
+    key_of = {pid: v.key for pid, v in st.info.items()}
 
     def resolve(item: str) -> int | None:
         if item in st.by_key:

@@ -28,16 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from .build import BuildReport, ProgressFn
+from .errors import USER_ERRORS, BuildBusy
 from .passages import Library
 from .settings import Settings
 
 __all__ = ["BuildJobs", "BuildBusy", "run_build"]
 
 log = logging.getLogger(__name__)
-
-
-class BuildBusy(RuntimeError):
-    """One build at a time: the index has a single writer."""
 
 
 def run_build(settings: Settings, library: Library | str | Path, embedder: str | None, llm: str | None,
@@ -133,11 +130,7 @@ class BuildJobs:
         try:
             report = run_build(self.settings, job.library, job.embedder, job.llm, progress)
         except Exception as exc:   # the worker must survive any build failure and say why
-            from .embedders import EmbedderError
-            from .index import EmbedderMismatch, IndexBusy, IndexStateError
-            from .passages import LibraryError
-            expected = (LibraryError, EmbedderError, EmbedderMismatch, IndexStateError, IndexBusy, ValueError)
-            if isinstance(exc, expected):
+            if isinstance(exc, USER_ERRORS):
                 log.warning("build %s failed: %s", job.id, exc)
                 message = str(exc)
             else:

@@ -18,19 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .errors import LibraryError
+
 __all__ = [
     "Passage", "Document", "Library", "LibraryError",
     "normalize_text", "text_hash", "embed_text", "is_repealed", "split_paragraphs", "passage_key",
 ]
-
-
-class LibraryError(Exception):
-    """A library file could not be read. The message always names the file."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def normalize_text(text: str) -> str:

@@ -17,7 +17,7 @@ questions is a ValueError, so the runner asks again):
 
 Public API:
     PROMPT_VERSION                  bump when the prompt or the filter changes: cached answers are keyed by it
-    QuestionCounts                  min/max incoming and outgoing questions
+    QuestionCounts                  min/max incoming and outgoing questions; QuestionCounts.from_settings(settings)
     PseudoQueries                   incoming, outgoing (tuples of str)
     QuestionPrompt                  system, prompt, examples ((prompt, reply) turns), script,
                                     .repair(reason) -> the next user turn after a reply that did not fit
@@ -65,6 +65,10 @@ class QuestionCounts:
     def __post_init__(self) -> None:
         if not (1 <= self.min_in <= self.max_in and 0 <= self.min_out <= self.max_out):
             raise ValueError(f"invalid question counts {self}")
+
+    @classmethod
+    def from_settings(cls, s) -> "QuestionCounts":
+        return cls(s.questions_in_min, s.questions_in_max, s.questions_out_min, s.questions_out_max)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ the snapshot, passage and question metadata from one database transaction), so a
 mixes two generations; a new generation is swapped in whole when the database commits one.
 
 Public API:
-    Retriever(index)
+    Retriever(db, derived, settings, eager_bm25=False)
         .search(text, k=10, mode="dense"|"questions"|"hybrid", filters=None) -> list[Hit]
         .neighbors(passage, direction="out"|"in"|"both", kinds=None) -> list[dict]
         .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> HopHits
@@ -39,17 +39,21 @@ import threading
 from collections import Counter
 from itertools import islice
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 from sqlalchemy import select
 
+from storage.db import Database
 from storage.models import DocumentRow, PassageRow, PseudoQueryRow
 
+from .derived import DerivedStore
+from .errors import EmbedderMismatch, HopLLMError, IndexStateError, QueryError
 from .graph import EDGE_KINDS
 from .numerals import NUMBER_CHARS, article_number
+from .settings import Settings
 
-__all__ = ["Retriever", "Hit", "HopHits", "State", "QueryError", "HopLLMError", "LAW_SHORT_NAMES", "MODES", "HOP_MODES"]
+__all__ = ["Retriever", "Hit", "HopHits", "State", "PassageInfo", "QueryError", "HopLLMError", "LAW_SHORT_NAMES", "MODES", "HOP_MODES"]
 
 MODES = ("dense", "questions", "hybrid")
 HOP_MODES = ("similarity", "llm")
@@ -68,15 +72,6 @@ LAW_SHORT_NAMES = {
     "外國人才專法": "外國專業人才延攬及僱用法",
 }
 _BARE_ARTICLE = re.compile(rf"第?\s*([{NUMBER_CHARS}]+)\s*條(?:\s*之\s*([{NUMBER_CHARS}]+))?|第\s*([0-9]+)-([0-9]+)\s*條")
-
-
-class QueryError(ValueError):
-    """A query the index cannot take as given (empty, k out of range, unknown mode or filter)."""
-
-
-class HopLLMError(RuntimeError):
-    """Hop search in llm mode: every LLM call of the query failed after its retries (a passage
-    whose call alone failed keeps its similarity choice, counted in HopHits.llm_failures)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +99,20 @@ class Hit:
         return {k: v for k, v in d.items() if v is not None}
 
 
+class PassageInfo(NamedTuple):
+    key: str
+    law: str
+    article: str
+    label: str
+    text: str
+    chapters: tuple[str, ...]
+    doc_key: str
+
+
+def _bm25_text(p: PassageInfo) -> str:
+    return f"{p.law} {p.label} {p.text}"
+
+
 @dataclass
 class State:
     """One generation, read-only once built."""
@@ -111,7 +120,7 @@ class State:
     ids: np.ndarray                         # passage ids with a vector, in matrix order
     matrix: np.ndarray                      # their vectors
     row_of: dict[int, int]
-    info: dict[int, tuple]                  # id -> (key, law, article, label, text, chapters, doc_key)
+    info: dict[int, PassageInfo]
     by_key: dict[str, int]
     by_law_article: dict[tuple[str, str], int]
     law_names: dict[str, str]               # every name and short name -> official law name
@@ -145,7 +154,7 @@ class State:
                 import bm25s
                 logging.getLogger("bm25s").setLevel(logging.WARNING)   # it sets DEBUG on import
                 ids = np.array(sorted(self.info), dtype=np.int64)
-                corpus = [tokenize(f"{self.info[i][1]} {self.info[i][3]} {self.info[i][4]}") for i in ids]
+                corpus = [tokenize(_bm25_text(self.info[i])) for i in ids]
                 model = bm25s.BM25()
                 model.index(corpus, show_progress=False)
                 self._bm25, self._bm25_ids = model, ids
@@ -159,8 +168,8 @@ def tokenize(text: str) -> list[str]:
 
 
 class Retriever:
-    def __init__(self, index, eager_bm25: bool = False):
-        self.index = index
+    def __init__(self, db: Database, derived: DerivedStore, settings: Settings, eager_bm25: bool = False):
+        self.db, self.derived, self.settings = db, derived, settings
         self.eager_bm25 = eager_bm25    # a server builds BM25 with each generation; the CLI when first needed
         self._state: State | None = None
         self._lock = threading.Lock()
@@ -170,13 +179,13 @@ class Retriever:
     def state(self) -> State:
         """The state of the database's current generation, loaded once per generation: once a
         build commits, no answer comes from the generation before."""
-        current = self.index.generation
+        current = self._generation()
         state = self._state
         if state is not None and state.generation == current:
             return state
         with self._lock:
-            if self._state is None or self._state.generation != self.index.generation:
-                fresh = self._load()
+            if self._state is None or self._state.generation != self._generation():
+                fresh = self.load_state()
                 if self.eager_bm25:
                     # BM25 takes seconds for a large library: start it now, so that hybrid
                     # queries find it ready (or wait for it) instead of each paying for it
@@ -184,30 +193,31 @@ class Retriever:
                 self._state = fresh
             return self._state
 
-    def _load(self) -> State:
-        from .index import IndexStateError
-        idx = self.index
+    def _generation(self) -> int:
+        return int(self.db.get_meta("generation", 0))
+
+    def load_state(self) -> State:
         for _ in range(3):
-            with idx.db.session() as s:
+            with self.db.session() as s:
                 # One transaction: the generation and every row below belong together.
-                generation, fp, desired, n_edges = idx._db_view(s)
+                view = self.derived.view(s)
                 rows = s.execute(select(PassageRow.id, PassageRow.key, PassageRow.law, PassageRow.article,
                                         PassageRow.article_label, PassageRow.text, PassageRow.chapters,
                                         DocumentRow.doc_key, DocumentRow.name)
                                  .join(DocumentRow, DocumentRow.id == PassageRow.document_id)).all()
                 questions = s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id, PseudoQueryRow.text)).all()
-            if fp is None:
-                raise IndexStateError(f"the index at {idx.home} is empty: run `hoprag build LIBRARY` first")
-            derived, _ = idx._read_snapshot(generation, fp, desired, n_edges)
+            if view.fingerprint is None:
+                raise IndexStateError(f"the index at {self.derived.home} is empty: run `hoprag build LIBRARY` first")
+            derived, _ = self.derived.read(view)
             if derived is not None:
-                state = self._make_state(generation, derived, rows, questions)
-                state.fingerprint = fp
+                state = self._make_state(view.generation, derived, rows, questions)
+                state.fingerprint = view.fingerprint
                 return state
-            idx._load_derived()    # repairs the current generation's snapshot, then read again
+            self.derived.load()    # repairs the current generation's snapshot, then read again
         raise IndexStateError("the index changed three times while loading; try again")
 
     def _make_state(self, generation: int, derived, rows, questions) -> State:
-        info = {r[0]: (r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7]) for r in rows}
+        info = {r[0]: PassageInfo(r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7]) for r in rows}
         doc_of_law = {r[8]: r[7] for r in rows}
         names = {n: n for n in doc_of_law}
         from .citations import law_aliases
@@ -231,8 +241,8 @@ class Retriever:
                 in_edges.setdefault(t, []).append(pos)
         return State(
             generation=generation, ids=ids, matrix=matrix, row_of={int(i): n for n, i in enumerate(ids)},
-            info=info, by_key={v[0]: k for k, v in info.items()},
-            by_law_article={(v[1], v[2]): k for k, v in info.items()}, law_names=names, doc_of_law=doc_of_law,
+            info=info, by_key={v.key: k for k, v in info.items()},
+            by_law_article={(v.law, v.article): k for k, v in info.items()}, law_names=names, doc_of_law=doc_of_law,
             q_text={q: t for q, _, t in questions}, q_owner={q: p for q, p, _ in questions},
             q_in=derived.sets["questions_in"].index, q_out_row={int(q): n for n, q in enumerate(q_ids)},
             q_out_matrix=q_matrix, edges=edges, edge_start=edge_start, in_edges=in_edges,
@@ -268,34 +278,33 @@ class Retriever:
             resolved.add(full)
         pcodes, keys = set(values("pcode")), set(values("key"))
         allowed = set()
-        for pid, (key, law, _, _, _, _, doc) in st.info.items():
-            if (not laws or law in resolved) and (not pcodes or doc in pcodes) and (not keys or key in keys):
+        for pid, p in st.info.items():
+            if (not laws or p.law in resolved) and (not pcodes or p.doc_key in pcodes) and (not keys or p.key in keys):
                 allowed.add(pid)
         return allowed
 
     def _check(self, text: str, k: int) -> None:
         if not isinstance(text, str) or not text.strip():
             raise QueryError("empty query")
-        if len(text) > self.index.settings.max_query_chars:
-            raise QueryError(f"query longer than {self.index.settings.max_query_chars} characters")
-        if not 1 <= k <= self.index.settings.max_k:
-            raise QueryError(f"k must be between 1 and {self.index.settings.max_k}")
+        if len(text) > self.settings.max_query_chars:
+            raise QueryError(f"query longer than {self.settings.max_query_chars} characters")
+        if not 1 <= k <= self.settings.max_k:
+            raise QueryError(f"k must be between 1 and {self.settings.max_k}")
 
-    def _embed(self, text: str, st: State | None = None) -> np.ndarray:
+    def embed_query(self, text: str, st: State | None = None) -> np.ndarray:
         """The query's vector from the embedder the state's vectors were made with."""
         st = st or self.state()
         emb = self._embedders.get(st.fingerprint.id)
         if emb is None:
             from .embedders import get_embedder
-            from .index import EmbedderMismatch
-            emb = get_embedder(st.fingerprint.name, self.index.settings)
+            emb = get_embedder(st.fingerprint.name, self.settings)
             if emb.fingerprint != st.fingerprint:
                 raise EmbedderMismatch(f"the index holds vectors of {st.fingerprint.describe()}, but that name now "
                                        f"loads {emb.fingerprint.describe()}; run `hoprag reembed --embedder {st.fingerprint.name}`")
             self._embedders[st.fingerprint.id] = emb
         return emb.embed([text])
 
-    def _dense(self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+    def dense(self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
         """Exact top-k by inner product. One query against the in-memory matrix is a single BLAS
         call; FAISS's thread pool would only fight the embedder's threads for it."""
         if not len(st.ids) or (allowed is not None and not allowed):
@@ -325,7 +334,7 @@ class Retriever:
                 best[pid] = (sc, q)
         return sorted(((p, sc, q) for p, (sc, q) in best.items()), key=lambda t: -t[1])[:k]
 
-    def _bm25_ranked(self, st: State, text: str, n: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+    def bm25_ranked(self, st: State, text: str, n: int, allowed: set[int] | None) -> list[tuple[int, float]]:
         model, ids = st.bm25()
         tokens = tokenize(text)
         if not tokens:
@@ -374,16 +383,16 @@ class Retriever:
         self._check(text, k)
         st = self.state()
         allowed = self._allowed(st, filters)
-        qv = self._embed(text, st)
+        qv = self.embed_query(text, st)
         cited = self.cited_articles(st, text, allowed)
         if mode == "dense":
-            ranked = [(p, s, {}) for p, s in self._dense(st, qv, k, allowed)]
+            ranked = [(p, s, {}) for p, s in self.dense(st, qv, k, allowed)]
         elif mode == "questions":
             if st.q_in.ntotal == 0:
                 raise QueryError("this index has no pseudo-queries: build it with --llm to search by questions")
             ranked = [(p, s, {"matched_question": st.q_text[q]}) for p, s, q in self._questions(st, qv, k, allowed)]
         else:
-            ranked = [(p, s, {}) for p, s in self._fused(st, text, qv, k, allowed)]
+            ranked = [(p, s, {}) for p, s in self.fused(st, text, qv, k, allowed)]
         if cited:
             # the article the query names goes first, above any similarity score
             top = max([s for _, s, _ in ranked], default=1.0)
@@ -397,7 +406,7 @@ class Retriever:
         questions (× question_weight). Ranks over the whole library, not top-50 lists, so that hybrid
         search and hop search's SIM are one and the same score (on the STARD dev half this is worth
         +0.3 points recall@10 at rrf_k 30 and nothing at 60: consistency, not accuracy, is the why)."""
-        rrf_k, q_weight = self.index.settings.rrf_k, self.index.settings.question_weight
+        rrf_k, q_weight = self.settings.rrf_k, self.settings.question_weight
         n = len(st.ids)
         fused = np.zeros(n)
         if not n:
@@ -420,7 +429,7 @@ class Retriever:
                     fused[row] += q_weight / (rrf_k + rank + 1)
         return fused
 
-    def _fused(self, st: State, text: str, qv: np.ndarray, k: int, allowed: set[int] | None,
+    def fused(self, st: State, text: str, qv: np.ndarray, k: int, allowed: set[int] | None,
                depth: int | None = None) -> list[tuple[int, float]]:
         """The best max(k, depth) passages by library-wide fusion (`_fusion`), within `allowed`."""
         depth = depth or max(50, 5 * k)
@@ -434,7 +443,7 @@ class Retriever:
         top = top[np.argsort(-fused[top], kind="stable")]
         return [(int(st.ids[i]), float(fused[i])) for i in top if fused[i] > 0]
 
-    def _fusion_scores(self, st: State, text: str, qv: np.ndarray, depth: int) -> dict[int, float]:
+    def fusion_scores(self, st: State, text: str, qv: np.ndarray, depth: int) -> dict[int, float]:
         """`_fusion` as {passage id: score}."""
         fused = self._fusion(st, text, qv, depth)
         return {int(p): float(f) for p, f in zip(st.ids, fused)}
@@ -483,13 +492,13 @@ class Retriever:
         if mode not in HOP_MODES:
             raise QueryError(f"unknown hop mode {mode!r}: {', '.join(HOP_MODES)}")
         self._check(text, k)
-        s = self.index.settings
+        s = self.settings
         if not 0 <= n_hop <= s.max_hops:
             raise QueryError(f"n_hop must be between 0 and {s.max_hops}")
         st = self.state()
         allowed = self._allowed(st, filters)
         llm = self._hop_llm() if mode == "llm" and n_hop > 0 else None
-        qv = self._embed(text, st)
+        qv = self.embed_query(text, st)
         # SIM: reciprocal rank fusion over the whole library (dense rank, BM25 rank, and the rank
         # among incoming questions), so a passage reached by a hop is judged as an entry would be.
         fused = self._fusion(st, text, qv, depth=max(50, 5 * k))
@@ -578,11 +587,11 @@ class Retriever:
         return sorted(best.values(), key=lambda o: (-o.sim, -o.qcos, o.target))
 
     def _choose_similarity(self, options: list["_Option"]) -> list["_Option"]:
-        s = self.index.settings
+        s = self.settings
         return [o for o in options[:s.hop_branch] if o.sim >= s.hop_min_sim]   # none below hop_min_sim
 
     def _step(self, st: State, v: int, o: "_Option") -> dict:
-        step = {"from": st.info[v][0], "to": st.info[o.target][0], "kind": o.kind, "direction": o.direction}
+        step = {"from": st.info[v].key, "to": st.info[o.target].key, "kind": o.kind, "direction": o.direction}
         q = int(st.edges["out_q"][o.pos])
         if q >= 0:
             step["question"] = st.q_text.get(q)
@@ -591,8 +600,7 @@ class Retriever:
 
     def _hop_llm(self):
         from .llm.runner import get_llm
-        idx = self.index
-        llm = get_llm(idx.db.get_meta("llm") or idx.settings.llm, idx.settings)
+        llm = get_llm(self.db.get_meta("llm") or self.settings.llm, self.settings)
         if llm is None:
             raise QueryError("hop mode 'llm' needs an LLM: build the index with --llm, or set HOPRAG_LLM")
         return llm
@@ -617,7 +625,7 @@ class Retriever:
         that fails after its retries, keep the similarity choice (`fallback`)."""
         from .llm.base import LLMError
         from .llm.runner import LLMRequest, run_requests_sync, runner_options
-        s = self.index.settings
+        s = self.settings
         branch = s.hop_branch
         ask = [v for v in frontier if options[v] and v not in judged][:max(0, s.hop_max_llm_calls - spent.calls)]
         if not ask:
@@ -653,7 +661,7 @@ class Retriever:
                 judged[v] = [opts[i] for i in dict.fromkeys(chosen) if 0 <= i < len(opts)][:branch]
             else:
                 spent.failures += 1
-                spent.last_error = chosen if isinstance(chosen, LLMError) else f"no answer for {st.info[v][0]}"
+                spent.last_error = chosen if isinstance(chosen, LLMError) else f"no answer for {st.info[v].key}"
                 judged[v] = fallback[v]
         return {v: judged[v] for v in frontier if v in judged}
 

@@ -47,16 +47,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from storage.db import SchemaError
-from storage.snapshots import SnapshotError
-
-from .embedders import EMBEDDER_NAMES, EmbedderError
+from .embedders import EMBEDDER_NAMES
+from .errors import HTTP_STATUS, BuildBusy
 from .graph import EDGE_KINDS
-from .index import EmbedderMismatch, Index, IndexBusy, IndexStateError
-from .jobs import BuildBusy, BuildJobs
+from .index import Index
+from .jobs import BuildJobs
 from .library import read_library
-from .passages import LibraryError
-from .retrieval import HopLLMError, QueryError
 from .settings import Settings
 
 __all__ = ["create_app", "run", "ServiceConfigError"]
@@ -302,9 +298,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return handle
 
-    for exc_type, status in ((QueryError, 400), (LibraryError, 400), (EmbedderMismatch, 409), (IndexBusy, 409),
-                             (BuildBusy, 409), (HopLLMError, 502), (IndexStateError, 503), (EmbedderError, 503),
-                             (SnapshotError, 503), (SchemaError, 503)):
+    for exc_type, status in HTTP_STATUS.items():
         app.add_exception_handler(exc_type, answer(status))
 
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

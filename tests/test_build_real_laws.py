@@ -111,8 +111,8 @@ def test_repealed_articles_are_kept_but_never_returned(laws_index):
 def test_vectors_match_cache_exactly(laws_index):
     """The incrementally patched FAISS index equals one rebuilt from the database and cache."""
     with Index(laws_index["home"]) as idx:
-        patched = idx._load_derived().sets["passages"].index
-        rebuilt = idx._rebuild_derived(idx.fingerprint, idx.generation).sets["passages"].index
+        patched = idx.derived.load().sets["passages"].index
+        rebuilt = idx.derived.rebuild(idx.fingerprint, idx.generation).sets["passages"].index
     assert np.array_equal(np.sort(patched.ids()), np.sort(rebuilt.ids()))
     q = np.random.default_rng(0).standard_normal((3, patched.dim)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)

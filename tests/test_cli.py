@@ -122,4 +122,55 @@ def test_eval_split_choices(tmp_path, lib):
         sizes[split] = json.loads(r.output)["queries_scored"]
     assert sizes["dev"] + sizes["test"] == sizes["all"] == 20 and 0 < sizes["dev"] < 20
     r = _run("eval", queries, "--split", "train", "--home", home)
-    assert r.exit_code == 1 and "unknown split" in r.output
+    assert r.exit_code == 2 and "dev" in r.output and "test" in r.output   # an enum: usage error
+
+
+def test_cli_mirrors_the_api(tmp_path, lib, monkeypatch):
+    """Command = method, option = keyword: the same answers as Index.search / hop_search / neighbors."""
+    from indexer import Index
+    home = tmp_path / "home"
+    assert _run("build", lib, "-e", "use-multilingual", "--home", home).exit_code == 0
+    q = "延長工作時間之工資"
+    with Index(home, create=False) as idx:
+        api = [h.key for h in idx.search(q, k=3, mode="hybrid")]
+        api_hop = [h.key for h in idx.hop_search(q, k=2, n_hop=1)]
+        only = [h.key for h in idx.search(q, k=3, filters={"key": ["N0030001:30"]})]
+    for command in ("search", "query"):                 # `query` stays as an alias
+        r = _run(command, q, "-k", 3, "--mode", "hybrid", "--home", home, "--json")
+        assert r.exit_code == 0, r.output
+        assert [h["key"] for h in json.loads(r.output)] == api
+    r = _run("search", q, "-k", 3, "--key", "N0030001:30", "--home", home, "--json")
+    assert [h["key"] for h in json.loads(r.output)] == only == ["N0030001:30"]
+    r = _run("hop", q, "-k", 2, "--n-hop", 1, "--home", home, "--json")
+    assert r.exit_code == 0, r.output
+    assert [h["key"] for h in json.loads(r.output)] == api_hop
+    r = _run("neighbors", "N0030001:24", "--direction", "both", "--kinds", "citation", "--home", home, "--json")
+    assert r.exit_code == 0 and json.loads(r.output) == []
+
+    # fixed choices are enums: a typo is a usage error that lists the choices
+    r = _run("search", q, "--mode", "hybird", "--home", home)
+    assert r.exit_code == 2 and "dense" in r.output and "hybrid" in r.output
+    r = _run("neighbors", "N0030001:24", "--direction", "sideways", "--home", home)
+    assert r.exit_code == 2 and "both" in r.output
+    r = _run("graph", "export", "--format", "gexf", "--out", tmp_path / "g", "--home", home)
+    assert r.exit_code == 2 and "graphml" in r.output
+    # -k is bounded by the same setting as the HTTP API
+    monkeypatch.setenv("HOPRAG_MAX_K", "5")
+    r = _run("search", q, "-k", 6, "--home", home)
+    assert r.exit_code == 2 and "between 1 and 5" in r.output
+    assert _run("search", q, "-k", 5, "--home", home).exit_code == 0
+
+
+def test_importing_the_cli_configures_no_logging():
+    code = "import logging, indexer.cli, indexer; print(len(logging.getLogger().handlers))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stderr
+
+
+def test_cli_choices_are_the_apis():
+    from indexer import cli
+    from indexer.graph import EDGE_KINDS
+    from indexer.retrieval import HOP_MODES, MODES
+    assert tuple(m.value for m in cli.SearchMode) == MODES
+    assert tuple(m.value for m in cli.HopMode) == HOP_MODES
+    assert tuple(m.value for m in cli.EdgeKind) == EDGE_KINDS

@@ -31,10 +31,10 @@ KILL_POINTS = [
     ("indexer.embedders.use", "UseEmbedder.embed", 1, "after"),
     ("storage.cache", "EmbeddingCache.put_many", 1, "before"),       # cache writes
     ("storage.cache", "EmbeddingCache.put_many", 1, "after"),
-    ("indexer.index", "Index._write_documents", 1, "after"),         # inside the database transaction
-    ("indexer.index", "Index._sync_sets", 1, "after"),
+    ("indexer.build", "_write_documents", 1, "after")    ,         # inside the database transaction
+    ("indexer.derived", "DerivedStore.sync_sets", 1, "after"),
     ("indexer.citations", "resolve_citations", 1, "after"),
-    ("indexer.index", "Index._write_edges", 1, "after"),
+    ("indexer.build", "Builder._write_edges", 1, "after"),
     ("storage.vectors", "VectorIndex.to_bytes", 1, "before"),        # FAISS serialization
     ("storage.vectors", "VectorIndex.to_bytes", 3, "after"),
     ("os", "fsync", 1, "after"),                                     # snapshot files
@@ -44,8 +44,8 @@ KILL_POINTS = [
     ("os", "replace", 1, "after"),
     ("storage.snapshots", "SnapshotStore._prune", 1, "after"),       # snapshot done, commit not yet
     ("sqlalchemy.orm.session", "SessionTransaction.commit", 4, "before"),  # commits of cache rows …
-    ("indexer.index", "Index._record_build", 1, "before"),           # … and after the generation commit
-    ("indexer.index", "Index._record_build", 1, "after"),
+    ("indexer.build", "Builder._record", 1, "before")     ,           # … and after the generation commit
+    ("indexer.build", "Builder._record", 1, "after"),
 ]
 
 KILLER = textwrap.dedent("""

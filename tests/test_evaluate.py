@@ -13,7 +13,7 @@ import pytest
 from indexer.evaluate import (EvalQuery, QueryFileError, evaluate, format_table, load_queries, ndcg_at,
                               recall_at, reciprocal_rank)
 from indexer.graph import EDGE_DTYPE
-from indexer.retrieval import QueryError
+from indexer.retrieval import PassageInfo, QueryError
 
 from .conftest import DATA, requires_data
 
@@ -123,7 +123,7 @@ class FakeIndex:
     """Passages 1..6 with keys k1..k6; each query text maps to a fixed ranking of passage ids."""
 
     def __init__(self, rankings: dict[str, list[int]], hop: dict[str, list[int]] | None = None):
-        info = {i: (f"k{i}", "law", str(i), "", "text", (), "doc") for i in range(1, 7)}
+        info = {i: PassageInfo(f"k{i}", "law", str(i), "", "text", (), "doc") for i in range(1, 7)}
         self.state = SimpleNamespace(generation=3, info=info, by_key={v[0]: k for k, v in info.items()},
                                      ids=np.arange(1, 7), edges=np.zeros(0, dtype=EDGE_DTYPE),
                                      q_in=SimpleNamespace(ntotal=0), q_out_row={})

@@ -90,7 +90,7 @@ def test_changed_article_keeps_its_id_and_replaces_its_vector(tmp_path, lib):
         assert after["passage_id"] == before and "著作權" in after["text"]
         assert idx.query("外國人之著作享有著作權", k=1)[0].key == "T0000001:2"
         assert idx.stats()["vectors"] == 6
-        ids = idx._vectors("passages").ids()
+        ids = idx.derived.load().sets["passages"].index.ids()
         assert len(ids) == len(set(ids.tolist())) == 6
 
 
@@ -154,7 +154,7 @@ def test_corrupt_or_missing_snapshot_is_rebuilt_without_embedding(tmp_path, lib)
 def test_snapshot_retention(tmp_path, lib):
     with Index(tmp_path / "h", ) as idx:
         idx.settings = idx.settings.model_copy(update={"snapshot_keep": 2})
-        idx.snapshots.keep = 2
+        idx.derived.snapshots.keep = 2
         idx.build(lib, embedder=USE)
         for i in range(3):
             write_law(lib, "T0000004", "第四法", {"1": f"版本{i}"})

@@ -16,11 +16,9 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..errors import EmbedderError
+
 __all__ = ["Embedder", "Fingerprint", "EmbedderError", "check_vectors", "l2_normalize"]
-
-
-class EmbedderError(RuntimeError):
-    """An embedder failed. Never answered with stand-in vectors: the caller gets this instead."""
 
 
 @dataclass(frozen=True)

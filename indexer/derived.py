@@ -1,0 +1,210 @@
+"""The derived state of one generation: its vector sets (passages, incoming and outgoing
+questions) and its edge table, as a snapshot holds them. Everything here can be rebuilt from the
+database and the embedding cache alone (no model, no LLM), so a missing or corrupt snapshot is
+repaired on open, and said so in `repairs`.
+
+Public API:
+    SETS                                  the vector sets of a generation
+    Derived(generation, sets, edges)      one generation's vectors and edge table
+    DbView(generation, fingerprint, desired, n_edges)   what the database says, read in one transaction
+    DerivedStore(db, cache, snapshots, home)
+        .view(session) -> DbView
+        .read(view) -> (Derived | None, problem | None)   the snapshot, verified against the view
+        .load(required=True) -> Derived | None             read, else rebuild and save (a repair)
+        .sync_sets(session, fingerprint, base, generation) -> Derived   base patched to the database
+        .rebuild(fingerprint, generation) -> Derived
+        .save(derived, fingerprint) -> Snapshot
+        .list(current) -> list[dict], .verify(generation) -> str | None, .forget()
+        .repairs                          what loading had to rebuild, for stats and logs
+    edge_table(session) -> np.ndarray     the edge table as the graph module's structured array
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.cache import EmbeddingCache
+from storage.db import Database
+from storage.models import EdgeRow, PassageRow, PseudoQueryRow
+from storage.snapshots import Snapshot, SnapshotError, SnapshotStore
+from storage.vectors import VectorIndexError
+
+from .embedders.base import Fingerprint
+from .errors import IndexStateError
+from .graph import edge_table as _as_edge_table
+from .vectorsets import MissingVectors, VectorSet, npy_bytes, npy_load
+
+__all__ = ["SETS", "Derived", "DbView", "DerivedStore", "edge_table"]
+
+log = logging.getLogger(__name__)
+SETS = ("passages", "questions_in", "questions_out")
+GRAPH_FILE = "graph.npy"
+
+
+@dataclass
+class Derived:
+    """Everything a snapshot holds, for one generation."""
+    generation: int
+    sets: dict[str, VectorSet]
+    edges: np.ndarray
+
+
+class DbView(NamedTuple):
+    generation: int
+    fingerprint: Fingerprint | None
+    desired: dict[str, dict[int, str]]   # {set name: {id: embed hash}} as the database says it should be
+    n_edges: int
+
+
+def edge_table(s: Session) -> np.ndarray:
+    return _as_edge_table(s.execute(select(EdgeRow.id, EdgeRow.source_id, EdgeRow.target_id, EdgeRow.kind,
+                                           EdgeRow.score, EdgeRow.out_query_id, EdgeRow.in_query_id)
+                                    .order_by(EdgeRow.id)).all())
+
+
+def _desired(s: Session) -> dict[str, dict[int, str]]:
+    q = select(PseudoQueryRow.id, PseudoQueryRow.embed_hash)
+    return {
+        "passages": dict(s.execute(select(PassageRow.id, PassageRow.embed_hash)   # type: ignore[arg-type]
+                                   .where(PassageRow.embed_hash.is_not(None))).all()),
+        "questions_in": dict(s.execute(q.where(PseudoQueryRow.direction == "in")).all()),   # type: ignore[arg-type]
+        "questions_out": dict(s.execute(q.where(PseudoQueryRow.direction == "out")).all()),  # type: ignore[arg-type]
+    }
+
+
+class DerivedStore:
+    def __init__(self, db: Database, cache: EmbeddingCache, snapshots: SnapshotStore, home: Path):
+        self.db, self.cache, self.snapshots, self.home = db, cache, snapshots, home
+        self.current: Derived | None = None   # the last generation loaded or saved by this process
+        self.repairs: list[str] = []
+
+    def view(self, s: Session) -> DbView:
+        """Generation, embedder, desired vector sets and edge count, read in one transaction."""
+        generation = int(self.db.get_meta_in(s, "generation", 0))
+        fp = self.db.get_meta_in(s, "embedder")
+        n_edges = int(s.scalar(select(func.count()).select_from(EdgeRow)) or 0)
+        return DbView(generation, Fingerprint.from_dict(fp) if fp else None, _desired(s), n_edges)
+
+    def read(self, view: DbView) -> tuple[Derived | None, str | None]:
+        """The snapshot of the view's generation, verified (checksums, embedder, ids and hashes,
+        edge count), or None and what is wrong with it."""
+        current = self.current
+        if current is not None and current.generation == view.generation:
+            return current, None
+        snap = self.snapshots.get(view.generation)
+        if snap is None:
+            latest = self.snapshots.latest()
+            return None, (f"snapshot of generation {view.generation} is missing"
+                          + (f" (newest on disk: gen {latest.generation})" if latest else ""))
+        try:
+            if view.fingerprint is None or snap.info.get("fingerprint") != view.fingerprint.id:
+                raise SnapshotError("snapshot was made with another embedder")
+
+            def read(name: str) -> bytes:
+                return self.snapshots.read(snap, name)
+            sets = {name: VectorSet.from_files(name, read) for name in SETS}
+            edges = npy_load(read(GRAPH_FILE))
+            for name in SETS:
+                if sets[name].hashes != view.desired[name]:
+                    raise SnapshotError(f"snapshot {name} does not match the database")
+            if len(edges) != view.n_edges:
+                raise SnapshotError("snapshot graph does not match the database")
+            return Derived(view.generation, sets, edges), None
+        except (SnapshotError, VectorIndexError) as exc:
+            return None, str(exc)
+
+    def load(self, required: bool = True) -> Derived | None:
+        """The current generation's vectors and graph; a bad snapshot is rebuilt and saved."""
+        with self.db.session() as s:
+            view = self.view(s)
+        if view.fingerprint is None:
+            if required:
+                raise IndexStateError(f"the index at {self.home} is empty: run `hoprag build LIBRARY` first")
+            return None
+        derived, problem = self.read(view)
+        if derived is not None:
+            self.current = derived
+            return derived
+        log.warning("rebuilding snapshot from the database: %s", problem)
+        self.repairs.append(str(problem))
+        with self.db.session() as s:   # one transaction: what is rebuilt is what it is named after
+            view = self.view(s)
+            assert view.fingerprint is not None
+            derived = self._rebuild_in(s, view.fingerprint, view.generation)
+            self.save(derived, view.fingerprint)
+        return derived
+
+    def rebuild(self, fp: Fingerprint, generation: int) -> Derived:
+        """Vectors from the cache, the graph from the edge table: no model, no LLM."""
+        with self.db.session() as s:
+            return self._rebuild_in(s, fp, generation)
+
+    def _rebuild_in(self, s: Session, fp: Fingerprint, generation: int) -> Derived:
+        derived = self.sync_sets(s, fp, None, generation)
+        derived.edges = edge_table(s)
+        return derived
+
+    def sync_sets(self, s: Session, fp: Fingerprint, base: Derived | None, generation: int) -> Derived:
+        """The vector sets the database asks for, patched from `base` (a copy: the loaded
+        generation stays intact for readers and on failure) or built from the cache; the edge
+        table is left empty for the caller to fill."""
+        desired = _desired(s)
+
+        def fetch(hashes: list[str]) -> dict[str, np.ndarray]:
+            return self.cache.get_many(fp.id, hashes)
+        sets = {}
+        for name in SETS:
+            vs = base.sets.get(name) if base else None
+            try:
+                if vs is None or vs.dim != fp.dim:
+                    vs = VectorSet.build(fp.dim, desired[name], fetch)
+                else:
+                    vs = vs.copy()
+                    vs.sync(desired[name], fetch)
+            except MissingVectors as exc:
+                raise IndexStateError(f"{name}: {exc}; run `hoprag reembed --embedder {fp.name}`") from None
+            sets[name] = vs
+        return Derived(generation, sets, np.zeros(0))
+
+    def save(self, derived: Derived, fp: Fingerprint) -> Snapshot:
+        files: dict[str, bytes] = {}
+        for name, vs in derived.sets.items():
+            files.update(vs.to_files(name))
+        files[GRAPH_FILE] = npy_bytes(derived.edges)
+        info = {"embedder": fp.to_dict(), "fingerprint": fp.id,
+                "counts": {name: len(vs) for name, vs in derived.sets.items()} | {"edges": int(len(derived.edges))}}
+        snap = self.snapshots.save(derived.generation, files, info)
+        self.current = derived
+        return snap
+
+    def forget(self) -> None:
+        """Drop what this process holds, so that the next load reads the snapshot from disk."""
+        self.current = None
+
+    def list(self, current: int) -> list[dict]:
+        out = []
+        for snap in self.snapshots.list():
+            status = "ok" if snap.manifest else "unreadable manifest"
+            out.append({"generation": snap.generation, "path": str(snap.path), "current": snap.generation == current,
+                        "created_at": snap.manifest.get("created_at"), "counts": snap.info.get("counts", {}),
+                        "status": status})
+        return out
+
+    def verify(self, generation: int) -> str | None:
+        """None if the snapshot of `generation` is intact (every checksum), else what is wrong."""
+        snap = self.snapshots.get(generation)
+        if snap is None:
+            return f"no snapshot of generation {generation}"
+        try:
+            for name in snap.manifest.get("files", {}):
+                self.snapshots.read(snap, name)
+        except SnapshotError as exc:
+            return str(exc)
+        return None
