@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.db import Database
 from storage.models import LLMResultRow, utcnow
@@ -67,10 +66,8 @@ class QuestionStage:
         if not rows:
             return
         with self.db.session() as s:
-            stmt = sqlite_insert(LLMResultRow.__table__)
-            stmt = stmt.on_conflict_do_update(index_elements=["cache_key"], set_={
-                c: stmt.excluded[c] for c in ("status", "incoming", "outgoing", "error", "attempts", "updated_at")})
-            s.execute(stmt, rows)
+            self.db.insert_rows(s, LLMResultRow.__table__, rows, key=("cache_key",),
+                                update=("status", "incoming", "outgoing", "error", "attempts", "updated_at"))
 
     def _validator(self, p: Passage):
         return lambda obj: parse_reply(obj, self.counts, law=p.law, text=p.text, label=p.article_label)

@@ -74,22 +74,28 @@ LAW_SHORT_NAMES = {
 _BARE_ARTICLE = re.compile(rf"第?\s*([{NUMBER_CHARS}]+)\s*條(?:\s*之\s*([{NUMBER_CHARS}]+))?|第\s*([0-9]+)-([0-9]+)\s*條")
 
 
+def _doc(text: str, default: Any = None) -> Any:
+    """A field with its description (the HTTP API's schema is made from these)."""
+    return field(default=default, metadata={"doc": text})
+
+
 @dataclass(frozen=True)
 class Hit:
-    passage_id: int
-    key: str
-    law: str
-    article: str
-    score: float
-    text: str
-    label: str = ""
-    chapters: tuple[str, ...] = ()
-    generation: int = 0
-    matched_question: str | None = None
-    cited: bool = False               # the query named this article
-    sim: float | None = None          # hop search: normalized relevance
-    imp: float | None = None          # hop search: visits / most visits (an entry counts one)
-    path: tuple[dict, ...] | None = None
+    passage_id: int = field(metadata={"doc": "the passage's row id (stable within this index)"})
+    key: str = field(metadata={"doc": "pcode:article, stable across renamings, e.g. N0030001:24"})
+    law: str = field(metadata={"doc": "the law's name as the library has it now"})
+    article: str = field(metadata={"doc": "article number, e.g. 24 or 15-1"})
+    score: float = field(metadata={"doc": "the mode's ranking score (higher is better)"})
+    text: str = field(metadata={"doc": "the article's text"})
+    label: str = _doc("the article's label, e.g. 第15-1條", "")
+    chapters: tuple[str, ...] = _doc("the chapters the article sits in", ())
+    generation: int = _doc("the committed generation the hit comes from", 0)
+    matched_question: str | None = _doc("questions mode: the incoming question matched")
+    cited: bool = _doc("the query names this article (勞基法第24條)", False)
+    sim: float | None = _doc("hop search: normalized relevance")
+    imp: float | None = _doc("hop search: visits / most visits (an entry counts one, each arrival one more), "
+                             "in [0, 1]")
+    path: tuple[dict, ...] | None = _doc("hop search: edges followed to reach it")
 
     def to_dict(self) -> dict:
         d = asdict(self)

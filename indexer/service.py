@@ -31,23 +31,26 @@ in its thread pool, so the event loop only parses requests and writes answers.
 # No `from __future__ import annotations`: the request models are built inside create_app (their
 # limits come from Settings), and FastAPI must resolve their annotations at runtime.
 
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
+import typing
 from typing import Annotated, Any, Literal, Optional, Union
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .embedders import EMBEDDER_NAMES
+from . import retrieval
+from .embedders import EmbedderError, embedder_kind
 from .errors import HTTP_STATUS, BuildBusy
 from .graph import EDGE_KINDS
 from .index import Index
@@ -99,22 +102,18 @@ class Filters(BaseModel):
         return self.model_dump(exclude_none=True) or None
 
 
-class Hit(BaseModel):
-    model_config = ConfigDict(extra="allow")   # what retrieval adds later passes through
-    passage_id: int
-    key: str
-    law: str
-    article: str
-    score: float
-    text: str
-    label: str = ""
-    chapters: list[str] = []
-    generation: int
-    matched_question: Optional[str] = Field(None, description="questions mode: the incoming question matched")
-    cited: bool = Field(False, description="the query names this article (勞基法第24條)")
-    sim: Optional[float] = Field(None, description="hop search: normalized relevance")
-    imp: Optional[float] = Field(None, description="hop search: visits / most visits (an entry counts one, each arrival one more), in [0, 1]")
-    path: Optional[list[dict[str, Any]]] = Field(None, description="hop search: edges followed to reach it")
+def _model_of(dc: type, name: str) -> type[BaseModel]:
+    """A response model made from a dataclass of the Python API, its field docs as descriptions:
+    the HTTP schema cannot drift from what `Index.search` returns."""
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(dc):
+        hint = typing.get_type_hints(dc)[f.name]
+        default = ... if f.default is dataclasses.MISSING else f.default
+        fields[f.name] = (hint, Field(default, description=f.metadata.get("doc")))
+    return create_model(name, __config__=ConfigDict(extra="allow"), **fields)
+
+
+Hit = _model_of(retrieval.Hit, "Hit")
 
 
 class Hits(BaseModel):
@@ -199,12 +198,12 @@ def _refs(ref: str) -> list[Any]:
 
 
 def _check_embedder(name: str) -> None:
-    # By syntax only: making the embedder may load a model or reach the hub, which a request
+    # By grammar only: making the embedder may load a model or reach the hub, which a request
     # must not wait for; the build itself reports a name that does not work.
-    ok = name in ("bge-m3", "use-multilingual", "use") or (
-        name.startswith("st:") and len(name) > 3) or (name.startswith("gemini:") and len(name) > 7)
-    if not ok:
-        raise HTTPException(400, f"unknown embedder {name!r}; choose one of: {', '.join(EMBEDDER_NAMES)}")
+    try:
+        embedder_kind(name)
+    except EmbedderError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def _check_llm(name: str, settings: Settings) -> None:

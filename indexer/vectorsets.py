@@ -62,9 +62,7 @@ class VectorSet:
 
     def copy(self) -> "VectorSet":
         """An independent copy: a build updates the copy while queries keep reading the original."""
-        import faiss
-        from storage.vectors import VectorIndex as _VI
-        return VectorSet(_VI(self.dim, _index=faiss.clone_index(self.index._index)), dict(self.hashes))
+        return VectorSet(self.index.clone(), dict(self.hashes))
 
     @classmethod
     def build(cls, dim: int, desired: Mapping[int, str], fetch: FetchFn) -> "VectorSet":

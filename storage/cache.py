@@ -17,7 +17,6 @@ from typing import Iterable, Mapping
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .db import Database
 from .models import EmbeddingRow, utcnow
@@ -56,17 +55,11 @@ class EmbeddingCache:
             return
         rows = [{"fingerprint": fingerprint_id, "text_hash": h, "dim": int(v.shape[0]),
                  "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes()} for h, v in vectors.items()]
+        now = utcnow()
         with self.db.session() as s:
-            table = EmbeddingRow.__table__
-            if self.db.engine.dialect.name == "sqlite":
-                stmt = sqlite_insert(table).on_conflict_do_nothing()
-            else:  # other backends: skip keys already present, portable if slower
-                existing = set(self.get_many(fingerprint_id, vectors.keys()))
-                rows = [r for r in rows if r["text_hash"] not in existing]
-                stmt = table.insert()
             for part in _chunks(rows):
-                if part:
-                    s.execute(stmt, [dict(r, created_at=utcnow()) for r in part])
+                self.db.insert_rows(s, EmbeddingRow.__table__, [dict(r, created_at=now) for r in part],
+                                    key=("fingerprint", "text_hash"))
 
     def count(self, fingerprint_id: str | None = None) -> int:
         with self.db.session() as s:

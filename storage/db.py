@@ -2,7 +2,8 @@
 sessions, and Alembic migrations applied on open.
 
 Public API:
-    Database(url)                 .engine, .session() context manager, .get_meta/.get_meta_in/.set_meta
+    Database(url)                 .engine, .session() context manager, .get_meta/.get_meta_in/.set_meta,
+                                  .insert_rows(session, table, rows, key=, update=)  insert or ignore / upsert
     migrate(engine) -> str        upgrade to head; returns the revision
     head_revision() -> str
     SchemaError                   database written by a newer hoprag (unknown revision)
@@ -13,9 +14,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import Table, create_engine, event, inspect, select, tuple_
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -115,6 +116,41 @@ class Database:
     @staticmethod
     def set_meta(session: Session, key: str, value: Any) -> None:
         session.merge(MetaEntry(key=key, value={"v": value}))
+
+    def insert_rows(self, session: Session, table: Table, rows: list[dict], *, key: Sequence[str],
+                    update: Sequence[str] = ()) -> None:
+        """Insert `rows`; a row whose `key` columns exist already is left alone (update=()) or has
+        its `update` columns overwritten. Native ON CONFLICT on SQLite and PostgreSQL; elsewhere
+        the existing keys are read first, in the same transaction."""
+        if not rows:
+            return
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            stmt = dialect_insert(table)
+            if update:
+                stmt = stmt.on_conflict_do_update(index_elements=list(key),
+                                                  set_={c: stmt.excluded[c] for c in update})
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+            session.execute(stmt, rows)
+            return
+        cols = [table.c[k] for k in key]
+        present = set()
+        for i in range(0, len(rows), 500):
+            part = rows[i:i + 500]
+            wanted = {tuple(r[k] for k in key) for r in part}
+            present |= {tuple(r) for r in session.execute(select(*cols).where(tuple_(*cols).in_(wanted)))}
+        fresh = [r for r in rows if tuple(r[k] for k in key) not in present]
+        if fresh:
+            session.execute(table.insert(), fresh)
+        for r in rows:
+            if update and tuple(r[k] for k in key) in present:
+                session.execute(table.update().where(*[table.c[k] == r[k] for k in key])
+                                .values({c: r[c] for c in update}))
 
     def close(self) -> None:
         self.engine.dispose()

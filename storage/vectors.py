@@ -3,7 +3,7 @@
 Public API:
     VectorIndex(dim)
         .add(ids, vectors) / .remove(ids) / .search(queries, k) -> (scores, ids)
-        .ids() -> np.ndarray, .vectors() -> (ids, matrix), .ntotal, .dim
+        .ids() -> np.ndarray, .vectors() -> (ids, matrix), .ntotal, .dim, .clone()
         .to_bytes() / VectorIndex.from_bytes(data)   faiss' own serialization, never pickle
 """
 
@@ -78,6 +78,10 @@ class VectorIndex:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         scores, ids = self._index.search(queries, k)
         return scores, ids
+
+    def clone(self) -> "VectorIndex":
+        """An independent copy (a build patches the copy while queries read the original)."""
+        return VectorIndex(self.dim, _index=_faiss().clone_index(self._index))
 
     def to_bytes(self) -> bytes:
         return _faiss().serialize_index(self._index).tobytes()

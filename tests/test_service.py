@@ -335,6 +335,13 @@ def test_openapi_states_the_limits(client):
     assert (search["k"]["maximum"], search["query"]["maxLength"]) == (100, 2000)
     assert schema["HopSearchRequest"]["properties"]["n_hop"]["maximum"] == 4
     assert client.get("/docs").status_code == 200
+    # the Hit of the HTTP API is the Hit of the Python API, field for field, each described
+    import dataclasses
+    from indexer.retrieval import Hit
+    hit = schema["Hit"]
+    assert list(hit["properties"]) == [f.name for f in dataclasses.fields(Hit)]
+    assert all(p.get("description") for p in hit["properties"].values())
+    assert set(hit["required"]) == {"passage_id", "key", "law", "article", "score", "text"}
 
 
 # ------------------------------------------------------------------ a build under load

@@ -7,6 +7,7 @@
 
 Public API:
     get_embedder(name, settings) -> Embedder     one instance per (name, settings) per process
+    embedder_kind(name) -> str                   bge-m3 | st | use | gemini, by the name's grammar alone
     Embedder, Fingerprint, EmbedderError
 """
 
@@ -15,26 +16,39 @@ from __future__ import annotations
 from ..settings import Settings
 from .base import Embedder, EmbedderError, Fingerprint
 
-__all__ = ["get_embedder", "Embedder", "Fingerprint", "EmbedderError", "EMBEDDER_NAMES"]
+__all__ = ["get_embedder", "embedder_kind", "Embedder", "Fingerprint", "EmbedderError", "EMBEDDER_NAMES"]
 
 EMBEDDER_NAMES = ("bge-m3", "st:<name-or-path>", "use-multilingual", "gemini:<model>")
 _instances: dict[tuple, Embedder] = {}
 
 
-def _create(name: str, settings: Settings) -> Embedder:
+def embedder_kind(name: str) -> str:
+    """Which backend a name selects, by its grammar alone (no model is loaded): bge-m3 | st | use |
+    gemini; EmbedderError for a name that selects none."""
     if name == "bge-m3":
+        return "bge-m3"
+    if name.startswith("st:") and len(name) > 3:
+        return "st"
+    if name in ("use-multilingual", "use"):
+        return "use"
+    if name.startswith("gemini:") and len(name) > 7:
+        return "gemini"
+    raise EmbedderError(f"unknown embedder {name!r}; choose one of: {', '.join(EMBEDDER_NAMES)}")
+
+
+def _create(name: str, settings: Settings) -> Embedder:
+    kind = embedder_kind(name)
+    if kind == "bge-m3":
         from .st import BGE_M3, SentenceTransformerEmbedder
         return SentenceTransformerEmbedder(BGE_M3, settings, name="bge-m3")
-    if name.startswith("st:") and len(name) > 3:
+    if kind == "st":
         from .st import SentenceTransformerEmbedder
         return SentenceTransformerEmbedder(name[3:], settings)
-    if name in ("use-multilingual", "use"):
+    if kind == "use":
         from .use import UseEmbedder
         return UseEmbedder(settings)
-    if name.startswith("gemini:") and len(name) > 7:
-        from .gemini import GeminiEmbedder
-        return GeminiEmbedder(name[7:], settings)
-    raise EmbedderError(f"unknown embedder {name!r}; choose one of: {', '.join(EMBEDDER_NAMES)}")
+    from .gemini import GeminiEmbedder
+    return GeminiEmbedder(name[7:], settings)
 
 
 def get_embedder(name: str, settings: Settings | None = None) -> Embedder:
