@@ -5,26 +5,41 @@ PYTHON ?= python3
 VENV   ?= .venv
 DATA   ?= ../shared/data
 HOME_DIR ?= .hoprag
-# Pinned so pip never resolves a multi-GB CUDA build where a CPU wheel is wanted (override freely).
-TORCH_SPEC ?= torch==2.13.0
+# torch for the [st] extra (BGE-M3). A version pin alone does not choose the build: on PyPI the
+# default Linux wheel of every torch 2.x carries CUDA (gigabytes). TORCH=cpu (the default) takes the
+# +cpu wheel from PyTorch's CPU index; TORCH=cuda takes PyPI's CUDA wheel.
+TORCH ?= cpu
+TORCH_VERSION ?= 2.13.0
+ifeq ($(TORCH),cuda)
+TORCH_PIP := "torch==$(TORCH_VERSION)"
+else
+TORCH_PIP := "torch==$(TORCH_VERSION)+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+endif
+# what `make install` adds to the core (pyproject.toml lists them; [all] adds postgres and milvus)
+EXTRAS ?= st,gemini,pdf,server,test
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart test bench audit clean
+.PHONY: install quickstart lint test bench audit clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q $(TORCH_PIP)
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 install: $(BIN)/.installed
 
 quickstart: install
 	$(BIN)/hoprag build $(DATA)/laws/2024-10-11 --embedder use-multilingual --home $(HOME_DIR)
-	$(BIN)/hoprag query "雇主延長工作時間之工資如何計算" -k 5 --home $(HOME_DIR)
+	$(BIN)/hoprag search "雇主延長工作時間之工資如何計算" --mode hybrid -k 5 --home $(HOME_DIR)
 
-test: install
+lint: install
+	$(BIN)/ruff check indexer storage tests bench migrations
+	$(BIN)/ruff format --check indexer storage
+	$(BIN)/mypy indexer storage
+
+test: lint
 	HOPRAG_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest
 
 bench: install

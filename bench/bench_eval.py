@@ -46,12 +46,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import machine_facts, write_result  # noqa: E402
+from bench_store import machine_facts, write_result
 
-from indexer.evaluate import (DEFAULT_KS, NDCG_K, evaluate, format_table, load_queries, ndcg_at,  # noqa: E402
-                              recall_at, reciprocal_rank)
-from indexer.index import Index  # noqa: E402
-from indexer.retrieval import RRF_K, tokenize  # noqa: E402
+from indexer.evaluate import (
+    DEFAULT_KS,
+    NDCG_K,
+    evaluate,
+    format_table,
+    load_queries,
+    ndcg_at,
+    recall_at,
+    reciprocal_rank,
+)
+from indexer.index import Index
+from indexer.retrieval import RRF_K, tokenize
 
 STARD = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "eval" / "stard"
 REFERENCE = {"recall@1": 0.20, "recall@5": 0.44, "recall@10": 0.55, "recall@20": 0.65}

@@ -86,7 +86,7 @@ SNAPSHOT_RUNS = 3
 class Clock:
     """Wall and CPU seconds of a with-block (CPU: all threads of this process)."""
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self._w, self._c = time.perf_counter(), time.process_time()
         return self
 
@@ -213,7 +213,7 @@ class SearchTap:
         kept = np.flatnonzero(~self.generic)
         return np.where(pos >= 0, kept[np.where(pos >= 0, pos, 0)], -1)
 
-    def __enter__(self) -> "SearchTap":
+    def __enter__(self) -> SearchTap:
         self.mod._search, self.mod.generic_questions = self, self._generic
         return self
 
@@ -338,6 +338,7 @@ def edges_worker(n: int, runs: int, sample: int, naive: bool, probes: list[int] 
     from dataclasses import asdict
 
     import faiss
+
     import indexer.edges as E
     from indexer.edges import EdgeParams, generic_questions, match_questions, total_cap
 
@@ -533,7 +534,7 @@ class MatchTap:
                            "edges": len(out)})
         return out
 
-    def __enter__(self) -> "MatchTap":
+    def __enter__(self) -> MatchTap:
         self.mod.match_questions = self
         return self
 
@@ -627,10 +628,12 @@ def ivf_on_real_vectors(settings, probes: list[int] | None = None) -> dict:
     (candidate pairs before the caps, final (source, target) edges)."""
     import dataclasses
 
-    import indexer.edges as E
     from sqlalchemy import select
-    from storage.models import PseudoQueryRow
+
+    import indexer.edges as E
+    from indexer.edges import EdgeParams
     from indexer.index import Index
+    from storage.models import PseudoQueryRow
     with Index(settings=settings) as idx:
         derived = idx.derived.load()
         params = EdgeParams.from_settings(idx.settings)
@@ -770,6 +773,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         return None
 
     from bench_store import machine_facts, write_result
+
     from tests.fakes.openai_server import FakeOpenAI
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -783,8 +787,9 @@ def main(argv: list[str] | None = None) -> dict | None:
                     "synthetic": {"dim": DIM, "incoming_per_passage": N_IN, "outgoing_per_passage": N_OUT,
                                   "noise_norm": 0.7, "passages_per_law": 220,
                                   "outgoing_targets": "60% same law, 15% any passage, 25% unanswered"}}
-    from indexer.edges import EdgeParams
     from dataclasses import asdict
+
+    from indexer.edges import EdgeParams
     result["edge_params"] = asdict(EdgeParams())
     result["probes"] = probes
     with Clock() as total:

@@ -40,8 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_store import machine_facts, write_result  # noqa: E402
 
-from indexer.evaluate import (DEFAULT_KS, NDCG_K, load_queries, ndcg_at, recall_at,  # noqa: E402
-                              reciprocal_rank, split_queries)
+from indexer.evaluate import DEFAULT_KS, NDCG_K, load_queries, ndcg_at, recall_at, reciprocal_rank, split_queries  # noqa: E402
 from indexer.index import Index  # noqa: E402
 from indexer.settings import Settings  # noqa: E402
 

@@ -55,11 +55,11 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import Clock, _hoprag, machine_facts, write_result  # noqa: E402
+from bench_store import Clock, _hoprag, machine_facts, write_result
 
-from indexer.index import Index  # noqa: E402
-from indexer.retrieval import tokenize  # noqa: E402
-from indexer.settings import Settings  # noqa: E402
+from indexer.index import Index
+from indexer.retrieval import tokenize
+from indexer.settings import Settings
 
 DATA = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "laws"
 VERSION = "2024-10-11"
@@ -195,7 +195,7 @@ class Server:
         self.log_path = log_path
         self.env = dict(os.environ, **(env or {}))
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self._log = open(self.log_path, "wb")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
@@ -301,7 +301,7 @@ def bench_http(server: Server, n: int, variant: str) -> tuple[dict, list[dict]]:
         t0 = time.perf_counter()
         c.post("/hop-search", json={"query": QUESTIONS[2], "k": K, "n_hop": 2}).raise_for_status()
         warm["first_hop_ms"] = (time.perf_counter() - t0) * 1e3
-        for name, path, body in ENDPOINTS:            # a few of each, so the caches are warm
+        for _name, path, body in ENDPOINTS:           # a few of each, so the caches are warm
             for i in range(10):
                 c.post(path, json=dict(body, query=QUESTIONS[(i * 7) % len(QUESTIONS)])).raise_for_status()
     rows = []
@@ -469,7 +469,7 @@ def bench_threads(idx: Index, n: int) -> list[dict]:
         for threads in CLIENTS:
             counter, lock, lat = iter(range(n)), threading.Lock(), []
 
-            def worker() -> None:
+            def worker(counter=counter, lock=lock, lat=lat, mode=mode) -> None:
                 while True:
                     with lock:
                         i = next(counter, None)

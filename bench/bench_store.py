@@ -71,7 +71,7 @@ class Clock:
     """Wall and CPU seconds (all threads of this process) of a with-block. On a shared machine the
     CPU seconds barely move when another job steals cores; the wall seconds do."""
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self._w, self._c = time.perf_counter(), time.process_time()
         return self
 
@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> dict:
     human, md = tables(result)
     m = result["machine"]
     print(f"\nhoprag store benchmark: {args.embedder}{' (quick)' if args.quick else ''} on "
-          f"{m['cpu']}, {m['cores']} cores{', ' + m['gpu'] if m['gpu'] else ''}, load {m['loadavg_before'][0]:.1f} -> {m['loadavg_after'][0]:.1f}\n\n{human}\n\n{md}\n")
+          f"{m['cpu']}, {m['cores']} cores{', ' + m['gpu'] if m['gpu'] else ''}, "
+          f"load {m['loadavg_before'][0]:.1f} -> {m['loadavg_after'][0]:.1f}\n\n{human}\n\n{md}\n")
     write_result(args.out, result)
     return result
 

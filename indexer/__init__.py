@@ -14,17 +14,50 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Index", "Hit", "HopHits", "Settings", "BuildReport", "Library", "Passage", "LibraryError",
-           "EmbedderError", "EmbedderMismatch", "IndexStateError", "QueryError", "HopLLMError", "BuildBusy",
-           "IndexBusy", "SchemaError", "SnapshotError"]
+__all__ = [
+    "Index",
+    "Hit",
+    "HopHits",
+    "Settings",
+    "BuildReport",
+    "Library",
+    "Passage",
+    "LibraryError",
+    "EmbedderError",
+    "EmbedderMismatch",
+    "IndexStateError",
+    "QueryError",
+    "HopLLMError",
+    "BuildBusy",
+    "IndexBusy",
+    "SchemaError",
+    "SnapshotError",
+]
 
-_WHERE = {"Index": "index", "Hit": "retrieval", "HopHits": "retrieval", "Settings": "settings",
-          "BuildReport": "build", "Library": "passages", "Passage": "passages"}
+_WHERE = {
+    "Index": "index",
+    "Hit": "retrieval",
+    "HopHits": "retrieval",
+    "Settings": "settings",
+    "BuildReport": "build",
+    "Library": "passages",
+    "Passage": "passages",
+}
 
 if TYPE_CHECKING:
     from .build import BuildReport
-    from .errors import (BuildBusy, EmbedderError, EmbedderMismatch, HopLLMError, IndexBusy, IndexStateError,
-                         LibraryError, QueryError, SchemaError, SnapshotError)
+    from .errors import (
+        BuildBusy,
+        EmbedderError,
+        EmbedderMismatch,
+        HopLLMError,
+        IndexBusy,
+        IndexStateError,
+        LibraryError,
+        QueryError,
+        SchemaError,
+        SnapshotError,
+    )
     from .index import Index
     from .passages import Library, Passage
     from .retrieval import Hit, HopHits

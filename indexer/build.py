@@ -26,9 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
@@ -62,18 +63,18 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 @dataclass
 class BuildReport:
-    added: int = 0            # new passage keys
-    changed: int = 0          # same key, different article text
-    relabeled: int = 0        # same text, different law name or label (renamed law): re-embedded
-    removed: int = 0          # keys gone from the library
+    added: int = 0  # new passage keys
+    changed: int = 0  # same key, different article text
+    relabeled: int = 0  # same text, different law name or label (renamed law): re-embedded
+    removed: int = 0  # keys gone from the library
     unchanged: int = 0
-    repealed: int = 0         # passages that read only （刪除）: kept, not embedded
-    embedded: int = 0         # texts sent to the embedder (passages and pseudo-queries)
-    cache_hits: int = 0       # texts that needed a vector and found it in the cache
-    llm_calls: int = 0        # passages sent to the LLM (retries not counted)
-    llm_failures: int = 0     # passages whose call still failed: asked again next build
-    pseudo_queries: int = 0   # questions in the index after the build
-    edges: dict[str, int] = field(default_factory=dict)      # by kind
+    repealed: int = 0  # passages that read only （刪除）: kept, not embedded
+    embedded: int = 0  # texts sent to the embedder (passages and pseudo-queries)
+    cache_hits: int = 0  # texts that needed a vector and found it in the cache
+    llm_calls: int = 0  # passages sent to the LLM (retries not counted)
+    llm_failures: int = 0  # passages whose call still failed: asked again next build
+    pseudo_queries: int = 0  # questions in the index after the build
+    edges: dict[str, int] = field(default_factory=dict)  # by kind
     citations_unresolved: int = 0
     seconds: float = 0.0
     generation: int = 0
@@ -82,15 +83,21 @@ class BuildReport:
     embedder: str = ""
     library: str = ""
     skipped_files: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)       # e.g. texts beyond the model's window
+    warnings: list[str] = field(default_factory=list)  # e.g. texts beyond the model's window
     stages: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def ensure_vectors(texts_by_hash: Mapping[str, str], embedder: Embedder, cache: EmbeddingCache, *,
-                   chunk: int = 512, progress: ProgressFn = _no_progress) -> tuple[dict[str, np.ndarray], int, int]:
+def ensure_vectors(
+    texts_by_hash: Mapping[str, str],
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    *,
+    chunk: int = 512,
+    progress: ProgressFn = _no_progress,
+) -> tuple[dict[str, np.ndarray], int, int]:
     """Vectors for every hash: from the cache, else embedded and cached chunk by chunk.
 
     Returns (vectors by hash, texts embedded, cache hits).
@@ -101,7 +108,7 @@ def ensure_vectors(texts_by_hash: Mapping[str, str], embedder: Embedder, cache: 
     missing = [h for h in texts_by_hash if h not in vectors]
     progress("embed", 0, len(missing))
     for i in range(0, len(missing), chunk):
-        part = missing[i:i + chunk]
+        part = missing[i : i + chunk]
         out = embedder.embed([texts_by_hash[h] for h in part])
         fresh = dict(zip(part, out))
         cache.put_many(fp, fresh)
@@ -129,10 +136,21 @@ class StageTimer:
 
 
 def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
-    return {"key": p.key, "document_id": document_id, "law": p.law, "article": p.article,
-            "article_label": p.article_label, "text": p.text, "chapters": list(p.chapters),
-            "paragraphs": list(p.paragraphs), "ordinal": p.ordinal, "metadata": p.metadata,
-            "text_hash": text_hash(p.text), "embed_hash": embed_hash, "updated_at": utcnow()}
+    return {
+        "key": p.key,
+        "document_id": document_id,
+        "law": p.law,
+        "article": p.article,
+        "article_label": p.article_label,
+        "text": p.text,
+        "chapters": list(p.chapters),
+        "paragraphs": list(p.paragraphs),
+        "ordinal": p.ordinal,
+        "metadata": p.metadata,
+        "text_hash": text_hash(p.text),
+        "embed_hash": embed_hash,
+        "updated_at": utcnow(),
+    }
 
 
 def _window_warnings(emb: Embedder, passages: Sequence[Passage]) -> list[str]:
@@ -141,9 +159,11 @@ def _window_warnings(emb: Embedder, passages: Sequence[Passage]) -> list[str]:
     if too_long is None or not passages:
         return []
     over = too_long([p.embed_text for p in passages])
-    return [f"{passages[i].key}: {n} tokens, beyond the {emb.max_tokens}-token window of {emb.name}; "
-            f"the embedding reads the first {emb.max_tokens} (split the article to index the rest)"
-            for i, n in over]
+    return [
+        f"{passages[i].key}: {n} tokens, beyond the {emb.max_tokens}-token window of {emb.name}; "
+        f"the embedding reads the first {emb.max_tokens} (split the article to index the rest)"
+        for i, n in over
+    ]
 
 
 class Builder:
@@ -163,7 +183,8 @@ class Builder:
                 f"this index holds vectors of {stored.describe()}, not {emb.fingerprint.describe()}; "
                 f"vectors of two models cannot be mixed. Re-embed everything with "
                 f"`hoprag reembed --embedder {chosen}` (texts already embedded by that model come from the cache), "
-                f"or build into another --home.")
+                f"or build into another --home."
+            )
         return emb
 
     def _fingerprint(self) -> Fingerprint | None:
@@ -180,8 +201,14 @@ class Builder:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     # ---------------------------------------------------------------- build
-    def build(self, library: str | Path | Library, *, embedder: str | None = None, llm: str | None = None,
-              progress: ProgressFn | None = None) -> BuildReport:
+    def build(
+        self,
+        library: str | Path | Library,
+        *,
+        embedder: str | None = None,
+        llm: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> BuildReport:
         from .llm.runner import get_llm
         from .question_stage import QuestionStage
 
@@ -190,7 +217,7 @@ class Builder:
         lib = library if isinstance(library, Library) else read_library(library, self.settings.max_file_mb)
         # like the embedder, the LLM an index was built with stays its default
         llm_name = llm or self.db.get_meta("llm") or self.settings.llm
-        llm_client = get_llm(llm_name, self.settings)   # a bad name fails before any work
+        llm_client = get_llm(llm_name, self.settings)  # a bad name fails before any work
         timer.mark("read")
         emb = self.embedder(embedder)
         with self.db.session() as s:
@@ -206,25 +233,44 @@ class Builder:
         live = [p for p in lib.passages if plan.embed_hashes[p.key] is not None]
         wanting = [p for p in live if p.key in retexted or existing[p.key].questions_key is None]
         counts = QuestionCounts.from_settings(self.settings)
-        stage = QuestionStage(self.db, llm_client, counts, self.settings).run(
-            wanting, plan.embed_hashes, progress) if llm_client and wanting else None
+        stage = (
+            QuestionStage(self.db, llm_client, counts, self.settings).run(wanting, plan.embed_hashes, progress)
+            if llm_client and wanting
+            else None
+        )
         new_questions = stage.questions if stage else {}
         timer.mark("llm")
         q_texts = {text_hash(q): q for _, pq in new_questions.values() for q in pq.incoming + pq.outgoing}
-        _, q_embedded, q_hits = ensure_vectors(q_texts, emb, self.cache, chunk=self.settings.embed_chunk,
-                                               progress=progress)
+        _, q_embedded, q_hits = ensure_vectors(
+            q_texts, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress
+        )
         timer.mark("embed")
 
         report = BuildReport(
-            added=len(plan.added), changed=len(plan.changed), relabeled=len(plan.relabeled),
-            removed=len(plan.removed_ids), unchanged=plan.unchanged + len(plan.touched),
-            repealed=sum(1 for p in lib.passages if p.repealed), embedded=embedded + q_embedded,
-            cache_hits=hits + q_hits, llm_calls=stage.calls if stage else 0,
-            llm_failures=stage.failures if stage else 0, documents=len(lib.documents), passages=len(lib.passages),
-            embedder=emb.fingerprint.name, library=lib.root, skipped_files=list(lib.skipped), warnings=warnings)
+            added=len(plan.added),
+            changed=len(plan.changed),
+            relabeled=len(plan.relabeled),
+            removed=len(plan.removed_ids),
+            unchanged=plan.unchanged + len(plan.touched),
+            repealed=sum(1 for p in lib.passages if p.repealed),
+            embedded=embedded + q_embedded,
+            cache_hits=hits + q_hits,
+            llm_calls=stage.calls if stage else 0,
+            llm_failures=stage.failures if stage else 0,
+            documents=len(lib.documents),
+            passages=len(lib.passages),
+            embedder=emb.fingerprint.name,
+            library=lib.root,
+            skipped_files=list(lib.skipped),
+            warnings=warnings,
+        )
         signature = self._graph_signature(emb.fingerprint)
-        unchanged_index = (plan.is_noop and not new_questions and self._fingerprint() == emb.fingerprint
-                           and self.db.get_meta("graph_signature") == signature)
+        unchanged_index = (
+            plan.is_noop
+            and not new_questions
+            and self._fingerprint() == emb.fingerprint
+            and self.db.get_meta("graph_signature") == signature
+        )
         generation = int(self.db.get_meta("generation", 0))
         if llm_name != self.db.get_meta("llm"):
             with self.db.session() as s:
@@ -245,8 +291,16 @@ class Builder:
         self._record(report)
         return report
 
-    def _commit(self, lib: Library, plan: BuildPlan, fp: Fingerprint, new_questions: dict, base: Derived | None,
-                signature: str, timer: StageTimer) -> tuple[int, int]:
+    def _commit(
+        self,
+        lib: Library,
+        plan: BuildPlan,
+        fp: Fingerprint,
+        new_questions: dict,
+        base: Derived | None,
+        signature: str,
+        timer: StageTimer,
+    ) -> tuple[int, int]:
         """Generation N+1 in one transaction, its snapshot written before the commit."""
         from .citations import resolve_citations
 
@@ -272,34 +326,42 @@ class Builder:
         """Documents and passages as the library has them; returns {passage key: id}."""
         doc_ids = _write_documents(s, lib)
         for i in range(0, len(plan.removed_ids), 500):
-            s.execute(delete(PassageRow).where(PassageRow.id.in_(plan.removed_ids[i:i + 500])))
+            s.execute(delete(PassageRow).where(PassageRow.id.in_(plan.removed_ids[i : i + 500])))
         # a new text makes its old questions stale: they go, and the LLM stage was asked anew
-        updates = [dict(_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]), id=pid, questions_key=None)
-                   for pid, p in plan.changed + plan.relabeled]
-        updates += [dict(_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]), id=pid)
-                    for pid, p in plan.touched]
+        updates = [
+            dict(_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]), id=pid, questions_key=None)
+            for pid, p in plan.changed + plan.relabeled
+        ]
+        updates += [
+            dict(_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]), id=pid) for pid, p in plan.touched
+        ]
         if updates:
             s.execute(update(PassageRow), updates)
         if plan.added:
-            s.execute(insert(PassageRow), [_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key])
-                                           for p in plan.added])
+            s.execute(
+                insert(PassageRow), [_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]) for p in plan.added]
+            )
         return dict(s.execute(select(PassageRow.key, PassageRow.id)).all())  # type: ignore[arg-type]
 
     @staticmethod
     def _write_questions(s: Session, ids: dict[str, int], plan: BuildPlan, new_questions: dict) -> None:
         stale = [ids[k] for k in new_questions if k in ids] + [pid for pid, _ in plan.changed + plan.relabeled]
         for i in range(0, len(stale), 500):
-            s.execute(delete(PseudoQueryRow).where(PseudoQueryRow.passage_id.in_(stale[i:i + 500])))
-        rows = [{"passage_id": ids[k], "direction": d, "ordinal": n, "text": q, "embed_hash": text_hash(q)}
-                for k, (_, pq) in new_questions.items()
-                for d, qs in (("in", pq.incoming), ("out", pq.outgoing)) for n, q in enumerate(qs)]
+            s.execute(delete(PseudoQueryRow).where(PseudoQueryRow.passage_id.in_(stale[i : i + 500])))
+        rows = [
+            {"passage_id": ids[k], "direction": d, "ordinal": n, "text": q, "embed_hash": text_hash(q)}
+            for k, (_, pq) in new_questions.items()
+            for d, qs in (("in", pq.incoming), ("out", pq.outgoing))
+            for n, q in enumerate(qs)
+        ]
         if rows:
             s.execute(insert(PseudoQueryRow), rows)
         if new_questions:
             s.execute(update(PassageRow), [{"id": ids[k], "questions_key": ck} for k, (ck, _) in new_questions.items()])
 
-    def _write_edges(self, s: Session, derived: Derived, ids: dict[str, int], cites: Any,
-                     kinds: Sequence[str] = EDGE_KINDS) -> np.ndarray:
+    def _write_edges(
+        self, s: Session, derived: Derived, ids: dict[str, int], cites: Any, kinds: Sequence[str] = EDGE_KINDS
+    ) -> np.ndarray:
         """Replace the edges of `kinds` (derived data) and return the whole edge table."""
         s.execute(delete(EdgeRow).where(EdgeRow.kind.in_(kinds)))
         rows = []
@@ -310,25 +372,61 @@ class Builder:
             kw = None
             if self.settings.edge_keyword_weight > 0:
                 kw = keywords_for(dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.text)).all()))  # type: ignore[arg-type]
-            qe = match_questions(o_ids, np.array([owner[int(i)] for i in o_ids], np.int64), o_vecs,
-                                 i_ids, np.array([owner[int(i)] for i in i_ids], np.int64), i_vecs,
-                                 EdgeParams.from_settings(self.settings), kw)
-            rows += [{"source_id": int(a), "target_id": int(b), "kind": "question", "out_query_id": int(o),
-                      "in_query_id": int(i), "score": float(sc), "span": None, "data": {}}
-                     for a, b, o, i, sc in zip(qe.source, qe.target, qe.out_q, qe.in_q, qe.score)]
+            qe = match_questions(
+                o_ids,
+                np.array([owner[int(i)] for i in o_ids], np.int64),
+                o_vecs,
+                i_ids,
+                np.array([owner[int(i)] for i in i_ids], np.int64),
+                i_vecs,
+                EdgeParams.from_settings(self.settings),
+                kw,
+            )
+            rows += [
+                {
+                    "source_id": int(a),
+                    "target_id": int(b),
+                    "kind": "question",
+                    "out_query_id": int(o),
+                    "in_query_id": int(i),
+                    "score": float(sc),
+                    "span": None,
+                    "data": {},
+                }
+                for a, b, o, i, sc in zip(qe.source, qe.target, qe.out_q, qe.in_q, qe.score)
+            ]
         if cites is not None:
-            rows += [{"source_id": ids[e.source], "target_id": ids[e.target], "kind": e.kind, "out_query_id": None,
-                      "in_query_id": None, "score": 1.0, "span": e.span, "data": {"mutatis": True} if e.mutatis else {}}
-                     for e in cites.edges if e.source in ids and e.target in ids]
+            rows += [
+                {
+                    "source_id": ids[e.source],
+                    "target_id": ids[e.target],
+                    "kind": e.kind,
+                    "out_query_id": None,
+                    "in_query_id": None,
+                    "score": 1.0,
+                    "span": e.span,
+                    "data": {"mutatis": True} if e.mutatis else {},
+                }
+                for e in cites.edges
+                if e.source in ids and e.target in ids
+            ]
         if rows:
             s.execute(insert(EdgeRow), rows)
         return edge_table(s)
 
     def _record(self, report: BuildReport) -> None:
         with self.db.session() as s:
-            s.add(BuildRow(generation=report.generation, library=report.library, embedder=report.embedder,
-                           status="committed", report=report.to_dict(), seconds=report.seconds,
-                           finished_at=utcnow()))
+            s.add(
+                BuildRow(
+                    generation=report.generation,
+                    library=report.library,
+                    embedder=report.embedder,
+                    status="committed",
+                    report=report.to_dict(),
+                    seconds=report.seconds,
+                    finished_at=utcnow(),
+                )
+            )
 
     # ---------------------------------------------------------------- re-embedding
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
@@ -337,15 +435,19 @@ class Builder:
         timer = StageTimer()
         emb = get_embedder(embedder, self.settings)
         with self.db.session() as s:
-            rows = s.execute(select(PassageRow.law, PassageRow.article_label, PassageRow.text)
-                             .where(PassageRow.embed_hash.is_not(None))).all()
+            rows = s.execute(
+                select(PassageRow.law, PassageRow.article_label, PassageRow.text).where(
+                    PassageRow.embed_hash.is_not(None)
+                )
+            ).all()
             questions = s.scalars(select(PseudoQueryRow.text)).all()
         texts: dict[str, str] = {}
         for t in [embed_text(law, label, body) for law, label, body in rows] + list(questions):
             texts.setdefault(text_hash(t), t)
         timer.mark("read")
-        _, embedded, hits = ensure_vectors(texts, emb, self.cache, chunk=self.settings.embed_chunk,
-                                           progress=progress or _no_progress)
+        _, embedded, hits = ensure_vectors(
+            texts, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress or _no_progress
+        )
         timer.mark("embed")
         with self.db.session() as s:
             generation = int(self.db.get_meta_in(s, "generation", 0)) + 1
@@ -357,10 +459,19 @@ class Builder:
             timer.mark("edges")
             self.derived.save(derived, emb.fingerprint)
             timer.mark("snapshot")
-        report = BuildReport(unchanged=len(rows), embedded=embedded, cache_hits=hits, generation=generation,
-                             embedder=emb.fingerprint.name, library=str(self.db.get_meta("library") or ""),
-                             passages=len(rows), pseudo_queries=len(questions), edges=edge_counts(self.db),
-                             stages=timer.stages, seconds=timer.total)
+        report = BuildReport(
+            unchanged=len(rows),
+            embedded=embedded,
+            cache_hits=hits,
+            generation=generation,
+            embedder=emb.fingerprint.name,
+            library=str(self.db.get_meta("library") or ""),
+            passages=len(rows),
+            pseudo_queries=len(questions),
+            edges=edge_counts(self.db),
+            stages=timer.stages,
+            seconds=timer.total,
+        )
         self._record(report)
         return report
 

@@ -23,15 +23,14 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Iterable
 
 from .numerals import NUMBER_CHARS, cn_to_int
 from .passages import Document, Library, Passage
 
-__all__ = ["Citation", "CitationEdge", "CitationReport", "find_citations", "resolve_citations",
-           "law_aliases"]
+__all__ = ["Citation", "CitationEdge", "CitationReport", "find_citations", "resolve_citations", "law_aliases"]
 
 # --- the shapes of a reference ------------------------------------------------------------------
 
@@ -79,8 +78,30 @@ _TRIM = re.compile(
     r"|對於|經過|經|曾|免|已|犯(?!罪)|於|為|並|或|除|就(?!業)|因|由|應|(?<!所)得|但|屬|具|負|載|附|係|有(?!關))"
 )
 # Words ending like a law name that name no law (依法, 違法), or name this law (現行條文第十九條).
-_NOT_A_LAW = {"依法", "違法", "合法", "方法", "辦法", "他法", "前法", "新法", "舊法", "立法", "司法", "非法",
-              "不法", "執法", "條文", "修正條文", "現行條文", "標準", "規則", "細則", "準則", "通則"}
+_NOT_A_LAW = {
+    "依法",
+    "違法",
+    "合法",
+    "方法",
+    "辦法",
+    "他法",
+    "前法",
+    "新法",
+    "舊法",
+    "立法",
+    "司法",
+    "非法",
+    "不法",
+    "執法",
+    "條文",
+    "修正條文",
+    "現行條文",
+    "標準",
+    "規則",
+    "細則",
+    "準則",
+    "通則",
+}
 _LOOKBACK = 40
 
 
@@ -88,16 +109,16 @@ _LOOKBACK = 40
 class Citation:
     """One reference to one article, a range of articles, or a relative article, as written."""
 
-    span: str                     # exactly as written, law name included (民法第一百八十四條)
-    start: int                    # offsets of span in the text
+    span: str  # exactly as written, law name included (民法第一百八十四條)
+    start: int  # offsets of span in the text
     end: int
-    law: str | None               # law name as written; None for this law (bare, 本法, 本細則 …)
-    articles: tuple[str, ...]     # ("24",), ("15-1",); range: (first, last); relative: ("prev:2",)
+    law: str | None  # law name as written; None for this law (bare, 本法, 本細則 …)
+    articles: tuple[str, ...]  # ("24",), ("15-1",); range: (first, last); relative: ("prev:2",)
     paragraph: int | None = None  # 第N項
-    item: int | None = None       # 第N款
-    mutatis: bool = False         # the sentence applies it 準用 (mutatis mutandis)
-    kind: str = "article"         # "article" | "range" | "relative" | "same" (同條/該條)
-    qualifier: str = ""           # how the law was designated: "", "本法", "本細則", "同法", "該條例" …
+    item: int | None = None  # 第N款
+    mutatis: bool = False  # the sentence applies it 準用 (mutatis mutandis)
+    kind: str = "article"  # "article" | "range" | "relative" | "same" (同條/該條)
+    qualifier: str = ""  # how the law was designated: "", "本法", "本細則", "同法", "該條例" …
     context_law: str | None = None  # bare reference: a law named before it in the same sentence
 
 
@@ -106,11 +127,11 @@ class CitationEdge:
     """One edge of the graph: an article cites another ("citation"), or a 施行細則 article that
     speaks of 本法 in general hangs off the act's authorizing article ("structural")."""
 
-    source: str                   # passage key of the citing article
-    target: str                   # passage key of the cited article
-    span: str                     # the reference that made the edge (the first one, if several)
+    source: str  # passage key of the citing article
+    target: str  # passage key of the cited article
+    span: str  # the reference that made the edge (the first one, if several)
     mutatis: bool = False
-    kind: str = "citation"        # "citation" | "structural"
+    kind: str = "citation"  # "citation" | "structural"
 
 
 @dataclass
@@ -118,8 +139,8 @@ class CitationReport:
     """What resolve_citations found. A reference counts once, however many articles it names."""
 
     edges: list[CitationEdge] = field(default_factory=list)
-    resolved: int = 0             # references that found their article(s)
-    unresolved: int = 0           # references to laws outside the library or missing articles
+    resolved: int = 0  # references that found their article(s)
+    unresolved: int = 0  # references to laws outside the library or missing articles
     unresolved_spans: list[tuple[str, str]] = field(default_factory=list)  # (source key, span)
     # Resolved references by what they are: "article" / "range" / "relative" / "same" within one law,
     # "parent" (本法 in a 施行細則), "cross-law" (民法第184條 elsewhere); plus "structural" edges.
@@ -135,11 +156,12 @@ class CitationReport:
 def law_aliases(name: str) -> tuple[str, ...]:
     """The names a law is cited by: its 法規名稱, and without 中華民國 (刑法, 憲法, 憲法增修條文)."""
     if name.startswith("中華民國") and len(name) > len("中華民國") + 1:
-        return name, name[len("中華民國"):]
+        return name, name[len("中華民國") :]
     return (name,)
 
 
 # --- finding references (syntax) ---------------------------------------------------------------
+
 
 def _article(m: re.Match) -> str:
     main = cn_to_int(m.group("num"))
@@ -161,7 +183,7 @@ def _trim_unknown(run: str) -> str:
     """Cut the name of a law we do not know out of the words before it (依勞工保險條例 -> 勞工保險條例)."""
     best = run
     for m in _TRIM.finditer(run):
-        rest = run[m.end():]
+        rest = run[m.end() :]
         suffix = _LAW_SUFFIX.search(rest)
         if suffix and suffix.start() > 0:  # a name, not the bare suffix (法, 條例)
             best = rest
@@ -246,8 +268,13 @@ class _Parser:
                     sep = _LAST_SEPARATOR.match(text, prev_end, m.start())
                     if sep and sep.group(1) in "至到" and prev.kind == "article":
                         # 第X條至第Y條: one reference to every article from X to Y.
-                        found[-1] = replace(prev, span=text[prev.start:span_end], end=span_end,
-                                            articles=(prev.articles[0], number), kind="range")
+                        found[-1] = replace(
+                            prev,
+                            span=text[prev.start : span_end],
+                            end=span_end,
+                            articles=(prev.articles[0], number),
+                            kind="range",
+                        )
                         prev_end = m.end()
                         continue
                     law, qualifier, start = prev.law, prev.qualifier, m.start()
@@ -255,23 +282,61 @@ class _Parser:
                     law, qualifier, start = None, "", m.start()
                 else:
                     law, qualifier, start = self.law_before(text, m.start(), prev_end)
-                    if law is None and not qualifier and prev is not None and prev.kind != "relative" \
-                            and (prev.law or prev.qualifier) and _LIST_GAP.fullmatch(text, prev_end, m.start()):
+                    if (
+                        law is None
+                        and not qualifier
+                        and prev is not None
+                        and prev.kind != "relative"
+                        and (prev.law or prev.qualifier)
+                        and _LIST_GAP.fullmatch(text, prev_end, m.start())
+                    ):
                         law, qualifier = prev.law, prev.qualifier
-                found.append(Citation(text[start:span_end], start, span_end, law, (number,),
-                                      paragraph, item, kind="article", qualifier=qualifier))
+                found.append(
+                    Citation(
+                        text[start:span_end],
+                        start,
+                        span_end,
+                        law,
+                        (number,),
+                        paragraph,
+                        item,
+                        kind="article",
+                        qualifier=qualifier,
+                    )
+                )
             elif m.group("rel"):
                 count = cn_to_int(m.group("count")) if m.group("count") else 1
                 direction = "prev" if m.group("dir") == "前" else "next"
-                found.append(Citation(text[m.start():span_end], m.start(), span_end, None,
-                                      (f"{direction}:{count}",), paragraph, item, kind="relative"))
+                found.append(
+                    Citation(
+                        text[m.start() : span_end],
+                        m.start(),
+                        span_end,
+                        None,
+                        (f"{direction}:{count}",),
+                        paragraph,
+                        item,
+                        kind="relative",
+                    )
+                )
             else:
                 if prev is None:
                     prev_end = m.end()
                     continue  # 該條 with nothing cited before it points to something we cannot know
                 articles = prev.articles[-1:] if prev.kind == "range" else prev.articles
-                found.append(Citation(text[m.start():span_end], m.start(), span_end, prev.law, articles,
-                                      paragraph, item, kind="same", qualifier=prev.qualifier))
+                found.append(
+                    Citation(
+                        text[m.start() : span_end],
+                        m.start(),
+                        span_end,
+                        prev.law,
+                        articles,
+                        paragraph,
+                        item,
+                        kind="same",
+                        qualifier=prev.qualifier,
+                    )
+                )
             prev_end = m.end()
         return self._finish(text, found)
 
@@ -288,8 +353,13 @@ class _Parser:
                 suffix = c.qualifier[1:]
                 earlier = [n for pos, n in mentions if pos < c.start and n.endswith(suffix)]
                 c = replace(c, law=earlier[-1] if earlier else None)
-            if c.law is None and not c.qualifier and c.kind in ("article", "range") and named is not None \
-                    and not _SENTENCE_END.search(text, named.end, c.start):
+            if (
+                c.law is None
+                and not c.qualifier
+                and c.kind in ("article", "range")
+                and named is not None
+                and not _SENTENCE_END.search(text, named.end, c.start)
+            ):
                 c = replace(c, context_law=named.law)
             if c.law is not None:
                 named = c
@@ -305,16 +375,16 @@ def _mutatis(text: str, c: Citation) -> bool:
     if "準用" not in text[start:end]:
         return False
     clause_start = max((m.end() for m in _CLAUSE_END.finditer(text, start, c.start)), default=start)
-    if "準用" in text[clause_start:c.start]:
-        return True                                   # 準用第X條、第Y條
+    if "準用" in text[clause_start : c.start]:
+        return True  # 準用第X條、第Y條
     clause_m = _CLAUSE_END.search(text, c.end, end)
     clause_end = clause_m.start() if clause_m else end
-    rest = text[c.end:clause_end]
+    rest = text[c.end : clause_end]
     if "準用" in rest:
         # 第X條規定於前項準用之; but in 於第X條之參加訴訟準用之, X is where, not what, 準用 applies.
-        return not text[clause_start:c.start].endswith("於")
+        return not text[clause_start : c.start].endswith("於")
     # 第X條之規定，於前項情形準用之 — but not 依第X條聲明異議，…準用前三條 (that is 前三條's 準用).
-    following = text[clause_end + 1:end]
+    following = text[clause_end + 1 : end]
     return rest.endswith("規定") and following.startswith(("於", "對於", "在")) and "準用" in following
 
 
@@ -346,8 +416,8 @@ _BARE_PARENT = re.compile(rf"本法(?!(?:（以下(?:簡)?稱[^（）]{{1,12}}�
 class _Law:
     doc: Document
     order: list[Passage]
-    index: dict[str, int]         # article number -> position in order
-    parent: "_Law | None" = None
+    index: dict[str, int]  # article number -> position in order
+    parent: _Law | None = None
     authorizing: str | None = None  # the parent's article the regulation is made under
 
 
@@ -415,7 +485,7 @@ class _Resolver:
             lo, hi = law.index[c.articles[0]], law.index[c.articles[1]]
             if hi < lo:
                 return [], "range runs backwards"
-            return law.order[lo:hi + 1], ""
+            return law.order[lo : hi + 1], ""
         return [law.order[law.index[a]] for a in c.articles], ""
 
 
@@ -480,7 +550,7 @@ def _resolve_passage(resolver: _Resolver, law: _Law, at: int, passage: Passage):
     # 依刑法第八十七條第三項前段許可延長監護，第九十一條之一第一項施以強制治療，第九十二條…: once one
     # bare article of a sentence exists only in the law the sentence named, all its bare articles do.
     borrowed: set[tuple[int, str]] = set()
-    for c, target_law, targets, reason in resolved:
+    for c, _, _, reason in resolved:
         other = resolver.by_name.get(c.context_law) if c.context_law else None
         if reason == "no such article" and other is not None and resolver.targets(c, other, -1)[0]:
             borrowed.add((_sentence(passage.text, c.start), c.context_law))

@@ -25,10 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -37,8 +38,12 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Local-first HopRAG index for legal texts.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Local-first HopRAG index for legal texts.",
+)
 
 
 @app.callback()
@@ -46,12 +51,14 @@ def _setup() -> None:
     # configured when a command runs, not when the module is imported (a library user's logging is theirs)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
+
 HomeOpt = typer.Option(None, "--home", envvar="HOPRAG_HOME", help="index folder [default: ./.hoprag]")
 JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from .errors import USER_ERRORS
+
     return USER_ERRORS
 
 
@@ -61,11 +68,12 @@ def _fail(message: str) -> None:
 
 
 @contextmanager
-def _open(home: Optional[Path], create: bool = False, **overrides) -> Iterator["Index"]:
+def _open(home: Path | None, create: bool = False, **overrides) -> Iterator[Index]:
     from pydantic import ValidationError
 
     from .index import Index
     from .settings import Settings
+
     try:
         settings = Settings(**({"home": home} if home is not None else {}), **overrides)
     except ValidationError as exc:
@@ -95,8 +103,15 @@ class _Progress:
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.bar.__enter__()
         return self
 
@@ -113,16 +128,25 @@ class _Progress:
 
 
 def _print_report(r: dict) -> None:
-    typer.echo(f"generation {r['generation']}: {r['documents']} documents, {r['passages']} passages "
-               f"({r['repealed']} repealed, not embedded) with {r['embedder']}")
-    typer.echo(f"  added {r['added']}, changed {r['changed']}, relabeled {r['relabeled']}, "
-               f"removed {r['removed']}, unchanged {r['unchanged']}")
+    typer.echo(
+        f"generation {r['generation']}: {r['documents']} documents, {r['passages']} passages "
+        f"({r['repealed']} repealed, not embedded) with {r['embedder']}"
+    )
+    typer.echo(
+        f"  added {r['added']}, changed {r['changed']}, relabeled {r['relabeled']}, "
+        f"removed {r['removed']}, unchanged {r['unchanged']}"
+    )
     typer.echo(f"  embedded {r['embedded']} texts, {r['cache_hits']} cache hits, {r['seconds']:.2f} s")
     if r.get("llm_calls") or r.get("pseudo_queries"):
-        typer.echo(f"  LLM calls {r['llm_calls']} ({r['llm_failures']} failed, retried next build), "
-                   f"{r['pseudo_queries']} pseudo-queries")
-    typer.echo("  edges: " + ", ".join(f"{k} {v}" for k, v in r.get("edges", {}).items())
-               + f" ({r.get('citations_unresolved', 0)} citations unresolved)")
+        typer.echo(
+            f"  LLM calls {r['llm_calls']} ({r['llm_failures']} failed, retried next build), "
+            f"{r['pseudo_queries']} pseudo-queries"
+        )
+    typer.echo(
+        "  edges: "
+        + ", ".join(f"{k} {v}" for k, v in r.get("edges", {}).items())
+        + f" ({r.get('citations_unresolved', 0)} citations unresolved)"
+    )
     if r.get("skipped_files"):
         typer.echo(f"  skipped {len(r['skipped_files'])} files: " + "; ".join(r["skipped_files"][:5]))
     for w in r.get("warnings", [])[:20]:
@@ -130,15 +154,26 @@ def _print_report(r: dict) -> None:
 
 
 @app.command()
-def build(library: Path = typer.Argument(..., help="folder (or one file) of laws: .json .pdf .txt .md .jsonl"),
-          embedder: Optional[str] = typer.Option(None, "--embedder", "-e",
-                                                 help="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model> "
-                                                      "[default: the index's, else HOPRAG_EMBEDDER, else bge-m3]"),
-          llm: Optional[str] = typer.Option(None, "--llm", help="pseudo-queries from gemini:<model> | openai:<model> "
-                                                                "| none [default: HOPRAG_LLM, else none]"),
-          llm_base_url: Optional[str] = typer.Option(None, "--llm-base-url",
-                                                     help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"),
-          home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def build(
+    library: Path = typer.Argument(..., help="folder (or one file) of laws: .json .pdf .txt .md .jsonl"),
+    embedder: str | None = typer.Option(
+        None,
+        "--embedder",
+        "-e",
+        help="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model> "
+        "[default: the index's, else HOPRAG_EMBEDDER, else bge-m3]",
+    ),
+    llm: str | None = typer.Option(
+        None,
+        "--llm",
+        help="pseudo-queries from gemini:<model> | openai:<model> | none [default: HOPRAG_LLM, else none]",
+    ),
+    llm_base_url: str | None = typer.Option(
+        None, "--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"
+    ),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Index a library; only new or changed passages are embedded or sent to the LLM."""
     overrides = {"llm_base_url": llm_base_url} if llm_base_url else {}
     with _open(home, create=True, **overrides) as idx, _Progress() as progress:
@@ -148,7 +183,7 @@ def build(library: Path = typer.Argument(..., help="folder (or one file) of laws
 
 def _choices(name: str, *values: str) -> type[Enum]:
     """A fixed choice as an Enum: typer then lists the values and exits 2 on a typo."""
-    return Enum(name, {v: v for v in values}, type=str)   # type: ignore[return-value]
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
 # the same values as the API's (retrieval.MODES, HOP_MODES, graph.EDGE_KINDS; a test holds them equal),
@@ -161,7 +196,7 @@ GraphFormat: Any = _choices("GraphFormat", "graphml", "json")
 Split: Any = _choices("Split", "all", "dev", "test")
 
 
-def _filters(law: Optional[list[str]], pcode: Optional[list[str]], key: Optional[list[str]]) -> dict | None:
+def _filters(law: list[str] | None, pcode: list[str] | None, key: list[str] | None) -> dict | None:
     f = {k: v for k, v in (("law", law), ("pcode", pcode), ("key", key)) if v}
     return f or None
 
@@ -170,17 +205,22 @@ def _print_hits(rows: list[dict]) -> None:
     for i, h in enumerate(rows, 1):
         snippet = h["text"].replace("\n", " ")
         mark = "  (cited)" if h.get("cited") else ""
-        typer.echo(f"{i:>2}. {h['score']:.3f}  {h['law']} {h['label']}  [{h['key']}]{mark}\n    "
-                   f"{snippet[:120]}{'…' if len(snippet) > 120 else ''}")
+        typer.echo(
+            f"{i:>2}. {h['score']:.3f}  {h['law']} {h['label']}  [{h['key']}]{mark}\n    "
+            f"{snippet[:120]}{'…' if len(snippet) > 120 else ''}"
+        )
         if h.get("matched_question"):
             typer.echo(f"    ↳ {h['matched_question']}")
         for step in h.get("path") or []:
-            typer.echo(f"    ↳ {step['from']} → {step['to']} ({step['kind']}{': ' + step['question'] if step.get('question') else ''})")
+            typer.echo(
+                f"    ↳ {step['from']} → {step['to']} ({step['kind']}{': ' + step['question'] if step.get('question') else ''})"
+            )
 
 
 def _check_k(k: int) -> int:
     """-k within the limit the HTTP API applies (Settings.max_k): a usage error, exit 2."""
     from .settings import Settings
+
     limit = Settings().max_k
     if not 1 <= k <= limit:
         raise typer.BadParameter(f"k must be between 1 and {limit} (HOPRAG_MAX_K)")
@@ -194,10 +234,16 @@ KeyOpt = typer.Option(None, "--key", help="only these passage keys, e.g. N003000
 
 
 @app.command()
-def search(text: str = typer.Argument(..., help="the question"), k: int = KOpt,
-           mode: SearchMode = typer.Option(SearchMode("dense"), "--mode", "-m", help="dense | questions | hybrid"),
-           law: Optional[list[str]] = LawOpt, pcode: Optional[list[str]] = PcodeOpt,
-           key: Optional[list[str]] = KeyOpt, home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def search(
+    text: str = typer.Argument(..., help="the question"),
+    k: int = KOpt,
+    mode: SearchMode = typer.Option(SearchMode("dense"), "--mode", "-m", help="dense | questions | hybrid"),
+    law: list[str] | None = LawOpt,
+    pcode: list[str] | None = PcodeOpt,
+    key: list[str] | None = KeyOpt,
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Top-k passages: dense, by incoming pseudo-queries, or hybrid (BM25 + dense + questions); an
     article the query names (勞基法第24條) comes first."""
     with _open(home) as idx:
@@ -209,11 +255,17 @@ app.command("query", hidden=True, help="The same as `hoprag search` (its earlier
 
 
 @app.command()
-def hop(text: str = typer.Argument(..., help="the question"), k: int = KOpt,
-        n_hop: int = typer.Option(2, "--n-hop", "--hops", "-n", min=0, help="rounds of expansion along edges"),
-        mode: HopMode = typer.Option(HopMode("similarity"), "--mode", "-m", help="similarity (offline) | llm"),
-        law: Optional[list[str]] = LawOpt, pcode: Optional[list[str]] = PcodeOpt,
-        key: Optional[list[str]] = KeyOpt, home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def hop(
+    text: str = typer.Argument(..., help="the question"),
+    k: int = KOpt,
+    n_hop: int = typer.Option(2, "--n-hop", "--hops", "-n", min=0, help="rounds of expansion along edges"),
+    mode: HopMode = typer.Option(HopMode("similarity"), "--mode", "-m", help="similarity (offline) | llm"),
+    law: list[str] | None = LawOpt,
+    pcode: list[str] | None = PcodeOpt,
+    key: list[str] | None = KeyOpt,
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """HopRAG multi-hop retrieval (Index.hop_search): entry passages, expansion along question and
     citation edges, ranked by relevance and visits."""
     with _open(home) as idx:
@@ -223,38 +275,60 @@ def hop(text: str = typer.Argument(..., help="the question"), k: int = KOpt,
 
 
 @app.command()
-def neighbors(ref: str = typer.Argument(..., help="passage key (N0030001:24) or numeric id"),
-              direction: Direction = typer.Option(Direction("out"), "--direction", "-d", help="out | in | both"),
-              kinds: Optional[list[EdgeKind]] = typer.Option(None, "--kinds", "--kind",
-                                                             help="question | citation | structural (repeatable)"),
-              home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def neighbors(
+    ref: str = typer.Argument(..., help="passage key (N0030001:24) or numeric id"),
+    direction: Direction = typer.Option(Direction("out"), "--direction", "-d", help="out | in | both"),
+    kinds: list[EdgeKind] | None = typer.Option(
+        None, "--kinds", "--kind", help="question | citation | structural (repeatable)"
+    ),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Edges of a passage with their questions, scores and citation spans (Index.neighbors)."""
     with _open(home) as idx:
         try:
-            rows = idx.neighbors(int(ref) if ref.isdigit() else ref, direction=direction.value,
-                                 kinds=[k.value for k in kinds] if kinds else None)
+            rows = idx.neighbors(
+                int(ref) if ref.isdigit() else ref,
+                direction=direction.value,
+                kinds=[k.value for k in kinds] if kinds else None,
+            )
         except KeyError:
             _fail(f"no passage {ref!r}")
 
     def human(rows):
         for r in rows:
             arrow = "→" if r["direction"] == "out" else "←"
-            typer.echo(f"{arrow} {r['law']} {r['label']} [{r['key']}]  {r['kind']} {r['score']:.3f}"
-                       + (f"  ↳ {r['question']}" if r.get("question") else ""))
+            typer.echo(
+                f"{arrow} {r['law']} {r['label']} [{r['key']}]  {r['kind']} {r['score']:.3f}"
+                + (f"  ↳ {r['question']}" if r.get("question") else "")
+            )
+
     _emit(rows, as_json, human)
 
 
 @app.command()
-def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind; other than loopback needs --api-key"),
-          port: int = typer.Option(8000, "--port"),
-          api_key: Optional[str] = typer.Option(None, "--api-key", envvar="HOPRAG_API_KEY",
-                                                help="bearer key clients must send (env HOPRAG_API_KEY)"),
-          library_root: Optional[list[Path]] = typer.Option(None, "--library-root",
-                                                            help="folders POST /builds may read (repeatable)"),
-          home: Optional[Path] = HomeOpt) -> None:
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind; other than loopback needs --api-key"),
+    port: int = typer.Option(8000, "--port"),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="HOPRAG_API_KEY", help="bearer key clients must send (env HOPRAG_API_KEY)"
+    ),
+    library_root: list[Path] | None = typer.Option(
+        None, "--library-root", help="folders POST /builds may read (repeatable)"
+    ),
+    home: Path | None = HomeOpt,
+) -> None:
     """HTTP API (FastAPI): /search, /hop-search, /passages, /builds, /stats, /healthz, /docs."""
+    from .errors import MissingExtra, require
+
+    try:
+        require("fastapi", "server", "the HTTP service")
+        require("uvicorn", "server", "the HTTP service")
+    except MissingExtra as exc:
+        _fail(str(exc))
     from .service import run
     from .settings import Settings
+
     settings = Settings(**({"home": home} if home is not None else {}))
     try:
         run(settings, host=host, port=port, api_key=api_key, library_roots=library_root or None)
@@ -263,22 +337,32 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind;
 
 
 @app.command("eval")
-def eval_(queries: Path = typer.Argument(..., help="JSONL of {question, relevant: [ids or keys]}"),
-          modes: str = typer.Option("dense,hybrid,hop", "--modes", help="comma-separated: dense, questions, hybrid, hop"),
-          n_hop: int = typer.Option(2, "--hops"),
-          split: Split = typer.Option(Split("all"), "--split", help="all | dev | test: a fixed half by query id "
-                                      "(tune on dev, report on test)"),
-          home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def eval_(
+    queries: Path = typer.Argument(..., help="JSONL of {question, relevant: [ids or keys]}"),
+    modes: str = typer.Option("dense,hybrid,hop", "--modes", help="comma-separated: dense, questions, hybrid, hop"),
+    n_hop: int = typer.Option(2, "--hops"),
+    split: Split = typer.Option(
+        Split("all"), "--split", help="all | dev | test: a fixed half by query id (tune on dev, report on test)"
+    ),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """recall@1/5/10/20, MRR and nDCG@10 for each mode side by side."""
     from .evaluate import evaluate, format_table, load_queries, split_queries
+
     with _open(home) as idx, _Progress() as progress:
-        report = evaluate(idx, split_queries(load_queries(queries), split.value), modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
-                          n_hop=n_hop, progress=progress)
+        report = evaluate(
+            idx,
+            split_queries(load_queries(queries), split.value),
+            modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
+            n_hop=n_hop,
+            progress=progress,
+        )
     _emit(report.to_dict(), as_json, lambda _: typer.echo(format_table(report)))
 
 
 @app.command()
-def stats(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def stats(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
     """Counts of laws, passages, vectors; the embedder; the last build."""
     with _open(home) as idx:
         s = idx.stats()
@@ -286,20 +370,28 @@ def stats(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
     def human(s):
         emb = s["embedder"]
         typer.echo(f"index {s['home']} (generation {s['generation']}, snapshot {s['snapshot']})")
-        typer.echo(f"  {s['laws']} laws, {s['passages']} passages ({s['repealed_passages']} repealed), "
-                   f"{s['vectors']} vectors, {s['cached_embeddings']} cached embeddings")
+        typer.echo(
+            f"  {s['laws']} laws, {s['passages']} passages ({s['repealed_passages']} repealed), "
+            f"{s['vectors']} vectors, {s['cached_embeddings']} cached embeddings"
+        )
         typer.echo(f"  embedder: {emb['name']} ({emb['model']}, {emb['dim']}-d)" if emb else "  embedder: none yet")
         q = s["pseudo_queries"]
-        typer.echo(f"  pseudo-queries: {q['incoming']} incoming, {q['outgoing']} outgoing; edges: "
-                   + ", ".join(f"{k} {v}" for k, v in s["edges"].items()))
+        typer.echo(
+            f"  pseudo-queries: {q['incoming']} incoming, {q['outgoing']} outgoing; edges: "
+            + ", ".join(f"{k} {v}" for k, v in s["edges"].items())
+        )
         if s["library"]:
             typer.echo(f"  library: {s['library']}")
+
     _emit(s, as_json, human)
 
 
 @app.command()
-def passage(ref: str = typer.Argument(..., help="passage key (N0030001:24) or numeric id"),
-            home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def passage(
+    ref: str = typer.Argument(..., help="passage key (N0030001:24) or numeric id"),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Show one passage."""
     with _open(home) as idx:
         p = idx.passage(int(ref) if ref.isdigit() else ref)
@@ -309,14 +401,22 @@ def passage(ref: str = typer.Argument(..., help="passage key (N0030001:24) or nu
 
 
 @app.command()
-def reembed(embedder: str = typer.Option(..., "--embedder", "-e", help="the new embedder"),
-            home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def reembed(
+    embedder: str = typer.Option(..., "--embedder", "-e", help="the new embedder"),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Switch the index to another embedder, re-embedding every passage through the cache."""
     with _open(home) as idx, _Progress() as progress:
         report = idx.reembed(embedder, progress=progress).to_dict()
-    _emit(report, as_json, lambda r: typer.echo(
-        f"generation {r['generation']}: {r['passages']} passages now embedded with {r['embedder']} "
-        f"({r['embedded']} embedded, {r['cache_hits']} from cache, {r['seconds']:.2f} s)"))
+    _emit(
+        report,
+        as_json,
+        lambda r: typer.echo(
+            f"generation {r['generation']}: {r['passages']} passages now embedded with {r['embedder']} "
+            f"({r['embedded']} embedded, {r['cache_hits']} from cache, {r['seconds']:.2f} s)"
+        ),
+    )
 
 
 graph_app = typer.Typer(help="The passage graph.", no_args_is_help=True)
@@ -328,32 +428,46 @@ app.add_typer(questions_app, name="questions")
 
 
 @questions_app.command("export")
-def questions_export(out: Path = typer.Argument(..., help="JSONL file to write"),
-                     home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def questions_export(
+    out: Path = typer.Argument(..., help="JSONL file to write"), home: Path | None = HomeOpt, as_json: bool = JsonOpt
+) -> None:
     """Write every cached LLM answer (pseudo-queries by passage text) as JSONL."""
     with _open(home) as idx:
         info = idx.export_questions(out)
-    _emit(info, as_json, lambda i: typer.echo(f"wrote {i['path']}: {i['answers']} answers "
-                                              f"({i['failed_not_exported']} failed calls not exported)"))
+    _emit(
+        info,
+        as_json,
+        lambda i: typer.echo(
+            f"wrote {i['path']}: {i['answers']} answers ({i['failed_not_exported']} failed calls not exported)"
+        ),
+    )
 
 
 @questions_app.command("import")
-def questions_import(src: Path = typer.Argument(..., help="JSONL file from `hoprag questions export`"),
-                     home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def questions_import(
+    src: Path = typer.Argument(..., help="JSONL file from `hoprag questions export`"),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Seed the cache with exported answers: the next build asks the LLM only for the rest."""
     with _open(home, create=True) as idx:
         info = idx.import_questions(src)
-    _emit(info, as_json, lambda i: typer.echo(f"imported {i['imported']} answers "
-                                              f"({i['already_cached']} already cached)"))
+    _emit(
+        info, as_json, lambda i: typer.echo(f"imported {i['imported']} answers ({i['already_cached']} already cached)")
+    )
 
 
 @graph_app.command("export")
-def graph_export(fmt: GraphFormat = typer.Option(GraphFormat("graphml"), "--format", "-f",
-                                                 help="graphml (Gephi) | json (networkx node-link)"),
-                 out: Path = typer.Option(..., "--out", "-o", help="file to write"),
-                 home: Optional[Path] = HomeOpt) -> None:
+def graph_export(
+    fmt: GraphFormat = typer.Option(
+        GraphFormat("graphml"), "--format", "-f", help="graphml (Gephi) | json (networkx node-link)"
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="file to write"),
+    home: Path | None = HomeOpt,
+) -> None:
     """Write the graph with passage and edge attributes."""
     from .graph import export_graph
+
     with _open(home) as idx:
         g = idx.graph()
         export_graph(g, fmt.value, out)
@@ -361,7 +475,7 @@ def graph_export(fmt: GraphFormat = typer.Option(GraphFormat("graphml"), "--form
 
 
 @snapshots_app.command("list")
-def snapshots_list(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def snapshots_list(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
     """Snapshots on disk, newest last."""
     with _open(home) as idx:
         rows = idx.snapshots_list()
@@ -369,13 +483,17 @@ def snapshots_list(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> N
     def human(rows):
         for r in rows:
             counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items())
-            typer.echo(f"{'*' if r['current'] else ' '} gen {r['generation']:>4}  {r['created_at'] or '?'}  {counts}  [{r['status']}]")
+            typer.echo(
+                f"{'*' if r['current'] else ' '} gen {r['generation']:>4}  {r['created_at'] or '?'}  {counts}  [{r['status']}]"
+            )
+
     _emit(rows, as_json, human)
 
 
 @snapshots_app.command("restore")
-def snapshots_restore(generation: int = typer.Argument(..., help="generation to restore"),
-                      home: Optional[Path] = HomeOpt) -> None:
+def snapshots_restore(
+    generation: int = typer.Argument(..., help="generation to restore"), home: Path | None = HomeOpt
+) -> None:
     """Verify a snapshot and load it (the current generation's; older ones are refused with why)."""
     with _open(home) as idx:
         idx.restore_snapshot(generation)
@@ -383,14 +501,14 @@ def snapshots_restore(generation: int = typer.Argument(..., help="generation to 
 
 
 @app.command()
-def doctor(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+def doctor(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
     """Which embedders and devices are usable here, where models are cached, free disk."""
     from .doctor import diagnose, render
     from .settings import Settings
+
     report = diagnose(Settings() if home is None else Settings(home=home))
     _emit(report, as_json, render)
 
 
 def main() -> None:  # pragma: no cover - console entry point is `app`
     app()
-

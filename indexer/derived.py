@@ -51,6 +51,7 @@ GRAPH_FILE = "graph.npy"
 @dataclass
 class Derived:
     """Everything a snapshot holds, for one generation."""
+
     generation: int
     sets: dict[str, VectorSet]
     edges: np.ndarray
@@ -59,22 +60,35 @@ class Derived:
 class DbView(NamedTuple):
     generation: int
     fingerprint: Fingerprint | None
-    desired: dict[str, dict[int, str]]   # {set name: {id: embed hash}} as the database says it should be
+    desired: dict[str, dict[int, str]]  # {set name: {id: embed hash}} as the database says it should be
     n_edges: int
 
 
 def edge_table(s: Session) -> np.ndarray:
-    return _as_edge_table(s.execute(select(EdgeRow.id, EdgeRow.source_id, EdgeRow.target_id, EdgeRow.kind,
-                                           EdgeRow.score, EdgeRow.out_query_id, EdgeRow.in_query_id)
-                                    .order_by(EdgeRow.id)).all())
+    return _as_edge_table(
+        s.execute(
+            select(
+                EdgeRow.id,
+                EdgeRow.source_id,
+                EdgeRow.target_id,
+                EdgeRow.kind,
+                EdgeRow.score,
+                EdgeRow.out_query_id,
+                EdgeRow.in_query_id,
+            ).order_by(EdgeRow.id)
+        ).all()
+    )
 
 
 def _desired(s: Session) -> dict[str, dict[int, str]]:
     q = select(PseudoQueryRow.id, PseudoQueryRow.embed_hash)
     return {
-        "passages": dict(s.execute(select(PassageRow.id, PassageRow.embed_hash)   # type: ignore[arg-type]
-                                   .where(PassageRow.embed_hash.is_not(None))).all()),
-        "questions_in": dict(s.execute(q.where(PseudoQueryRow.direction == "in")).all()),   # type: ignore[arg-type]
+        "passages": dict(
+            s.execute(
+                select(PassageRow.id, PassageRow.embed_hash).where(PassageRow.embed_hash.is_not(None))  # type: ignore[arg-type]
+            ).all()
+        ),
+        "questions_in": dict(s.execute(q.where(PseudoQueryRow.direction == "in")).all()),  # type: ignore[arg-type]
         "questions_out": dict(s.execute(q.where(PseudoQueryRow.direction == "out")).all()),  # type: ignore[arg-type]
     }
 
@@ -82,7 +96,7 @@ def _desired(s: Session) -> dict[str, dict[int, str]]:
 class DerivedStore:
     def __init__(self, db: Database, cache: EmbeddingCache, snapshots: SnapshotStore, home: Path):
         self.db, self.cache, self.snapshots, self.home = db, cache, snapshots, home
-        self.current: Derived | None = None   # the last generation loaded or saved by this process
+        self.current: Derived | None = None  # the last generation loaded or saved by this process
         self.repairs: list[str] = []
 
     def view(self, s: Session) -> DbView:
@@ -101,14 +115,17 @@ class DerivedStore:
         snap = self.snapshots.get(view.generation)
         if snap is None:
             latest = self.snapshots.latest()
-            return None, (f"snapshot of generation {view.generation} is missing"
-                          + (f" (newest on disk: gen {latest.generation})" if latest else ""))
+            return None, (
+                f"snapshot of generation {view.generation} is missing"
+                + (f" (newest on disk: gen {latest.generation})" if latest else "")
+            )
         try:
             if view.fingerprint is None or snap.info.get("fingerprint") != view.fingerprint.id:
                 raise SnapshotError("snapshot was made with another embedder")
 
             def read(name: str) -> bytes:
                 return self.snapshots.read(snap, name)
+
             sets = {name: VectorSet.from_files(name, read) for name in SETS}
             edges = npy_load(read(GRAPH_FILE))
             for name in SETS:
@@ -134,7 +151,7 @@ class DerivedStore:
             return derived
         log.warning("rebuilding snapshot from the database: %s", problem)
         self.repairs.append(str(problem))
-        with self.db.session() as s:   # one transaction: what is rebuilt is what it is named after
+        with self.db.session() as s:  # one transaction: what is rebuilt is what it is named after
             view = self.view(s)
             assert view.fingerprint is not None
             derived = self._rebuild_in(s, view.fingerprint, view.generation)
@@ -159,6 +176,7 @@ class DerivedStore:
 
         def fetch(hashes: list[str]) -> dict[str, np.ndarray]:
             return self.cache.get_many(fp.id, hashes)
+
         sets = {}
         for name in SETS:
             vs = base.sets.get(name) if base else None
@@ -178,8 +196,11 @@ class DerivedStore:
         for name, vs in derived.sets.items():
             files.update(vs.to_files(name))
         files[GRAPH_FILE] = npy_bytes(derived.edges)
-        info = {"embedder": fp.to_dict(), "fingerprint": fp.id,
-                "counts": {name: len(vs) for name, vs in derived.sets.items()} | {"edges": int(len(derived.edges))}}
+        info = {
+            "embedder": fp.to_dict(),
+            "fingerprint": fp.id,
+            "counts": {name: len(vs) for name, vs in derived.sets.items()} | {"edges": len(derived.edges)},
+        }
         snap = self.snapshots.save(derived.generation, files, info)
         self.current = derived
         return snap
@@ -192,9 +213,16 @@ class DerivedStore:
         out = []
         for snap in self.snapshots.list():
             status = "ok" if snap.manifest else "unreadable manifest"
-            out.append({"generation": snap.generation, "path": str(snap.path), "current": snap.generation == current,
-                        "created_at": snap.manifest.get("created_at"), "counts": snap.info.get("counts", {}),
-                        "status": status})
+            out.append(
+                {
+                    "generation": snap.generation,
+                    "path": str(snap.path),
+                    "current": snap.generation == current,
+                    "created_at": snap.manifest.get("created_at"),
+                    "counts": snap.info.get("counts", {}),
+                    "status": status,
+                }
+            )
         return out
 
     def verify(self, generation: int) -> str | None:

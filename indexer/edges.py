@@ -23,49 +23,63 @@ Public API:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 
-__all__ = ["EdgeParams", "QuestionEdges", "match_questions", "generic_questions", "total_cap", "keyword_set", "keywords_for"]
+__all__ = [
+    "EdgeParams",
+    "QuestionEdges",
+    "match_questions",
+    "generic_questions",
+    "total_cap",
+    "keyword_set",
+    "keywords_for",
+]
 
 
 @dataclass(frozen=True)
 class EdgeParams:
-    top_k: int = 2                  # distinct target passages kept per outgoing question
-    threshold: float = 0.5          # minimum score of an edge
-    max_per_passage: int = 8        # distinct target passages of one source's question edges
-    keyword_weight: float = 0.0     # 0: dense cosine only; w: (1-w)·cosine + w·keyword Jaccard
-    exact_limit: int = 50_000       # above this many incoming questions, search an IVF index
-    candidates: int = 32            # dense pool per outgoing question, re-scored before choosing
-    generic_cosine: float = 0.95    # an incoming question this close to ...
-    generic_passages: int = 3       # ... questions of this many other passages is generic (0: keep all)
+    top_k: int = 2  # distinct target passages kept per outgoing question
+    threshold: float = 0.5  # minimum score of an edge
+    max_per_passage: int = 8  # distinct target passages of one source's question edges
+    keyword_weight: float = 0.0  # 0: dense cosine only; w: (1-w)·cosine + w·keyword Jaccard
+    exact_limit: int = 50_000  # above this many incoming questions, search an IVF index
+    candidates: int = 32  # dense pool per outgoing question, re-scored before choosing
+    generic_cosine: float = 0.95  # an incoming question this close to ...
+    generic_passages: int = 3  # ... questions of this many other passages is generic (0: keep all)
 
     @classmethod
-    def from_settings(cls, s) -> "EdgeParams":
-        return cls(top_k=s.edge_top_k, threshold=s.edge_threshold, max_per_passage=s.edge_max_per_passage,
-                   keyword_weight=s.edge_keyword_weight, candidates=s.edge_candidates,
-                   generic_cosine=s.edge_generic_cosine, generic_passages=s.edge_generic_passages)
+    def from_settings(cls, s) -> EdgeParams:
+        return cls(
+            top_k=s.edge_top_k,
+            threshold=s.edge_threshold,
+            max_per_passage=s.edge_max_per_passage,
+            keyword_weight=s.edge_keyword_weight,
+            candidates=s.edge_candidates,
+            generic_cosine=s.edge_generic_cosine,
+            generic_passages=s.edge_generic_passages,
+        )
 
 
 @dataclass
 class QuestionEdges:
-    source: np.ndarray              # passage ids (int64)
+    source: np.ndarray  # passage ids (int64)
     target: np.ndarray
-    out_q: np.ndarray               # pseudo-query ids (int64)
+    out_q: np.ndarray  # pseudo-query ids (int64)
     in_q: np.ndarray
-    score: np.ndarray               # float32
+    score: np.ndarray  # float32
 
     def __len__(self) -> int:
         return int(self.source.shape[0])
 
-    def take(self, keep: np.ndarray) -> "QuestionEdges":
+    def take(self, keep: np.ndarray) -> QuestionEdges:
         return QuestionEdges(self.source[keep], self.target[keep], self.out_q[keep], self.in_q[keep], self.score[keep])
 
     @classmethod
-    def empty(cls) -> "QuestionEdges":
+    def empty(cls) -> QuestionEdges:
         z = np.zeros(0, np.int64)
         return cls(z, z, z, z, np.zeros(0, np.float32))
 
@@ -74,14 +88,16 @@ def total_cap(n_passages: int) -> int:
     return max(1, int(n_passages * math.log(max(n_passages, 2))))
 
 
-def _search(in_vecs: np.ndarray, out_vecs: np.ndarray, k: int, exact_limit: int,
-            nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _search(
+    in_vecs: np.ndarray, out_vecs: np.ndarray, k: int, exact_limit: int, nprobe: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k inner products of out_vecs among in_vecs: exact up to exact_limit incoming vectors, IVF
     above. nprobe: lists probed by the IVF path; None (what match_questions and generic_questions
     pass) is the product's choice, max(32, nlist // 20). Only the benchmark sets it (bench_graph
     --probes), by wrapping this function: it is not part of EdgeParams, so the graph signature that
     index.py derives from EdgeParams is unchanged."""
     import faiss
+
     d = in_vecs.shape[1]
     n = in_vecs.shape[0]
     if n <= exact_limit:
@@ -90,7 +106,7 @@ def _search(in_vecs: np.ndarray, out_vecs: np.ndarray, k: int, exact_limit: int,
         # ~4·sqrt(n) lists. On the real question vectors of the 30 laws, 16 probes found 94.6% of
         # the exact edges, 32 found 97.6%, 64 98.7% (measured before edges were one per (source,
         # target); `bench/bench_graph.py --probes 16,32,64` re-measures): probe at least 32.
-        nlist = max(1, min(int(4 * math.sqrt(n)), n))   # k-means needs a point per list
+        nlist = max(1, min(int(4 * math.sqrt(n)), n))  # k-means needs a point per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
         sample = in_vecs[rng.choice(n, size=min(n, nlist * 40), replace=False)]
@@ -142,10 +158,16 @@ def generic_questions(in_owner: np.ndarray, in_vecs: np.ndarray, params: EdgePar
     return distinct >= g
 
 
-def match_questions(out_ids: np.ndarray, out_owner: np.ndarray, out_vecs: np.ndarray,
-                    in_ids: np.ndarray, in_owner: np.ndarray, in_vecs: np.ndarray,
-                    params: EdgeParams = EdgeParams(),
-                    keywords: Callable[[int], frozenset] | None = None) -> QuestionEdges:
+def match_questions(
+    out_ids: np.ndarray,
+    out_owner: np.ndarray,
+    out_vecs: np.ndarray,
+    in_ids: np.ndarray,
+    in_owner: np.ndarray,
+    in_vecs: np.ndarray,
+    params: EdgeParams = EdgeParams(),
+    keywords: Callable[[int], frozenset] | None = None,
+) -> QuestionEdges:
     """One edge per (source, target) passage pair, from the outgoing question that best meets one
     of the target's incoming questions."""
     if len(out_ids) == 0 or len(in_ids) == 0:
@@ -173,16 +195,27 @@ def match_questions(out_ids: np.ndarray, out_owner: np.ndarray, out_vecs: np.nda
         # that misses the threshold even with a Jaccard of 1 is not worth the jieba lookup
         ok &= (1 - w) * cos + w >= params.threshold
         rows, cols = np.nonzero(ok)
-        jac = np.fromiter((_jaccard(keywords(int(out_ids[r])), keywords(int(in_ids[safe[r, c]])))
-                           for r, c in zip(rows.tolist(), cols.tolist())), np.float32, len(rows))
+        jac = np.fromiter(
+            (
+                _jaccard(keywords(int(out_ids[r])), keywords(int(in_ids[safe[r, c]])))
+                for r, c in zip(rows.tolist(), cols.tolist())
+            ),
+            np.float32,
+            len(rows),
+        )
         score = cos.copy()
         score[rows, cols] = (1 - w) * cos[rows, cols] + w * jac
     ok &= score >= params.threshold
     rows, cols = np.nonzero(ok)
     if not len(rows):
         return QuestionEdges.empty()
-    edges = QuestionEdges(out_owner[rows], target[rows, cols].astype(np.int64), out_ids[rows],
-                          in_ids[safe[rows, cols]], score[rows, cols].astype(np.float32))
+    edges = QuestionEdges(
+        out_owner[rows],
+        target[rows, cols].astype(np.int64),
+        out_ids[rows],
+        in_ids[safe[rows, cols]],
+        score[rows, cols].astype(np.float32),
+    )
     # A passage with several matching incoming questions counts once per outgoing question ...
     edges = edges.take(_best_per_pair(edges.out_q, edges.target, edges.score))
     edges = edges.take(_rank_within(edges.out_q, edges.score) < params.top_k)
@@ -202,16 +235,106 @@ def _jaccard(a: frozenset, b: frozenset) -> float:
 
 
 # Function words of Traditional Chinese legal questions that say nothing about the topic.
-_STOP = frozenset("""
-的 之 與 及 或 和 是 否 在 於 為 以 由 對 如 何 如何 什麼 哪些 哪 嗎 呢 可 可以 能 能否 應 應該 得 是否 有 無 其 此 該
-所 者 等 時 後 前 中 上 下 被 把 將 就 都 也 又 並 而 但 若 如果 則 即 依 依據 根據 關於 規定 條 項 款 法 本法 相關
-哪些人 誰 多少 何種 何時 怎麼 怎樣 情形 情況 要 需要 須 必須 會 一 二 三 這 那 這些 那些
-""".split())
+_STOP = frozenset(
+    [
+        "的",
+        "之",
+        "與",
+        "及",
+        "或",
+        "和",
+        "是",
+        "否",
+        "在",
+        "於",
+        "為",
+        "以",
+        "由",
+        "對",
+        "如",
+        "何",
+        "如何",
+        "什麼",
+        "哪些",
+        "哪",
+        "嗎",
+        "呢",
+        "可",
+        "可以",
+        "能",
+        "能否",
+        "應",
+        "應該",
+        "得",
+        "是否",
+        "有",
+        "無",
+        "其",
+        "此",
+        "該",
+        "所",
+        "者",
+        "等",
+        "時",
+        "後",
+        "前",
+        "中",
+        "上",
+        "下",
+        "被",
+        "把",
+        "將",
+        "就",
+        "都",
+        "也",
+        "又",
+        "並",
+        "而",
+        "但",
+        "若",
+        "如果",
+        "則",
+        "即",
+        "依",
+        "依據",
+        "根據",
+        "關於",
+        "規定",
+        "條",
+        "項",
+        "款",
+        "法",
+        "本法",
+        "相關",
+        "哪些人",
+        "誰",
+        "多少",
+        "何種",
+        "何時",
+        "怎麼",
+        "怎樣",
+        "情形",
+        "情況",
+        "要",
+        "需要",
+        "須",
+        "必須",
+        "會",
+        "一",
+        "二",
+        "三",
+        "這",
+        "那",
+        "這些",
+        "那些",
+    ]
+)
 
 
 @lru_cache(maxsize=200_000)
 def keyword_set(text: str) -> frozenset:
     import jieba
+
     jieba.setLogLevel(60)
     return frozenset(t for t in jieba.lcut(text) if t.strip() and t not in _STOP and not _is_punct(t))
 
@@ -223,4 +346,3 @@ def _is_punct(token: str) -> bool:
 def keywords_for(texts: dict[int, str]) -> Callable[[int], frozenset]:
     """Keyword lookup by question id, computed lazily (only for candidate pairs)."""
     return lambda qid: keyword_set(texts[qid])
-

@@ -9,6 +9,8 @@ Public API:
     QueryError             invalid query arguments (empty, k out of range, unknown mode or filter)
     HopLLMError            llm hop mode: every LLM call of the query failed
     BuildBusy              the service runs one build at a time
+    MissingExtra           an optional part is not installed; says which extra to install
+    require(module, extra, what)   import `module` or raise MissingExtra
     IndexBusy              another process holds the write lock      (storage.lock)
     SchemaError            database written by a newer hoprag          (storage.db)
     SnapshotError          a snapshot failed its checksums             (storage.snapshots)
@@ -19,6 +21,7 @@ Public API:
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from storage.db import SchemaError
@@ -26,9 +29,23 @@ from storage.lock import IndexBusy
 from storage.snapshots import SnapshotError
 from storage.vectors import VectorIndexError
 
-__all__ = ["LibraryError", "EmbedderError", "EmbedderMismatch", "IndexStateError", "QueryError", "HopLLMError",
-           "BuildBusy", "IndexBusy", "SchemaError", "SnapshotError", "VectorIndexError", "HTTP_STATUS",
-           "USER_ERRORS"]
+__all__ = [
+    "LibraryError",
+    "EmbedderError",
+    "EmbedderMismatch",
+    "IndexStateError",
+    "QueryError",
+    "HopLLMError",
+    "BuildBusy",
+    "MissingExtra",
+    "require",
+    "IndexBusy",
+    "SchemaError",
+    "SnapshotError",
+    "VectorIndexError",
+    "HTTP_STATUS",
+    "USER_ERRORS",
+]
 
 
 class LibraryError(Exception):
@@ -65,10 +82,36 @@ class BuildBusy(RuntimeError):
     """One build at a time: the index has a single writer."""
 
 
+class MissingExtra(ImportError):
+    """An optional part of hoprag-index is not installed (the core is store, FAISS, the offline
+    embedder and the CLI; BGE-M3, Gemini, PDF reading and the HTTP service are extras)."""
+
+
+def require(module: str, extra: str, what: str) -> None:
+    """Import `module` now, or say which extra brings it."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(
+            f"{what} needs the Python package {module.split('.')[0]!r}, which is not installed: "
+            f"install hoprag-index[{extra}] (pip install 'hoprag-index[{extra}]')"
+        ) from None
+
+
 # The caller's input or the index's state, not a bug: 4xx for what the request got wrong, 409 for
 # a conflict that passes, 502 for an upstream LLM, 503 for an index that cannot answer now.
 HTTP_STATUS: dict[type[BaseException], int] = {
-    QueryError: 400, LibraryError: 400, EmbedderMismatch: 409, IndexBusy: 409, BuildBusy: 409, HopLLMError: 502,
-    IndexStateError: 503, EmbedderError: 503, SnapshotError: 503, SchemaError: 503, VectorIndexError: 503,
+    QueryError: 400,
+    LibraryError: 400,
+    EmbedderMismatch: 409,
+    IndexBusy: 409,
+    BuildBusy: 409,
+    HopLLMError: 502,
+    IndexStateError: 503,
+    EmbedderError: 503,
+    MissingExtra: 503,
+    SnapshotError: 503,
+    SchemaError: 503,
+    VectorIndexError: 503,
 }
 USER_ERRORS: tuple[type[BaseException], ...] = tuple(HTTP_STATUS) + (ValueError, FileNotFoundError, PermissionError)

@@ -47,24 +47,38 @@ Public API:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
 from .library.jsonl import json_objects
 
-__all__ = ["EvalQuery", "QueryFileError", "load_queries", "evaluate", "EvalReport", "ModeResult", "format_table",
-           "recall_at", "reciprocal_rank", "ndcg_at", "MODES", "DEFAULT_KS", "NDCG_K"]
+__all__ = [
+    "EvalQuery",
+    "QueryFileError",
+    "load_queries",
+    "evaluate",
+    "EvalReport",
+    "ModeResult",
+    "format_table",
+    "recall_at",
+    "reciprocal_rank",
+    "ndcg_at",
+    "MODES",
+    "DEFAULT_KS",
+    "NDCG_K",
+]
 
 MODES = ("dense", "questions", "hybrid", "hop")
 DEFAULT_KS = (1, 5, 10, 20)
 NDCG_K = 10
-_MAX_ERRORS = 5          # error messages kept per mode
+_MAX_ERRORS = 5  # error messages kept per mode
 
 
 @dataclass(frozen=True)
@@ -92,8 +106,9 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
         raise QueryFileError(path, f"cannot read ({exc.strerror})") from None
     queries: list[EvalQuery] = []
     seen: dict[str, int] = {}
-    for lineno, obj in json_objects(raw, lambda reason, line: QueryFileError(path, reason, line),
-                                    "question and relevant"):
+    for lineno, obj in json_objects(
+        raw, lambda reason, line: QueryFileError(path, reason, line), "question and relevant"
+    ):
         text = obj.get("question", obj.get("query"))
         if not isinstance(text, str) or not text.strip():
             raise QueryFileError(path, "missing or empty question (or query)", lineno)
@@ -170,16 +185,16 @@ def ndcg_at(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int = N
 @dataclass
 class ModeResult:
     mode: str
-    queries: int                          # queries scored (averaged over)
-    recall: dict[int, float]              # k -> mean recall@k
+    queries: int  # queries scored (averaged over)
+    recall: dict[int, float]  # k -> mean recall@k
     mrr: float
-    ndcg: float                           # mean nDCG@NDCG_K
-    seconds: float                        # wall time of the timed loop
+    ndcg: float  # mean nDCG@NDCG_K
+    seconds: float  # wall time of the timed loop
     queries_per_second: float
-    cpu_seconds: float = 0.0              # CPU time of this process (all threads) in the loop
-    failed: int = 0                       # queries the index refused (scored 0)
+    cpu_seconds: float = 0.0  # CPU time of this process (all threads) in the loop
+    failed: int = 0  # queries the index refused (scored 0)
     errors: list[str] = field(default_factory=list)
-    per_query: list[dict] | None = None   # keep_rankings: {id, ranked keys, rr, ndcg, recall}
+    per_query: list[dict] | None = None  # keep_rankings: {id, ranked keys, rr, ndcg, recall}
 
     def metric(self, name: str) -> float:
         """'recall@10', 'mrr' or 'ndcg@10'."""
@@ -192,12 +207,18 @@ class ModeResult:
         raise KeyError(name)
 
     def to_dict(self, rankings: bool = False) -> dict:
-        d = {"mode": self.mode, "queries": self.queries,
-             "recall": {str(k): round(v, 6) for k, v in self.recall.items()},
-             "mrr": round(self.mrr, 6), f"ndcg@{NDCG_K}": round(self.ndcg, 6),
-             "seconds": round(self.seconds, 3), "queries_per_second": round(self.queries_per_second, 2),
-             "cpu_seconds": round(self.cpu_seconds, 3),
-             "failed": self.failed, "errors": list(self.errors)}
+        d = {
+            "mode": self.mode,
+            "queries": self.queries,
+            "recall": {str(k): round(v, 6) for k, v in self.recall.items()},
+            "mrr": round(self.mrr, 6),
+            f"ndcg@{NDCG_K}": round(self.ndcg, 6),
+            "seconds": round(self.seconds, 3),
+            "queries_per_second": round(self.queries_per_second, 2),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "failed": self.failed,
+            "errors": list(self.errors),
+        }
         if rankings and self.per_query is not None:
             d["per_query"] = self.per_query
         return d
@@ -209,12 +230,12 @@ class EvalReport:
     n_hop: int
     queries_total: int
     queries_scored: int
-    skipped: list[str]                    # ids of queries with no relevant passage in the index
-    partial: int                          # scored queries with some relevant items missing
-    missing_relevant: int                 # relevant items (over all queries) not in the index
+    skipped: list[str]  # ids of queries with no relevant passage in the index
+    partial: int  # scored queries with some relevant items missing
+    missing_relevant: int  # relevant items (over all queries) not in the index
     modes: dict[str, ModeResult]
-    skipped_modes: dict[str, str]         # mode -> why it was not run
-    index: dict                           # generation, embedder, passages, vectors, pseudo-queries, edges
+    skipped_modes: dict[str, str]  # mode -> why it was not run
+    index: dict  # generation, embedder, passages, vectors, pseudo-queries, edges
 
     def metrics(self) -> list[str]:
         return [f"recall@{k}" for k in self.ks] + ["mrr", f"ndcg@{NDCG_K}"]
@@ -225,22 +246,35 @@ class EvalReport:
         return self.modes[mode].metric(metric) - self.modes[baseline].metric(metric)
 
     def to_dict(self, rankings: bool = False) -> dict:
-        return {"ks": list(self.ks), "ndcg_k": NDCG_K, "n_hop": self.n_hop, "queries_total": self.queries_total,
-                "queries_scored": self.queries_scored, "skipped": len(self.skipped),
-                "skipped_ids": self.skipped[:50], "partial": self.partial,
-                "missing_relevant": self.missing_relevant,
-                "modes": {m: r.to_dict(rankings) for m, r in self.modes.items()},
-                "delta_vs_dense": {m: {x: round(self.delta(m, x), 6) for x in self.metrics()}
-                                   for m in self.modes if m != "dense" and "dense" in self.modes},
-                "skipped_modes": dict(self.skipped_modes), "index": dict(self.index)}
+        return {
+            "ks": list(self.ks),
+            "ndcg_k": NDCG_K,
+            "n_hop": self.n_hop,
+            "queries_total": self.queries_total,
+            "queries_scored": self.queries_scored,
+            "skipped": len(self.skipped),
+            "skipped_ids": self.skipped[:50],
+            "partial": self.partial,
+            "missing_relevant": self.missing_relevant,
+            "modes": {m: r.to_dict(rankings) for m, r in self.modes.items()},
+            "delta_vs_dense": {
+                m: {x: round(self.delta(m, x), 6) for x in self.metrics()}
+                for m in self.modes
+                if m != "dense" and "dense" in self.modes
+            },
+            "skipped_modes": dict(self.skipped_modes),
+            "index": dict(self.index),
+        }
 
 
 def format_table(report: EvalReport) -> str:
     """A Markdown table, one row per mode; other modes' cells carry their difference to dense."""
     metrics = report.metrics()
     names = {f"recall@{k}": f"R@{k}" for k in report.ks} | {"mrr": "MRR", f"ndcg@{NDCG_K}": f"nDCG@{NDCG_K}"}
-    lines = ["| mode | " + " | ".join(names[m] for m in metrics) + " | s | q/s |",
-             "|---|" + "---:|" * (len(metrics) + 2)]
+    lines = [
+        "| mode | " + " | ".join(names[m] for m in metrics) + " | s | q/s |",
+        "|---|" + "---:|" * (len(metrics) + 2),
+    ]
     for mode, r in report.modes.items():
         label = f"hop (n_hop={report.n_hop})" if mode == "hop" else mode
         cells = []
@@ -252,8 +286,10 @@ def format_table(report: EvalReport) -> str:
     if report.skipped:
         notes.append(f"{len(report.skipped):,} skipped (no relevant passage in the index)")
     if report.partial:
-        notes.append(f"{report.partial:,} scored against the part of their relevant passages the index holds "
-                     f"({report.missing_relevant:,} relevant items missing)")
+        notes.append(
+            f"{report.partial:,} scored against the part of their relevant passages the index holds "
+            f"({report.missing_relevant:,} relevant items missing)"
+        )
     failed = {m: r.failed for m, r in report.modes.items() if r.failed}
     if failed:
         notes.append("refused queries (scored 0): " + ", ".join(f"{m} {n}" for m, n in failed.items()))
@@ -268,18 +304,30 @@ def format_table(report: EvalReport) -> str:
 # ---------------------------------------------------------------- evaluation
 def _index_facts(index, st) -> dict:
     from .graph import EDGE_KINDS
+
     fp = index.fingerprint
     counts = np.bincount(st.edges["kind"].astype(int), minlength=len(EDGE_KINDS)) if len(st.edges) else None
     edges = {kind: int(counts[i]) if counts is not None else 0 for i, kind in enumerate(EDGE_KINDS)}
-    return {"generation": st.generation, "embedder": fp.name if fp else None, "passages": len(st.info),
-            "vectors": int(len(st.ids)), "pseudo_queries_in": int(st.q_in.ntotal),
-            "pseudo_queries_out": int(len(st.q_out_row)), "edges": edges}
+    return {
+        "generation": st.generation,
+        "embedder": fp.name if fp else None,
+        "passages": len(st.info),
+        "vectors": len(st.ids),
+        "pseudo_queries_in": int(st.q_in.ntotal),
+        "pseudo_queries_out": len(st.q_out_row),
+        "edges": edges,
+    }
 
 
-def evaluate(index, queries: Sequence[EvalQuery], modes: Sequence[str] = ("dense", "hybrid", "hop"),
-             ks: Sequence[int] = DEFAULT_KS, n_hop: int = 2,
-             progress: Callable[[str, int, int], None] | None = None,
-             keep_rankings: bool = False) -> EvalReport:
+def evaluate(
+    index,
+    queries: Sequence[EvalQuery],
+    modes: Sequence[str] = ("dense", "hybrid", "hop"),
+    ks: Sequence[int] = DEFAULT_KS,
+    n_hop: int = 2,
+    progress: Callable[[str, int, int], None] | None = None,
+    keep_rankings: bool = False,
+) -> EvalReport:
     """Search every query in every mode and average recall@k, MRR and nDCG@10 (see the module doc).
 
     progress(stage, done, total) is called with stage "eval <mode>"; keep_rankings=True keeps each
@@ -337,10 +385,8 @@ def evaluate(index, queries: Sequence[EvalQuery], modes: Sequence[str] = ("dense
             continue
         stage = f"eval {mode}"
         if scored:
-            try:                                    # untimed: model load, BM25 index, first-call costs
+            with contextlib.suppress(QueryError):  # untimed: model load, BM25 index, first-call costs
                 run(mode, scored[0][0].question)
-            except QueryError:
-                pass
         progress(stage, 0, len(scored))
         sums = {k: 0.0 for k in ks}
         rr_sum = ndcg_sum = 0.0
@@ -363,16 +409,40 @@ def evaluate(index, queries: Sequence[EvalQuery], modes: Sequence[str] = ("dense
             rr_sum += rr
             ndcg_sum += nd
             if per_query is not None:
-                per_query.append({"id": q.id, "ranked": [key_of.get(p, str(p)) for p in ranked], "rr": rr,
-                                  "ndcg": nd, "recall": {str(k): v for k, v in recalls.items()}})
+                per_query.append(
+                    {
+                        "id": q.id,
+                        "ranked": [key_of.get(p, str(p)) for p in ranked],
+                        "rr": rr,
+                        "ndcg": nd,
+                        "recall": {str(k): v for k, v in recalls.items()},
+                    }
+                )
             progress(stage, n, len(scored))
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         n = len(scored)
         results[mode] = ModeResult(
-            mode=mode, queries=n, recall={k: (sums[k] / n if n else 0.0) for k in ks},
-            mrr=rr_sum / n if n else 0.0, ndcg=ndcg_sum / n if n else 0.0, seconds=seconds,
-            queries_per_second=n / seconds if seconds > 0 else 0.0, cpu_seconds=cpu, failed=failed, errors=errors,
-            per_query=per_query)
-    return EvalReport(ks=ks, n_hop=n_hop, queries_total=len(queries), queries_scored=len(scored), skipped=skipped,
-                      partial=partial, missing_relevant=missing, modes=results, skipped_modes=skipped_modes,
-                      index=_index_facts(index, st))
+            mode=mode,
+            queries=n,
+            recall={k: (sums[k] / n if n else 0.0) for k in ks},
+            mrr=rr_sum / n if n else 0.0,
+            ndcg=ndcg_sum / n if n else 0.0,
+            seconds=seconds,
+            queries_per_second=n / seconds if seconds > 0 else 0.0,
+            cpu_seconds=cpu,
+            failed=failed,
+            errors=errors,
+            per_query=per_query,
+        )
+    return EvalReport(
+        ks=ks,
+        n_hop=n_hop,
+        queries_total=len(queries),
+        queries_scored=len(scored),
+        skipped=skipped,
+        partial=partial,
+        missing_relevant=missing,
+        modes=results,
+        skipped_modes=skipped_modes,
+        index=_index_facts(index, st),
+    )

@@ -15,8 +15,8 @@ Public API:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import networkx as nx
 import numpy as np
@@ -26,8 +26,17 @@ __all__ = ["EDGE_KINDS", "EDGE_DTYPE", "edge_table", "graph_from_table", "export
 EDGE_KINDS = ("question", "citation", "structural")
 # out_q / in_q: the pseudo-query ids of a question edge (-1 for citations): hop search scores
 # an edge by how close its outgoing question is to the query.
-EDGE_DTYPE = np.dtype([("id", "<i8"), ("source", "<i8"), ("target", "<i8"), ("kind", "u1"), ("score", "<f4"),
-                       ("out_q", "<i8"), ("in_q", "<i8")])
+EDGE_DTYPE = np.dtype(
+    [
+        ("id", "<i8"),
+        ("source", "<i8"),
+        ("target", "<i8"),
+        ("kind", "u1"),
+        ("score", "<f4"),
+        ("out_q", "<i8"),
+        ("in_q", "<i8"),
+    ]
+)
 
 
 def edge_table(rows: Iterable[tuple]) -> np.ndarray:
@@ -40,8 +49,9 @@ def edge_table(rows: Iterable[tuple]) -> np.ndarray:
 def graph_from_table(table: np.ndarray, nodes: Iterable[int] = ()) -> nx.MultiDiGraph:
     g = nx.MultiDiGraph()
     g.add_nodes_from(int(n) for n in nodes)
-    g.add_edges_from((int(s), int(t), int(i), {"kind": EDGE_KINDS[k], "score": float(sc)})
-                     for i, s, t, k, sc, _, _ in table.tolist())
+    g.add_edges_from(
+        (int(s), int(t), int(i), {"kind": EDGE_KINDS[k], "score": float(sc)}) for i, s, t, k, sc, _, _ in table.tolist()
+    )
     return g
 
 
@@ -49,10 +59,20 @@ def export_graph(graph: nx.MultiDiGraph, fmt: str, path: str | Path) -> None:
     if fmt == "graphml":
         # GraphML takes scalars only: lists (chapters) become strings.
         g = nx.MultiDiGraph()
-        g.add_nodes_from((n, {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
-                              for k, v in d.items() if v is not None}) for n, d in graph.nodes(data=True))
-        g.add_edges_from((s, t, k, {a: v for a, v in d.items() if v is not None})
-                         for s, t, k, d in graph.edges(keys=True, data=True))
+        g.add_nodes_from(
+            (
+                n,
+                {
+                    k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
+                    for k, v in d.items()
+                    if v is not None
+                },
+            )
+            for n, d in graph.nodes(data=True)
+        )
+        g.add_edges_from(
+            (s, t, k, {a: v for a, v in d.items() if v is not None}) for s, t, k, d in graph.edges(keys=True, data=True)
+        )
         nx.write_graphml(g, path)
     elif fmt == "json":
         data = nx.node_link_data(graph, edges="edges")

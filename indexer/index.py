@@ -53,13 +53,14 @@ class Index:
         self.settings = settings
         self.home = Path(settings.home)
         url = settings.database_url_for()
-        if not create and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        if not create and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
             raise IndexStateError(f"no index at {self.home}: run `hoprag build LIBRARY` first (or pass --home)")
         self.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(url)
         self.cache = EmbeddingCache(self.db)
-        self.derived = DerivedStore(self.db, self.cache, SnapshotStore(self.home / "snapshots",
-                                                                       keep=settings.snapshot_keep), self.home)
+        self.derived = DerivedStore(
+            self.db, self.cache, SnapshotStore(self.home / "snapshots", keep=settings.snapshot_keep), self.home
+        )
         self.builder = Builder(self.db, self.cache, self.derived, settings)
         self.retriever = Retriever(self.db, self.derived, settings)
 
@@ -85,15 +86,21 @@ class Index:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ---------------------------------------------------------------- writing
-    def build(self, library: str | Path | Library, *, embedder: str | None = None, llm: str | None = None,
-              progress: ProgressFn | None = None) -> BuildReport:
+    def build(
+        self,
+        library: str | Path | Library,
+        *,
+        embedder: str | None = None,
+        llm: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> BuildReport:
         """Bring the index up to date with `library` (a folder, file or Library): embed what the
         cache lacks, ask `llm` for questions of passages without them, commit a new generation.
         Raises IndexBusy while another process builds, EmbedderMismatch for a second embedder."""
@@ -110,12 +117,14 @@ class Index:
         """Write the pseudo-query cache (every LLM answer) as JSONL: `import_questions` of another
         index then asks the LLM for none of these passages."""
         from .question_stage import export_answers
+
         return export_answers(self.db, path)
 
     def import_questions(self, path: str | Path) -> dict:
         """Seed the pseudo-query cache from an export; the next build uses it (answers already
         cached are kept)."""
         from .question_stage import import_answers
+
         with self._lock():
             return import_answers(self.db, path)
 
@@ -129,8 +138,9 @@ class Index:
         """Dense top-k passages (search with mode="dense")."""
         return self.search(text, k=k, mode="dense")
 
-    def hop_search(self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity",
-                   filters: dict | None = None) -> HopHits:
+    def hop_search(
+        self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity", filters: dict | None = None
+    ) -> HopHits:
         """HopRAG multi-hop retrieval: entries from hybrid search, then `n_hop` steps along question
         and citation edges chosen by similarity or by the LLM; ranked by relevance and visits."""
         return self.retriever.hop_search(text, k=k, n_hop=n_hop, mode=mode, filters=filters)
@@ -157,15 +167,24 @@ class Index:
         derived = self.derived.load(required=False)
         generation = self.generation
         snap = self.derived.snapshots.get(generation)
-        return {"home": str(self.home), "laws": counts["laws"], "passages": counts["passages"],
-                "embedded_passages": counts["embedded_passages"],
-                "repealed_passages": counts["passages"] - counts["embedded_passages"],
-                "vectors": len(derived.sets["passages"]) if derived else 0,
-                "pseudo_queries": counts["pseudo_queries"], "edges": edge_counts(self.db),
-                "cached_embeddings": counts["cached_embeddings"], "embedder": fp.to_dict() if fp else None,
-                "generation": generation, "snapshot_generation": snap.generation if snap else None,
-                "snapshot": snap.path.name if snap else None, "library": self.db.get_meta("library"),
-                "last_build": last_report(self.db), "repairs": list(self.repairs)}
+        return {
+            "home": str(self.home),
+            "laws": counts["laws"],
+            "passages": counts["passages"],
+            "embedded_passages": counts["embedded_passages"],
+            "repealed_passages": counts["passages"] - counts["embedded_passages"],
+            "vectors": len(derived.sets["passages"]) if derived else 0,
+            "pseudo_queries": counts["pseudo_queries"],
+            "edges": edge_counts(self.db),
+            "cached_embeddings": counts["cached_embeddings"],
+            "embedder": fp.to_dict() if fp else None,
+            "generation": generation,
+            "snapshot_generation": snap.generation if snap else None,
+            "snapshot": snap.path.name if snap else None,
+            "library": self.db.get_meta("library"),
+            "last_build": last_report(self.db),
+            "repairs": list(self.repairs),
+        }
 
     # ---------------------------------------------------------------- snapshots
     def snapshots_list(self) -> list[dict]:
@@ -187,6 +206,7 @@ class Index:
             raise SnapshotError(
                 f"generation {generation} is not the database's current generation ({self.generation}); "
                 f"snapshots are derived from the database, so only the current one can be restored — "
-                f"rebuild the library as of then to go back")
+                f"rebuild the library as of then to go back"
+            )
         self.derived.forget()
         self.derived.load()

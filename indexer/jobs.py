@@ -37,9 +37,11 @@ __all__ = ["BuildJobs", "BuildBusy", "run_build"]
 log = logging.getLogger(__name__)
 
 
-def run_build(settings: Settings, library: Library | str | Path, embedder: str | None, llm: str | None,
-              progress: ProgressFn) -> BuildReport:
+def run_build(
+    settings: Settings, library: Library | str | Path, embedder: str | None, llm: str | None, progress: ProgressFn
+) -> BuildReport:
     from .index import Index
+
     with Index(settings=settings) as idx:
         return idx.build(library, embedder=embedder, llm=llm, progress=progress)
 
@@ -65,10 +67,21 @@ class _Job:
     finished_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "stage": self.stage, "done": self.done, "total": self.total,
-                "report": self.report, "error": self.error, "library": self.library.root,
-                "embedder": self.embedder, "llm": self.llm, "created_at": self.created_at,
-                "started_at": self.started_at, "finished_at": self.finished_at}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "stage": self.stage,
+            "done": self.done,
+            "total": self.total,
+            "report": self.report,
+            "error": self.error,
+            "library": self.library.root,
+            "embedder": self.embedder,
+            "llm": self.llm,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
 
 
 class BuildJobs:
@@ -89,8 +102,10 @@ class BuildJobs:
     def submit(self, library: Library, embedder: str | None = None, llm: str | None = None) -> dict[str, Any]:
         with self._lock:
             if self._active is not None:
-                raise BuildBusy(f"build {self._active.id} is {self._active.status}; one build runs at a time — "
-                                f"poll GET /builds/{self._active.id} and submit again when it has finished")
+                raise BuildBusy(
+                    f"build {self._active.id} is {self._active.status}; one build runs at a time — "
+                    f"poll GET /builds/{self._active.id} and submit again when it has finished"
+                )
             job = _Job(id=uuid.uuid4().hex[:12], library=library, embedder=embedder, llm=llm)
             self._active = job
             self._jobs[job.id] = job
@@ -129,7 +144,7 @@ class BuildJobs:
             job.status, job.started_at = "running", _now()
         try:
             report = run_build(self.settings, job.library, job.embedder, job.llm, progress)
-        except Exception as exc:   # the worker must survive any build failure and say why
+        except Exception as exc:  # the worker must survive any build failure and say why
             if isinstance(exc, USER_ERRORS):
                 log.warning("build %s failed: %s", job.id, exc)
                 message = str(exc)

@@ -14,15 +14,23 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import LibraryError
 
 __all__ = [
-    "Passage", "Document", "Library", "LibraryError",
-    "normalize_text", "text_hash", "embed_text", "is_repealed", "split_paragraphs", "passage_key",
+    "Passage",
+    "Document",
+    "Library",
+    "LibraryError",
+    "normalize_text",
+    "text_hash",
+    "embed_text",
+    "is_repealed",
+    "split_paragraphs",
+    "passage_key",
 ]
 
 
@@ -78,14 +86,14 @@ def passage_key(doc_key: str, article: str) -> str:
 class Passage:
     """One retrievable unit: an article (條) of a law, or one generic JSONL passage."""
 
-    key: str                      # stable id: "<pcode>:<article>" or the JSONL id
-    doc_key: str                  # pcode, else the file stem
-    law: str                      # law name as of this reading (may change; the key does not)
-    article: str                  # "24", "15-1"; "" when the source has none
-    text: str                     # normalized article text
+    key: str  # stable id: "<pcode>:<article>" or the JSONL id
+    doc_key: str  # pcode, else the file stem
+    law: str  # law name as of this reading (may change; the key does not)
+    article: str  # "24", "15-1"; "" when the source has none
+    text: str  # normalized article text
     chapters: tuple[str, ...] = ()
     paragraphs: tuple[str, ...] = ()
-    ordinal: int = 0              # position in the document
+    ordinal: int = 0  # position in the document
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -110,9 +118,9 @@ class Document:
 
     doc_key: str
     name: str
-    format: str                   # "moj-json" | "pdf" | "text" | "jsonl"
-    source: str                   # path of the file it was read from
-    content_hash: str             # sha256 of the file bytes
+    format: str  # "moj-json" | "pdf" | "text" | "jsonl"
+    source: str  # path of the file it was read from
+    content_hash: str  # sha256 of the file bytes
     passages: tuple[Passage, ...]
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 

@@ -12,8 +12,8 @@ Public API:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,13 +41,26 @@ class ExistingPassage:
 
 
 def existing_passages(s: Session) -> dict[str, ExistingPassage]:
-    rows = s.execute(select(PassageRow.key, PassageRow.id, PassageRow.text_hash, PassageRow.embed_hash,
-                            PassageRow.law, PassageRow.article_label, PassageRow.chapters,
-                            PassageRow.paragraphs, PassageRow.ordinal, DocumentRow.doc_key, PassageRow.meta,
-                            PassageRow.questions_key)
-                     .join(DocumentRow, DocumentRow.id == PassageRow.document_id))
-    return {r[0]: ExistingPassage(r[1], r[2], r[3], r[4], r[5], tuple(r[6]), tuple(r[7]), r[8], r[9], r[10] or {},
-                                  r[11]) for r in rows}
+    rows = s.execute(
+        select(
+            PassageRow.key,
+            PassageRow.id,
+            PassageRow.text_hash,
+            PassageRow.embed_hash,
+            PassageRow.law,
+            PassageRow.article_label,
+            PassageRow.chapters,
+            PassageRow.paragraphs,
+            PassageRow.ordinal,
+            DocumentRow.doc_key,
+            PassageRow.meta,
+            PassageRow.questions_key,
+        ).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
+    )
+    return {
+        r[0]: ExistingPassage(r[1], r[2], r[3], r[4], r[5], tuple(r[6]), tuple(r[7]), r[8], r[9], r[10] or {}, r[11])
+        for r in rows
+    }
 
 
 @dataclass
@@ -55,7 +68,7 @@ class BuildPlan:
     added: list[Passage] = field(default_factory=list)
     changed: list[tuple[int, Passage]] = field(default_factory=list)
     relabeled: list[tuple[int, Passage]] = field(default_factory=list)
-    touched: list[tuple[int, Passage]] = field(default_factory=list)   # metadata only, same vector
+    touched: list[tuple[int, Passage]] = field(default_factory=list)  # metadata only, same vector
     unchanged: int = 0
     removed_ids: list[int] = field(default_factory=list)
     embed_hashes: dict[str, str | None] = field(default_factory=dict)  # key -> hash of embed text
@@ -89,8 +102,15 @@ def plan_build(library: Library, existing: Mapping[str, ExistingPassage]) -> Bui
                 plan.changed.append((old.id, p))
             elif old.embed_hash != eh:
                 plan.relabeled.append((old.id, p))
-            elif (old.law, old.article_label, old.chapters, old.paragraphs, old.ordinal, old.document_key, old.meta) != (
-                    p.law, p.article_label, p.chapters, p.paragraphs, p.ordinal, p.doc_key, p.metadata):
+            elif (
+                old.law,
+                old.article_label,
+                old.chapters,
+                old.paragraphs,
+                old.ordinal,
+                old.document_key,
+                old.meta,
+            ) != (p.law, p.article_label, p.chapters, p.paragraphs, p.ordinal, p.doc_key, p.metadata):
                 plan.touched.append((old.id, p))
             else:
                 plan.unchanged += 1

@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from sqlalchemy import select
 
@@ -31,15 +31,22 @@ from storage.db import Database
 from storage.models import LLMResultRow, utcnow
 
 from .passages import Passage
-from .pseudo_queries import (PROMPT_VERSION, PseudoQueries, QuestionCounts, cache_key, parse_reply, prompt_for,
-                             response_schema)
+from .pseudo_queries import (
+    PROMPT_VERSION,
+    PseudoQueries,
+    QuestionCounts,
+    cache_key,
+    parse_reply,
+    prompt_for,
+    response_schema,
+)
 
 __all__ = ["QuestionStage", "StageResult", "export_answers", "import_answers", "ANSWERS_FORMAT"]
 
 ANSWERS_FORMAT = "hoprag-pseudo-queries/1"
 
-_FLUSH_EVERY = 25   # answers written per transaction while the LLM runs
-_FLUSH_S = 30.0     # ... or after this long: a local model answers one passage in seconds
+_FLUSH_EVERY = 25  # answers written per transaction while the LLM runs
+_FLUSH_S = 30.0  # ... or after this long: a local model answers one passage in seconds
 
 
 @dataclass
@@ -58,7 +65,7 @@ class QuestionStage:
         out: dict[str, LLMResultRow] = {}
         with self.db.session() as s:
             for i in range(0, len(keys), 500):
-                for row in s.scalars(select(LLMResultRow).where(LLMResultRow.cache_key.in_(keys[i:i + 500]))):
+                for row in s.scalars(select(LLMResultRow).where(LLMResultRow.cache_key.in_(keys[i : i + 500]))):
                     out[row.cache_key] = row
         return out
 
@@ -66,15 +73,20 @@ class QuestionStage:
         if not rows:
             return
         with self.db.session() as s:
-            self.db.insert_rows(s, LLMResultRow.__table__, rows, key=("cache_key",),
-                                update=("status", "incoming", "outgoing", "error", "attempts", "updated_at"))
+            self.db.insert_rows(
+                s,
+                LLMResultRow.__table__,
+                rows,
+                key=("cache_key",),
+                update=("status", "incoming", "outgoing", "error", "attempts", "updated_at"),
+            )
 
     def _validator(self, p: Passage):
         return lambda obj: parse_reply(obj, self.counts, law=p.law, text=p.text, label=p.article_label)
 
     def run(self, passages: Sequence[Passage], embed_hashes: Mapping[str, str | None], progress=None) -> StageResult:
-        from .llm.runner import LLMRequest, run_requests_sync
         from .llm.base import LLMError
+        from .llm.runner import LLMRequest, run_requests_sync
 
         result = StageResult()
         keys = {p.key: cache_key(self.llm.name, embed_hashes[p.key], self.counts) for p in passages}
@@ -85,7 +97,7 @@ class QuestionStage:
             if row is not None and row.status == "ok":
                 result.questions[p.key] = (keys[p.key], PseudoQueries(tuple(row.incoming), tuple(row.outgoing)))
             else:
-                todo.setdefault(keys[p.key], p)     # identical texts share one call
+                todo.setdefault(keys[p.key], p)  # identical texts share one call
         if not todo:
             return result
 
@@ -93,8 +105,17 @@ class QuestionStage:
         requests = []
         for ck, p in todo.items():
             ask = prompt_for(p.law, p.article_label, p.text, self.counts)
-            requests.append(LLMRequest(key=ck, prompt=ask.prompt, schema=schema, system=ask.system,
-                                       examples=ask.examples, validate=self._validator(p), repair=ask.repair))
+            requests.append(
+                LLMRequest(
+                    key=ck,
+                    prompt=ask.prompt,
+                    schema=schema,
+                    system=ask.system,
+                    examples=ask.examples,
+                    validate=self._validator(p),
+                    repair=ask.repair,
+                )
+            )
         pending: list[dict] = []
         done = 0
         flushed_at = time.monotonic()
@@ -103,12 +124,19 @@ class QuestionStage:
             nonlocal done, flushed_at
             done += 1
             ok = not isinstance(outcome, LLMError)
-            pending.append({"cache_key": key, "model": self.llm.name, "prompt_version": PROMPT_VERSION,
-                            "status": "ok" if ok else "failed",
-                            "incoming": list(outcome.incoming) if ok else [],
-                            "outgoing": list(outcome.outgoing) if ok else [],
-                            "error": None if ok else str(outcome)[:2000],
-                            "attempts": 0 if ok else getattr(outcome, "attempts", 0), "updated_at": utcnow()})
+            pending.append(
+                {
+                    "cache_key": key,
+                    "model": self.llm.name,
+                    "prompt_version": PROMPT_VERSION,
+                    "status": "ok" if ok else "failed",
+                    "incoming": list(outcome.incoming) if ok else [],
+                    "outgoing": list(outcome.outgoing) if ok else [],
+                    "error": None if ok else str(outcome)[:2000],
+                    "attempts": 0 if ok else getattr(outcome, "attempts", 0),
+                    "updated_at": utcnow(),
+                }
+            )
             if len(pending) >= _FLUSH_EVERY or time.monotonic() - flushed_at > _FLUSH_S:
                 self._store(pending)
                 pending.clear()
@@ -117,9 +145,15 @@ class QuestionStage:
                 progress("llm", done, len(requests))
 
         s = self.settings
-        outcomes = run_requests_sync(self.llm, requests, concurrency=s.llm_concurrency, rpm=s.llm_rpm,
-                                     max_retries=s.llm_max_retries, validate=lambda obj: parse_reply(obj, self.counts),
-                                     on_done=on_done)
+        outcomes = run_requests_sync(
+            self.llm,
+            requests,
+            concurrency=s.llm_concurrency,
+            rpm=s.llm_rpm,
+            max_retries=s.llm_max_retries,
+            validate=lambda obj: parse_reply(obj, self.counts),
+            on_done=on_done,
+        )
         self._store(pending)
         result.calls = len(requests)
         for p in passages:
@@ -142,33 +176,48 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 def export_answers(db: Database, path: str | Path) -> dict:
     """Every answered passage of the cache, one JSON object a line after a header line."""
     from storage.files import atomic_write
+
     with db.session() as s:
-        rows = s.scalars(select(LLMResultRow).where(LLMResultRow.status == "ok")
-                         .order_by(LLMResultRow.cache_key)).all()
-        lines = [{"cache_key": r.cache_key, "model": r.model, "prompt_version": r.prompt_version,
-                  "incoming": list(r.incoming), "outgoing": list(r.outgoing)} for r in rows]
+        rows = s.scalars(select(LLMResultRow).where(LLMResultRow.status == "ok").order_by(LLMResultRow.cache_key)).all()
+        lines = [
+            {
+                "cache_key": r.cache_key,
+                "model": r.model,
+                "prompt_version": r.prompt_version,
+                "incoming": list(r.incoming),
+                "outgoing": list(r.outgoing),
+            }
+            for r in rows
+        ]
         failed = s.query(LLMResultRow).filter(LLMResultRow.status != "ok").count()
     models = sorted({r["model"] for r in lines})
     versions = sorted({r["prompt_version"] for r in lines})
     header = {"format": ANSWERS_FORMAT, "answers": len(lines), "models": models, "prompt_versions": versions}
     body = "\n".join(json.dumps(x, ensure_ascii=False) for x in [header, *lines]) + "\n"
     atomic_write(Path(path), body.encode("utf-8"))
-    return {"path": str(path), "answers": len(lines), "failed_not_exported": failed, "models": models,
-            "prompt_versions": versions}
+    return {
+        "path": str(path),
+        "answers": len(lines),
+        "failed_not_exported": failed,
+        "models": models,
+        "prompt_versions": versions,
+    }
 
 
 def import_answers(db: Database, path: str | Path) -> dict:
     """Load an export into the cache. A row the cache already answers is kept as it is; a bad line
     fails the whole import before anything is written (ValueError naming the line)."""
     from .library.jsonl import json_objects
+
     path = Path(path)
 
     def fail(reason: str, line: int | None) -> ValueError:
         return ValueError(f"{path}: line {line}: {reason}" if line else f"{path}: {reason}")
+
     objs = json_objects(path.read_bytes(), fail, "cache_key, model, prompt_version, incoming, outgoing")
     first = next(objs, None)
     if first is None or first[1].get("format") != ANSWERS_FORMAT:
-        raise fail(f"not a pseudo-query export (the first line must say \"format\": \"{ANSWERS_FORMAT}\")", 1)
+        raise fail(f'not a pseudo-query export (the first line must say "format": "{ANSWERS_FORMAT}")', 1)
     rows: dict[str, dict] = {}
     for lineno, obj in objs:
         key, model, version = obj.get("cache_key"), obj.get("model"), obj.get("prompt_version")
@@ -182,19 +231,37 @@ def import_answers(db: Database, path: str | Path) -> dict:
                 raise fail(f"{d} must be a list of non-empty strings", lineno)
         if not qs["incoming"]:
             raise fail("an answer needs at least one incoming question", lineno)
-        rows[key] = {"cache_key": key, "model": model, "prompt_version": version, "status": "ok",
-                     "incoming": qs["incoming"], "outgoing": qs["outgoing"], "error": None, "attempts": 0,
-                     "updated_at": utcnow()}
+        rows[key] = {
+            "cache_key": key,
+            "model": model,
+            "prompt_version": version,
+            "status": "ok",
+            "incoming": qs["incoming"],
+            "outgoing": qs["outgoing"],
+            "error": None,
+            "attempts": 0,
+            "updated_at": utcnow(),
+        }
     with db.session() as s:
-        existing = {r.cache_key: r for r in s.scalars(select(LLMResultRow).where(
-            LLMResultRow.cache_key.in_(list(rows)))).all()} if rows else {}
+        existing = (
+            {
+                r.cache_key: r
+                for r in s.scalars(select(LLMResultRow).where(LLMResultRow.cache_key.in_(list(rows)))).all()
+            }
+            if rows
+            else {}
+        )
         kept = [k for k, r in existing.items() if r.status == "ok"]
-        for k, r in existing.items():   # a cached failure gives way to an answer
+        for r in existing.values():  # a cached failure gives way to an answer
             if r.status != "ok":
                 s.delete(r)
         s.flush()
         new = [v for k, v in rows.items() if k not in kept]
         if new:
             s.execute(LLMResultRow.__table__.insert(), new)
-    return {"path": str(path), "imported": len(new), "already_cached": len(kept),
-            "other_prompt_version": sum(1 for v in rows.values() if v["prompt_version"] != PROMPT_VERSION)}
+    return {
+        "path": str(path),
+        "imported": len(new),
+        "already_cached": len(kept),
+        "other_prompt_version": sum(1 for v in rows.values() if v["prompt_version"] != PROMPT_VERSION),
+    }

@@ -37,9 +37,10 @@ import logging
 import re
 import threading
 from collections import Counter
-from itertools import islice
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, NamedTuple
+from itertools import islice, pairwise
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import select
@@ -53,25 +54,55 @@ from .graph import EDGE_KINDS
 from .numerals import NUMBER_CHARS, article_number
 from .settings import Settings
 
-__all__ = ["Retriever", "Hit", "HopHits", "State", "PassageInfo", "QueryError", "HopLLMError", "LAW_SHORT_NAMES", "MODES", "HOP_MODES"]
+__all__ = [
+    "Retriever",
+    "Hit",
+    "HopHits",
+    "State",
+    "PassageInfo",
+    "QueryError",
+    "HopLLMError",
+    "LAW_SHORT_NAMES",
+    "MODES",
+    "HOP_MODES",
+]
 
 MODES = ("dense", "questions", "hybrid")
 HOP_MODES = ("similarity", "llm")
-RRF_K = 10   # default reciprocal rank fusion constant (Settings.rrf_k; 60 in Cormack et al. 2009, 10 tuned here)
+RRF_K = 10  # default reciprocal rank fusion constant (Settings.rrf_k; 60 in Cormack et al. 2009, 10 tuned here)
 
 # What people type for the laws of the bundled library. Longer names win when several match.
 LAW_SHORT_NAMES = {
-    "勞基法": "勞動基準法", "勞基法施行細則": "勞動基準法施行細則", "個資法": "個人資料保護法",
-    "個資法施行細則": "個人資料保護法施行細則", "消保法": "消費者保護法", "民訴法": "民事訴訟法",
-    "刑訴法": "刑事訴訟法", "行訴法": "行政訴訟法", "國賠法": "國家賠償法", "採購法": "政府採購法",
-    "就服法": "就業服務法", "性工法": "性別平等工作法", "性平工作法": "性別平等工作法",
-    "性別工作平等法": "性別平等工作法", "移民法": "入出國及移民法", "兩岸條例": "臺灣地區與大陸地區人民關係條例",
-    "兩岸人民關係條例": "臺灣地區與大陸地區人民關係條例", "道交條例": "道路交通管理處罰條例",
-    "道安規則": "道路交通安全規則", "行程法": "行政程序法", "刑法": "中華民國刑法", "憲法": "中華民國憲法",
-    "增修條文": "中華民國憲法增修條文", "憲法增修條文": "中華民國憲法增修條文", "攬才專法": "外國專業人才延攬及僱用法",
+    "勞基法": "勞動基準法",
+    "勞基法施行細則": "勞動基準法施行細則",
+    "個資法": "個人資料保護法",
+    "個資法施行細則": "個人資料保護法施行細則",
+    "消保法": "消費者保護法",
+    "民訴法": "民事訴訟法",
+    "刑訴法": "刑事訴訟法",
+    "行訴法": "行政訴訟法",
+    "國賠法": "國家賠償法",
+    "採購法": "政府採購法",
+    "就服法": "就業服務法",
+    "性工法": "性別平等工作法",
+    "性平工作法": "性別平等工作法",
+    "性別工作平等法": "性別平等工作法",
+    "移民法": "入出國及移民法",
+    "兩岸條例": "臺灣地區與大陸地區人民關係條例",
+    "兩岸人民關係條例": "臺灣地區與大陸地區人民關係條例",
+    "道交條例": "道路交通管理處罰條例",
+    "道安規則": "道路交通安全規則",
+    "行程法": "行政程序法",
+    "刑法": "中華民國刑法",
+    "憲法": "中華民國憲法",
+    "增修條文": "中華民國憲法增修條文",
+    "憲法增修條文": "中華民國憲法增修條文",
+    "攬才專法": "外國專業人才延攬及僱用法",
     "外國人才專法": "外國專業人才延攬及僱用法",
 }
-_BARE_ARTICLE = re.compile(rf"第?\s*([{NUMBER_CHARS}]+)\s*條(?:\s*之\s*([{NUMBER_CHARS}]+))?|第\s*([0-9]+)-([0-9]+)\s*條")
+_BARE_ARTICLE = re.compile(
+    rf"第?\s*([{NUMBER_CHARS}]+)\s*條(?:\s*之\s*([{NUMBER_CHARS}]+))?|第\s*([0-9]+)-([0-9]+)\s*條"
+)
 
 
 def _doc(text: str, default: Any = None) -> Any:
@@ -93,8 +124,7 @@ class Hit:
     matched_question: str | None = _doc("questions mode: the incoming question matched")
     cited: bool = _doc("the query names this article (勞基法第24條)", False)
     sim: float | None = _doc("hop search: normalized relevance")
-    imp: float | None = _doc("hop search: visits / most visits (an entry counts one, each arrival one more), "
-                             "in [0, 1]")
+    imp: float | None = _doc("hop search: visits / most visits (an entry counts one, each arrival one more), in [0, 1]")
     path: tuple[dict, ...] | None = _doc("hop search: edges followed to reach it")
 
     def to_dict(self) -> dict:
@@ -122,25 +152,26 @@ def _bm25_text(p: PassageInfo) -> str:
 @dataclass
 class State:
     """One generation, read-only once built."""
+
     generation: int
-    ids: np.ndarray                         # passage ids with a vector, in matrix order
-    matrix: np.ndarray                      # their vectors
+    ids: np.ndarray  # passage ids with a vector, in matrix order
+    matrix: np.ndarray  # their vectors
     row_of: dict[int, int]
     info: dict[int, PassageInfo]
     by_key: dict[str, int]
     by_law_article: dict[tuple[str, str], int]
-    law_names: dict[str, str]               # every name and short name -> official law name
-    doc_of_law: dict[str, str]              # official law name -> doc_key
+    law_names: dict[str, str]  # every name and short name -> official law name
+    doc_of_law: dict[str, str]  # official law name -> doc_key
     q_text: dict[int, str]
     q_owner: dict[int, int]
-    q_in: Any                               # VectorIndex of incoming questions
+    q_in: Any  # VectorIndex of incoming questions
     q_out_row: dict[int, int]
     q_out_matrix: np.ndarray
-    edges: np.ndarray                       # EDGE_DTYPE, sorted by source
+    edges: np.ndarray  # EDGE_DTYPE, sorted by source
     edge_start: dict[int, tuple[int, int]]  # source -> (start, end) in edges
-    in_edges: dict[int, list[int]]          # target -> positions in edges
-    passage_index: Any                      # VectorIndex of passages
-    fingerprint: Any = None                 # the embedder the vectors were made with
+    in_edges: dict[int, list[int]]  # target -> positions in edges
+    passage_index: Any  # VectorIndex of passages
+    fingerprint: Any = None  # the embedder the vectors were made with
     _bm25: Any = field(default=None, repr=False)
     _bm25_ids: np.ndarray | None = field(default=None, repr=False)
     _bm25_pos: np.ndarray | None = field(default=None, repr=False)
@@ -158,7 +189,8 @@ class State:
         with self._lock:
             if self._bm25 is None:
                 import bm25s
-                logging.getLogger("bm25s").setLevel(logging.WARNING)   # it sets DEBUG on import
+
+                logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
                 ids = np.array(sorted(self.info), dtype=np.int64)
                 corpus = [tokenize(_bm25_text(self.info[i])) for i in ids]
                 model = bm25s.BM25()
@@ -169,6 +201,7 @@ class State:
 
 def tokenize(text: str) -> list[str]:
     import jieba
+
     jieba.setLogLevel(60)
     return [t for t in jieba.lcut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
 
@@ -176,7 +209,7 @@ def tokenize(text: str) -> list[str]:
 class Retriever:
     def __init__(self, db: Database, derived: DerivedStore, settings: Settings, eager_bm25: bool = False):
         self.db, self.derived, self.settings = db, derived, settings
-        self.eager_bm25 = eager_bm25    # a server builds BM25 with each generation; the CLI when first needed
+        self.eager_bm25 = eager_bm25  # a server builds BM25 with each generation; the CLI when first needed
         self._state: State | None = None
         self._lock = threading.Lock()
         self._embedders: dict[str, Any] = {}
@@ -207,10 +240,19 @@ class Retriever:
             with self.db.session() as s:
                 # One transaction: the generation and every row below belong together.
                 view = self.derived.view(s)
-                rows = s.execute(select(PassageRow.id, PassageRow.key, PassageRow.law, PassageRow.article,
-                                        PassageRow.article_label, PassageRow.text, PassageRow.chapters,
-                                        DocumentRow.doc_key, DocumentRow.name)
-                                 .join(DocumentRow, DocumentRow.id == PassageRow.document_id)).all()
+                rows = s.execute(
+                    select(
+                        PassageRow.id,
+                        PassageRow.key,
+                        PassageRow.law,
+                        PassageRow.article,
+                        PassageRow.article_label,
+                        PassageRow.text,
+                        PassageRow.chapters,
+                        DocumentRow.doc_key,
+                        DocumentRow.name,
+                    ).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
+                ).all()
                 questions = s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id, PseudoQueryRow.text)).all()
             if view.fingerprint is None:
                 raise IndexStateError(f"the index at {self.derived.home} is empty: run `hoprag build LIBRARY` first")
@@ -219,7 +261,7 @@ class Retriever:
                 state = self._make_state(view.generation, derived, rows, questions)
                 state.fingerprint = view.fingerprint
                 return state
-            self.derived.load()    # repairs the current generation's snapshot, then read again
+            self.derived.load()  # repairs the current generation's snapshot, then read again
         raise IndexStateError("the index changed three times while loading; try again")
 
     def _make_state(self, generation: int, derived, rows, questions) -> State:
@@ -227,6 +269,7 @@ class Retriever:
         doc_of_law = {r[8]: r[7] for r in rows}
         names = {n: n for n in doc_of_law}
         from .citations import law_aliases
+
         for name in doc_of_law:
             for alias in law_aliases(name):
                 names.setdefault(alias, name)
@@ -241,24 +284,46 @@ class Retriever:
         if len(edges):
             src = edges["source"]
             bounds = np.flatnonzero(np.r_[True, src[1:] != src[:-1], True])
-            for a, b in zip(bounds[:-1], bounds[1:]):
+            for a, b in pairwise(bounds):
                 edge_start[int(src[a])] = (int(a), int(b))
             for pos, t in enumerate(edges["target"].tolist()):
                 in_edges.setdefault(t, []).append(pos)
         return State(
-            generation=generation, ids=ids, matrix=matrix, row_of={int(i): n for n, i in enumerate(ids)},
-            info=info, by_key={v.key: k for k, v in info.items()},
-            by_law_article={(v.law, v.article): k for k, v in info.items()}, law_names=names, doc_of_law=doc_of_law,
-            q_text={q: t for q, _, t in questions}, q_owner={q: p for q, p, _ in questions},
-            q_in=derived.sets["questions_in"].index, q_out_row={int(q): n for n, q in enumerate(q_ids)},
-            q_out_matrix=q_matrix, edges=edges, edge_start=edge_start, in_edges=in_edges,
-            passage_index=derived.sets["passages"].index)
+            generation=generation,
+            ids=ids,
+            matrix=matrix,
+            row_of={int(i): n for n, i in enumerate(ids)},
+            info=info,
+            by_key={v.key: k for k, v in info.items()},
+            by_law_article={(v.law, v.article): k for k, v in info.items()},
+            law_names=names,
+            doc_of_law=doc_of_law,
+            q_text={q: t for q, _, t in questions},
+            q_owner={q: p for q, p, _ in questions},
+            q_in=derived.sets["questions_in"].index,
+            q_out_row={int(q): n for n, q in enumerate(q_ids)},
+            q_out_matrix=q_matrix,
+            edges=edges,
+            edge_start=edge_start,
+            in_edges=in_edges,
+            passage_index=derived.sets["passages"].index,
+        )
 
     # ---------------------------------------------------------------- helpers
     def _hit(self, st: State, pid: int, score: float, **extra) -> Hit:
         key, law, article, label, text, chapters, _ = st.info[pid]
-        return Hit(passage_id=pid, key=key, law=law, article=article, score=float(score), text=text, label=label,
-                   chapters=chapters, generation=st.generation, **extra)
+        return Hit(
+            passage_id=pid,
+            key=key,
+            law=law,
+            article=article,
+            score=float(score),
+            text=text,
+            label=label,
+            chapters=chapters,
+            generation=st.generation,
+            **extra,
+        )
 
     def _allowed(self, st: State, filters: dict | None) -> set[int] | None:
         if not filters:
@@ -275,6 +340,7 @@ class Retriever:
             if not all(isinstance(x, str) for x in vs):
                 raise QueryError(f"filter {name!r} takes a string or a list of strings")
             return vs
+
         laws = values("law")
         resolved = set()
         for name in laws:
@@ -303,10 +369,13 @@ class Retriever:
         emb = self._embedders.get(st.fingerprint.id)
         if emb is None:
             from .embedders import get_embedder
+
             emb = get_embedder(st.fingerprint.name, self.settings)
             if emb.fingerprint != st.fingerprint:
-                raise EmbedderMismatch(f"the index holds vectors of {st.fingerprint.describe()}, but that name now "
-                                       f"loads {emb.fingerprint.describe()}; run `hoprag reembed --embedder {st.fingerprint.name}`")
+                raise EmbedderMismatch(
+                    f"the index holds vectors of {st.fingerprint.describe()}, but that name now "
+                    f"loads {emb.fingerprint.describe()}; run `hoprag reembed --embedder {st.fingerprint.name}`"
+                )
             self._embedders[st.fingerprint.id] = emb
         return emb.embed([text])
 
@@ -354,11 +423,12 @@ class Retriever:
     def cited_articles(self, st: State, text: str, allowed: set[int] | None) -> list[int]:
         """Passages the query names (著作權法第三條, 勞基法第24條, 第十五條之一), in order of mention."""
         from .citations import find_citations
+
         found: list[int] = []
         names = sorted(st.law_names, key=len, reverse=True)
         cites = find_citations(text, laws=names)
         spans = [(c.law, c.articles) for c in cites if c.kind in ("article", "range")]
-        if not spans:   # what people type without 第: 民法184條
+        if not spans:  # what people type without 第: 民法184條
             for m in re.finditer(rf"({'|'.join(map(re.escape, names))})?\s*{_BARE_ARTICLE.pattern}", text):
                 num = m.group(2) or m.group(4)
                 sub = m.group(3) or m.group(5)
@@ -375,7 +445,7 @@ class Retriever:
                 if full:
                     pid = st.by_law_article.get((full, art))
                     cands = [pid] if pid is not None else []
-                else:   # no law named: that article of every law (the filter narrows it)
+                else:  # no law named: that article of every law (the filter narrows it)
                     cands = [p for (lw, a), p in st.by_law_article.items() if a == art]
                 for pid in cands:
                     if pid not in found and (allowed is None or pid in allowed):
@@ -435,8 +505,9 @@ class Retriever:
                     fused[row] += q_weight / (rrf_k + rank + 1)
         return fused
 
-    def fused(self, st: State, text: str, qv: np.ndarray, k: int, allowed: set[int] | None,
-               depth: int | None = None) -> list[tuple[int, float]]:
+    def fused(
+        self, st: State, text: str, qv: np.ndarray, k: int, allowed: set[int] | None, depth: int | None = None
+    ) -> list[tuple[int, float]]:
         """The best max(k, depth) passages by library-wide fusion (`_fusion`), within `allowed`."""
         depth = depth or max(50, 5 * k)
         fused = self._fusion(st, text, qv, depth)
@@ -459,8 +530,17 @@ class Retriever:
         other = int(e["target"] if direction == "out" else e["source"])
         key, law, article, label, text, _, _ = st.info[other]
         kind = EDGE_KINDS[int(e["kind"])]
-        d = {"direction": direction, "kind": kind, "score": float(e["score"]), "passage_id": other, "key": key,
-             "law": law, "article": article, "label": label, "text": text}
+        d = {
+            "direction": direction,
+            "kind": kind,
+            "score": float(e["score"]),
+            "passage_id": other,
+            "key": key,
+            "law": law,
+            "article": article,
+            "label": label,
+            "text": text,
+        }
         if int(e["out_q"]) >= 0:
             d["question"] = st.q_text.get(int(e["out_q"]))
             d["matched_question"] = st.q_text.get(int(e["in_q"]))
@@ -482,16 +562,23 @@ class Retriever:
             raise KeyError(passage)
         out = []
         if direction in ("out", "both"):
-            out += [self._edge_dict(st, st.edges[i], "out") for i in self._out_positions(st, pid)
-                    if EDGE_KINDS[int(st.edges[i]["kind"])] in kinds]
+            out += [
+                self._edge_dict(st, st.edges[i], "out")
+                for i in self._out_positions(st, pid)
+                if EDGE_KINDS[int(st.edges[i]["kind"])] in kinds
+            ]
         if direction in ("in", "both"):
-            out += [self._edge_dict(st, st.edges[i], "in") for i in st.in_edges.get(pid, [])
-                    if EDGE_KINDS[int(st.edges[i]["kind"])] in kinds]
+            out += [
+                self._edge_dict(st, st.edges[i], "in")
+                for i in st.in_edges.get(pid, [])
+                if EDGE_KINDS[int(st.edges[i]["kind"])] in kinds
+            ]
         return sorted(out, key=lambda d: -d["score"])
 
     # ---------------------------------------------------------------- hop search
-    def hop_search(self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity",
-                   filters: dict | None = None) -> "HopHits":
+    def hop_search(
+        self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity", filters: dict | None = None
+    ) -> HopHits:
         """HopRAG retrieve–reason–prune: enter at the best passages, follow at each the edge (out,
         or a citation against its direction) to the most relevant neighbour, or none, for n_hop
         rounds, count visits, rank by H = (1-w)·SIM + w·IMP."""
@@ -519,13 +606,14 @@ class Retriever:
         # a query naming a hundred articles must not make a hundred entries: k in all
         cited = self.cited_articles(st, text, allowed)[:k]
         named = set(cited)
-        entries = cited + list(islice((p for p in order if (allowed is None or p in allowed) and p not in named),
-                                      k - len(cited)))
+        entries = cited + list(
+            islice((p for p in order if (allowed is None or p in allowed) and p not in named), k - len(cited))
+        )
         paths: dict[int, list[dict]] = {p: [] for p in entries}
         arrivals: Counter = Counter()
         steps: list[dict] = []
         expanded: set[int] = set()
-        judged: dict[int, list[_Option]] = {}        # llm mode: a passage is judged once per query
+        judged: dict[int, list[_Option]] = {}  # llm mode: a passage is judged once per query
         spent = _LLMSpend()
         frontier = entries
         for _ in range(n_hop):
@@ -564,11 +652,17 @@ class Retriever:
             imp = visits[p] / most if most else 0.0
             scored.append(((1 - w) * s_norm + w * imp + (1.0 if p in named else 0.0), p, s_norm, imp))
         scored.sort(key=lambda t: -t[0])
-        return HopHits([self._hit(st, p, h, sim=round(sn, 6), imp=round(i, 6), path=tuple(paths[p]), cited=p in named)
-                        for h, p, sn, i in scored[:k]], llm_calls=spent.calls, llm_failures=spent.failures,
-                       steps=steps)
+        return HopHits(
+            [
+                self._hit(st, p, h, sim=round(sn, 6), imp=round(i, 6), path=tuple(paths[p]), cited=p in named)
+                for h, p, sn, i in scored[:k]
+            ],
+            llm_calls=spent.calls,
+            llm_failures=spent.failures,
+            steps=steps,
+        )
 
-    def _hop_options(self, st: State, qv: np.ndarray, v: int, sim, allowed: set[int] | None) -> list["_Option"]:
+    def _hop_options(self, st: State, qv: np.ndarray, v: int, sim, allowed: set[int] | None) -> list[_Option]:
         """Where the walk may go from v, best first: its out-edges, and the citation and structural
         edges into v taken backwards (the penalty or exception article that cites v). One option
         per target: its SIM, tie-broken by the question's cosine to the query."""
@@ -582,21 +676,22 @@ class Retriever:
             old = best.get(t)
             if old is None or (o.sim, o.qcos) > (old.sim, old.qcos):
                 best[t] = o
+
         a, b = st.edge_start.get(v, (0, 0))
         e = st.edges
         for pos in range(a, b):
             consider(int(e["target"][pos]), pos, "out", EDGE_KINDS[int(e["kind"][pos])], int(e["out_q"][pos]))
         for pos in st.in_edges.get(v, ()):
             kind = EDGE_KINDS[int(e["kind"][pos])]
-            if kind != "question":     # a question edge asks in one direction only
+            if kind != "question":  # a question edge asks in one direction only
                 consider(int(e["source"][pos]), pos, "in", kind, -1)
         return sorted(best.values(), key=lambda o: (-o.sim, -o.qcos, o.target))
 
-    def _choose_similarity(self, options: list["_Option"]) -> list["_Option"]:
+    def _choose_similarity(self, options: list[_Option]) -> list[_Option]:
         s = self.settings
-        return [o for o in options[:s.hop_branch] if o.sim >= s.hop_min_sim]   # none below hop_min_sim
+        return [o for o in options[: s.hop_branch] if o.sim >= s.hop_min_sim]  # none below hop_min_sim
 
-    def _step(self, st: State, v: int, o: "_Option") -> dict:
+    def _step(self, st: State, v: int, o: _Option) -> dict:
         step = {"from": st.info[v].key, "to": st.info[o.target].key, "kind": o.kind, "direction": o.direction}
         q = int(st.edges["out_q"][o.pos])
         if q >= 0:
@@ -606,12 +701,13 @@ class Retriever:
 
     def _hop_llm(self):
         from .llm.runner import get_llm
+
         llm = get_llm(self.db.get_meta("llm") or self.settings.llm, self.settings)
         if llm is None:
             raise QueryError("hop mode 'llm' needs an LLM: build the index with --llm, or set HOPRAG_LLM")
         return llm
 
-    def _option_line(self, st: State, n: int, o: "_Option") -> str:
+    def _option_line(self, st: State, n: int, o: _Option) -> str:
         _, law, article, label, body, _, _ = st.info[o.target]
         if o.kind == "question":
             q = int(st.edges["out_q"][o.pos])
@@ -623,41 +719,61 @@ class Retriever:
         snippet = " ".join(body.split())[:120]
         return f"{n}. {law} {label or article}｜{relation}｜{snippet}"
 
-    def _choose_llm(self, st: State, text: str, llm, frontier: list[int], options: dict[int, list["_Option"]],
-                    fallback: dict[int, list["_Option"]], judged: dict[int, list["_Option"]],
-                    spent: "_LLMSpend") -> dict[int, list["_Option"]]:
+    def _choose_llm(
+        self,
+        st: State,
+        text: str,
+        llm,
+        frontier: list[int],
+        options: dict[int, list[_Option]],
+        fallback: dict[int, list[_Option]],
+        judged: dict[int, list[_Option]],
+        spent: _LLMSpend,
+    ) -> dict[int, list[_Option]]:
         """Ask the LLM which neighbours of each frontier passage help answer the query: at most
         hop_max_llm_calls per query, the most relevant passages first; the others, and any call
         that fails after its retries, keep the similarity choice (`fallback`)."""
         from .llm.base import LLMError
         from .llm.runner import LLMRequest, run_requests_sync, runner_options
+
         s = self.settings
         branch = s.hop_branch
-        ask = [v for v in frontier if options[v] and v not in judged][:max(0, s.hop_max_llm_calls - spent.calls)]
+        ask = [v for v in frontier if options[v] and v not in judged][: max(0, s.hop_max_llm_calls - spent.calls)]
         if not ask:
             return {v: judged[v] for v in frontier if v in judged}
-        schema = {"type": "object", "properties": {"helpful": {"type": "array", "items": {"type": "integer"},
-                                                               "maxItems": branch}},
-                  "required": ["helpful"]}
+        schema = {
+            "type": "object",
+            "properties": {"helpful": {"type": "array", "items": {"type": "integer"}, "maxItems": branch}},
+            "required": ["helpful"],
+        }
         shown: dict[str, list[_Option]] = {}
         requests = []
         for v in ask:
-            opts = options[v][:s.hop_llm_options]
+            opts = options[v][: s.hop_llm_options]
             shown[str(v)] = opts
             _, law, article, label, body, _, _ = st.info[v]
-            prompt = (f"使用者的問題：{text}\n\n目前條文：{law} {label or article}\n{body[:800]}\n\n"
-                      "下列是可以從此條文繼續查閱的條文（編號. 條文｜關係｜內容開頭）：\n"
-                      + "\n".join(self._option_line(st, n, o) for n, o in enumerate(opts))
-                      + f"\n\n請選出最有助於回答使用者問題的條文編號（至多 {branch} 個）；"
-                        "都沒有幫助時回傳空陣列。以 JSON 回答：{\"helpful\": [編號]}")
-            requests.append(LLMRequest(key=str(v), prompt=prompt, schema=schema,
-                                       system="你是臺灣法律檢索助理，只輸出符合 JSON 結構的內容。"))
+            prompt = (
+                f"使用者的問題：{text}\n\n目前條文：{law} {label or article}\n{body[:800]}\n\n"
+                "下列是可以從此條文繼續查閱的條文（編號. 條文｜關係｜內容開頭）：\n"
+                + "\n".join(self._option_line(st, n, o) for n, o in enumerate(opts))
+                + f"\n\n請選出最有助於回答使用者問題的條文編號（至多 {branch} 個）；"
+                '都沒有幫助時回傳空陣列。以 JSON 回答：{"helpful": [編號]}'
+            )
+            requests.append(
+                LLMRequest(
+                    key=str(v),
+                    prompt=prompt,
+                    schema=schema,
+                    system="你是臺灣法律檢索助理，只輸出符合 JSON 結構的內容。",
+                )
+            )
 
         def validate(obj):
             chosen = obj.get("helpful") if isinstance(obj, dict) else None
             if not isinstance(chosen, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in chosen):
                 raise ValueError("helpful must be a list of integers")
             return chosen
+
         results = run_requests_sync(llm, requests, validate=validate, **runner_options(s))
         for v in ask:
             spent.calls += 1
@@ -675,6 +791,7 @@ class Retriever:
 @dataclass(frozen=True)
 class _Option:
     """A way on from a frontier passage: an edge position, followed along (out) or against (in) it."""
+
     target: int
     pos: int
     direction: str
@@ -694,8 +811,7 @@ class HopHits(list):
     """hop_search's hits (a plain list to callers), with what the llm mode spent on them and every
     edge the walk followed (also to passages that did not make the top k)."""
 
-    def __init__(self, hits: Iterable[Hit] = (), llm_calls: int = 0, llm_failures: int = 0,
-                 steps: Iterable[dict] = ()):
+    def __init__(self, hits: Iterable[Hit] = (), llm_calls: int = 0, llm_failures: int = 0, steps: Iterable[dict] = ()):
         super().__init__(hits)
         self.llm_calls = llm_calls
         self.llm_failures = llm_failures

@@ -17,13 +17,13 @@ import asyncio
 import email.utils
 import random
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 
-__all__ = ["TIMEOUT_ERRORS", "TRANSIENT_TRANSPORT_ERRORS", "backoff_s", "genai_retry_after_s",
-           "retry_after_s"]
+__all__ = ["TIMEOUT_ERRORS", "TRANSIENT_TRANSPORT_ERRORS", "backoff_s", "genai_retry_after_s", "retry_after_s"]
 
 
 def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -34,6 +34,7 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
     mods: list[Any] = [httpx]
     try:
         import httpx2  # type: ignore[import-not-found]
+
         mods.append(httpx2)
     except ImportError:
         pass
@@ -42,6 +43,7 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
         others += [m.NetworkError, m.RemoteProtocolError]
     try:
         import aiohttp  # type: ignore[import-not-found]
+
         timeouts.append(aiohttp.ServerTimeoutError)
         others.append(aiohttp.ClientConnectionError)
     except ImportError:

@@ -36,10 +36,10 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import typing
 from contextlib import asynccontextmanager
 from pathlib import Path
-import typing
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz"})
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-_MAX_PASSAGE_ID = 2 ** 63 - 1       # SQLite integers: a longer digit string can only be a key
+_MAX_PASSAGE_ID = 2**63 - 1  # SQLite integers: a longer digit string can only be a key
 _ROOTS_HINT = "start the service with library roots: `hoprag serve --library-root DIR` (repeatable)"
 
 
@@ -88,17 +88,18 @@ def _text(max_length: int, description: str) -> Any:
 _Name = _text(200, "one value")
 _EmbedderName = _text(300, "bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>")
 _LLMName = _text(300, "gemini:<model> | openai:<model> | none")
-_OneOrMany = Union[_Name, Annotated[list[_Name], Field(max_length=100)]]
+_OneOrMany = _Name | Annotated[list[_Name], Field(max_length=100)]
 
 
 class Filters(BaseModel):
     """Narrow the answer; each filter takes one value or a list (any of them matches)."""
-    model_config = ConfigDict(extra="forbid")
-    law: Optional[_OneOrMany] = Field(None, description="law name or short name, e.g. 勞動基準法 or 勞基法")
-    pcode: Optional[_OneOrMany] = Field(None, description="law code, e.g. N0030001")
-    key: Optional[_OneOrMany] = Field(None, description="passage key, e.g. N0030001:24")
 
-    def as_dict(self) -> Optional[dict]:
+    model_config = ConfigDict(extra="forbid")
+    law: _OneOrMany | None = Field(None, description="law name or short name, e.g. 勞動基準法 or 勞基法")
+    pcode: _OneOrMany | None = Field(None, description="law code, e.g. N0030001")
+    key: _OneOrMany | None = Field(None, description="passage key, e.g. N0030001:24")
+
+    def as_dict(self) -> dict | None:
         return self.model_dump(exclude_none=True) or None
 
 
@@ -124,32 +125,43 @@ class Hits(BaseModel):
 class HopHits(Hits):
     llm_calls: int = Field(0, description="llm mode: LLM calls this answer made (at most HOPRAG_HOP_MAX_LLM_CALLS)")
     llm_failures: int = Field(0, description="llm mode: calls that failed; those passages kept the similarity choice")
-    steps: list[dict] = Field(default_factory=list, description="every edge the walk followed (from, to, kind, "
-                              "direction, question), also to passages that did not make the top k")
+    steps: list[dict] = Field(
+        default_factory=list,
+        description="every edge the walk followed (from, to, kind, "
+        "direction, question), also to passages that did not make the top k",
+    )
 
 
 class BuildRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    library: Annotated[str, Field(min_length=1, max_length=4096, description=(
-        "folder or file inside a configured library root; a relative path is taken from the first root"))]
-    embedder: Optional[_EmbedderName] = None
-    llm: Optional[_LLMName] = None
+    library: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description=(
+                "folder or file inside a configured library root; a relative path is taken from the first root"
+            ),
+        ),
+    ]
+    embedder: _EmbedderName | None = None
+    llm: _LLMName | None = None
 
 
 class Job(BaseModel):
     id: str
     status: Literal["queued", "running", "committed", "failed"]
-    stage: Optional[str] = Field(None, description="the stage the progress counts belong to (embed, llm, ...)")
+    stage: str | None = Field(None, description="the stage the progress counts belong to (embed, llm, ...)")
     done: int
     total: int
-    report: Optional[dict[str, Any]] = Field(None, description="the BuildReport once committed")
-    error: Optional[str] = Field(None, description="why the build failed")
+    report: dict[str, Any] | None = Field(None, description="the BuildReport once committed")
+    error: str | None = Field(None, description="why the build failed")
     library: str
-    embedder: Optional[str] = None
-    llm: Optional[str] = None
+    embedder: str | None = None
+    llm: str | None = None
     created_at: str
-    started_at: Optional[str] = None
-    finished_at: Optional[str] = None
+    started_at: str | None = None
+    finished_at: str | None = None
 
 
 def _query_models(settings: Settings) -> tuple[type[BaseModel], type[BaseModel]]:
@@ -164,7 +176,7 @@ def _query_models(settings: Settings) -> tuple[type[BaseModel], type[BaseModel]]
         query: QueryText
         k: TopK = k_default
         mode: Literal["dense", "questions", "hybrid"] = "dense"
-        filters: Optional[Filters] = None
+        filters: Filters | None = None
 
     class HopSearchRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -172,7 +184,7 @@ def _query_models(settings: Settings) -> tuple[type[BaseModel], type[BaseModel]]
         k: TopK = k_default
         n_hop: Hops = min(2, settings.max_hops)
         mode: Literal["similarity", "llm"] = "similarity"
-        filters: Optional[Filters] = None
+        filters: Filters | None = None
 
     return SearchRequest, HopSearchRequest
 
@@ -208,9 +220,10 @@ def _check_embedder(name: str) -> None:
 
 def _check_llm(name: str, settings: Settings) -> None:
     from .llm.runner import get_llm
+
     try:
         get_llm(name, settings)
-    except ValueError as exc:   # unknown name, missing key or endpoint: LLMConfigError
+    except ValueError as exc:  # unknown name, missing key or endpoint: LLMConfigError
         raise HTTPException(400, str(exc)) from None
 
 
@@ -224,8 +237,11 @@ def _confine(raw: str, roots: list[Path]) -> Path:
     except (OSError, ValueError, RuntimeError) as exc:
         raise HTTPException(400, f"library path {raw!r} cannot be resolved: {exc}") from None
     if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
-        raise HTTPException(403, f"library {raw!r} (resolved: {resolved}) is outside the library roots "
-                                 f"this service may read: {', '.join(map(str, roots))}")
+        raise HTTPException(
+            403,
+            f"library {raw!r} (resolved: {resolved}) is outside the library roots "
+            f"this service may read: {', '.join(map(str, roots))}",
+        )
     return resolved
 
 
@@ -257,8 +273,11 @@ class _BearerAuth:
         scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(_digest(token.strip()), self._key):
             return await self.app(scope, receive, send)
-        response = JSONResponse({"detail": "missing or wrong API key: send the header Authorization: Bearer <key>"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        response = JSONResponse(
+            {"detail": "missing or wrong API key: send the header Authorization: Bearer <key>"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
         await response(scope, receive, send)
 
 
@@ -285,7 +304,7 @@ class _LastResort:
             await self.app(scope, receive, tracked)
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:   # too late for another answer
+            if started:  # too late for another answer
                 raise
             response = JSONResponse({"detail": "internal error; the service log has the details"}, status_code=500)
             await response(scope, receive, send)
@@ -295,6 +314,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     def answer(status: int):
         async def handle(request: Request, exc: Exception) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=status)
+
         return handle
 
     for exc_type, status in HTTP_STATUS.items():
@@ -317,12 +337,14 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _declare_bearer(app: FastAPI) -> None:
     """State the bearer scheme in the OpenAPI schema (the middleware enforces it)."""
+
     def openapi() -> dict:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-                "type": "http", "scheme": "bearer"}
+                "type": "http",
+                "scheme": "bearer",
+            }
             for path, operations in schema.get("paths", {}).items():
                 if path in OPEN_PATHS:
                     continue
@@ -330,15 +352,16 @@ def _declare_bearer(app: FastAPI) -> None:
                     op["security"] = [{"bearer": []}]
                     op.setdefault("responses", {})["401"] = {
                         "description": "missing or wrong API key",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    }
             app.openapi_schema = schema
         return app.openapi_schema
+
     app.openapi = openapi  # type: ignore[method-assign]
 
 
 # -------------------------------------------------------------------- the app
-def create_app(settings: Settings, *, api_key: Optional[str] = None,
-               library_roots: Optional[list[Path]] = None) -> FastAPI:
+def create_app(settings: Settings, *, api_key: str | None = None, library_roots: list[Path] | None = None) -> FastAPI:
     """The app over the index at settings.home (created empty if missing). Builds over HTTP read
     only inside `library_roots`; without roots they are refused. An empty api_key means none."""
     api_key = (api_key or "").strip() or None
@@ -349,7 +372,7 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
             raise ServiceConfigError(f"library root {r} is not a folder")
         roots.append(root)
     index = Index(settings=settings)
-    index.retriever.eager_bm25 = True     # hybrid queries never wait for BM25 after a new generation
+    index.retriever.eager_bm25 = True  # hybrid queries never wait for BM25 after a new generation
     jobs = BuildJobs(settings)
     SearchRequest, HopSearchRequest = _query_models(settings)
 
@@ -357,11 +380,16 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
     async def lifespan(app: FastAPI):
         yield
         import anyio
+
         await anyio.to_thread.run_sync(jobs.close, 5.0)
         index.close()
 
-    app = FastAPI(title="hoprag-index", version="0.1.0", lifespan=lifespan,
-                  description="HopRAG index of Taiwan laws: dense, question, hybrid and multi-hop search.")
+    app = FastAPI(
+        title="hoprag-index",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="HopRAG index of Taiwan laws: dense, question, hybrid and multi-hop search.",
+    )
     app.state.index, app.state.jobs, app.state.library_roots = index, jobs, roots
     _add_error_handlers(app)
     app.add_middleware(_LastResort)
@@ -369,30 +397,50 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
         app.add_middleware(_BearerAuth, key=api_key)
         _declare_bearer(app)
 
-    @app.post("/search", response_model=Hits, response_model_exclude_none=True, tags=["query"],
-              responses=_responses(400, 503) | {422: {"model": ValidationProblem}})
+    @app.post(
+        "/search",
+        response_model=Hits,
+        response_model_exclude_none=True,
+        tags=["query"],
+        responses=_responses(400, 503) | {422: {"model": ValidationProblem}},
+    )
     def search(body: SearchRequest) -> dict:  # type: ignore[valid-type]
         """Top-k passages; an article the query names (勞基法第24條) comes first, marked cited."""
         filters = body.filters.as_dict() if body.filters else None
         return _answer(index, index.search(body.query, k=body.k, mode=body.mode, filters=filters))
 
-    @app.post("/hop-search", response_model=HopHits, response_model_exclude_none=True, tags=["query"],
-              responses=_responses(400, 502, 503) | {422: {"model": ValidationProblem}})
+    @app.post(
+        "/hop-search",
+        response_model=HopHits,
+        response_model_exclude_none=True,
+        tags=["query"],
+        responses=_responses(400, 502, 503) | {422: {"model": ValidationProblem}},
+    )
     def hop_search(body: HopSearchRequest) -> dict:  # type: ignore[valid-type]
         """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it."""
         filters = body.filters.as_dict() if body.filters else None
         hits = index.hop_search(body.query, k=body.k, n_hop=body.n_hop, mode=body.mode, filters=filters)
-        return _answer(index, hits) | {"llm_calls": hits.llm_calls, "llm_failures": hits.llm_failures,
-                                       "steps": hits.steps}
+        return _answer(index, hits) | {
+            "llm_calls": hits.llm_calls,
+            "llm_failures": hits.llm_failures,
+            "steps": hits.steps,
+        }
 
     kinds_pattern = rf"^({'|'.join(EDGE_KINDS)})(,({'|'.join(EDGE_KINDS)}))*$"
 
     # {ref:path}: keys of JSONL libraries may hold a slash; the neighbors route must come first
-    @app.get("/passages/{ref:path}/neighbors", tags=["passages"],
-             responses=_responses(400, 404, 503) | {422: {"model": ValidationProblem}})
-    def neighbors(ref: str, direction: Literal["out", "in", "both"] = "out",
-                  kinds: Optional[str] = Query(None, pattern=kinds_pattern, max_length=200,
-                                               description=f"comma-separated: {','.join(EDGE_KINDS)}")) -> dict:
+    @app.get(
+        "/passages/{ref:path}/neighbors",
+        tags=["passages"],
+        responses=_responses(400, 404, 503) | {422: {"model": ValidationProblem}},
+    )
+    def neighbors(
+        ref: str,
+        direction: Literal["out", "in", "both"] = "out",
+        kinds: str | None = Query(
+            None, pattern=kinds_pattern, max_length=200, description=f"comma-separated: {','.join(EDGE_KINDS)}"
+        ),
+    ) -> dict:
         """Edges of one passage (by numeric id or key), strongest first."""
         wanted = kinds.split(",") if kinds else None
         for candidate in _refs(ref):
@@ -411,13 +459,19 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
                 return found
         raise HTTPException(404, f"no passage {ref!r} in this index")
 
-    @app.post("/builds", status_code=202, response_model=Job, tags=["builds"],
-              responses=_responses(400, 403, 409) | {422: {"model": ValidationProblem}})
+    @app.post(
+        "/builds",
+        status_code=202,
+        response_model=Job,
+        tags=["builds"],
+        responses=_responses(400, 403, 409) | {422: {"model": ValidationProblem}},
+    )
     def create_build(body: BuildRequest, response: Response) -> dict:
         """Queue a build of a library inside the configured roots; poll GET /builds/{id}."""
         if not roots:
-            raise HTTPException(403, f"builds over HTTP are disabled because no library roots are configured; "
-                                     f"{_ROOTS_HINT}")
+            raise HTTPException(
+                403, f"builds over HTTP are disabled because no library roots are configured; {_ROOTS_HINT}"
+            )
         path = _confine(body.library, roots)
         if jobs.busy:
             raise BuildBusy("a build is already queued or running; one build runs at a time")
@@ -457,14 +511,21 @@ def create_app(settings: Settings, *, api_key: Optional[str] = None,
     return app
 
 
-def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, api_key: Optional[str] = None,
-        library_roots: Optional[list[Path]] = None) -> None:
+def run(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    library_roots: list[Path] | None = None,
+) -> None:
     """Serve with uvicorn; anything but a loopback address needs an API key."""
     api_key = (api_key or "").strip() or None
     if not _is_loopback(host) and not api_key:
         raise ServiceConfigError(
             f"refusing to listen on {host!r} without an API key: anyone who can reach that address could "
-            f"query and rebuild the index. Pass --api-key KEY (or set HOPRAG_API_KEY), or bind 127.0.0.1")
+            f"query and rebuild the index. Pass --api-key KEY (or set HOPRAG_API_KEY), or bind 127.0.0.1"
+        )
     import uvicorn
+
     app = create_app(settings, api_key=api_key, library_roots=library_roots)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -60,8 +60,14 @@ class Settings(BaseSettings):
     edge_max_per_passage: int = Field(8, ge=1, description="question edges leaving one passage")
     edge_keyword_weight: float = Field(0.0, ge=0, le=1, description="weight of jieba keyword Jaccard in the score")
     edge_candidates: int = Field(32, ge=1, description="incoming questions re-scored per outgoing question")
-    edge_generic_cosine: float = Field(0.95, ge=0, le=1, description=(
-        "an incoming question this close to questions of edge_generic_passages other passages is not matched (0: off)"))
+    edge_generic_cosine: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description=(
+            "an incoming question this close to questions of edge_generic_passages other passages is not matched (0: off)"
+        ),
+    )
     edge_generic_passages: int = Field(3, ge=0, description="see edge_generic_cosine (0: off)")
 
     max_file_mb: float = Field(64, gt=0, description="largest law file a build reads")
@@ -77,8 +83,13 @@ class Settings(BaseSettings):
     rrf_k: int = Field(10, ge=1, description="reciprocal rank fusion constant")
     question_weight: float = Field(1.0, ge=0, description="weight of the incoming-question list in fusion (0: off)")
     hop_imp_weight: float = Field(0.5, ge=0, le=1, description="H = (1-w)·SIM + w·IMP")
-    hop_min_sim: float = Field(0.3, ge=0, description=(
-        "similarity hops follow an edge only to a passage at least this relevant (SIM); else none (> 1: never)"))
+    hop_min_sim: float = Field(
+        0.3,
+        ge=0,
+        description=(
+            "similarity hops follow an edge only to a passage at least this relevant (SIM); else none (> 1: never)"
+        ),
+    )
     hop_branch: int = Field(1, ge=1, le=8, description="edges followed from one passage per hop")
     hop_max_llm_calls: int = Field(16, ge=0, description="LLM calls of one llm-mode hop search")
     hop_llm_options: int = Field(8, ge=1, le=32, description="edges shown to the LLM per passage")

@@ -19,7 +19,7 @@ Public API:
 from __future__ import annotations
 
 import io
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -60,12 +60,12 @@ class VectorSet:
     def __len__(self) -> int:
         return self.index.ntotal
 
-    def copy(self) -> "VectorSet":
+    def copy(self) -> VectorSet:
         """An independent copy: a build updates the copy while queries keep reading the original."""
         return VectorSet(self.index.clone(), dict(self.hashes))
 
     @classmethod
-    def build(cls, dim: int, desired: Mapping[int, str], fetch: FetchFn) -> "VectorSet":
+    def build(cls, dim: int, desired: Mapping[int, str], fetch: FetchFn) -> VectorSet:
         vs = cls(VectorIndex(dim), {})
         vs.sync(desired, fetch)
         return vs
@@ -92,7 +92,7 @@ class VectorSet:
         return {f"{name}.faiss": self.index.to_bytes(), f"{name}.map.npy": npy_bytes(table)}
 
     @classmethod
-    def from_files(cls, name: str, read: Callable[[str], bytes]) -> "VectorSet":
+    def from_files(cls, name: str, read: Callable[[str], bytes]) -> VectorSet:
         index = VectorIndex.from_bytes(read(f"{name}.faiss"))
         table = npy_load(read(f"{name}.map.npy"))
         if table.dtype != _MAP_DTYPE:

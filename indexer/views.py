@@ -30,25 +30,45 @@ def passage_view(db: Database, ref: int | str) -> dict | None:
         row = s.scalar(select(PassageRow).where(col == ref))
         if row is None:
             return None
-        qs = s.execute(select(PseudoQueryRow.direction, PseudoQueryRow.text).where(PseudoQueryRow.passage_id == row.id)
-                       .order_by(PseudoQueryRow.direction, PseudoQueryRow.ordinal)).all()
-        return {"passage_id": row.id, "key": row.key, "law": row.law, "article": row.article,
-                "label": row.article_label, "chapters": row.chapters, "paragraphs": row.paragraphs,
-                "text": row.text, "embedded": row.embed_hash is not None, "metadata": row.meta,
-                "questions": {"incoming": [t for d, t in qs if d == "in"],
-                              "outgoing": [t for d, t in qs if d == "out"]}}
+        qs = s.execute(
+            select(PseudoQueryRow.direction, PseudoQueryRow.text)
+            .where(PseudoQueryRow.passage_id == row.id)
+            .order_by(PseudoQueryRow.direction, PseudoQueryRow.ordinal)
+        ).all()
+        return {
+            "passage_id": row.id,
+            "key": row.key,
+            "law": row.law,
+            "article": row.article,
+            "label": row.article_label,
+            "chapters": row.chapters,
+            "paragraphs": row.paragraphs,
+            "text": row.text,
+            "embedded": row.embed_hash is not None,
+            "metadata": row.meta,
+            "questions": {"incoming": [t for d, t in qs if d == "in"], "outgoing": [t for d, t in qs if d == "out"]},
+        }
 
 
 def graph_view(db: Database, edges: np.ndarray) -> Any:
     """The passage graph with attributes (key, law, article, questions, spans) for export."""
     g = graph_from_table(edges)
     with db.session() as s:
-        for pid, key, law, article, label in s.execute(select(PassageRow.id, PassageRow.key, PassageRow.law,
-                                                             PassageRow.article, PassageRow.article_label)):
+        for pid, key, law, article, label in s.execute(
+            select(PassageRow.id, PassageRow.key, PassageRow.law, PassageRow.article, PassageRow.article_label)
+        ):
             g.add_node(pid, key=key, law=law, article=article, label=label)
         qtext = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.text)).all())  # type: ignore[arg-type]
-        for eid, src, dst, o, i, span in s.execute(select(EdgeRow.id, EdgeRow.source_id, EdgeRow.target_id,
-                                                          EdgeRow.out_query_id, EdgeRow.in_query_id, EdgeRow.span)):
+        for eid, src, dst, o, i, span in s.execute(
+            select(
+                EdgeRow.id,
+                EdgeRow.source_id,
+                EdgeRow.target_id,
+                EdgeRow.out_query_id,
+                EdgeRow.in_query_id,
+                EdgeRow.span,
+            )
+        ):
             if g.has_edge(src, dst, eid):
                 g.edges[src, dst, eid].update(question=qtext.get(o), matched_question=qtext.get(i), span=span)
     return g
@@ -68,11 +88,19 @@ def last_report(db: Database) -> dict | None:
 
 def table_counts(db: Database) -> dict[str, Any]:
     with db.session() as s:
+
         def count(model: Any, *where: Any) -> int:
             return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-        questions = dict(s.execute(select(PseudoQueryRow.direction, func.count())  # type: ignore[arg-type]
-                                   .group_by(PseudoQueryRow.direction)).all())
-        return {"laws": count(DocumentRow), "passages": count(PassageRow),
-                "embedded_passages": count(PassageRow, PassageRow.embed_hash.is_not(None)),
-                "cached_embeddings": count(EmbeddingRow),
-                "pseudo_queries": {"incoming": int(questions.get("in", 0)), "outgoing": int(questions.get("out", 0))}}
+
+        questions = dict(
+            s.execute(
+                select(PseudoQueryRow.direction, func.count()).group_by(PseudoQueryRow.direction)  # type: ignore[arg-type]
+            ).all()
+        )
+        return {
+            "laws": count(DocumentRow),
+            "passages": count(PassageRow),
+            "embedded_passages": count(PassageRow, PassageRow.embed_hash.is_not(None)),
+            "cached_embeddings": count(EmbeddingRow),
+            "pseudo_queries": {"incoming": int(questions.get("in", 0)), "outgoing": int(questions.get("out", 0))},
+        }

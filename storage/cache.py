@@ -13,7 +13,7 @@ Public API:
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from sqlalchemy import func, select
@@ -28,7 +28,7 @@ _CHUNK = 500  # bound parameters per IN (...) query, below SQLite's limit
 
 def _chunks(items: list, n: int = _CHUNK):
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]
 
 
 class EmbeddingCache:
@@ -41,8 +41,10 @@ class EmbeddingCache:
         with self.db.session() as s:
             for part in _chunks(wanted):
                 rows = s.execute(
-                    select(EmbeddingRow.text_hash, EmbeddingRow.dim, EmbeddingRow.vector)
-                    .where(EmbeddingRow.fingerprint == fingerprint_id, EmbeddingRow.text_hash.in_(part)))
+                    select(EmbeddingRow.text_hash, EmbeddingRow.dim, EmbeddingRow.vector).where(
+                        EmbeddingRow.fingerprint == fingerprint_id, EmbeddingRow.text_hash.in_(part)
+                    )
+                )
                 for h, dim, blob in rows:
                     vec = np.frombuffer(blob, dtype=np.float32)
                     if vec.shape != (dim,):
@@ -53,13 +55,21 @@ class EmbeddingCache:
     def put_many(self, fingerprint_id: str, vectors: Mapping[str, np.ndarray]) -> None:
         if not vectors:
             return
-        rows = [{"fingerprint": fingerprint_id, "text_hash": h, "dim": int(v.shape[0]),
-                 "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes()} for h, v in vectors.items()]
+        rows = [
+            {
+                "fingerprint": fingerprint_id,
+                "text_hash": h,
+                "dim": int(v.shape[0]),
+                "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes(),
+            }
+            for h, v in vectors.items()
+        ]
         now = utcnow()
         with self.db.session() as s:
             for part in _chunks(rows):
-                self.db.insert_rows(s, EmbeddingRow.__table__, [dict(r, created_at=now) for r in part],
-                                    key=("fingerprint", "text_hash"))
+                self.db.insert_rows(
+                    s, EmbeddingRow.__table__, [dict(r, created_at=now) for r in part], key=("fingerprint", "text_hash")
+                )
 
     def count(self, fingerprint_id: str | None = None) -> int:
         with self.db.session() as s:
@@ -67,4 +77,3 @@ class EmbeddingCache:
             if fingerprint_id:
                 q = q.where(EmbeddingRow.fingerprint == fingerprint_id)
             return int(s.scalar(q))
-

@@ -11,10 +11,11 @@ Public API:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import Table, create_engine, event, inspect, select, tuple_
 from sqlalchemy.engine import Engine
@@ -36,15 +37,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # SELECTs outside any transaction, and a reader could then see two generations in one answer.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")      # readers never block the writer and vice versa
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer and vice versa
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")    # durable at checkpoints; WAL keeps commits atomic
+    cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps commits atomic
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
 def alembic_config():
     from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
@@ -53,6 +55,7 @@ def alembic_config():
 @lru_cache(maxsize=1)
 def _script():
     from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -74,7 +77,8 @@ def migrate(engine: Engine) -> str:
     if current is not None and current not in known:
         raise SchemaError(
             f"the index database is at schema revision {current!r}, which this hoprag does not know "
-            f"(newest known: {head!r}); it was written by a newer version: upgrade hoprag-index")
+            f"(newest known: {head!r}); it was written by a newer version: upgrade hoprag-index"
+        )
     if current is None and has_tables:
         raise SchemaError("the database has tables but no alembic revision: not a hoprag index")
     cfg = alembic_config()
@@ -88,7 +92,7 @@ class Database:
     def __init__(self, url: str, *, create_dirs: bool = True, upgrade: bool = True):
         self.url = url
         if url.startswith("sqlite:///") and create_dirs:
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -117,8 +121,9 @@ class Database:
     def set_meta(session: Session, key: str, value: Any) -> None:
         session.merge(MetaEntry(key=key, value={"v": value}))
 
-    def insert_rows(self, session: Session, table: Table, rows: list[dict], *, key: Sequence[str],
-                    update: Sequence[str] = ()) -> None:
+    def insert_rows(
+        self, session: Session, table: Table, rows: list[dict], *, key: Sequence[str], update: Sequence[str] = ()
+    ) -> None:
         """Insert `rows`; a row whose `key` columns exist already is left alone (update=()) or has
         its `update` columns overwritten. Native ON CONFLICT on SQLite and PostgreSQL; elsewhere
         the existing keys are read first, in the same transaction."""
@@ -132,8 +137,7 @@ class Database:
                 from sqlalchemy.dialects.postgresql import insert as dialect_insert
             stmt = dialect_insert(table)
             if update:
-                stmt = stmt.on_conflict_do_update(index_elements=list(key),
-                                                  set_={c: stmt.excluded[c] for c in update})
+                stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in update})
             else:
                 stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
             session.execute(stmt, rows)
@@ -141,7 +145,7 @@ class Database:
         cols = [table.c[k] for k in key]
         present = set()
         for i in range(0, len(rows), 500):
-            part = rows[i:i + 500]
+            part = rows[i : i + 500]
             wanted = {tuple(r[k] for k in key) for r in part}
             present |= {tuple(r) for r in session.execute(select(*cols).where(tuple_(*cols).in_(wanted)))}
         fresh = [r for r in rows if tuple(r[k] for k in key) not in present]
@@ -149,8 +153,9 @@ class Database:
             session.execute(table.insert(), fresh)
         for r in rows:
             if update and tuple(r[k] for k in key) in present:
-                session.execute(table.update().where(*[table.c[k] == r[k] for k in key])
-                                .values({c: r[c] for c in update}))
+                session.execute(
+                    table.update().where(*[table.c[k] == r[k] for k in key]).values({c: r[c] for c in update})
+                )
 
     def close(self) -> None:
         self.engine.dispose()

@@ -47,14 +47,17 @@ class WriterLock:
         except BlockingIOError:
             os.close(fd)
             h = self._holder()
-            raise IndexBusy(f"another process is writing this index (pid {h.get('pid', '?')} on "
-                            f"{h.get('host', '?')}, since {h.get('since', '?')}); wait for it to finish") from None
+            raise IndexBusy(
+                f"another process is writing this index (pid {h.get('pid', '?')} on "
+                f"{h.get('host', '?')}, since {h.get('since', '?')}); wait for it to finish"
+            ) from None
         previous = self._holder()
         if previous.get("pid") and previous.get("pid") != os.getpid():
             log.warning("took over the write lock of pid %s, which is gone", previous["pid"])
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "since": utcnow().isoformat()}).encode())
+        os.write(
+            fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": utcnow().isoformat()}).encode()
+        )
         self._fd = fd
 
     def release(self) -> None:
@@ -64,7 +67,7 @@ class WriterLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "WriterLock":
+    def __enter__(self) -> WriterLock:
         self.acquire()
         return self
 

@@ -14,8 +14,18 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "MetaEntry", "DocumentRow", "PassageRow", "EmbeddingRow", "BuildRow", "LLMResultRow",
-           "PseudoQueryRow", "EdgeRow", "utcnow"]
+__all__ = [
+    "Base",
+    "MetaEntry",
+    "DocumentRow",
+    "PassageRow",
+    "EmbeddingRow",
+    "BuildRow",
+    "LLMResultRow",
+    "PseudoQueryRow",
+    "EdgeRow",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -37,7 +47,7 @@ class MetaEntry(Base):
 class DocumentRow(Base):
     __tablename__ = "documents"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    doc_key: Mapped[str] = mapped_column(String(200), unique=True)   # pcode or file stem
+    doc_key: Mapped[str] = mapped_column(String(200), unique=True)  # pcode or file stem
     name: Mapped[str] = mapped_column(String(500))
     format: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(Text)
@@ -53,7 +63,7 @@ class PassageRow(Base):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(300), unique=True)        # <pcode>:<article> or JSONL id
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # <pcode>:<article> or JSONL id
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
     law: Mapped[str] = mapped_column(String(500))
     article: Mapped[str] = mapped_column(String(50))
@@ -88,7 +98,7 @@ class BuildRow(Base):
     generation: Mapped[int] = mapped_column(Integer, index=True)
     library: Mapped[str] = mapped_column(Text)
     embedder: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(20))                   # committed | failed
+    status: Mapped[str] = mapped_column(String(20))  # committed | failed
     report: Mapped[dict] = mapped_column(JSON, default=dict)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -102,7 +112,7 @@ class LLMResultRow(Base):
     cache_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     model: Mapped[str] = mapped_column(String(300))
     prompt_version: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(10))                   # ok | failed
+    status: Mapped[str] = mapped_column(String(10))  # ok | failed
     incoming: Mapped[list] = mapped_column(JSON, default=list)
     outgoing: Mapped[list] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -114,10 +124,10 @@ class PseudoQueryRow(Base):
     """A HopRAG question of a passage: incoming (the passage answers it) or outgoing (it raises it)."""
 
     __tablename__ = "pseudo_queries"
-    __table_args__ = {"sqlite_autoincrement": True}   # ids are FAISS ids of the question indexes
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are FAISS ids of the question indexes
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     passage_id: Mapped[int] = mapped_column(ForeignKey("passages.id", ondelete="CASCADE"), index=True)
-    direction: Mapped[str] = mapped_column(String(3))                 # in | out
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
     ordinal: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     embed_hash: Mapped[str] = mapped_column(String(64))
@@ -130,9 +140,9 @@ class EdgeRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("passages.id", ondelete="CASCADE"), index=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("passages.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))                     # question | citation | structural
+    kind: Mapped[str] = mapped_column(String(20))  # question | citation | structural
     out_query_id: Mapped[int | None] = mapped_column(ForeignKey("pseudo_queries.id", ondelete="CASCADE"), nullable=True)
     in_query_id: Mapped[int | None] = mapped_column(ForeignKey("pseudo_queries.id", ondelete="CASCADE"), nullable=True)
     score: Mapped[float] = mapped_column(Float)
-    span: Mapped[str | None] = mapped_column(Text, nullable=True)      # the citation as written
+    span: Mapped[str | None] = mapped_column(Text, nullable=True)  # the citation as written
     data: Mapped[dict] = mapped_column(JSON, default=dict)

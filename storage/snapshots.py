@@ -67,8 +67,13 @@ class SnapshotStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             checksums[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        manifest = {"format": 1, "generation": generation, "created_at": utcnow().isoformat(),
-                    "files": checksums, "info": info}
+        manifest = {
+            "format": 1,
+            "generation": generation,
+            "created_at": utcnow().isoformat(),
+            "files": checksums,
+            "info": info,
+        }
         with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, ensure_ascii=False, indent=1)
             fh.flush()
@@ -86,7 +91,7 @@ class SnapshotStore:
         return Snapshot(generation, final, manifest)
 
     def _prune(self) -> None:
-        for snap in self.list()[:-self.keep]:
+        for snap in self.list()[: -self.keep]:
             shutil.rmtree(snap.path, ignore_errors=True)
         for leftover in self.folder.glob(".tmp-gen-*"):
             # a temporary folder of a process that died mid-write

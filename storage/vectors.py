@@ -20,6 +20,7 @@ class VectorIndexError(ValueError):
 
 def _faiss():
     import faiss  # imported on first use: `hoprag stats` should not pay for it
+
     return faiss
 
 
@@ -79,7 +80,7 @@ class VectorIndex:
         scores, ids = self._index.search(queries, k)
         return scores, ids
 
-    def clone(self) -> "VectorIndex":
+    def clone(self) -> VectorIndex:
         """An independent copy (a build patches the copy while queries read the original)."""
         return VectorIndex(self.dim, _index=_faiss().clone_index(self._index))
 
@@ -87,7 +88,7 @@ class VectorIndex:
         return _faiss().serialize_index(self._index).tobytes()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "VectorIndex":
+    def from_bytes(cls, data: bytes) -> VectorIndex:
         faiss = _faiss()
         try:
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))

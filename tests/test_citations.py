@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from indexer.citations import (Citation, CitationEdge, CitationReport, find_citations, law_aliases,
-                               resolve_citations)
+from indexer.citations import Citation, CitationEdge, CitationReport, find_citations, law_aliases, resolve_citations
 from indexer.library import read_library
 
 from .conftest import LAWS_2024, requires_data, write_law

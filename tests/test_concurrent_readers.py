@@ -78,6 +78,9 @@ def test_readers_never_see_a_half_built_generation(tmp_path):
         t.join()
     for p in procs:
         out, err = p.communicate(timeout=120)
+        # a reader that crashed (or logged an error) has not proven anything: it must exit clean
+        assert p.returncode == 0, f"reader process exited {p.returncode}: {err[-2000:]}"
+        assert "Traceback" not in err and "ERROR" not in err, err[-2000:]
         records += [json.loads(line) for line in out.splitlines() if line.strip()]
 
     errors = [r for r in records if "error" in r]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
-from indexer.embedders.base import EmbedderError, Embedder
+from indexer.embedders.base import Embedder, EmbedderError
 from indexer.embedders.gemini import GeminiEmbedder
 from indexer.settings import Settings
 from tests.fakes.gemini_server import FakeGemini, Fault, fake_vector

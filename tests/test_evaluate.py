@@ -10,8 +10,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from indexer.evaluate import (EvalQuery, QueryFileError, evaluate, format_table, load_queries, ndcg_at,
-                              recall_at, reciprocal_rank)
+from indexer.evaluate import (
+    EvalQuery,
+    QueryFileError,
+    evaluate,
+    format_table,
+    load_queries,
+    ndcg_at,
+    recall_at,
+    reciprocal_rank,
+)
 from indexer.graph import EDGE_DTYPE
 from indexer.retrieval import PassageInfo, QueryError
 

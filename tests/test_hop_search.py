@@ -328,6 +328,7 @@ def test_llm_all_failed_is_an_error(idx, fake, llm, monkeypatch):
 @requires_data
 def test_service_reports_llm_calls(idx, fake, llm):
     from indexer.service import create_app
+
     from .test_service import LiveServer
     settings = Settings(home=idx.home, llm_base_url=fake.url, llm_max_retries=1, hop_max_llm_calls=2)
     with LiveServer(create_app(settings)) as server, server.client() as c:

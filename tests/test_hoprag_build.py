@@ -51,8 +51,9 @@ def _settings(home, fake, **kw) -> Settings:
 
 
 def _question_texts(idx, distinct=True):
-    from storage.models import PseudoQueryRow
     from sqlalchemy import select
+
+    from storage.models import PseudoQueryRow
     with idx.db.session() as s:
         texts = s.scalars(select(PseudoQueryRow.text)).all()
     return set(texts) if distinct else texts
@@ -190,6 +191,7 @@ def test_llm_none_builds_citation_edges_only(tmp_path):
 
 def test_graph_export_roundtrip(tmp_path, insurance, fake_llm):
     from typer.testing import CliRunner
+
     from indexer.cli import app
     home = tmp_path / "h"
     with Index(settings=_settings(home, fake_llm)) as idx:
@@ -200,10 +202,9 @@ def test_graph_export_roundtrip(tmp_path, insurance, fake_llm):
         out = tmp_path / f"g.{fmt}"
         res = runner.invoke(app, ["graph", "export", "--format", fmt, "--out", str(out), "--home", str(home)])
         assert res.exit_code == 0, res.output
-        if fmt == "graphml":
-            g = nx.read_graphml(out)
-        else:
-            g = nx.node_link_graph(json.loads(out.read_text(encoding="utf-8")), edges="edges")
+        read = {"graphml": nx.read_graphml,
+                "json": lambda f: nx.node_link_graph(json.loads(f.read_text(encoding="utf-8")), edges="edges")}
+        g = read[fmt](out)
         assert g.number_of_nodes() == stats["passages"]
         assert g.number_of_edges() == sum(stats["edges"].values())
         kinds = {d["kind"] for _, _, d in g.edges(data=True)}

@@ -100,7 +100,7 @@ def test_bad_file_fails_the_build_and_changes_nothing(tmp_path, lib):
         before = idx.stats()
         write_law(lib, "T0000003", "新法", {"1": "新條文。"})
         (lib / "T0000009.json").write_text('{"法規名稱": "壞", "法規內容": [{"條號": "第 1 條"', encoding="utf-8")
-        with pytest.raises(LibraryError, match="T0000009.json"):
+        with pytest.raises(LibraryError, match=r"T0000009\.json"):
             idx.build(lib)
         after = idx.stats()
     for k in ("laws", "passages", "vectors", "generation", "cached_embeddings", "snapshot"):
@@ -187,6 +187,7 @@ def test_use_embedder_vectors():
 
 def test_queries_go_before_the_next_bulk_batch():
     import threading
+
     from indexer.embedders.use import PriorityLock
     lock, order = PriorityLock(), []
     first_batch_running, release = threading.Event(), threading.Event()

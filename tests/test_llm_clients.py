@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import pickle
+import re
 import socket
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from indexer.llm import LLMConfigError, LLMError, LLMRequest, get_llm, run_requests_sync, runner_options
+from indexer.llm import LLMConfigError, LLMError, LLMRequest, get_llm, openai_compat, run_requests_sync, runner_options
 from indexer.llm.base import LLMClient
 from indexer.llm.gemini import GeminiLLM
-from indexer.llm import openai_compat
 from indexer.llm.openai_compat import OpenAICompatLLM
 from indexer.settings import Settings
 from tests.fakes.gemini_server import FakeGemini
@@ -411,12 +412,12 @@ def test_get_llm_forms() -> None:
     assert isinstance(o, OpenAICompatLLM) and (o.name, o.model) == ("openai:qwen2.5:7b", "qwen2.5:7b")
     assert o.url == "http://localhost:11434/v1/chat/completions"
     for bad in ("qwen2.5:7b", "gemini", "gemini:", "openai", "claude:x", ""):
-        with pytest.raises(ValueError, match="gemini:<model>.*openai:<model>"):
+        with pytest.raises(ValueError, match=r"gemini:<model>.*openai:<model>"):
             get_llm(bad, settings)
 
 
 def test_missing_configuration_is_explained() -> None:
-    with pytest.raises(LLMConfigError, match="HOPRAG_LLM_BASE_URL, e.g. http://localhost:11434/v1 for Ollama"):
+    with pytest.raises(LLMConfigError, match=re.escape("HOPRAG_LLM_BASE_URL, e.g. http://localhost:11434/v1 for Ollama")):
         get_llm("openai:qwen2.5:7b", Settings())
     with pytest.raises(LLMConfigError, match="GEMINI_API_KEY"):
         get_llm("gemini:gemini-2.5-flash", Settings())

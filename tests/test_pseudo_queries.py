@@ -7,8 +7,17 @@ import json
 
 import pytest
 
-from indexer.pseudo_queries import (MAX_QUESTION_CHARS, PROMPT_VERSION, QuestionCounts, cache_key, clean_question,
-                                    parse_reply, prompt_for, response_schema, script_of)
+from indexer.pseudo_queries import (
+    MAX_QUESTION_CHARS,
+    PROMPT_VERSION,
+    QuestionCounts,
+    cache_key,
+    clean_question,
+    parse_reply,
+    prompt_for,
+    response_schema,
+    script_of,
+)
 
 LAW = "著作權法"
 ART91 = ("擅自以重製之方法侵害他人之著作財產權者，處三年以下有期徒刑、拘役，或科或併科新臺幣七十五萬元以下罰金。\n"

@@ -66,7 +66,7 @@ def test_real_library_counts():
     (b"", "empty file"),
     (b"{not json", "not valid UTF-8 JSON"),
     (b"\xff\xfe\x00garbage", "not valid UTF-8 JSON"),
-    ('{"a": 1}'.encode(), "法規名稱 and 法規內容"),
+    (b'{"a": 1}', "法規名稱 and 法規內容"),
     ('{"法規名稱": "x", "法規內容": []}'.encode(), "no articles"),
     ('{"法規名稱": "x", "法規內容": [{"條號": "第 1 條", "條文內容": "a"}, {"條號": "第 1 條", "條文內容": "b"}]}'.encode(),
      "appears twice"),

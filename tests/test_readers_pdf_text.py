@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ def test_trademark_pdf(trademark_pdf: Document) -> None:
     assert doc.metadata["附註"].split("\n")[1].endswith("條文，施行日期，自一百十三年五月一日施行。")
     articles = [p.article for p in doc.passages]
     assert len(articles) == 113  # 第 1 條 … 第 111 條, with 98-1 and 109-1
-    assert all(_order(a) < _order(b) for a, b in zip(articles, articles[1:]))
+    assert all(_order(a) < _order(b) for a, b in pairwise(articles))
     assert articles[0] == "1" and articles[-1] == "111" and {"98-1", "109-1"} <= set(articles)
     art = {p.article: p for p in doc.passages}
     assert art["1"].text.startswith("為保障商標權、證明標章權、團體標章權、團體商標權及消費者利益，維護市場公平競爭")

@@ -38,7 +38,7 @@ class LiveServer:
                                                    timeout_graceful_shutdown=5))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -337,6 +337,7 @@ def test_openapi_states_the_limits(client):
     assert client.get("/docs").status_code == 200
     # the Hit of the HTTP API is the Hit of the Python API, field for field, each described
     import dataclasses
+
     from indexer.retrieval import Hit
     hit = schema["Hit"]
     assert list(hit["properties"]) == [f.name for f in dataclasses.fields(Hit)]

@@ -13,6 +13,7 @@ Public API:
 
 from __future__ import annotations
 
+from ..errors import require
 from ..settings import Settings
 from .base import Embedder, EmbedderError, Fingerprint
 
@@ -38,23 +39,39 @@ def embedder_kind(name: str) -> str:
 
 def _create(name: str, settings: Settings) -> Embedder:
     kind = embedder_kind(name)
+    if kind in ("bge-m3", "st"):
+        require("torch", "st", f"the embedder {name!r}")
+        require("sentence_transformers", "st", f"the embedder {name!r}")
+    elif kind == "gemini":
+        require("google.genai", "gemini", f"the embedder {name!r}")
     if kind == "bge-m3":
         from .st import BGE_M3, SentenceTransformerEmbedder
+
         return SentenceTransformerEmbedder(BGE_M3, settings, name="bge-m3")
     if kind == "st":
         from .st import SentenceTransformerEmbedder
+
         return SentenceTransformerEmbedder(name[3:], settings)
     if kind == "use":
         from .use import UseEmbedder
+
         return UseEmbedder(settings)
     from .gemini import GeminiEmbedder
+
     return GeminiEmbedder(name[7:], settings)
 
 
 def get_embedder(name: str, settings: Settings | None = None) -> Embedder:
     settings = settings or Settings()
-    key = (name, settings.device, settings.batch_size, settings.max_seq_length, settings.cpu_threads,
-           settings.gemini_base_url, settings.gemini_output_dim)
+    key = (
+        name,
+        settings.device,
+        settings.batch_size,
+        settings.max_seq_length,
+        settings.cpu_threads,
+        settings.gemini_base_url,
+        settings.gemini_output_dim,
+    )
     if key not in _instances:
         _instances[key] = _create(name, settings)
     return _instances[key]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -23,9 +24,9 @@ __all__ = ["Embedder", "Fingerprint", "EmbedderError", "check_vectors", "l2_norm
 
 @dataclass(frozen=True)
 class Fingerprint:
-    name: str              # the name it was chosen by: "bge-m3", "st:/models/x", "use-multilingual"
-    model: str             # model id or path
-    revision: str          # hub commit, package version + weights hash, or API model version
+    name: str  # the name it was chosen by: "bge-m3", "st:/models/x", "use-multilingual"
+    model: str  # model id or path
+    revision: str  # hub commit, package version + weights hash, or API model version
     dim: int
     normalized: bool = True
 
@@ -39,7 +40,7 @@ class Fingerprint:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Fingerprint":
+    def from_dict(cls, data: dict) -> Fingerprint:
         return cls(**data)
 
     def describe(self) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from google import genai
@@ -27,7 +27,8 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from ..retry import TRANSIENT_TRANSPORT_ERRORS as _TRANSIENT
-from ..retry import backoff_s, genai_http_message, genai_retry_after_s as _retry_after_s
+from ..retry import backoff_s, genai_http_message
+from ..retry import genai_retry_after_s as _retry_after_s
 from ..settings import Settings
 from .base import EmbedderError, Fingerprint, check_vectors
 
@@ -39,8 +40,15 @@ _PROBE_TEXT = "dimension probe"
 
 
 class GeminiEmbedder:
-    def __init__(self, model: str, settings: Settings, *, backoff_base_s: float = 0.5,
-                 backoff_max_s: float = 60.0, task_type: str = "RETRIEVAL_DOCUMENT") -> None:
+    def __init__(
+        self,
+        model: str,
+        settings: Settings,
+        *,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 60.0,
+        task_type: str = "RETRIEVAL_DOCUMENT",
+    ) -> None:
         key = settings.gemini_api_key.get_secret_value().strip() if settings.gemini_api_key else ""
         if not key:
             raise EmbedderError(f"gemini:{model} needs an API key: set GEMINI_API_KEY")
@@ -80,7 +88,7 @@ class GeminiEmbedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [self._embed_batch(texts[i:i + self._batch]) for i in range(0, len(texts), self._batch)]
+        parts = [self._embed_batch(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)]
         if self._dim is None:
             self._dim = parts[0].shape[1]
         return check_vectors(np.concatenate(parts), len(texts), self._dim, self.name)
@@ -98,28 +106,35 @@ class GeminiEmbedder:
                 if code != 429 and not 500 <= code < 600:
                     raise EmbedderError(self._redact(self._fatal_message(exc, code))) from None
                 if attempt == attempts:
-                    raise EmbedderError(self._redact(
-                        f"{self.name}: HTTP {code} {exc.status or ''} after {attempts} attempts"
-                        f" ({exc.message or 'no message'}); try again later or raise"
-                        f" HOPRAG_GEMINI_MAX_RETRIES")) from None
+                    raise EmbedderError(
+                        self._redact(
+                            f"{self.name}: HTTP {code} {exc.status or ''} after {attempts} attempts"
+                            f" ({exc.message or 'no message'}); try again later or raise"
+                            f" HOPRAG_GEMINI_MAX_RETRIES"
+                        )
+                    ) from None
                 self._sleep(attempt, f"HTTP {code}", _retry_after_s(exc))
             except _TRANSIENT as exc:
                 if attempt == attempts:
-                    raise EmbedderError(self._redact(
-                        f"{self.name}: {type(exc).__name__} after {attempts} attempts"
-                        f" (timeout {self._timeout_s:g}s); check the network or raise"
-                        f" HOPRAG_GEMINI_TIMEOUT_S")) from None
+                    raise EmbedderError(
+                        self._redact(
+                            f"{self.name}: {type(exc).__name__} after {attempts} attempts"
+                            f" (timeout {self._timeout_s:g}s); check the network or raise"
+                            f" HOPRAG_GEMINI_TIMEOUT_S"
+                        )
+                    ) from None
                 self._sleep(attempt, type(exc).__name__, None)
             except ValueError as exc:  # JSONDecodeError, pydantic ValidationError: a garbled reply
-                raise EmbedderError(self._redact(
-                    f"{self.name}: the API returned a malformed response ({type(exc).__name__}: "
-                    f"{str(exc)[:200]})")) from None
+                raise EmbedderError(
+                    self._redact(
+                        f"{self.name}: the API returned a malformed response ({type(exc).__name__}: {str(exc)[:200]})"
+                    )
+                ) from None
         raise AssertionError("unreachable")
 
     def _sleep(self, attempt: int, why: str, server_wait: float | None) -> None:
         delay = backoff_s(attempt, self._backoff_base_s, self._backoff_max_s, server_wait)
-        log.warning("%s: %s on attempt %d of %d; retrying in %.2fs",
-                    self.name, why, attempt, self._retries + 1, delay)
+        log.warning("%s: %s on attempt %d of %d; retrying in %.2fs", self.name, why, attempt, self._retries + 1, delay)
         time.sleep(delay)
 
     def _vectors(self, resp: types.EmbedContentResponse, n: int) -> np.ndarray:
@@ -129,8 +144,9 @@ class GeminiEmbedder:
         rows = [e.values or [] for e in embs]
         dims = {len(r) for r in rows}
         if len(dims) != 1 or 0 in dims:
-            raise EmbedderError(f"{self.name}: the API returned embeddings of differing or empty "
-                                f"dimensions {sorted(dims)}")
+            raise EmbedderError(
+                f"{self.name}: the API returned embeddings of differing or empty dimensions {sorted(dims)}"
+            )
         (d,) = dims
         if self._dim is not None and d != self._dim:
             raise EmbedderError(f"{self.name}: the API returned {d}-d vectors, expected {self._dim}-d")

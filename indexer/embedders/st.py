@@ -17,8 +17,8 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -30,18 +30,20 @@ __all__ = ["SentenceTransformerEmbedder", "resolve_model", "hf_cache_dir", "BGE_
 log = logging.getLogger(__name__)
 BGE_M3 = "BAAI/bge-m3"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
-_models: dict[tuple, object] = {}   # one loaded model per (path, device, dtype) per process
+_models: dict[tuple, object] = {}  # one loaded model per (path, device, dtype) per process
 _models_lock = threading.Lock()
 
 
 def hf_cache_dir() -> Path:
     from huggingface_hub.constants import HF_HUB_CACHE
+
     return Path(HF_HUB_CACHE)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
     import httpx
     from huggingface_hub.constants import ENDPOINT, HF_HUB_OFFLINE
+
     if HF_HUB_OFFLINE:
         return False
     try:
@@ -105,12 +107,15 @@ def resolve_model(model: str) -> tuple[Path, str]:
         return local.resolve(), _weights_digest(local.resolve())
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
+
     patterns = ["*.json", "*.txt", "*.model", "model.safetensors", "1_Pooling/*", "sentencepiece*"]
     try:
         path = Path(snapshot_download(model, local_files_only=True, allow_patterns=patterns))
     except (LocalEntryNotFoundError, OSError, ValueError):
         if not _hub_reachable():
-            raise EmbedderError(_missing_weights_message(model, "its weights are not in the local cache and the hub is unreachable")) from None
+            raise EmbedderError(
+                _missing_weights_message(model, "its weights are not in the local cache and the hub is unreachable")
+            ) from None
         try:
             path = Path(snapshot_download(model, allow_patterns=patterns))
         except Exception as exc:  # network, auth, disk full: all end the same way for the user
@@ -121,6 +126,7 @@ def resolve_model(model: str) -> tuple[Path, str]:
 
 def _pick_device(setting: str) -> str:
     import torch
+
     if setting == "cuda" and not torch.cuda.is_available():
         raise EmbedderError("device 'cuda' requested but torch sees no CUDA device (set HOPRAG_DEVICE=cpu or auto)")
     if setting == "auto":
@@ -147,6 +153,7 @@ class SentenceTransformerEmbedder:
             model = _models.get(key)
             if model is None:
                 from sentence_transformers import SentenceTransformer
+
                 try:
                     model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
                 except Exception as exc:
@@ -187,25 +194,29 @@ class SentenceTransformerEmbedder:
         return Fingerprint(name=self.name, model=self.model_id, revision=self.revision, dim=self.dim, normalized=True)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        return self._load().encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
+        return self._load().encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
+
         # Longest first: padding waste stays small and an OOM shows up on the first batch.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         start = 0
         while start < len(order):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             try:
                 out[idx] = self._encode([texts[i] for i in idx], self.batch_size)
             except torch.cuda.OutOfMemoryError:
                 if self.batch_size == 1:
-                    raise EmbedderError("CUDA out of memory at batch size 1; lower HOPRAG_MAX_SEQ_LENGTH or use the CPU") from None
+                    raise EmbedderError(
+                        "CUDA out of memory at batch size 1; lower HOPRAG_MAX_SEQ_LENGTH or use the CPU"
+                    ) from None
                 torch.cuda.empty_cache()
                 self.batch_size = max(1, self.batch_size // 2)
                 log.warning("CUDA out of memory; retrying with batch size %d", self.batch_size)

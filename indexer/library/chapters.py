@@ -17,7 +17,8 @@ __all__ = ["ChapterPath", "heading_level", "CHAPTER_HEADING"]
 _LEVELS = "編章節款目"
 # Inserted chapters put 之一 after the level: 第 四 章之一; some sources write 第四之一章.
 CHAPTER_HEADING = re.compile(
-    rf"^\s*第\s*[{NUMBER_CHARS}]+(?:\s*之\s*[{NUMBER_CHARS}]+)?\s*([{_LEVELS}])(?:\s*之\s*[{NUMBER_CHARS}]+)?(?:\s+\S.*)?\s*$")
+    rf"^\s*第\s*[{NUMBER_CHARS}]+(?:\s*之\s*[{NUMBER_CHARS}]+)?\s*([{_LEVELS}])(?:\s*之\s*[{NUMBER_CHARS}]+)?(?:\s+\S.*)?\s*$"
+)
 
 
 def heading_level(text: str) -> int | None:

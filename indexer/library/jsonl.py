@@ -11,8 +11,8 @@ Public API:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..passages import Document, LibraryError, Passage, normalize_text
 
@@ -59,11 +59,24 @@ def read_jsonl(path: Path, raw: bytes, content_hash: str) -> Document:
         article = str(meta.get("article", "")).strip()
         if article:
             meta["article_label"] = article
-        passages.append(Passage(
-            key=pid, doc_key=path.stem, law=str(meta.get("law", "")).strip(), article=article,
-            text=normalize_text(text), ordinal=len(passages), metadata=meta,
-        ))
+        passages.append(
+            Passage(
+                key=pid,
+                doc_key=path.stem,
+                law=str(meta.get("law", "")).strip(),
+                article=article,
+                text=normalize_text(text),
+                ordinal=len(passages),
+                metadata=meta,
+            )
+        )
     if not passages:
         raise LibraryError(path, "no passages")
-    return Document(doc_key=path.stem, name=path.stem, format="jsonl", source=str(path),
-                    content_hash=content_hash, passages=tuple(passages))
+    return Document(
+        doc_key=path.stem,
+        name=path.stem,
+        format="jsonl",
+        source=str(path),
+        content_hash=content_hash,
+        passages=tuple(passages),
+    )

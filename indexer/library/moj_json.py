@@ -65,14 +65,31 @@ def read_moj_json(path: Path, raw: bytes, content_hash: str) -> Document:
             raise LibraryError(path, f"article {item['條號']} appears twice (entries {seen[number]} and {i})")
         seen[number] = i
         text = normalize_text(str(item.get("條文內容", "")))
-        passages.append(Passage(
-            key=passage_key(doc_key, number), doc_key=doc_key, law=name, article=number, text=text,
-            chapters=chapters.current, paragraphs=split_paragraphs(text.split("\n")),
-            ordinal=len(passages),
-        ))
+        passages.append(
+            Passage(
+                key=passage_key(doc_key, number),
+                doc_key=doc_key,
+                law=name,
+                article=number,
+                text=text,
+                chapters=chapters.current,
+                paragraphs=split_paragraphs(text.split("\n")),
+                ordinal=len(passages),
+            )
+        )
     if not passages:
         raise LibraryError(path, "no articles (條號) in 法規內容")
-    meta = {k: data.get(k) for k in ("法規性質", "法規類別", "最新異動日期", "生效日期", "廢止註記", "英文法規名稱", "法規網址")
-            if data.get(k)}
-    return Document(doc_key=doc_key, name=name, format="moj-json", source=str(path),
-                    content_hash=content_hash, passages=tuple(passages), metadata=meta)
+    meta = {
+        k: data.get(k)
+        for k in ("法規性質", "法規類別", "最新異動日期", "生效日期", "廢止註記", "英文法規名稱", "法規網址")
+        if data.get(k)
+    }
+    return Document(
+        doc_key=doc_key,
+        name=name,
+        format="moj-json",
+        source=str(path),
+        content_hash=content_hash,
+        passages=tuple(passages),
+        metadata=meta,
+    )

@@ -52,5 +52,4 @@ def read_pdf(path: Path, raw: bytes, content_hash: str) -> Document:
     blank = [str(i + 1) for i, lines in enumerate(pages[:-1]) if not lines]
     if blank:
         raise LibraryError(path, f"page(s) {', '.join(blank)} have no text layer (scanned?); run OCR first")
-    return parse_law_lines([line for lines in pages for line in lines], path=path, fmt="pdf",
-                           content_hash=content_hash)
+    return parse_law_lines([line for lines in pages for line in lines], path=path, fmt="pdf", content_hash=content_hash)

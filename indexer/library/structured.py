@@ -13,8 +13,8 @@ Public API:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..numerals import NUMBER_CHARS, article_number
 from ..passages import Document, LibraryError, Passage, normalize_text, passage_key
@@ -49,8 +49,15 @@ def _chapter_like(raw: str, unnumbered: bool = True) -> bool:
         return True
     # Unnumbered headings (附則) are set apart only by layout: a Markdown # or the PDF's indent.
     marked = raw.lstrip().startswith("#") or raw[:1].isspace()
-    return unnumbered and marked and bool(line) and len(line) <= 30 and not re.search(r"[。，；：]", line) \
-        and not _ITEM.match(line) and not _MARGIN.match(line)
+    return (
+        unnumbered
+        and marked
+        and bool(line)
+        and len(line) <= 30
+        and not re.search(r"[。，；：]", line)
+        and not _ITEM.match(line)
+        and not _MARGIN.match(line)
+    )
 
 
 def _is_heading(raw: str | None) -> bool:
@@ -78,8 +85,9 @@ def _header(lines: list[str], fmt: str) -> tuple[dict[str, str], str | None]:
     return meta, title
 
 
-def parse_law_lines(lines: Sequence[str], *, path: Path, fmt: str, content_hash: str,
-                    name: str | None = None) -> Document:
+def parse_law_lines(
+    lines: Sequence[str], *, path: Path, fmt: str, content_hash: str, name: str | None = None
+) -> Document:
     """Parse a printed law; `name` overrides the name found in the text (法規名稱, title line)."""
     lines = [raw.rstrip() for raw in lines]
     header: list[str] = []
@@ -109,7 +117,9 @@ def parse_law_lines(lines: Sequence[str], *, path: Path, fmt: str, content_hash:
             continue
         # A wrapped sentence can start with 第三章 …; a real heading is followed by another heading.
         # Before the first article an unnumbered "heading" is the title (# 著作權法), not a chapter.
-        if _chapter_like(raw, unnumbered=bool(articles)) and _is_heading(None if following[i] is None else lines[following[i]]):
+        if _chapter_like(raw, unnumbered=bool(articles)) and _is_heading(
+            None if following[i] is None else lines[following[i]]
+        ):
             chapters.enter(_MARKDOWN.sub("", line))
             continue
         if not articles:
@@ -141,9 +151,24 @@ def parse_law_lines(lines: Sequence[str], *, path: Path, fmt: str, content_hash:
         text = normalize_text("\n".join(paragraphs))
         if not text:
             raise LibraryError(path, f"article {heading} has no text")
-        passages.append(Passage(
-            key=passage_key(doc_key, number), doc_key=doc_key, law=law, article=number, text=text,
-            chapters=chapter_path, paragraphs=paragraphs, ordinal=len(passages),
-        ))
-    return Document(doc_key=doc_key, name=law, format=fmt, source=str(path), content_hash=content_hash,
-                    passages=tuple(passages), metadata=meta)
+        passages.append(
+            Passage(
+                key=passage_key(doc_key, number),
+                doc_key=doc_key,
+                law=law,
+                article=number,
+                text=text,
+                chapters=chapter_path,
+                paragraphs=paragraphs,
+                ordinal=len(passages),
+            )
+        )
+    return Document(
+        doc_key=doc_key,
+        name=law,
+        format=fmt,
+        source=str(path),
+        content_hash=content_hash,
+        passages=tuple(passages),
+        metadata=meta,
+    )

@@ -16,10 +16,8 @@ __all__ = ["read_text"]
 
 def _decode(path: Path, raw: bytes) -> str:
     # Notepad's "Unicode" is UTF-16 with a BOM; older Taiwanese files are Big5 (CP950 is its superset).
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encodings = ("utf-16",)
-    else:
-        encodings = ("utf-8-sig", "cp950")
+    utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+    encodings = ("utf-16",) if utf16 else ("utf-8-sig", "cp950")
     for encoding in encodings:
         try:
             return raw.decode(encoding)

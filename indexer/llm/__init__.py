@@ -10,5 +10,13 @@ Public API (details in the submodules):
 from .base import LLMClient, LLMConfigError, LLMError
 from .runner import LLMRequest, get_llm, run_requests, run_requests_sync, runner_options
 
-__all__ = ["LLMClient", "LLMConfigError", "LLMError", "LLMRequest", "get_llm", "run_requests",
-           "run_requests_sync", "runner_options"]
+__all__ = [
+    "LLMClient",
+    "LLMConfigError",
+    "LLMError",
+    "LLMRequest",
+    "get_llm",
+    "run_requests",
+    "run_requests_sync",
+    "runner_options",
+]

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = ["LLMClient", "LLMConfigError", "LLMError", "LLMErrorKind", "parse_json_object"]
 
@@ -34,8 +35,15 @@ _KINDS = ("http", "timeout", "connection", "malformed", "refused")
 class LLMError(Exception):
     """The failure of one request: of one attempt inside a client, of all attempts from the runner."""
 
-    def __init__(self, message: str, *, kind: LLMErrorKind, status: int | None = None,
-                 attempts: int = 1, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: LLMErrorKind,
+        status: int | None = None,
+        attempts: int = 1,
+        retry_after_s: float | None = None,
+    ) -> None:
         if kind not in _KINDS:
             raise ValueError(f"unknown LLMError kind {kind!r}")
         super().__init__(message)
@@ -54,22 +62,27 @@ class LLMError(Exception):
             return self.status == 429 or (self.status is not None and 500 <= self.status < 600)
         return self.kind != "refused"
 
-    def after(self, attempts: int) -> "LLMError":
+    def after(self, attempts: int) -> LLMError:
         what = "attempt" if attempts == 1 else "attempts"
-        return LLMError(f"{self.message} (gave up after {attempts} {what})", kind=self.kind,
-                        status=self.status, attempts=attempts, retry_after_s=self.retry_after_s)
+        return LLMError(
+            f"{self.message} (gave up after {attempts} {what})",
+            kind=self.kind,
+            status=self.status,
+            attempts=attempts,
+            retry_after_s=self.retry_after_s,
+        )
 
     def __reduce__(self) -> Any:
         # Keyword-only arguments defeat Exception's default pickling (process pools, caches).
         return (_rebuild, (self.message, self.kind, self.status, self.attempts, self.retry_after_s))
 
     def __repr__(self) -> str:
-        return (f"LLMError({self.message!r}, kind={self.kind!r}, status={self.status!r}, "
-                f"attempts={self.attempts!r})")
+        return f"LLMError({self.message!r}, kind={self.kind!r}, status={self.status!r}, attempts={self.attempts!r})"
 
 
-def _rebuild(message: str, kind: LLMErrorKind, status: int | None, attempts: int,
-             retry_after_s: float | None) -> LLMError:
+def _rebuild(
+    message: str, kind: LLMErrorKind, status: int | None, attempts: int, retry_after_s: float | None
+) -> LLMError:
     return LLMError(message, kind=kind, status=status, attempts=attempts, retry_after_s=retry_after_s)
 
 
@@ -79,11 +92,17 @@ class LLMConfigError(ValueError):
 
 @runtime_checkable
 class LLMClient(Protocol):
-    name: str     # "gemini:gemini-2.5-flash", "openai:qwen2.5:7b"
+    name: str  # "gemini:gemini-2.5-flash", "openai:qwen2.5:7b"
     model: str
 
-    async def generate_json(self, prompt: str, schema: dict[str, Any], *, system: str | None = None,
-                            examples: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    async def generate_json(
+        self,
+        prompt: str,
+        schema: dict[str, Any],
+        *,
+        system: str | None = None,
+        examples: Sequence[tuple[str, str]] = (),
+    ) -> dict[str, Any]:
         """One attempt: the reply parsed as a JSON object, or LLMError. `examples` are
         (prompt, reply) pairs sent as earlier turns of the conversation."""
         ...
@@ -106,6 +125,7 @@ def parse_json_object(text: str | None, who: str) -> dict[str, Any]:
     except ValueError as exc:
         raise LLMError(f"{who}: the reply is not JSON ({exc}): {text[:200]!r}", kind="malformed") from None
     if not isinstance(obj, dict):
-        raise LLMError(f"{who}: the reply is JSON {type(obj).__name__}, not an object: {text[:200]!r}",
-                       kind="malformed")
+        raise LLMError(
+            f"{who}: the reply is JSON {type(obj).__name__}, not an object: {text[:200]!r}", kind="malformed"
+        )
     return obj

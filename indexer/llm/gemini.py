@@ -17,7 +17,8 @@ Public API:
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 from google import genai
@@ -31,8 +32,7 @@ from .base import LLMConfigError, LLMError, parse_json_object
 __all__ = ["GeminiLLM"]
 
 # Finish reasons that mean the model declined or was stopped by policy: asking again won't help.
-_REFUSED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-            "LANGUAGE"}
+_REFUSED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"}
 
 
 class GeminiLLM:
@@ -80,12 +80,21 @@ class GeminiLLM:
         if bound is not None and bound[0] is asyncio.get_running_loop():
             await bound[2].aclose()  # connections of a finished loop went with it
 
-    async def generate_json(self, prompt: str, schema: dict[str, Any], *, system: str | None = None,
-                            examples: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    async def generate_json(
+        self,
+        prompt: str,
+        schema: dict[str, Any],
+        *,
+        system: str | None = None,
+        examples: Sequence[tuple[str, str]] = (),
+    ) -> dict[str, Any]:
         contents: Any = prompt
         if examples:
-            contents = [types.Content(role=role, parts=[types.Part(text=text)])
-                        for user, reply in examples for role, text in (("user", user), ("model", reply))]
+            contents = [
+                types.Content(role=role, parts=[types.Part(text=text)])
+                for user, reply in examples
+                for role, text in (("user", user), ("model", reply))
+            ]
             contents.append(types.Content(role="user", parts=[types.Part(text=prompt)]))
         config = types.GenerateContentConfig(
             system_instruction=system,
@@ -94,22 +103,29 @@ class GeminiLLM:
             response_json_schema=schema,
         )
         try:
-            resp = await self._client().aio.models.generate_content(
-                model=self.model, contents=contents, config=config)
+            resp = await self._client().aio.models.generate_content(model=self.model, contents=contents, config=config)
         except genai_errors.APIError as exc:
             code = int(exc.code or 0)
-            raise LLMError(self._redact(self._http_message(exc, code)), kind="http", status=code,
-                           retry_after_s=genai_retry_after_s(exc)) from None
+            raise LLMError(
+                self._redact(self._http_message(exc, code)),
+                kind="http",
+                status=code,
+                retry_after_s=genai_retry_after_s(exc),
+            ) from None
         except TIMEOUT_ERRORS as exc:
-            raise LLMError(f"{self.name}: {type(exc).__name__} (timeout {self._timeout_s:g}s; "
-                           f"raise HOPRAG_LLM_TIMEOUT_S)", kind="timeout") from None
+            raise LLMError(
+                f"{self.name}: {type(exc).__name__} (timeout {self._timeout_s:g}s; raise HOPRAG_LLM_TIMEOUT_S)",
+                kind="timeout",
+            ) from None
         except TRANSIENT_TRANSPORT_ERRORS as exc:
-            raise LLMError(self._redact(f"{self.name}: {type(exc).__name__}: {exc}"),
-                           kind="connection") from None
+            raise LLMError(self._redact(f"{self.name}: {type(exc).__name__}: {exc}"), kind="connection") from None
         except ValueError as exc:  # JSONDecodeError, pydantic ValidationError: a garbled body
-            raise LLMError(self._redact(f"{self.name}: the API returned a malformed response "
-                                        f"({type(exc).__name__}: {str(exc)[:200]})"),
-                           kind="malformed") from None
+            raise LLMError(
+                self._redact(
+                    f"{self.name}: the API returned a malformed response ({type(exc).__name__}: {str(exc)[:200]})"
+                ),
+                kind="malformed",
+            ) from None
         return self._json_of(resp)
 
     def _json_of(self, resp: types.GenerateContentResponse) -> dict[str, Any]:
@@ -125,8 +141,7 @@ class GeminiLLM:
         parts = (cand.content.parts if cand.content else None) or []
         text = "".join(p.text for p in parts if p.text and not p.thought)
         if reason == "MAX_TOKENS":
-            raise LLMError(f"{self.name}: the reply was cut off at the token limit: {text[:200]!r}",
-                           kind="malformed")
+            raise LLMError(f"{self.name}: the reply was cut off at the token limit: {text[:200]!r}", kind="malformed")
         return parse_json_object(text, self.name)
 
     def _http_message(self, exc: genai_errors.APIError, code: int) -> str:

@@ -37,7 +37,8 @@ import asyncio
 import logging
 import re
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
@@ -108,16 +109,24 @@ class OpenAICompatLLM:
     @staticmethod
     def _response_format(form: str, schema: dict[str, Any]) -> dict[str, Any]:
         if form == "json_schema":
-            return {"type": "json_schema", "json_schema": {"name": _schema_name(schema), "schema": schema,
-                                                           "strict": True}}
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": _schema_name(schema), "schema": schema, "strict": True},
+            }
         if form == "json_object+schema":
             return {"type": "json_object", "schema": schema}
         return {"type": "json_object"}
 
-    async def generate_json(self, prompt: str, schema: dict[str, Any], *, system: str | None = None,
-                            examples: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    async def generate_json(
+        self,
+        prompt: str,
+        schema: dict[str, Any],
+        *,
+        system: str | None = None,
+        examples: Sequence[tuple[str, str]] = (),
+    ) -> dict[str, Any]:
         messages = [{"role": "system", "content": system}] if system else []
-        for user, assistant in examples:   # a worked example as earlier turns: small models copy its form
+        for user, assistant in examples:  # a worked example as earlier turns: small models copy its form
             messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         messages.append({"role": "user", "content": prompt})
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self._temperature}
@@ -134,35 +143,48 @@ class OpenAICompatLLM:
                 with _NEGOTIATED_LOCK:
                     if _NEGOTIATED.get(self.url, 0) <= n:
                         _NEGOTIATED[self.url] = n + 1
-                        log.warning("%s at %s rejects response_format %s (%s); using %s from now on",
-                                    self.name, self.url, STRUCTURED_FORMS[n], err.message[:160],
-                                    STRUCTURED_FORMS[n + 1])
+                        log.warning(
+                            "%s at %s rejects response_format %s (%s); using %s from now on",
+                            self.name,
+                            self.url,
+                            STRUCTURED_FORMS[n],
+                            err.message[:160],
+                            STRUCTURED_FORMS[n + 1],
+                        )
                 n = _NEGOTIATED[self.url]
 
     @staticmethod
     def _rejects_form(err: LLMError) -> bool:
-        return (err.kind == "http" and err.status in (400, 422, 500, 501)
-                and bool(_FORM_WORDS.search(err.message)))
+        return err.kind == "http" and err.status in (400, 422, 500, 501) and bool(_FORM_WORDS.search(err.message))
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             resp = await self._http().post(self.url, json=body, headers=self._headers)
         except TIMEOUT_ERRORS as exc:
-            raise LLMError(f"{self.name}: {type(exc).__name__} (timeout {self._timeout_s:g}s; "
-                           f"raise HOPRAG_LLM_TIMEOUT_S)", kind="timeout") from None
+            raise LLMError(
+                f"{self.name}: {type(exc).__name__} (timeout {self._timeout_s:g}s; raise HOPRAG_LLM_TIMEOUT_S)",
+                kind="timeout",
+            ) from None
         except (*TRANSIENT_TRANSPORT_ERRORS, httpx.HTTPError) as exc:
-            raise LLMError(self._redact(f"{self.name}: {type(exc).__name__} talking to {self.url}: {exc}"),
-                           kind="connection") from None
+            raise LLMError(
+                self._redact(f"{self.name}: {type(exc).__name__} talking to {self.url}: {exc}"), kind="connection"
+            ) from None
         try:
             obj = resp.json()
         except ValueError:
             obj = None
         if not 200 <= resp.status_code < 300:
-            raise LLMError(self._redact(self._http_message(resp, obj)), kind="http", status=resp.status_code,
-                           retry_after_s=retry_after_s(resp.headers, obj)) from None
+            raise LLMError(
+                self._redact(self._http_message(resp, obj)),
+                kind="http",
+                status=resp.status_code,
+                retry_after_s=retry_after_s(resp.headers, obj),
+            ) from None
         if not isinstance(obj, dict):
-            raise LLMError(f"{self.name}: the server returned a body that is not a JSON object: "
-                           f"{resp.text[:200]!r}", kind="malformed")
+            raise LLMError(
+                f"{self.name}: the server returned a body that is not a JSON object: {resp.text[:200]!r}",
+                kind="malformed",
+            )
         return self._json_of(obj)
 
     def _json_of(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -170,18 +192,19 @@ class OpenAICompatLLM:
         choice = choices[0] if isinstance(choices, list) and choices else None
         msg = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(msg, dict):
-            raise LLMError(f"{self.name}: the reply has no choices[0].message: {str(obj)[:200]}",
-                           kind="malformed")
+            raise LLMError(f"{self.name}: the reply has no choices[0].message: {str(obj)[:200]}", kind="malformed")
         reason = choice.get("finish_reason")  # type: ignore[union-attr]
         if msg.get("refusal") or reason == "content_filter":
             raise LLMError(f"{self.name}: the model refused ({msg.get('refusal') or reason})", kind="refused")
         content = msg.get("content")
         if reason == "length":
-            raise LLMError(f"{self.name}: the reply was cut off at the token limit: {str(content)[:200]!r}",
-                           kind="malformed")
+            raise LLMError(
+                f"{self.name}: the reply was cut off at the token limit: {str(content)[:200]!r}", kind="malformed"
+            )
         if not isinstance(content, str):
-            raise LLMError(f"{self.name}: choices[0].message.content is {type(content).__name__}, not text",
-                           kind="malformed")
+            raise LLMError(
+                f"{self.name}: choices[0].message.content is {type(content).__name__}, not text", kind="malformed"
+            )
         return parse_json_object(content, self.name)
 
     def _http_message(self, resp: httpx.Response, obj: Any) -> str:

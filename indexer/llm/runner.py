@@ -23,9 +23,11 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
+from ..errors import require
 from ..retry import backoff_s
 from ..settings import Settings
 from .base import LLMClient, LLMError
@@ -40,8 +42,10 @@ T = TypeVar("T")
 # len() of None): all mean "the reply does not fit", never a reason to abort the whole run.
 _MISFIT = (ValueError, TypeError, KeyError, IndexError)
 
-_ACCEPTED = ("none | gemini:<model> (e.g. gemini:gemini-2.5-flash) | "
-             "openai:<model> (e.g. openai:qwen2.5:7b, with --llm-base-url)")
+_ACCEPTED = (
+    "none | gemini:<model> (e.g. gemini:gemini-2.5-flash) | "
+    "openai:<model> (e.g. openai:qwen2.5:7b, with --llm-base-url)"
+)
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class LLMRequest:
     prompt: str
     schema: dict[str, Any] = field(hash=False)
     system: str | None = None
-    examples: tuple[tuple[str, str], ...] = ()     # (prompt, reply) turns shown before the prompt
+    examples: tuple[tuple[str, str], ...] = ()  # (prompt, reply) turns shown before the prompt
     # this request's own check of the reply (it knows its passage), in place of run_requests' validate
     validate: Callable[[dict[str, Any]], Any] | None = field(default=None, compare=False)
     # when a reply does not fit: repair(reason) -> the next user turn, sent after the prompt and the
@@ -71,8 +75,12 @@ class _Slots:
     def halve(self) -> None:
         if self.limit > 1:
             self.limit = max(1, self.limit // 2)
-            log.warning("%s: a request timed out; at most %d in flight from now on (set HOPRAG_LLM_CONCURRENCY "
-                        "to what the server really runs at once)", self.who, self.limit)
+            log.warning(
+                "%s: a request timed out; at most %d in flight from now on (set HOPRAG_LLM_CONCURRENCY "
+                "to what the server really runs at once)",
+                self.who,
+                self.limit,
+            )
 
     async def __aenter__(self) -> None:
         async with self._cond:
@@ -152,14 +160,15 @@ async def run_requests(
                 except asyncio.TimeoutError:
                     raise LLMError(f"{client.name}: no reply within {timeout_s:g}s", kind="timeout") from None
             except LLMError as err:
-                if err.kind == "timeout":     # the client's own timeout or the runner's deadline
+                if err.kind == "timeout":  # the client's own timeout or the runner's deadline
                     slots.halve()
                 raise
         try:
             return (req.validate or validate)(reply)
         except _MISFIT as exc:
-            err = LLMError(f"{client.name}: the reply does not fit ({type(exc).__name__}: "
-                           f"{str(exc)[:200]})", kind="malformed")
+            err = LLMError(
+                f"{client.name}: the reply does not fit ({type(exc).__name__}: {str(exc)[:200]})", kind="malformed"
+            )
             err.misfit = (reply, str(exc))
             raise err from None
 
@@ -176,8 +185,11 @@ async def run_requests(
                     reply, reason = misfit
                     # the original prompt and the failed reply become earlier turns; always from
                     # the original request, so turns do not pile up over several repairs
-                    ask = replace(req, prompt=req.repair(reason), examples=req.examples + (
-                        (req.prompt, json.dumps(reply, ensure_ascii=False)),))
+                    ask = replace(
+                        req,
+                        prompt=req.repair(reason),
+                        examples=req.examples + ((req.prompt, json.dumps(reply, ensure_ascii=False)),),
+                    )
                 if not err.retriable or n == attempts:
                     outcome = err.after(n)
                     log.warning("%s: request %s failed: %s", client.name, req.key, outcome)
@@ -185,10 +197,16 @@ async def run_requests(
                 if err.retry_after_s:
                     limiter.pause(err.retry_after_s)
                 # a reply that does not fit is no sign of an overloaded server: ask again at once
-                delay = 0.0 if misfit is not None else backoff_s(n, backoff_base_s, backoff_max_s,
-                                                                 err.retry_after_s)
-                log.info("%s: request %s: %s on attempt %d of %d; retrying in %.2fs",
-                         client.name, req.key, err.message, n, attempts, delay)
+                delay = 0.0 if misfit is not None else backoff_s(n, backoff_base_s, backoff_max_s, err.retry_after_s)
+                log.info(
+                    "%s: request %s: %s on attempt %d of %d; retrying in %.2fs",
+                    client.name,
+                    req.key,
+                    err.message,
+                    n,
+                    attempts,
+                    delay,
+                )
                 await asyncio.sleep(delay)
         results[req.key] = outcome
         if on_done is not None:
@@ -208,17 +226,23 @@ async def run_requests(
 
 def run_requests_sync(client: LLMClient, requests: Sequence[LLMRequest], **kwargs: Any) -> dict[str, Any]:
     """run_requests on a fresh event loop (the build runs in a plain thread)."""
+
     async def main() -> dict[str, Any]:
         try:
             return await run_requests(client, requests, **kwargs)
         finally:
             await client.aclose()  # its connections die with this loop anyway
+
     return asyncio.run(main())
 
 
 def runner_options(settings: Settings) -> dict[str, Any]:
-    return {"concurrency": settings.llm_concurrency, "rpm": settings.llm_rpm,
-            "max_retries": settings.llm_max_retries, "timeout_s": settings.llm_timeout_s}
+    return {
+        "concurrency": settings.llm_concurrency,
+        "rpm": settings.llm_rpm,
+        "max_retries": settings.llm_max_retries,
+        "timeout_s": settings.llm_timeout_s,
+    }
 
 
 def get_llm(name: str, settings: Settings) -> LLMClient | None:
@@ -228,9 +252,12 @@ def get_llm(name: str, settings: Settings) -> LLMClient | None:
     kind, sep, model = spec.partition(":")
     model = model.strip()
     if sep and model and kind == "gemini":
+        require("google.genai", "gemini", f"the LLM {name!r}")
         from .gemini import GeminiLLM  # the SDK import is slow; pay it only when asked
+
         return GeminiLLM(model, settings)
     if sep and model and kind == "openai":
         from .openai_compat import OpenAICompatLLM
+
         return OpenAICompatLLM(model, settings)
     raise ValueError(f"unknown LLM {name!r}: use {_ACCEPTED}")

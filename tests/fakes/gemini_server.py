@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def _texts_of(content: Any) -> str:
     return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
 
 
-def _batch_embed(fake: "FakeGemini", model: str, body: Any) -> Reply:
+def _batch_embed(fake: FakeGemini, model: str, body: Any) -> Reply:
     reqs = (body or {}).get("requests")
     if not isinstance(reqs, list) or not reqs:
         return error_reply(400, "requests must be a non-empty list")
@@ -77,12 +78,12 @@ def _batch_embed(fake: "FakeGemini", model: str, body: Any) -> Reply:
     return Reply.json(200, {"embeddings": out})
 
 
-def _embed_one(fake: "FakeGemini", model: str, body: Any) -> Reply:
+def _embed_one(fake: FakeGemini, model: str, body: Any) -> Reply:
     dim = int((body or {}).get("outputDimensionality") or fake.dim)
     return Reply.json(200, {"embedding": {"values": fake_vector(_texts_of((body or {}).get("content")), dim).tolist()}})
 
 
-def _generate(fake: "FakeGemini", model: str, body: Any) -> Reply:
+def _generate(fake: FakeGemini, model: str, body: Any) -> Reply:
     body = body or {}
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:

@@ -29,9 +29,10 @@ import itertools
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["FakeHTTPServer", "Fault", "Recorded", "Reply", "Responder", "echo_responder", "schema_example"]
 
@@ -49,30 +50,30 @@ class Fault:
 
     @classmethod
     def status(cls, code: int, retry_after: float | None = None,
-               retry_delay: float | None = None) -> "Fault":
+               retry_delay: float | None = None) -> Fault:
         return cls("status", code=code, retry_after=retry_after, retry_delay=retry_delay)
 
     @classmethod
-    def hang(cls, seconds: float) -> "Fault":
+    def hang(cls, seconds: float) -> Fault:
         """Read the request, then answer nothing for `seconds` (beyond the client's timeout)."""
         return cls("hang", seconds=seconds)
 
     @classmethod
-    def malformed(cls) -> "Fault":
+    def malformed(cls) -> Fault:
         """A 200 whose body is not JSON at all (a broken server or proxy)."""
         return cls("malformed")
 
     @classmethod
-    def wrong_count(cls) -> "Fault":
+    def wrong_count(cls) -> Fault:
         return cls("wrong_count")
 
     @classmethod
-    def content(cls, text: str) -> "Fault":
+    def content(cls, text: str) -> Fault:
         """A well-formed reply whose model output is `text` (not JSON, or JSON of the wrong shape)."""
         return cls("content", text=text)
 
     @classmethod
-    def refused(cls) -> "Fault":
+    def refused(cls) -> Fault:
         """A well-formed reply in which the model declined (safety stop, refusal)."""
         return cls("refused")
 
@@ -93,7 +94,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, obj: Any, headers: dict[str, str] | None = None) -> "Reply":
+    def json(cls, status: int, obj: Any, headers: dict[str, str] | None = None) -> Reply:
         return cls(status, json.dumps(obj, ensure_ascii=False).encode(), headers or {})
 
 
@@ -190,10 +191,10 @@ class FakeHTTPServer:
             # and delayed ACKs and cost ~40 ms a request on keep-alive connections.
             wbufsize = -1
 
-            def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
+            def do_POST(self) -> None:
                 fake._serve(self)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake._serve(self)
 
             def log_message(self, *args: Any) -> None:
