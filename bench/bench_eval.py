@@ -59,7 +59,8 @@ from indexer.evaluate import (
     reciprocal_rank,
 )
 from indexer.index import Index
-from indexer.retrieval import RRF_K, tokenize
+from indexer.lexical import tokenize
+from indexer.retrieval import RRF_K
 
 STARD = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "eval" / "stard"
 REFERENCE = {"recall@1": 0.20, "recall@5": 0.44, "recall@10": 0.55, "recall@20": 0.65}
@@ -271,7 +272,7 @@ def prototypes(idx: Index, scored, depth_k: int) -> dict:
         variants[name] = {"note": note, **_metrics([x[:depth_k] for x in rankings], rels)}
 
     add("dense (= index dense)", dense, "faiss inner product, batch-embedded queries")
-    add("bm25 jieba alone", bm25["jieba"], "retrieval.tokenize: jieba lcut_for_search")
+    add("bm25 jieba alone", bm25["jieba"], "lexical.tokenize: jieba lcut_for_search")
     add("bm25 bigram alone", bm25["bigram"], "character unigrams + bigrams")
     f_cur = [fused(i) for i in range(n)]
     add("hybrid (= index hybrid)", [f[0] for f in f_cur], f"RRF k={RRF_K}, dense 1 : bm25-jieba 1, depth {pool}")

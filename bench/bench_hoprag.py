@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
                                 "dev": {"hybrid": rows_h, "hop": rows_hop}, "test": {}}
                 with_settings(idx, **defaults)
                 report["test"]["dense"] = run_queries(idx, test, "dense")
+                report["test"]["bm25"] = run_queries(idx, test, "bm25")
                 report["test"]["hybrid (defaults)"] = run_queries(idx, test, "hybrid")
                 if name == "llm_questions":
                     report["test"]["questions"] = run_queries(idx, test, "questions")

@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import Clock, _hoprag, machine_facts, write_result
 
 from indexer.index import Index
-from indexer.retrieval import tokenize
+from indexer.lexical import tokenize
 from indexer.settings import Settings
 
 DATA = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "laws"

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
@@ -45,7 +45,7 @@ from .embedders import Fingerprint, get_embedder
 from .embedders.base import Embedder
 from .errors import EmbedderMismatch
 from .graph import EDGE_KINDS
-from .library import read_library
+from .library import library_fingerprint, read_library
 from .passages import Library, Passage, embed_text, text_hash
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
 from .pseudo_queries import QuestionCounts
@@ -153,15 +153,24 @@ def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
     }
 
 
+class _Windowed(Embedder, Protocol):
+    """An embedder that reads at most max_tokens tokens of a text and can say which texts are longer."""
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def too_long(self, texts: Sequence[str]) -> list[tuple[int, int]]: ...
+
+
 def _window_warnings(emb: Embedder, passages: Sequence[Passage]) -> list[str]:
     """Passages longer than the model reads: embedded from their beginning, and said so."""
-    too_long = getattr(emb, "too_long", None)
-    if too_long is None or not passages:
+    if getattr(emb, "too_long", None) is None or not passages:
         return []
-    over = too_long([p.embed_text for p in passages])
+    windowed = cast(_Windowed, emb)  # an embedder with too_long() states its max_tokens too
+    over = windowed.too_long([p.embed_text for p in passages])
     return [
-        f"{passages[i].key}: {n} tokens, beyond the {emb.max_tokens}-token window of {emb.name}; "
-        f"the embedding reads the first {emb.max_tokens} (split the article to index the rest)"
+        f"{passages[i].key}: {n} tokens, beyond the {windowed.max_tokens}-token window of {emb.name}; "
+        f"the embedding reads the first {windowed.max_tokens} (split the article to index the rest)"
         for i, n in over
     ]
 
@@ -214,10 +223,15 @@ class Builder:
 
         progress = progress or _no_progress
         timer = StageTimer()
-        lib = library if isinstance(library, Library) else read_library(library, self.settings.max_file_mb)
         # like the embedder, the LLM an index was built with stays its default
         llm_name = llm or self.db.get_meta("llm") or self.settings.llm
         llm_client = get_llm(llm_name, self.settings)  # a bad name fails before any work
+        files = None if isinstance(library, Library) else library_fingerprint(library, self.settings.max_file_mb)
+        if files is not None:
+            noop = self._unchanged(files, embedder, llm_name, llm_client is not None, timer)
+            if noop is not None:
+                return noop
+        lib = library if isinstance(library, Library) else read_library(library, self.settings.max_file_mb)
         timer.mark("read")
         emb = self.embedder(embedder)
         with self.db.session() as s:
@@ -278,14 +292,49 @@ class Builder:
         if not unchanged_index:
             # the vectors of the current generation, patched into the next one (a no-op build never loads them)
             base = self.derived.load(required=False)
-            generation, cites = self._commit(lib, plan, emb.fingerprint, new_questions, base, signature, timer)
+            generation, cites = self._commit(lib, plan, emb.fingerprint, new_questions, base, signature, files, timer)
             report.citations_unresolved = cites
         else:
             last = last_report(self.db)
             report.citations_unresolved = last.get("citations_unresolved", 0) if last else 0
+            with self.db.session() as s:  # what the next build compares before parsing
+                self.db.set_meta(s, "library_files", files)
         report.generation = generation
         report.pseudo_queries = self._count(model=PseudoQueryRow)
         report.edges = edge_counts(self.db)
+        report.stages = timer.stages
+        report.seconds = timer.total
+        self._record(report)
+        return report
+
+    def _unchanged(
+        self, files: str, embedder: str | None, llm_name: str, with_llm: bool, timer: StageTimer
+    ) -> BuildReport | None:
+        """The report of a build that has nothing to do, decided without parsing the library or
+        loading the embedder: the same files as the last build, the same embedder, LLM and edge
+        parameters, and (with an LLM) no passage still waiting for its questions. None otherwise."""
+        stored = self._fingerprint()
+        last = last_report(self.db)
+        if (
+            stored is None
+            or last is None
+            or self.db.get_meta("library_files") != files
+            or (embedder is not None and embedder != stored.name)
+            or self.db.get_meta("llm") != llm_name
+            or self.db.get_meta("graph_signature") != self._graph_signature(stored)
+        ):
+            return None
+        if with_llm and self._count(PassageRow.embed_hash.is_not(None), PassageRow.questions_key.is_(None)):
+            return None
+        timer.mark("read")
+        keep = ("repealed", "pseudo_queries", "edges", "citations_unresolved", "documents", "passages", "library")
+        report = BuildReport(
+            **{k: last[k] for k in keep if k in last},
+            unchanged=int(last.get("passages", 0)),
+            embedder=stored.name,
+            generation=int(self.db.get_meta("generation", 0)),
+            skipped_files=list(last.get("skipped_files", [])),
+        )
         report.stages = timer.stages
         report.seconds = timer.total
         self._record(report)
@@ -299,6 +348,7 @@ class Builder:
         new_questions: dict,
         base: Derived | None,
         signature: str,
+        files: str | None,
         timer: StageTimer,
     ) -> tuple[int, int]:
         """Generation N+1 in one transaction, its snapshot written before the commit."""
@@ -318,6 +368,7 @@ class Builder:
             self.db.set_meta(s, "library", lib.root)
             self.db.set_meta(s, "graph_signature", signature)
             self.db.set_meta(s, "citations_unresolved", cites.unresolved)
+            self.db.set_meta(s, "library_files", files)  # what the next build compares before parsing
             self.derived.save(derived, fp)
             timer.mark("snapshot")
         return generation, cites.unresolved
@@ -341,7 +392,7 @@ class Builder:
             s.execute(
                 insert(PassageRow), [_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]) for p in plan.added]
             )
-        return dict(s.execute(select(PassageRow.key, PassageRow.id)).all())  # type: ignore[arg-type]
+        return dict(s.execute(select(PassageRow.key, PassageRow.id)).all())
 
     @staticmethod
     def _write_questions(s: Session, ids: dict[str, int], plan: BuildPlan, new_questions: dict) -> None:
@@ -364,14 +415,14 @@ class Builder:
     ) -> np.ndarray:
         """Replace the edges of `kinds` (derived data) and return the whole edge table."""
         s.execute(delete(EdgeRow).where(EdgeRow.kind.in_(kinds)))
-        rows = []
+        rows: list[dict[str, Any]] = []
         if "question" in kinds:
-            owner = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id)).all())  # type: ignore[arg-type]
+            owner = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id)).all())
             o_ids, o_vecs = derived.sets["questions_out"].index.vectors()
             i_ids, i_vecs = derived.sets["questions_in"].index.vectors()
             kw = None
             if self.settings.edge_keyword_weight > 0:
-                kw = keywords_for(dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.text)).all()))  # type: ignore[arg-type]
+                kw = keywords_for(dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.text)).all()))
             qe = match_questions(
                 o_ids,
                 np.array([owner[int(i)] for i in o_ids], np.int64),

@@ -264,7 +264,7 @@ class _Parser:
             chained = prev is not None and _GAP.fullmatch(text, prev_end, m.start()) is not None
             if m.group("art"):
                 number = _article(m)
-                if chained and prev.kind != "relative":
+                if chained and prev is not None and prev.kind != "relative":
                     sep = _LAST_SEPARATOR.match(text, prev_end, m.start())
                     if sep and sep.group(1) in "至到" and prev.kind == "article":
                         # 第X條至第Y條: one reference to every article from X to Y.
@@ -536,10 +536,12 @@ def resolve_citations(library: Library) -> CitationReport:
     return report
 
 
-def _resolve_passage(resolver: _Resolver, law: _Law, at: int, passage: Passage):
+def _resolve_passage(
+    resolver: _Resolver, law: _Law, at: int, passage: Passage
+) -> list[tuple[Citation, _Law, list[Passage], str]]:
     """(citation, law it points into, cited passages, why none) for each reference in a passage."""
     citations = find_citations(passage.text, resolver.names)
-    resolved = []
+    resolved: list[tuple[Citation, _Law, list[Passage], str]] = []
     for c in citations:
         target_law, reason = resolver.law_of(c, law)
         if target_law is None:
@@ -551,8 +553,10 @@ def _resolve_passage(resolver: _Resolver, law: _Law, at: int, passage: Passage):
     # bare article of a sentence exists only in the law the sentence named, all its bare articles do.
     borrowed: set[tuple[int, str]] = set()
     for c, _, _, reason in resolved:
-        other = resolver.by_name.get(c.context_law) if c.context_law else None
-        if reason == "no such article" and other is not None and resolver.targets(c, other, -1)[0]:
+        if reason != "no such article" or not c.context_law:
+            continue
+        other = resolver.by_name.get(c.context_law)
+        if other is not None and resolver.targets(c, other, -1)[0]:
             borrowed.add((_sentence(passage.text, c.start), c.context_law))
     if not borrowed:
         return resolved

@@ -29,11 +29,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from .index import Index
 
 __all__ = ["app"]
@@ -62,7 +64,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return USER_ERRORS
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 
@@ -75,7 +77,8 @@ def _open(home: Path | None, create: bool = False, **overrides) -> Iterator[Inde
     from .settings import Settings
 
     try:
-        settings = Settings(**({"home": home} if home is not None else {}), **overrides)
+        base: dict[str, Any] = {"home": home} if home is not None else {}
+        settings = Settings(**base, **overrides)
     except ValidationError as exc:
         _fail(f"invalid HOPRAG_* setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     try:
@@ -96,8 +99,8 @@ class _Progress:
     """A progress bar on a terminal; silent when stderr is a pipe or a file."""
 
     def __init__(self) -> None:
-        self.bar = None
-        self.tasks: dict[str, int] = {}
+        self.bar: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self):
         if sys.stderr.isatty():
@@ -188,7 +191,7 @@ def _choices(name: str, *values: str) -> type[Enum]:
 
 # the same values as the API's (retrieval.MODES, HOP_MODES, graph.EDGE_KINDS; a test holds them equal),
 # spelled out here so that `hoprag --help` does not import numpy and FAISS
-SearchMode: Any = _choices("SearchMode", "dense", "questions", "hybrid")
+SearchMode: Any = _choices("SearchMode", "dense", "questions", "hybrid", "bm25")
 HopMode: Any = _choices("HopMode", "similarity", "llm")
 Direction: Any = _choices("Direction", "out", "in", "both")
 EdgeKind: Any = _choices("EdgeKind", "question", "citation", "structural")
@@ -237,7 +240,7 @@ KeyOpt = typer.Option(None, "--key", help="only these passage keys, e.g. N003000
 def search(
     text: str = typer.Argument(..., help="the question"),
     k: int = KOpt,
-    mode: SearchMode = typer.Option(SearchMode("dense"), "--mode", "-m", help="dense | questions | hybrid"),
+    mode: SearchMode = typer.Option(SearchMode("dense"), "--mode", "-m", help="dense | questions | hybrid | bm25"),
     law: list[str] | None = LawOpt,
     pcode: list[str] | None = PcodeOpt,
     key: list[str] | None = KeyOpt,
@@ -329,7 +332,7 @@ def serve(
     from .service import run
     from .settings import Settings
 
-    settings = Settings(**({"home": home} if home is not None else {}))
+    settings = Settings() if home is None else Settings(home=home)
     try:
         run(settings, host=host, port=port, api_key=api_key, library_roots=library_root or None)
     except ValueError as exc:

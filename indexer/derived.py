@@ -5,8 +5,8 @@ repaired on open, and said so in `repairs`.
 
 Public API:
     SETS                                  the vector sets of a generation
-    Derived(generation, sets, edges)      one generation's vectors and edge table
-    DbView(generation, fingerprint, desired, n_edges)   what the database says, read in one transaction
+    Derived(generation, sets, edges, lexicon)   one generation's vectors, edge table and BM25
+    DbView(generation, fingerprint, desired, n_edges, n_passages)   what the database says, in one transaction
     DerivedStore(db, cache, snapshots, home)
         .view(session) -> DbView
         .read(view) -> (Derived | None, problem | None)   the snapshot, verified against the view
@@ -39,6 +39,7 @@ from storage.vectors import VectorIndexError
 from .embedders.base import Fingerprint
 from .errors import IndexStateError
 from .graph import edge_table as _as_edge_table
+from .lexical import Lexicon, build_lexicon, lexical_text
 from .vectorsets import MissingVectors, VectorSet, npy_bytes, npy_load
 
 __all__ = ["SETS", "Derived", "DbView", "DerivedStore", "edge_table"]
@@ -55,6 +56,7 @@ class Derived:
     generation: int
     sets: dict[str, VectorSet]
     edges: np.ndarray
+    lexicon: Lexicon | None = None  # BM25 over every passage (repealed ones too)
 
 
 class DbView(NamedTuple):
@@ -62,6 +64,7 @@ class DbView(NamedTuple):
     fingerprint: Fingerprint | None
     desired: dict[str, dict[int, str]]  # {set name: {id: embed hash}} as the database says it should be
     n_edges: int
+    n_passages: int
 
 
 def edge_table(s: Session) -> np.ndarray:
@@ -88,8 +91,8 @@ def _desired(s: Session) -> dict[str, dict[int, str]]:
                 select(PassageRow.id, PassageRow.embed_hash).where(PassageRow.embed_hash.is_not(None))  # type: ignore[arg-type]
             ).all()
         ),
-        "questions_in": dict(s.execute(q.where(PseudoQueryRow.direction == "in")).all()),  # type: ignore[arg-type]
-        "questions_out": dict(s.execute(q.where(PseudoQueryRow.direction == "out")).all()),  # type: ignore[arg-type]
+        "questions_in": dict(s.execute(q.where(PseudoQueryRow.direction == "in")).all()),
+        "questions_out": dict(s.execute(q.where(PseudoQueryRow.direction == "out")).all()),
     }
 
 
@@ -104,7 +107,8 @@ class DerivedStore:
         generation = int(self.db.get_meta_in(s, "generation", 0))
         fp = self.db.get_meta_in(s, "embedder")
         n_edges = int(s.scalar(select(func.count()).select_from(EdgeRow)) or 0)
-        return DbView(generation, Fingerprint.from_dict(fp) if fp else None, _desired(s), n_edges)
+        n_passages = int(s.scalar(select(func.count()).select_from(PassageRow)) or 0)
+        return DbView(generation, Fingerprint.from_dict(fp) if fp else None, _desired(s), n_edges, n_passages)
 
     def read(self, view: DbView) -> tuple[Derived | None, str | None]:
         """The snapshot of the view's generation, verified (checksums, embedder, ids and hashes,
@@ -133,9 +137,14 @@ class DerivedStore:
                     raise SnapshotError(f"snapshot {name} does not match the database")
             if len(edges) != view.n_edges:
                 raise SnapshotError("snapshot graph does not match the database")
-            return Derived(view.generation, sets, edges), None
+            lexicon = Lexicon.from_files(read)
+            if len(lexicon.ids) != view.n_passages:
+                raise SnapshotError("snapshot BM25 does not match the database")
+            return Derived(view.generation, sets, edges, lexicon), None
         except (SnapshotError, VectorIndexError) as exc:
             return None, str(exc)
+        except ValueError as exc:  # BM25 files that do not fit together
+            return None, f"snapshot BM25: {exc}"
 
     def load(self, required: bool = True) -> Derived | None:
         """The current generation's vectors and graph; a bad snapshot is rebuilt and saved."""
@@ -189,13 +198,19 @@ class DerivedStore:
             except MissingVectors as exc:
                 raise IndexStateError(f"{name}: {exc}; run `hoprag reembed --embedder {fp.name}`") from None
             sets[name] = vs
-        return Derived(generation, sets, np.zeros(0))
+        # tokens of passages whose text is unchanged come from the generation before
+        known = base.lexicon if base is not None else (self.current.lexicon if self.current else None)
+        rows = s.execute(select(PassageRow.id, PassageRow.law, PassageRow.article_label, PassageRow.text)).all()
+        lexicon = build_lexicon({pid: lexical_text(law, label, text) for pid, law, label, text in rows}, known)
+        return Derived(generation, sets, np.zeros(0), lexicon)
 
     def save(self, derived: Derived, fp: Fingerprint) -> Snapshot:
         files: dict[str, bytes] = {}
         for name, vs in derived.sets.items():
             files.update(vs.to_files(name))
         files[GRAPH_FILE] = npy_bytes(derived.edges)
+        if derived.lexicon is not None:
+            files.update(derived.lexicon.to_files())
         info = {
             "embedder": fp.to_dict(),
             "fingerprint": fp.id,

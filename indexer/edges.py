@@ -100,6 +100,7 @@ def _search(
 
     d = in_vecs.shape[1]
     n = in_vecs.shape[0]
+    index: faiss.Index
     if n <= exact_limit:
         index = faiss.IndexFlatIP(d)
     else:
@@ -107,11 +108,12 @@ def _search(
         # the exact edges, 32 found 97.6%, 64 98.7% (measured before edges were one per (source,
         # target); `bench/bench_graph.py --probes 16,32,64` re-measures): probe at least 32.
         nlist = max(1, min(int(4 * math.sqrt(n)), n))  # k-means needs a point per list
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
         sample = in_vecs[rng.choice(n, size=min(n, nlist * 40), replace=False)]
-        index.train(sample)
-        index.nprobe = max(32, nlist // 20) if nprobe is None else nprobe
+        ivf.train(sample)
+        ivf.nprobe = max(32, nlist // 20) if nprobe is None else nprobe
+        index = ivf
     index.add(in_vecs)
     return index.search(out_vecs, k)
 
@@ -190,7 +192,7 @@ def match_questions(
     ok = valid & (target != out_owner[:, None])
     score = cos
     w = params.keyword_weight if keywords is not None else 0.0
-    if w > 0:
+    if keywords is not None and w > 0:
         # the whole pool is re-scored before choosing, so keywords can change the target; a pair
         # that misses the threshold even with a Jaccard of 1 is not worth the jieba lookup
         ok &= (1 - w) * cos + w >= params.threshold

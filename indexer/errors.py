@@ -100,7 +100,7 @@ def require(module: str, extra: str, what: str) -> None:
 
 # The caller's input or the index's state, not a bug: 4xx for what the request got wrong, 409 for
 # a conflict that passes, 502 for an upstream LLM, 503 for an index that cannot answer now.
-HTTP_STATUS: dict[type[BaseException], int] = {
+HTTP_STATUS: dict[type[Exception], int] = {
     QueryError: 400,
     LibraryError: 400,
     EmbedderMismatch: 409,

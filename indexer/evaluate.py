@@ -75,7 +75,7 @@ __all__ = [
     "NDCG_K",
 ]
 
-MODES = ("dense", "questions", "hybrid", "hop")
+MODES = ("dense", "questions", "hybrid", "bm25", "hop")
 DEFAULT_KS = (1, 5, 10, 20)
 NDCG_K = 10
 _MAX_ERRORS = 5  # error messages kept per mode
@@ -246,6 +246,7 @@ class EvalReport:
         return self.modes[mode].metric(metric) - self.modes[baseline].metric(metric)
 
     def to_dict(self, rankings: bool = False) -> dict:
+        dense = self.modes.get("dense")
         return {
             "ks": list(self.ks),
             "ndcg_k": NDCG_K,
@@ -258,9 +259,9 @@ class EvalReport:
             "missing_relevant": self.missing_relevant,
             "modes": {m: r.to_dict(rankings) for m, r in self.modes.items()},
             "delta_vs_dense": {
-                m: {x: round(self.delta(m, x), 6) for x in self.metrics()}
-                for m in self.modes
-                if m != "dense" and "dense" in self.modes
+                m: {x: round(r.metric(x) - dense.metric(x), 6) for x in self.metrics()}
+                for m, r in self.modes.items()
+                if m != "dense" and dense is not None
             },
             "skipped_modes": dict(self.skipped_modes),
             "index": dict(self.index),
@@ -390,7 +391,9 @@ def evaluate(
         progress(stage, 0, len(scored))
         sums = {k: 0.0 for k in ks}
         rr_sum = ndcg_sum = 0.0
-        failed, errors, per_query = 0, [], [] if keep_rankings else None
+        failed = 0
+        errors: list[str] = []
+        per_query: list[dict] | None = [] if keep_rankings else None
         start, cpu_start = time.perf_counter(), time.process_time()
         for n, (q, rel) in enumerate(scored, 1):
             try:

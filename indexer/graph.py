@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["EDGE_KINDS", "EDGE_DTYPE", "edge_table", "graph_from_table", "export_graph"]
 
@@ -47,6 +50,8 @@ def edge_table(rows: Iterable[tuple]) -> np.ndarray:
 
 
 def graph_from_table(table: np.ndarray, nodes: Iterable[int] = ()) -> nx.MultiDiGraph:
+    import networkx as nx  # only export and graph() need it; queries and builds use the edge table
+
     g = nx.MultiDiGraph()
     g.add_nodes_from(int(n) for n in nodes)
     g.add_edges_from(
@@ -56,6 +61,8 @@ def graph_from_table(table: np.ndarray, nodes: Iterable[int] = ()) -> nx.MultiDi
 
 
 def export_graph(graph: nx.MultiDiGraph, fmt: str, path: str | Path) -> None:
+    import networkx as nx
+
     if fmt == "graphml":
         # GraphML takes scalars only: lists (chapters) become strings.
         g = nx.MultiDiGraph()

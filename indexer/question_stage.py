@@ -24,8 +24,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from storage.db import Database
 from storage.models import LLMResultRow, utcnow
@@ -75,7 +76,7 @@ class QuestionStage:
         with self.db.session() as s:
             self.db.insert_rows(
                 s,
-                LLMResultRow.__table__,
+                cast(Table, LLMResultRow.__table__),
                 rows,
                 key=("cache_key",),
                 update=("status", "incoming", "outgoing", "error", "attempts", "updated_at"),
@@ -89,7 +90,11 @@ class QuestionStage:
         from .llm.runner import LLMRequest, run_requests_sync
 
         result = StageResult()
-        keys = {p.key: cache_key(self.llm.name, embed_hashes[p.key], self.counts) for p in passages}
+        keys: dict[str, str] = {}
+        for p in passages:
+            embed_hash = embed_hashes[p.key]
+            assert embed_hash is not None  # a repealed passage has no text to ask about
+            keys[p.key] = cache_key(self.llm.name, embed_hash, self.counts)
         cached = self._cached(sorted(set(keys.values())))
         todo: dict[str, Passage] = {}
         for p in passages:
@@ -179,7 +184,7 @@ def export_answers(db: Database, path: str | Path) -> dict:
 
     with db.session() as s:
         rows = s.scalars(select(LLMResultRow).where(LLMResultRow.status == "ok").order_by(LLMResultRow.cache_key)).all()
-        lines = [
+        lines: list[dict[str, Any]] = [
             {
                 "cache_key": r.cache_key,
                 "model": r.model,
@@ -258,7 +263,7 @@ def import_answers(db: Database, path: str | Path) -> dict:
         s.flush()
         new = [v for k, v in rows.items() if k not in kept]
         if new:
-            s.execute(LLMResultRow.__table__.insert(), new)
+            s.execute(cast(Table, LLMResultRow.__table__).insert(), new)
     return {
         "path": str(path),
         "imported": len(new),

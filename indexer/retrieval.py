@@ -6,7 +6,7 @@ the snapshot, passage and question metadata from one database transaction), so a
 mixes two generations; a new generation is swapped in whole when the database commits one.
 
 Public API:
-    Retriever(db, derived, settings, eager_bm25=False)
+    Retriever(db, derived, settings)
         .search(text, k=10, mode="dense"|"questions"|"hybrid", filters=None) -> list[Hit]
         .neighbors(passage, direction="out"|"in"|"both", kinds=None) -> list[dict]
         .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> HopHits
@@ -33,7 +33,6 @@ and uses rrf_k.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections import Counter
@@ -51,6 +50,7 @@ from storage.models import DocumentRow, PassageRow, PseudoQueryRow
 from .derived import DerivedStore
 from .errors import EmbedderMismatch, HopLLMError, IndexStateError, QueryError
 from .graph import EDGE_KINDS
+from .lexical import Lexicon, tokenize
 from .numerals import NUMBER_CHARS, article_number
 from .settings import Settings
 
@@ -67,7 +67,7 @@ __all__ = [
     "HOP_MODES",
 ]
 
-MODES = ("dense", "questions", "hybrid")
+MODES = ("dense", "questions", "hybrid", "bm25")
 HOP_MODES = ("similarity", "llm")
 RRF_K = 10  # default reciprocal rank fusion constant (Settings.rrf_k; 60 in Cormack et al. 2009, 10 tuned here)
 
@@ -145,10 +145,6 @@ class PassageInfo(NamedTuple):
     doc_key: str
 
 
-def _bm25_text(p: PassageInfo) -> str:
-    return f"{p.law} {p.label} {p.text}"
-
-
 @dataclass
 class State:
     """One generation, read-only once built."""
@@ -172,10 +168,8 @@ class State:
     in_edges: dict[int, list[int]]  # target -> positions in edges
     passage_index: Any  # VectorIndex of passages
     fingerprint: Any = None  # the embedder the vectors were made with
-    _bm25: Any = field(default=None, repr=False)
-    _bm25_ids: np.ndarray | None = field(default=None, repr=False)
+    lexicon: Lexicon | None = None  # BM25 of this generation, from its snapshot
     _bm25_pos: np.ndarray | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def bm25_positions(self) -> np.ndarray:
         """For each BM25 document, its row in `ids`/`matrix` (-1: a passage without a vector)."""
@@ -184,32 +178,16 @@ class State:
             self._bm25_pos = np.array([self.row_of.get(int(i), -1) for i in ids], np.int64)
         return self._bm25_pos
 
-    def bm25(self):
-        """BM25 over jieba tokens, built on first use (a few seconds for 7k articles)."""
-        with self._lock:
-            if self._bm25 is None:
-                import bm25s
-
-                logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
-                ids = np.array(sorted(self.info), dtype=np.int64)
-                corpus = [tokenize(_bm25_text(self.info[i])) for i in ids]
-                model = bm25s.BM25()
-                model.index(corpus, show_progress=False)
-                self._bm25, self._bm25_ids = model, ids
-            return self._bm25, self._bm25_ids
-
-
-def tokenize(text: str) -> list[str]:
-    import jieba
-
-    jieba.setLogLevel(60)
-    return [t for t in jieba.lcut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
+    def bm25(self) -> tuple[Any, np.ndarray]:
+        """The BM25 model and the passage id of each of its documents."""
+        if self.lexicon is None:
+            raise IndexStateError("this generation has no BM25 index")
+        return self.lexicon.model, self.lexicon.ids
 
 
 class Retriever:
-    def __init__(self, db: Database, derived: DerivedStore, settings: Settings, eager_bm25: bool = False):
+    def __init__(self, db: Database, derived: DerivedStore, settings: Settings):
         self.db, self.derived, self.settings = db, derived, settings
-        self.eager_bm25 = eager_bm25  # a server builds BM25 with each generation; the CLI when first needed
         self._state: State | None = None
         self._lock = threading.Lock()
         self._embedders: dict[str, Any] = {}
@@ -224,12 +202,7 @@ class Retriever:
             return state
         with self._lock:
             if self._state is None or self._state.generation != self._generation():
-                fresh = self.load_state()
-                if self.eager_bm25:
-                    # BM25 takes seconds for a large library: start it now, so that hybrid
-                    # queries find it ready (or wait for it) instead of each paying for it
-                    threading.Thread(target=fresh.bm25, name="bm25", daemon=True).start()
-                self._state = fresh
+                self._state = self.load_state()
             return self._state
 
     def _generation(self) -> int:
@@ -260,6 +233,7 @@ class Retriever:
             if derived is not None:
                 state = self._make_state(view.generation, derived, rows, questions)
                 state.fingerprint = view.fingerprint
+                state.lexicon = derived.lexicon
                 return state
             self.derived.load()  # repairs the current generation's snapshot, then read again
         raise IndexStateError("the index changed three times while loading; try again")
@@ -459,8 +433,11 @@ class Retriever:
         self._check(text, k)
         st = self.state()
         allowed = self._allowed(st, filters)
-        qv = self.embed_query(text, st)
         cited = self.cited_articles(st, text, allowed)
+        ranked: list[tuple[int, float, dict[str, Any]]]
+        if mode == "bm25":  # the lexical channel alone (what hybrid fuses with the others)
+            return self._ranked_hits(st, [(p, s, {}) for p, s in self.bm25_ranked(st, text, k, allowed)], cited, k)
+        qv = self.embed_query(text, st)
         if mode == "dense":
             ranked = [(p, s, {}) for p, s in self.dense(st, qv, k, allowed)]
         elif mode == "questions":
@@ -469,6 +446,11 @@ class Retriever:
             ranked = [(p, s, {"matched_question": st.q_text[q]}) for p, s, q in self._questions(st, qv, k, allowed)]
         else:
             ranked = [(p, s, {}) for p, s in self.fused(st, text, qv, k, allowed)]
+        return self._ranked_hits(st, ranked, cited, k)
+
+    def _ranked_hits(
+        self, st: State, ranked: list[tuple[int, float, dict[str, Any]]], cited: list[int], k: int
+    ) -> list[Hit]:
         if cited:
             # the article the query names goes first, above any similarity score
             top = max([s for _, s, _ in ranked], default=1.0)
@@ -692,7 +674,12 @@ class Retriever:
         return [o for o in options[: s.hop_branch] if o.sim >= s.hop_min_sim]  # none below hop_min_sim
 
     def _step(self, st: State, v: int, o: _Option) -> dict:
-        step = {"from": st.info[v].key, "to": st.info[o.target].key, "kind": o.kind, "direction": o.direction}
+        step: dict[str, str | None] = {
+            "from": st.info[v].key,
+            "to": st.info[o.target].key,
+            "kind": o.kind,
+            "direction": o.direction,
+        }
         q = int(st.edges["out_q"][o.pos])
         if q >= 0:
             step["question"] = st.q_text.get(q)

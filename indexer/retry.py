@@ -33,7 +33,7 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
     others: list[type[BaseException]] = []
     mods: list[Any] = [httpx]
     try:
-        import httpx2  # type: ignore[import-not-found]
+        import httpx2
 
         mods.append(httpx2)
     except ImportError:
@@ -42,7 +42,7 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
         timeouts.append(m.TimeoutException)
         others += [m.NetworkError, m.RemoteProtocolError]
     try:
-        import aiohttp  # type: ignore[import-not-found]
+        import aiohttp
 
         timeouts.append(aiohttp.ServerTimeoutError)
         others.append(aiohttp.ClientConnectionError)

@@ -47,7 +47,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import retrieval
 from .embedders import EmbedderError, embedder_kind
@@ -81,13 +81,12 @@ class ValidationProblem(BaseModel):
     errors: list[dict[str, Any]]
 
 
-def _text(max_length: int, description: str) -> Any:
-    return Annotated[str, Field(min_length=1, max_length=max_length, description=description)]
-
-
-_Name = _text(200, "one value")
-_EmbedderName = _text(300, "bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>")
-_LLMName = _text(300, "gemini:<model> | openai:<model> | none")
+_Name = Annotated[str, Field(min_length=1, max_length=200, description="one value")]
+_EmbedderName = Annotated[
+    str,
+    Field(min_length=1, max_length=300, description="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>"),
+]
+_LLMName = Annotated[str, Field(min_length=1, max_length=300, description="gemini:<model> | openai:<model> | none")]
 _OneOrMany = _Name | Annotated[list[_Name], Field(max_length=100)]
 
 
@@ -114,7 +113,10 @@ def _model_of(dc: type, name: str) -> type[BaseModel]:
     return create_model(name, __config__=ConfigDict(extra="allow"), **fields)
 
 
-Hit = _model_of(retrieval.Hit, "Hit")
+if typing.TYPE_CHECKING:
+    Hit = BaseModel  # made at runtime: retrieval.Hit's fields, which mypy cannot see in a created model
+else:
+    Hit = _model_of(retrieval.Hit, "Hit")
 
 
 class Hits(BaseModel):
@@ -162,31 +164,6 @@ class Job(BaseModel):
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
-
-
-def _query_models(settings: Settings) -> tuple[type[BaseModel], type[BaseModel]]:
-    """Request bodies whose limits come from Settings, so the OpenAPI schema states them."""
-    QueryText = _text(settings.max_query_chars, "the question, or an article citation such as 勞基法第24條")
-    TopK = Annotated[int, Field(ge=1, le=settings.max_k, description="how many hits")]
-    Hops = Annotated[int, Field(ge=0, le=settings.max_hops, description="rounds of edge following")]
-    k_default = min(10, settings.max_k)
-
-    class SearchRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        query: QueryText
-        k: TopK = k_default
-        mode: Literal["dense", "questions", "hybrid"] = "dense"
-        filters: Filters | None = None
-
-    class HopSearchRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        query: QueryText
-        k: TopK = k_default
-        n_hop: Hops = min(2, settings.max_hops)
-        mode: Literal["similarity", "llm"] = "similarity"
-        filters: Filters | None = None
-
-    return SearchRequest, HopSearchRequest
 
 
 # -------------------------------------------------------------------- helpers
@@ -295,7 +272,7 @@ class _LastResort:
             return await self.app(scope, receive, send)
         started = False
 
-        async def tracked(message: dict) -> None:
+        async def tracked(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -320,6 +297,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     for exc_type, status in HTTP_STATUS.items():
         app.add_exception_handler(exc_type, answer(status))
 
+    @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors, lines = [], []
         for e in exc.errors():
@@ -331,8 +309,6 @@ def _add_error_handlers(app: FastAPI) -> None:
             errors.append({"loc": [str(p) for p in loc], "msg": msg, "type": e.get("type", "")})
             lines.append(f"{'.'.join(map(str, loc)) or 'body'}: {msg}")
         return JSONResponse({"detail": "; ".join(lines), "errors": errors}, status_code=422)
-
-    app.add_exception_handler(RequestValidationError, invalid)
 
 
 def _declare_bearer(app: FastAPI) -> None:
@@ -372,9 +348,35 @@ def create_app(settings: Settings, *, api_key: str | None = None, library_roots:
             raise ServiceConfigError(f"library root {r} is not a folder")
         roots.append(root)
     index = Index(settings=settings)
-    index.retriever.eager_bm25 = True  # hybrid queries never wait for BM25 after a new generation
     jobs = BuildJobs(settings)
-    SearchRequest, HopSearchRequest = _query_models(settings)
+
+    # request bodies whose limits come from Settings, so the OpenAPI schema states them
+    QueryText = Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=settings.max_query_chars,
+            description="the question, or an article citation such as 勞基法第24條",
+        ),
+    ]
+    TopK = Annotated[int, Field(ge=1, le=settings.max_k, description="how many hits")]
+    Hops = Annotated[int, Field(ge=0, le=settings.max_hops, description="rounds of edge following")]
+    k_default = min(10, settings.max_k)
+
+    class SearchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        query: QueryText
+        k: TopK = k_default
+        mode: Literal["dense", "questions", "hybrid", "bm25"] = "dense"
+        filters: Filters | None = None
+
+    class HopSearchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        query: QueryText
+        k: TopK = k_default
+        n_hop: Hops = min(2, settings.max_hops)
+        mode: Literal["similarity", "llm"] = "similarity"
+        filters: Filters | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -404,7 +406,7 @@ def create_app(settings: Settings, *, api_key: str | None = None, library_roots:
         tags=["query"],
         responses=_responses(400, 503) | {422: {"model": ValidationProblem}},
     )
-    def search(body: SearchRequest) -> dict:  # type: ignore[valid-type]
+    def search(body: SearchRequest) -> dict:
         """Top-k passages; an article the query names (勞基法第24條) comes first, marked cited."""
         filters = body.filters.as_dict() if body.filters else None
         return _answer(index, index.search(body.query, k=body.k, mode=body.mode, filters=filters))
@@ -416,7 +418,7 @@ def create_app(settings: Settings, *, api_key: str | None = None, library_roots:
         tags=["query"],
         responses=_responses(400, 502, 503) | {422: {"model": ValidationProblem}},
     )
-    def hop_search(body: HopSearchRequest) -> dict:  # type: ignore[valid-type]
+    def hop_search(body: HopSearchRequest) -> dict:
         """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it."""
         filters = body.filters.as_dict() if body.filters else None
         hits = index.hop_search(body.query, k=body.k, n_hop=body.n_hop, mode=body.mode, filters=filters)

@@ -58,7 +58,7 @@ def graph_view(db: Database, edges: np.ndarray) -> Any:
             select(PassageRow.id, PassageRow.key, PassageRow.law, PassageRow.article, PassageRow.article_label)
         ):
             g.add_node(pid, key=key, law=law, article=article, label=label)
-        qtext = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.text)).all())  # type: ignore[arg-type]
+        qtext = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.text)).all())
         for eid, src, dst, o, i, span in s.execute(
             select(
                 EdgeRow.id,
@@ -70,13 +70,17 @@ def graph_view(db: Database, edges: np.ndarray) -> Any:
             )
         ):
             if g.has_edge(src, dst, eid):
-                g.edges[src, dst, eid].update(question=qtext.get(o), matched_question=qtext.get(i), span=span)
+                g.edges[src, dst, eid].update(
+                    question=None if o is None else qtext.get(o),
+                    matched_question=None if i is None else qtext.get(i),
+                    span=span,
+                )
     return g
 
 
 def edge_counts(db: Database) -> dict[str, int]:
     with db.session() as s:
-        counts = dict(s.execute(select(EdgeRow.kind, func.count()).group_by(EdgeRow.kind)).all())  # type: ignore[arg-type]
+        counts = dict(s.execute(select(EdgeRow.kind, func.count()).group_by(EdgeRow.kind)).all())
     return {k: int(counts.get(k, 0)) for k in EDGE_KINDS}
 
 
@@ -93,9 +97,7 @@ def table_counts(db: Database) -> dict[str, Any]:
             return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
         questions = dict(
-            s.execute(
-                select(PseudoQueryRow.direction, func.count()).group_by(PseudoQueryRow.direction)  # type: ignore[arg-type]
-            ).all()
+            s.execute(select(PseudoQueryRow.direction, func.count()).group_by(PseudoQueryRow.direction)).all()
         )
         return {
             "laws": count(DocumentRow),

@@ -14,9 +14,10 @@ Public API:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import cast
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from .db import Database
 from .models import EmbeddingRow, utcnow
@@ -68,7 +69,10 @@ class EmbeddingCache:
         with self.db.session() as s:
             for part in _chunks(rows):
                 self.db.insert_rows(
-                    s, EmbeddingRow.__table__, [dict(r, created_at=now) for r in part], key=("fingerprint", "text_hash")
+                    s,
+                    cast(Table, EmbeddingRow.__table__),  # a declarative class's table (typed as any FromClause)
+                    [dict(r, created_at=now) for r in part],
+                    key=("fingerprint", "text_hash"),
                 )
 
     def count(self, fingerprint_id: str | None = None) -> int:
@@ -76,4 +80,4 @@ class EmbeddingCache:
             q = select(func.count()).select_from(EmbeddingRow)
             if fingerprint_id:
                 q = q.where(EmbeddingRow.fingerprint == fingerprint_id)
-            return int(s.scalar(q))
+            return int(s.execute(q).scalar_one())

@@ -19,18 +19,22 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..settings import Settings
 from .base import EmbedderError, Fingerprint, check_vectors
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 __all__ = ["SentenceTransformerEmbedder", "resolve_model", "hf_cache_dir", "BGE_M3"]
 
 log = logging.getLogger(__name__)
 BGE_M3 = "BAAI/bge-m3"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
-_models: dict[tuple, object] = {}  # one loaded model per (path, device, dtype) per process
+_models: dict[tuple[str, str, bool], SentenceTransformer] = {}  # one loaded model per (path, device, dtype) per process
 _models_lock = threading.Lock()
 
 
@@ -141,10 +145,10 @@ class SentenceTransformerEmbedder:
         self.settings = settings
         self.device = _pick_device(settings.device)
         self.path, self.revision = resolve_model(model)
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self.batch_size = settings.batch_size
 
-    def _load(self):
+    def _load(self) -> SentenceTransformer:
         if self._model is not None:
             return self._model
         fp16 = self.device == "cuda"
@@ -169,11 +173,16 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         model = self._load()
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(getter())
+        dim = getter()
+        if dim is None:
+            raise EmbedderError(f"{self.model_id} does not state its embedding dimension")
+        return int(dim)
 
     @property
     def max_tokens(self) -> int:
-        return int(self._load().max_seq_length)
+        limit = self._load().max_seq_length
+        assert limit is not None  # _load() sets it
+        return int(limit)
 
     def too_long(self, texts: Sequence[str]) -> list[tuple[int, int]]:
         """(position, token count) of texts the model truncates."""

@@ -7,7 +7,9 @@ file fails the build with its name and leaves the index as it was.
 Public API:
     read_library(path, max_file_mb=64) -> Library    skipped files are listed as "path (reason)"
     read_file(path, max_mb=64) -> Document
+    library_fingerprint(path, max_file_mb=64) -> str | None   what the files say, without parsing them
     FORMATS         suffix -> format name
+    READER_VERSION  bumped whenever a reader's output for the same bytes changes
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from ..passages import Document, Library, LibraryError
 from .jsonl import read_jsonl
 from .moj_json import read_moj_json
 
-__all__ = ["read_library", "read_file", "FORMATS", "LibraryError"]
+__all__ = ["read_library", "read_file", "library_fingerprint", "FORMATS", "READER_VERSION", "LibraryError"]
 
 FORMATS = {".json": "moj-json", ".pdf": "pdf", ".txt": "text", ".md": "text", ".jsonl": "jsonl"}
+READER_VERSION = 1
 
 
 def _reader(fmt: str) -> Callable[[Path, bytes, str], Document]:
@@ -88,10 +91,35 @@ def _library_files(root: Path) -> tuple[list[Path], list[str]]:
     return files, skipped
 
 
+def library_fingerprint(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> str | None:
+    """A digest of every law file the library would read (relative path and content), the
+    readers' version and the size limit: equal digests mean `read_library` would return the same
+    Library. None when a file cannot be read or is over the limit (the full read says why)."""
+    root = Path(path)
+    if not root.exists():
+        return None
+    files, skipped = ([root], []) if root.is_file() else _library_files(root)
+    digest = hashlib.sha256(f"hoprag-library/{READER_VERSION}/{max_file_mb}".encode())
+    for file in files:
+        try:
+            if file.stat().st_size > max_file_mb * 2**20:
+                return None
+            content = hashlib.sha256(file.read_bytes()).hexdigest()
+        except OSError:
+            return None
+        name = file.name if file == root else file.relative_to(root).as_posix()
+        digest.update(f"\n{name}\t{content}".encode())
+    for reason in skipped:
+        digest.update(f"\nskipped\t{reason}".encode())
+    return digest.hexdigest()
+
+
 def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> Library:
     root = Path(path)
     if not root.exists():
         raise LibraryError(root, "no such file or folder")
+    files: list[Path]
+    skipped: list[str]
     if root.is_file():
         files, skipped = [root], []
     else:

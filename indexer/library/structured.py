@@ -117,9 +117,8 @@ def parse_law_lines(
             continue
         # A wrapped sentence can start with 第三章 …; a real heading is followed by another heading.
         # Before the first article an unnumbered "heading" is the title (# 著作權法), not a chapter.
-        if _chapter_like(raw, unnumbered=bool(articles)) and _is_heading(
-            None if following[i] is None else lines[following[i]]
-        ):
+        after = following[i]
+        if _chapter_like(raw, unnumbered=bool(articles)) and _is_heading(None if after is None else lines[after]):
             chapters.enter(_MARKDOWN.sub("", line))
             continue
         if not articles:

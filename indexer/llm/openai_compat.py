@@ -57,6 +57,9 @@ _NEGOTIATED: dict[str, int] = {}
 _NEGOTIATED_LOCK = threading.Lock()
 _FORM_WORDS = re.compile(r"response_format|json_schema|json_object|schema", re.IGNORECASE)
 
+# a connection that failed (transient ones are retried), or any other error of the HTTP client
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_TRANSPORT_ERRORS, httpx.HTTPError)
+
 _BASE_URL_HINT = "set --llm-base-url / HOPRAG_LLM_BASE_URL, e.g. http://localhost:11434/v1 for Ollama"
 
 
@@ -165,7 +168,7 @@ class OpenAICompatLLM:
                 f"{self.name}: {type(exc).__name__} (timeout {self._timeout_s:g}s; raise HOPRAG_LLM_TIMEOUT_S)",
                 kind="timeout",
             ) from None
-        except (*TRANSIENT_TRANSPORT_ERRORS, httpx.HTTPError) as exc:
+        except _CONNECTION_ERRORS as exc:
             raise LLMError(
                 self._redact(f"{self.name}: {type(exc).__name__} talking to {self.url}: {exc}"), kind="connection"
             ) from None

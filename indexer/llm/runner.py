@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from ..errors import require
-from ..retry import backoff_s
 from ..settings import Settings
 from .base import LLMClient, LLMError
 
@@ -166,11 +165,11 @@ async def run_requests(
         try:
             return (req.validate or validate)(reply)
         except _MISFIT as exc:
-            err = LLMError(
+            malformed = LLMError(
                 f"{client.name}: the reply does not fit ({type(exc).__name__}: {str(exc)[:200]})", kind="malformed"
             )
-            err.misfit = (reply, str(exc))
-            raise err from None
+            malformed.misfit = (reply, str(exc))
+            raise malformed from None
 
     async def one(req: LLMRequest) -> None:
         outcome: T | LLMError
@@ -197,6 +196,8 @@ async def run_requests(
                 if err.retry_after_s:
                     limiter.pause(err.retry_after_s)
                 # a reply that does not fit is no sign of an overloaded server: ask again at once
+                from ..retry import backoff_s  # httpx comes with it: not for a build without an LLM
+
                 delay = 0.0 if misfit is not None else backoff_s(n, backoff_base_s, backoff_max_s, err.retry_after_s)
                 log.info(
                     "%s: request %s: %s on attempt %d of %d; retrying in %.2fs",
