@@ -61,3 +61,15 @@ def write_law(folder: Path, pcode: str, name: str, articles: dict[str, str]) -> 
     path = folder / f"{pcode}.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data, ensure_ascii=False).encode("utf-8"))
     return path
+
+
+@pytest.fixture(scope="module")
+def legal_llm():
+    """A fake OpenAI-compatible LLM on loopback that writes legal pseudo-queries, up for a module
+    (so that a later step that asked it anything is seen in its request log)."""
+    from .fakes.legal_llm import legal_questions
+    from .fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        server.responder = legal_questions
+        yield server

@@ -304,9 +304,11 @@ HAND_VERIFIED = [
 @pytest.fixture(scope="module")
 def real_report():
     library = read_library(LAWS_2024)
-    started = time.perf_counter()
+    # CPU time of this thread, not wall time: resolving is single-threaded Python, and what other
+    # processes do with the machine's cores must not count against it
+    started = time.thread_time()
     report = resolve_citations(library)
-    return report, time.perf_counter() - started, library
+    return report, time.thread_time() - started, library
 
 
 @requires_data
@@ -361,7 +363,7 @@ def test_all_30_laws_counts_and_speed(real_report):
           f"resolved {report.resolved}, unresolved {report.unresolved} ({ratio:.1%}); "
           f"edges {len(report.edges)} {dict(edges_by_kind)}; "
           f"resolved by kind {dict(report.by_kind)}; unresolved by reason {dict(report.unresolved_by_reason)}; "
-          f"{seconds * 1000:.0f} ms")
+          f"{seconds * 1000:.0f} ms of CPU")
     assert len(library.documents) == 30 and len(library.passages) == 6719
     # Measured 2024-10-11: resolved 3743, unresolved 85 (2.2%), 4628 citation + 11 structural edges.
     assert report.resolved >= 3700
@@ -373,4 +375,4 @@ def test_all_30_laws_counts_and_speed(real_report):
     assert report.unresolved_by_reason["law not in library"] >= 0.9 * report.unresolved
     assert len(report.unresolved_spans) == report.unresolved
     assert len(edge_pairs(report)) == len(report.edges)   # one edge per (source, target)
-    assert seconds < 1.0
+    assert seconds < 1.0          # 0.13 s of CPU measured for the 30 laws: a regression to quadratic work fails

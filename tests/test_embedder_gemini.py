@@ -15,6 +15,7 @@ from indexer.embedders.base import Embedder, EmbedderError
 from indexer.embedders.gemini import GeminiEmbedder
 from indexer.settings import Settings
 from tests.fakes.gemini_server import FakeGemini, Fault, fake_vector
+from tests.fakes.sleeps import record_sleeps
 
 KEY = "AIza-test-key-0123456789"
 MODEL = "gemini-embedding-001"
@@ -32,6 +33,17 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def fake() -> Iterator[FakeGemini]:
     with FakeGemini(dim=32, api_key=KEY) as server:
         yield server
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The delays the embedder asks time.sleep for between attempts."""
+    return record_sleeps(monkeypatch, "indexer.embedders.gemini", coroutine=False)
+
+
+# A hang outlasts every bound below by far: a wait that only ended because the server gave up
+# (no client timeout) fails the bound instead of passing slowly.
+HANG_S = 60
 
 
 def make(fake: FakeGemini, key: str | None = KEY, **overrides: Any) -> GeminiEmbedder:
@@ -110,22 +122,25 @@ def test_key_is_sent_in_header_and_never_shown(fake: FakeGemini) -> None:
     assert len(fake.requests) == 2  # a bad key is not retried
 
 
-def test_429_waits_as_long_as_retry_after_says(fake: FakeGemini) -> None:
+def test_429_waits_as_long_as_retry_after_says(fake: FakeGemini, sleeps: list[float]) -> None:
     fake.push(Fault.status(429, retry_after=1))
     t0 = time.monotonic()
     vecs = make(fake, gemini_output_dim=32).embed(["a", "b"])
-    elapsed = time.monotonic() - t0
-    assert 1.0 <= elapsed < 3.0
+    assert time.monotonic() - t0 >= 1.0
     assert len(fake.requests) == 2
+    assert fake.requests[1].at - fake.requests[0].at >= 1.0    # the server saw the wait
+    # exactly the server's figure: not the 0.01 s backoff of its own, nor more than asked
+    assert sleeps == [1.0]
     np.testing.assert_allclose(vecs, expected(["a", "b"], 32), atol=1e-6)
 
 
-def test_429_honours_retry_info_in_the_body(fake: FakeGemini) -> None:
+def test_429_honours_retry_info_in_the_body(fake: FakeGemini, sleeps: list[float]) -> None:
     fake.push(Fault.status(429, retry_delay=0.5))
     t0 = time.monotonic()
     make(fake, gemini_output_dim=32).embed(["a"])
     assert time.monotonic() - t0 >= 0.5
     assert len(fake.requests) == 2
+    assert sleeps == [0.5]
 
 
 @pytest.mark.parametrize("code", [500, 503])
@@ -143,22 +158,24 @@ def test_retries_exhausted_names_status_and_attempts(fake: FakeGemini) -> None:
     assert len(fake.requests) == 3
 
 
-def test_hang_is_retried_then_succeeds(fake: FakeGemini) -> None:
-    fake.push(Fault.hang(5))
+def test_hang_is_retried_then_succeeds(fake: FakeGemini, sleeps: list[float]) -> None:
+    fake.push(Fault.hang(HANG_S))
     t0 = time.monotonic()
     vecs = make(fake, gemini_output_dim=32, gemini_timeout_s=0.3).embed(["a"])
-    assert 0.3 <= time.monotonic() - t0 < 2.0
+    assert 0.3 <= time.monotonic() - t0 < HANG_S / 4      # the 0.3 s timeout ended the hang
     assert len(fake.requests) == 2
+    assert len(sleeps) == 1 and sleeps[0] <= 0.01          # one backoff, base 0.01 s
     np.testing.assert_allclose(vecs, expected(["a"], 32), atol=1e-6)
 
 
-def test_all_attempts_hanging_raises(fake: FakeGemini) -> None:
-    fake.push(*[Fault.hang(5)] * 3)
+def test_all_attempts_hanging_raises(fake: FakeGemini, sleeps: list[float]) -> None:
+    fake.push(*[Fault.hang(HANG_S)] * 3)
     t0 = time.monotonic()
     with pytest.raises(EmbedderError, match=r"Timeout.*3 attempts"):
         make(fake, gemini_output_dim=32, gemini_timeout_s=0.3, gemini_max_retries=2).embed(["a"])
-    assert time.monotonic() - t0 < 3.0
+    assert time.monotonic() - t0 < HANG_S / 4
     assert len(fake.requests) == 3
+    assert len(sleeps) == 2 and sleeps[0] <= 0.01 and sleeps[1] <= 0.02    # backoff 0.01·2^(n-1), jittered
 
 
 def test_unreachable_server_is_retried_then_raises() -> None:

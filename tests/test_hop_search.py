@@ -17,7 +17,7 @@ from indexer.retrieval import HopHits, HopLLMError
 from indexer.settings import Settings
 
 from .conftest import LAWS_2024, requires_data
-from .fakes.openai_server import FakeOpenAI, Fault
+from .fakes.openai_server import Fault
 from .test_hoprag_build import legal_questions
 
 USE = "use-multilingual"
@@ -131,10 +131,8 @@ def test_ivf_search_agrees_with_exact_on_an_easy_case():
 
 # ------------------------------------------------------------------ hop search on real laws
 @pytest.fixture(scope="module")
-def fake():
-    with FakeOpenAI() as server:
-        server.responder = legal_questions
-        yield server
+def fake(legal_llm):
+    return legal_llm
 
 
 @pytest.fixture(scope="module")

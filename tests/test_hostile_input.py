@@ -29,25 +29,26 @@ def _pdf_without_text(path):
 BAD_FILES = [
     ("empty.json", lambda p: p.write_bytes(b""), "empty file"),
     ("blank.json", lambda p: p.write_bytes(b"  \r\n\t"), "empty file"),
-    ("truncated.json", lambda p: p.write_text('{"法規名稱": "法", "法規內容": [', encoding="utf-8"), "not valid UTF-8 JSON"),
+    ("truncated.json", lambda p: p.write_text('{"法規名稱": "法", "法規內容": [', encoding="utf-8"),
+     "not valid UTF-8 JSON (Expecting value"),
     ("utf16.json", lambda p: p.write_text(json.dumps({"法規名稱": "法", "法規內容": []}, ensure_ascii=False),
-                                          encoding="utf-16"), "not valid UTF-8 JSON"),
+                                          encoding="utf-16"), "not valid UTF-8 JSON ('utf-8' codec can't decode byte 0xff"),
     ("big5.json", lambda p: p.write_bytes(json.dumps({"法規名稱": "法規", "法規內容": []}, ensure_ascii=False)
-                                          .encode("big5")), "not valid UTF-8 JSON"),
-    ("bom-array.json", lambda p: p.write_bytes(b"\xef\xbb\xbf[1, 2, 3]"), "法規名稱 and 法規內容"),
-    ("null.json", lambda p: p.write_text("null", encoding="utf-8"), "法規名稱 and 法規內容"),
+                                          .encode("big5")), "not valid UTF-8 JSON ('utf-8' codec can't decode byte 0xaa"),
+    ("bom-array.json", lambda p: p.write_bytes(b"\xef\xbb\xbf[1, 2, 3]"), "JSON without the keys 法規名稱 and 法規內容"),
+    ("null.json", lambda p: p.write_text("null", encoding="utf-8"), "JSON without the keys 法規名稱 and 法規內容"),
     ("dup.json", lambda p: p.write_text(json.dumps({"法規名稱": "重複法", "法規內容": [
         {"條號": "第 1 條", "條文內容": "甲"}, {"條號": "第 1 條", "條文內容": "乙"}]}, ensure_ascii=False),
-        encoding="utf-8"), "appears twice"),
+        encoding="utf-8"), "article 第 1 條 appears twice (entries 0 and 1)"),
     ("items-not-list.json", lambda p: p.write_text('{"法規名稱": "法", "法規內容": "x"}', encoding="utf-8"),
-     "not a list"),
-    ("huge.json", lambda p: _sparse(p, 100 * 2**20), "over the 64 MB limit"),
-    ("scan.pdf", _pdf_without_text, "no text layer"),
-    ("fake.pdf", lambda p: p.write_bytes(b"%PDF-1.4 garbage"), ""),
-    ("binary.txt", lambda p: p.write_bytes(bytes(range(256)) * 4), ""),
-    ("nul.jsonl", lambda p: p.write_bytes(b'{"id": "1", "text": "a"}\n\x00\x00\x00\n'), "invalid JSON"),
-    ("noid.jsonl", lambda p: p.write_text('{"text": "a"}\n', encoding="utf-8"), "missing id"),
-    ("empty-text.md", lambda p: p.write_text("# 某法\n\n第 1 條\n\n", encoding="utf-8"), ""),
+     "法規內容 is not a list"),
+    ("huge.json", lambda p: _sparse(p, 100 * 2**20), "100 MB is over the 64 MB limit"),
+    ("scan.pdf", _pdf_without_text, "no text layer (scanned PDF?)"),
+    ("fake.pdf", lambda p: p.write_bytes(b"%PDF-1.4 garbage"), "unreadable PDF"),
+    ("binary.txt", lambda p: p.write_bytes(bytes(range(256)) * 4), "not text in utf-8-sig or cp950"),
+    ("nul.jsonl", lambda p: p.write_bytes(b'{"id": "1", "text": "a"}\n\x00\x00\x00\n'), "line 2: invalid JSON"),
+    ("noid.jsonl", lambda p: p.write_text('{"text": "a"}\n', encoding="utf-8"), "line 1: missing id"),
+    ("empty-text.md", lambda p: p.write_text("# 某法\n\n第 1 條\n\n", encoding="utf-8"), "article 第 1 條 has no text"),
 ]
 
 
@@ -56,8 +57,16 @@ def _sparse(path, size):
         fh.truncate(size)   # 100 MB on disk without writing 100 MB
 
 
+def test_every_bad_file_names_a_real_reason():
+    # "" is in every message: an entry without a reason would pass whatever the error said
+    for name, _, reason in BAD_FILES:
+        assert len(reason.strip()) >= 8, f"{name}: expected reason {reason!r} is too weak to identify the error"
+    assert len({b[0] for b in BAD_FILES}) == len(BAD_FILES)
+
+
 @pytest.mark.parametrize("name,write,reason", BAD_FILES, ids=[b[0] for b in BAD_FILES])
 def test_bad_file_fails_the_build_cleanly(tmp_path, name, write, reason):
+    assert reason.strip(), f"{name}: an empty expected reason matches every message"
     lib = tmp_path / "lib"
     write_law(lib, "T0000001", "測試法", GOOD)
     home = tmp_path / "h"
@@ -67,7 +76,10 @@ def test_bad_file_fails_the_build_cleanly(tmp_path, name, write, reason):
         write(lib / name)
         with pytest.raises(LibraryError) as err:
             idx.build(lib)
-        assert name in str(err.value) and reason in str(err.value)
+        message = str(err.value)
+        # "<path>: <reason>": the reason must be found after the file's name, not in the path
+        assert message.startswith(f"{lib / name}: "), message
+        assert reason in message.removeprefix(f"{lib / name}: "), message
         after = idx.stats()
         assert {k: after[k] for k in ("generation", "passages", "vectors", "cached_embeddings", "snapshot")} == \
                {k: before[k] for k in ("generation", "passages", "vectors", "cached_embeddings", "snapshot")}

@@ -23,6 +23,7 @@ from indexer.settings import Settings
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.http_fake import FakeHTTPServer, Fault
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.sleeps import record_sleeps
 
 GEMINI_KEY = "AIza-test-key-0123456789"
 OPENAI_KEY = "sk-test-key-0123456789"
@@ -36,6 +37,17 @@ SCHEMA: dict[str, Any] = {
     "required": ["questions"],
     "additionalProperties": False,
 }
+
+
+@pytest.fixture
+def runner_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The delays the runner asks asyncio.sleep for: retry backoff and the rate limiter's waits."""
+    return record_sleeps(monkeypatch, "indexer.llm.runner", coroutine=True)
+
+
+# A hang outlasts every bound below by far: a wait that only ended because the server gave up
+# (no client timeout, no runner deadline) fails the bound instead of passing slowly.
+HANG_S = 60
 
 
 def two_questions(reply: dict[str, Any]) -> tuple[str, ...]:
@@ -191,15 +203,15 @@ def test_a_500_that_is_not_about_the_format_is_an_error_not_a_step_down() -> Non
         assert fake.requests[0].body["response_format"]["type"] == "json_schema" and len(fake.requests) == 1
 
 
-def test_a_reply_that_does_not_fit_is_repaired_with_the_mistake_named() -> None:
+def test_a_reply_that_does_not_fit_is_repaired_with_the_mistake_named(runner_sleeps: list[float]) -> None:
     with FakeOpenAI() as fake:
         fake.push(Fault.content('{"questions": ["only one"]}'))
         fake.responder = lambda prompt, system, schema: {"questions": [f"甲：{prompt}", "乙？"]}
         req = LLMRequest(key="k", prompt="第一條", schema=SCHEMA, system=SYSTEM,
                          repair=lambda reason: f"修正：{reason[:16]}")
-        t = time.perf_counter()
         got = run(_openai(fake).make(key=None), [req], max_retries=2, backoff_base_s=5.0)["k"]
-        assert time.perf_counter() - t < 4          # no backoff: the server is not at fault
+        # asked again at once: no backoff (it would be 2.5 to 5 s here), the server is not at fault
+        assert runner_sleeps == [0.0]
         assert got == ("甲：修正：want 2 questions", "乙？")
         first, second = (r.body["messages"] for r in fake.requests)
         assert first == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "第一條"}]
@@ -246,20 +258,26 @@ def test_wrong_key_fails_at_once_and_is_never_shown(backend: Backend) -> None:
 
 # -- retries -------------------------------------------------------------------------------
 
-def test_429_waits_as_long_as_retry_after_says(backend: Backend) -> None:
+def test_429_waits_as_long_as_retry_after_says(backend: Backend, runner_sleeps: list[float]) -> None:
     backend.fake.push(Fault.status(429, retry_after=1))
     t0 = time.monotonic()
     assert run_one(backend.make()) == ("echo: 第0條 1", "echo: 第0條 2")
-    assert 1.0 <= time.monotonic() - t0 < 3.0
-    assert len(backend.fake.requests) == 2
+    assert time.monotonic() - t0 >= 1.0
+    first, second = backend.fake.requests
+    assert second.at - first.at >= 1.0                     # the server saw the wait
+    # and it was the server's figure, not a backoff of its own (0.01 s here) nor a longer one; the
+    # rate limiter, paused for the same second, adds at most a clock tick after it
+    assert runner_sleeps[0] == 1.0 and sum(runner_sleeps) == pytest.approx(1.0, abs=0.01)
 
 
-def test_gemini_429_honours_retry_info_in_the_body() -> None:
+def test_gemini_429_honours_retry_info_in_the_body(runner_sleeps: list[float]) -> None:
     with FakeGemini(api_key=GEMINI_KEY) as fake:
         fake.push(Fault.status(429, retry_delay=0.5))
         t0 = time.monotonic()
         assert isinstance(run_one(_gemini(fake).make()), tuple)
         assert time.monotonic() - t0 >= 0.5 and len(fake.requests) == 2
+        assert fake.requests[1].at - fake.requests[0].at >= 0.5
+        assert runner_sleeps[0] == 0.5 and sum(runner_sleeps) == pytest.approx(0.5, abs=0.01)
 
 
 @pytest.mark.parametrize("code", [500, 503])
@@ -276,30 +294,32 @@ def test_server_errors_exhausted(backend: Backend) -> None:
     assert "503" in str(err) and "3 attempts" in str(err)
 
 
-def test_hang_times_out_then_retry_succeeds(backend: Backend) -> None:
-    backend.fake.push(Fault.hang(5))
+def test_hang_times_out_then_retry_succeeds(backend: Backend, runner_sleeps: list[float]) -> None:
+    backend.fake.push(Fault.hang(HANG_S))
     t0 = time.monotonic()
     assert isinstance(run_one(backend.make(llm_timeout_s=0.3)), tuple)
-    assert 0.3 <= time.monotonic() - t0 < 2.0
+    assert 0.3 <= time.monotonic() - t0 < HANG_S / 4     # the 0.3 s timeout ended the hang
     assert len(backend.fake.requests) == 2
+    assert len(runner_sleeps) == 1 and runner_sleeps[0] <= 0.01    # one backoff, base 0.01 s
 
 
 def test_all_attempts_hang(backend: Backend) -> None:
-    backend.fake.push(*[Fault.hang(5)] * 3)
+    backend.fake.push(*[Fault.hang(HANG_S)] * 3)
     t0 = time.monotonic()
     err = run_one(backend.make(llm_timeout_s=0.3))
     assert isinstance(err, LLMError) and err.kind == "timeout" and err.attempts == 3
-    assert time.monotonic() - t0 < 3.0
+    assert time.monotonic() - t0 < HANG_S / 4
     assert len(backend.fake.requests) == 3
 
 
 def test_runner_timeout_is_a_total_deadline() -> None:
     with FakeOpenAI() as fake:
-        fake.push(Fault.hang(5), Fault.hang(5))
+        fake.push(Fault.hang(HANG_S), Fault.hang(HANG_S))
         t0 = time.monotonic()
         err = run_one(_openai(fake).make(llm_timeout_s=30), timeout_s=0.3, max_retries=1)
         assert isinstance(err, LLMError) and err.kind == "timeout" and err.attempts == 2
-        assert time.monotonic() - t0 < 2.0
+        # two attempts of 0.3 s; without the runner's deadline the client's 30 s would end each
+        assert time.monotonic() - t0 < 15
 
 
 @pytest.mark.parametrize("fault", [
@@ -368,12 +388,19 @@ def test_timeouts_halve_the_requests_in_flight(caplog: pytest.LogCaptureFixture)
         assert len(said) == 3                  # 8 -> 4 -> 2 -> 1, each said once
 
 
-def test_rpm_limit_spaces_requests(backend: Backend) -> None:
+def test_rpm_limit_spaces_requests(backend: Backend, runner_sleeps: list[float]) -> None:
     t0 = time.monotonic()
     out = run(backend.make(), reqs(8), concurrency=8, rpm=4, rpm_window_s=1.0)
     elapsed = time.monotonic() - t0
     assert all(isinstance(v, tuple) for v in out.values())
-    assert 1.0 <= elapsed < 2.5  # 4 now, 4 one window later
+    # 4 now, 4 one window later: the last 4 started a full window after the first, so they reach
+    # the server at least a window after t0, however slowly the first 4 got there
+    assert elapsed >= 1.0
+    arrivals = sorted(r.at - t0 for r in backend.fake.requests)
+    assert len(arrivals) == 8 and sum(a >= 1.0 for a in arrivals) >= 4
+    # ... and no later than needed: the limiter's waits add up to one window at most (a limit of
+    # fewer than 4 per window, or a window per request, would ask for seconds)
+    assert 0 < sum(runner_sleeps) <= 1.0 + 0.01
 
 
 def test_one_failure_among_many(backend: Backend) -> None:

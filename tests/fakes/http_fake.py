@@ -16,7 +16,8 @@ Public API:
         .responder               (prompt, system, schema) -> dict: what an LLM fake answers
     Fault                        status(code, retry_after=, retry_delay=), hang(s), malformed(),
                                  wrong_count(), content(text), refused()
-    Recorded                     method, path, headers (lower-cased names), body (parsed JSON or None), fault
+    Recorded                     method, path, headers (lower-cased names), body (parsed JSON or None), fault,
+                                 at (time.monotonic() when the request had arrived, body read)
     Reply                        status, body bytes, headers; Reply.json(status, obj, headers=)
     Responder                    the responder's type
     echo_responder               the default responder: a schema-shaped object echoing the prompt
@@ -28,6 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,6 +87,7 @@ class Recorded:
     headers: dict[str, str]          # lower-cased names
     body: Any                        # parsed JSON, or None if absent or unparseable
     fault: Fault | None = None
+    at: float = field(default_factory=time.monotonic)   # arrival, on the clock the client's waits use
 
 
 @dataclass
