@@ -59,7 +59,7 @@ from indexer.evaluate import (
     reciprocal_rank,
 )
 from indexer.index import Index
-from indexer.lexical import tokenize
+from indexer.lexical import TOKENIZERS
 from indexer.retrieval import RRF_K
 
 STARD = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "eval" / "stard"
@@ -200,19 +200,6 @@ def _metrics(rankings: list[list[int]], rels: list[frozenset[int]], ks=DEFAULT_K
     return {k: round(v, 6) for k, v in d.items()}
 
 
-def _bigrams(text: str) -> list[str]:
-    """Character unigrams and bigrams of the CJK/alphanumeric runs (no dictionary needed)."""
-    out: list[str] = []
-    run = ""
-    for ch in text + " ":
-        if ch.isalnum():
-            run += ch
-            continue
-        out += list(run) + [run[i:i + 2] for i in range(len(run) - 1)]
-        run = ""
-    return out
-
-
 def _rrf(lists: list[list[int]], weights: list[float], k: float, depth: int) -> list[int]:
     fused: Counter = Counter()
     for ranked, w in zip(lists, weights):
@@ -236,7 +223,7 @@ def prototypes(idx: Index, scored, depth_k: int) -> dict:
     ids = np.array(sorted(st.info), dtype=np.int64)
     corpus_text = [f"{st.info[i].law} {st.info[i].label} {st.info[i].text}" for i in ids]
     bm25 = {}
-    for name, tok in (("jieba", tokenize), ("bigram", _bigrams)):
+    for name, tok in (("jieba", TOKENIZERS["jieba"]), ("bigram", TOKENIZERS["bigram"])):
         model = bm25s.BM25()
         model.index([tok(t) for t in corpus_text], show_progress=False)
         ranks = []
@@ -272,7 +259,7 @@ def prototypes(idx: Index, scored, depth_k: int) -> dict:
         variants[name] = {"note": note, **_metrics([x[:depth_k] for x in rankings], rels)}
 
     add("dense (= index dense)", dense, "faiss inner product, batch-embedded queries")
-    add("bm25 jieba alone", bm25["jieba"], "lexical.tokenize: jieba lcut_for_search")
+    add("bm25 jieba alone", bm25["jieba"], "lexical: jieba lcut_for_search")
     add("bm25 bigram alone", bm25["bigram"], "character unigrams + bigrams")
     f_cur = [fused(i) for i in range(n)]
     add("hybrid (= index hybrid)", [f[0] for f in f_cur], f"RRF k={RRF_K}, dense 1 : bm25-jieba 1, depth {pool}")

@@ -7,7 +7,7 @@ Public API:
     SETS                                  the vector sets of a generation
     Derived(generation, sets, edges, lexicon)   one generation's vectors, edge table and BM25
     DbView(generation, fingerprint, desired, n_edges, n_passages)   what the database says, in one transaction
-    DerivedStore(db, cache, snapshots, home)
+    DerivedStore(db, cache, snapshots, home, tokenizer="bigram")
         .view(session) -> DbView
         .read(view) -> (Derived | None, problem | None)   the snapshot, verified against the view
         .load(required=True) -> Derived | None             read, else rebuild and save (a repair)
@@ -97,8 +97,11 @@ def _desired(s: Session) -> dict[str, dict[int, str]]:
 
 
 class DerivedStore:
-    def __init__(self, db: Database, cache: EmbeddingCache, snapshots: SnapshotStore, home: Path):
+    def __init__(
+        self, db: Database, cache: EmbeddingCache, snapshots: SnapshotStore, home: Path, tokenizer: str = "bigram"
+    ):
         self.db, self.cache, self.snapshots, self.home = db, cache, snapshots, home
+        self.tokenizer = tokenizer  # BM25's (Settings.bm25_tokenizer): a snapshot of another is rebuilt
         self.current: Derived | None = None  # the last generation loaded or saved by this process
         self.repairs: list[str] = []
 
@@ -137,7 +140,7 @@ class DerivedStore:
                     raise SnapshotError(f"snapshot {name} does not match the database")
             if len(edges) != view.n_edges:
                 raise SnapshotError("snapshot graph does not match the database")
-            lexicon = Lexicon.from_files(read)
+            lexicon = Lexicon.from_files(read, self.tokenizer)
             if len(lexicon.ids) != view.n_passages:
                 raise SnapshotError("snapshot BM25 does not match the database")
             return Derived(view.generation, sets, edges, lexicon), None
@@ -177,7 +180,13 @@ class DerivedStore:
         derived.edges = edge_table(s)
         return derived
 
-    def sync_sets(self, s: Session, fp: Fingerprint, base: Derived | None, generation: int) -> Derived:
+    def sync_sets(
+        self,
+        s: Session,
+        fp: Fingerprint,
+        base: Derived | None,
+        generation: int,
+    ) -> Derived:
         """The vector sets the database asks for, patched from `base` (a copy: the loaded
         generation stays intact for readers and on failure) or built from the cache; the edge
         table is left empty for the caller to fill."""
@@ -201,7 +210,8 @@ class DerivedStore:
         # tokens of passages whose text is unchanged come from the generation before
         known = base.lexicon if base is not None else (self.current.lexicon if self.current else None)
         rows = s.execute(select(PassageRow.id, PassageRow.law, PassageRow.article_label, PassageRow.text)).all()
-        lexicon = build_lexicon({pid: lexical_text(law, label, text) for pid, law, label, text in rows}, known)
+        texts = {pid: lexical_text(law, label, text) for pid, law, label, text in rows}
+        lexicon = build_lexicon(texts, self.tokenizer, known)
         return Derived(generation, sets, np.zeros(0), lexicon)
 
     def save(self, derived: Derived, fp: Fingerprint) -> Snapshot:

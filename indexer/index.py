@@ -58,9 +58,8 @@ class Index:
         self.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(url)
         self.cache = EmbeddingCache(self.db)
-        self.derived = DerivedStore(
-            self.db, self.cache, SnapshotStore(self.home / "snapshots", keep=settings.snapshot_keep), self.home
-        )
+        snapshots = SnapshotStore(self.home / "snapshots", keep=settings.snapshot_keep)
+        self.derived = DerivedStore(self.db, self.cache, snapshots, self.home, settings.bm25_tokenizer)
         self.builder = Builder(self.db, self.cache, self.derived, settings)
         self.retriever = Retriever(self.db, self.derived, settings)
 

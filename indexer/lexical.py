@@ -1,18 +1,20 @@
 """The lexical channel of hybrid search: BM25 (bm25s) over jieba tokens of every passage, built at
 build time and kept in the generation's snapshot, so that no query waits for it.
 
-Tokenizing 7k articles with jieba takes seconds; the BM25 matrix from tokens a fraction of one.
-So the snapshot keeps each passage's tokens (as ids into a vocabulary) next to the BM25 matrix,
-and the next build tokenizes only the passages whose text changed.
+Two tokenizers (Settings.bm25_tokenizer): `bigram`, the characters and character pairs of each
+run of letters and digits (no dictionary; fast), and `jieba`, jieba's search-mode words. The
+snapshot keeps each passage's tokens (as ids into a vocabulary) next to the BM25 matrix, so the
+next build tokenizes only the passages whose text changed; a snapshot made with the other
+tokenizer is rebuilt when the index opens.
 
 Public API:
-    Lexicon(ids, hashes, tokens, model)       ids: passage ids in BM25 document order
-        .scores(tokens) -> np.ndarray         one BM25 score per document
-        .to_files() -> {name: bytes}, Lexicon.from_files(read)   numpy and JSON, never pickle
-    build_lexicon(texts, base=None) -> Lexicon   texts: {passage id: text}; tokens of `base` reused by text hash
+    Lexicon(ids, hashes, tokens, model, tokenizer)   ids: passage ids in BM25 document order
+        .tokenize(text) -> list[str], .scores(tokens) -> np.ndarray (one BM25 score per document)
+        .to_files() -> {name: bytes}, Lexicon.from_files(read, tokenizer)   numpy and JSON, never pickle
+    build_lexicon(texts, tokenizer, base=None) -> Lexicon   texts: {passage id: text}; base's tokens reused by hash
     lexical_text(law, label, text) -> str     what BM25 reads of a passage
-    tokenize(text) -> list[str]               jieba, search mode, words with a letter or digit
-    TOKENIZER                                 names the tokenizer; a snapshot of another is rebuilt
+    tokenize(text, tokenizer) -> list[str]
+    TOKENIZERS                                the tokenizers by name
 """
 
 from __future__ import annotations
@@ -29,9 +31,8 @@ import numpy as np
 
 from .vectorsets import npy_bytes, npy_load
 
-__all__ = ["Lexicon", "build_lexicon", "lexical_text", "tokenize", "TOKENIZER", "LEXICON_FILES"]
+__all__ = ["Lexicon", "build_lexicon", "lexical_text", "tokenize", "TOKENIZERS", "LEXICON_FILES"]
 
-TOKENIZER = "jieba-search/1"
 LEXICON_FILES = (
     "bm25.docs.npy",
     "bm25.tokens.npy",
@@ -45,11 +46,32 @@ LEXICON_FILES = (
 _DOC_DTYPE = np.dtype([("id", "<i8"), ("hash", "S64")])
 
 
-def tokenize(text: str) -> list[str]:
+def _jieba(text: str) -> list[str]:
     import jieba
 
     jieba.setLogLevel(60)
     return [t for t in jieba.lcut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
+
+
+def _bigram(text: str) -> list[str]:
+    out: list[str] = []
+    run: list[str] = []
+    for ch in text + " ":
+        if ch.isalnum():
+            run.append(ch)
+            continue
+        out += run + [a + b for a, b in pairwise(run)]
+        run = []
+    return out
+
+
+# the version after the name changes whenever a tokenizer's output for the same text does
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {"bigram": _bigram, "jieba": _jieba}
+_VERSIONS = {"bigram": "bigram/1", "jieba": "jieba-search/1"}
+
+
+def tokenize(text: str, tokenizer: str) -> list[str]:
+    return TOKENIZERS[tokenizer](text)
 
 
 def lexical_text(law: str, label: str, text: str) -> str:
@@ -73,6 +95,10 @@ class Lexicon:
     hashes: list[str]  # sha256 of each document's lexical text
     _tokens: list[list[str]] | Callable[[], list[list[str]]]  # or how to read them (only a build needs them)
     model: Any  # bm25s.BM25
+    tokenizer: str  # a key of TOKENIZERS
+
+    def tokenize(self, text: str) -> list[str]:
+        return tokenize(text, self.tokenizer)
 
     @property
     def tokens(self) -> list[list[str]]:
@@ -93,7 +119,7 @@ class Lexicon:
         docs = np.array(list(zip(self.ids.tolist(), self.hashes)), dtype=_DOC_DTYPE)
         m = self.model
         params = {
-            "tokenizer": TOKENIZER,
+            "tokenizer": _VERSIONS[self.tokenizer],
             "k1": m.k1,
             "b": m.b,
             "delta": m.delta,
@@ -113,10 +139,10 @@ class Lexicon:
         }
 
     @classmethod
-    def from_files(cls, read: Callable[[str], bytes]) -> Lexicon:
+    def from_files(cls, read: Callable[[str], bytes], tokenizer: str) -> Lexicon:
         params = json.loads(read("bm25.params.json"))
-        if params.get("tokenizer") != TOKENIZER:
-            raise ValueError(f"BM25 made with tokenizer {params.get('tokenizer')!r}, not {TOKENIZER!r}")
+        if params.get("tokenizer") != _VERSIONS[tokenizer]:
+            raise ValueError(f"made with tokenizer {params.get('tokenizer')!r}, not {_VERSIONS[tokenizer]!r}")
         docs = npy_load(read("bm25.docs.npy"))
         flat = npy_load(read("bm25.tokens.npy"))
         offsets = npy_load(read("bm25.offsets.npy"))
@@ -145,16 +171,18 @@ class Lexicon:
             "num_docs": params["num_docs"],
         }
         model.nonoccurrence_array = None
-        return cls(docs["id"].astype(np.int64), [h.decode("ascii") for h in docs["hash"]], tokens, model)
+        return cls(docs["id"].astype(np.int64), [h.decode("ascii") for h in docs["hash"]], tokens, model, tokenizer)
 
 
-def build_lexicon(texts: Mapping[int, str], base: Lexicon | None = None) -> Lexicon:
-    """BM25 over `texts` in id order; a passage whose text hash is in `base` keeps its tokens."""
-    known: dict[str, list[str]] = dict(zip(base.hashes, base.tokens)) if base is not None else {}
+def build_lexicon(texts: Mapping[int, str], tokenizer: str, base: Lexicon | None = None) -> Lexicon:
+    """BM25 over `texts` in id order; a passage whose text hash is in `base` (made with the same
+    tokenizer) keeps its tokens, the others are tokenized now."""
+    same = base is not None and base.tokenizer == tokenizer
+    known: dict[str, list[str]] = dict(zip(base.hashes, base.tokens)) if base is not None and same else {}
     ids = np.array(sorted(texts), dtype=np.int64)
     hashes = [_hash(texts[int(i)]) for i in ids]
-    tokens = [known[h] if h in known else tokenize(texts[int(i)]) for i, h in zip(ids, hashes)]
+    docs = [known[h] if h in known else tokenize(texts[int(i)], tokenizer) for i, h in zip(ids, hashes)]
     model = _bm25s().BM25()
     if len(ids):
-        model.index(tokens, show_progress=False)
-    return Lexicon(ids, hashes, tokens, model)
+        model.index(docs, show_progress=False)
+    return Lexicon(ids, hashes, docs, model, tokenizer)

@@ -50,7 +50,7 @@ from storage.models import DocumentRow, PassageRow, PseudoQueryRow
 from .derived import DerivedStore
 from .errors import EmbedderMismatch, HopLLMError, IndexStateError, QueryError
 from .graph import EDGE_KINDS
-from .lexical import Lexicon, tokenize
+from .lexical import Lexicon
 from .numerals import NUMBER_CHARS, article_number
 from .settings import Settings
 
@@ -385,7 +385,7 @@ class Retriever:
 
     def bm25_ranked(self, st: State, text: str, n: int, allowed: set[int] | None) -> list[tuple[int, float]]:
         model, ids = st.bm25()
-        tokens = tokenize(text)
+        tokens = st.lexicon.tokenize(text) if st.lexicon is not None else []
         if not tokens:
             return []
         scores = model.get_scores(tokens)
@@ -473,7 +473,7 @@ class Retriever:
         ranks[np.argsort(-(st.matrix @ qv[0]), kind="stable")] = np.arange(n)
         fused += 1.0 / (rrf_k + ranks + 1)
         model, _ = st.bm25()
-        tokens = tokenize(text)
+        tokens = st.lexicon.tokenize(text) if st.lexicon is not None else []
         if tokens:
             scores = model.get_scores(tokens)
             pos = st.bm25_positions()

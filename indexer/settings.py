@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # 0.6010 at 60), confirmed on the test half (bench/results/hoprag-stard-cpu-2core.json)
     rrf_k: int = Field(10, ge=1, description="reciprocal rank fusion constant")
     question_weight: float = Field(1.0, ge=0, description="weight of the incoming-question list in fusion (0: off)")
+    bm25_tokenizer: Literal["bigram", "jieba"] = Field(
+        "bigram", description="BM25 tokens: character unigrams + bigrams (chosen on STARD dev), or jieba words"
+    )
     hop_imp_weight: float = Field(0.5, ge=0, le=1, description="H = (1-w)·SIM + w·IMP")
     hop_min_sim: float = Field(
         0.3,

@@ -69,7 +69,8 @@ def test_bm25_comes_from_the_snapshot(built, monkeypatch):
         hits = idx.search("延長工作時間 加給工資", k=1, mode="hybrid")
         assert idx.search("延長工作時間 加給工資", k=1, mode="bm25")[0].key == "T0000001:2"  # BM25 alone
     assert hits[0].key == "T0000001:2"
-    assert tokenized == []                          # no article is tokenized again to answer
+    # the two queries are tokenized, no article is
+    assert [a[0] for a in tokenized] == ["延長工作時間 加給工資"] * 2
 
 
 def test_incremental_build_tokenizes_only_changed_passages(built, monkeypatch):
@@ -80,5 +81,21 @@ def test_incremental_build_tokenizes_only_changed_passages(built, monkeypatch):
         write_law(lib, "T0000001", "測試法", {**ARTICLES, "4": "本法自公布日施行。"})
         r = idx.build(lib)
         assert r.added == 1
-        assert [a[0] for a in tokenized] == ["測試法 第4條 本法自公布日施行。"]
+        assert [a[0] for a in tokenized] == ["測試法 第4條 本法自公布日施行。"]   # the new article only
         assert idx.search("公布日施行", k=1, mode="hybrid")[0].key == "T0000001:4"
+
+
+def test_another_bm25_tokenizer_rebuilds_bm25_once(built):
+    """A snapshot made with one tokenizer is not used with another: opening rebuilds BM25 (and says
+    so), and the next open loads it."""
+    from indexer.lexical import tokenize
+    from indexer.settings import Settings
+
+    _, home = built
+    assert tokenize("延長工作時間", "bigram") == ["延", "長", "工", "作", "時", "間", "延長", "長工", "工作", "作時", "時間"]
+    # built with bigram (the default): jieba rebuilds BM25 once, then loads it; back to bigram, once more
+    for tokenizer, repairs in (("jieba", 1), ("jieba", 0), ("bigram", 1)):
+        with Index(home, settings=Settings(bm25_tokenizer=tokenizer), create=False) as idx:
+            assert idx.search("延長工作時間 加給工資", k=1, mode="bm25")[0].key == "T0000001:2"
+            assert idx.retriever.state().lexicon.tokenizer == tokenizer
+            assert len(idx.repairs) == repairs, idx.repairs
