@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,20 +50,41 @@ def _reader(fmt: str) -> Callable[[Path, bytes, str], Document]:
 MAX_FILE_MB = 64  # the largest statute (民法) is 0.5 MB; a file 100x that size is no law file
 
 
+def _read_regular(path: Path, max_mb: float) -> bytes:
+    """The bytes of a regular file of at most max_mb. Opened non-blocking and checked with fstat
+    before reading: a FIFO or a device named like a law file must fail the build with its name,
+    not hang it (with the write lock held, or a service thread)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise LibraryError(path, f"cannot read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise LibraryError(path, "not a regular file (a FIFO, socket or device is never read)")
+        limit = int(max_mb * 2**20)
+        if info.st_size > limit:
+            raise LibraryError(
+                path,
+                f"{info.st_size / 2**20:.0f} MB is over the {max_mb:g} MB limit for one law file (HOPRAG_MAX_FILE_MB)",
+            )
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            raw = fh.read(limit + 1)  # a file that grows while read still stops at the limit
+    except OSError as exc:
+        raise LibraryError(path, f"cannot read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(raw) > limit:
+        raise LibraryError(path, f"over the {max_mb:g} MB limit for one law file (HOPRAG_MAX_FILE_MB)")
+    return raw
+
+
 def read_file(path: Path, max_mb: float = MAX_FILE_MB) -> Document:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise LibraryError(path, f"unknown format {path.suffix!r}; expected one of {', '.join(sorted(FORMATS))}")
-    try:
-        size = path.stat().st_size
-        if size > max_mb * 2**20:
-            raise LibraryError(
-                path, f"{size / 2**20:.0f} MB is over the {max_mb:g} MB limit for one law file (HOPRAG_MAX_FILE_MB)"
-            )
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise LibraryError(path, f"cannot read ({exc.strerror})") from None
+    raw = _read_regular(path, max_mb)
     if not raw.strip():
         raise LibraryError(path, "empty file")
     return _reader(fmt)(path, raw, hashlib.sha256(raw).hexdigest())
@@ -70,8 +92,11 @@ def read_file(path: Path, max_mb: float = MAX_FILE_MB) -> Document:
 
 def _library_files(root: Path) -> tuple[list[Path], list[str]]:
     """Law files under root, and what was left out with why ("path (reason)")."""
-    files, skipped = [], []
-    real_root = root.resolve()
+    files: list[Path] = []
+    skipped: list[str] = []
+    real_root = _resolve(root)
+    if real_root is None:
+        raise LibraryError(root, "a symlink loop")
     for dirpath, dirnames, filenames in os.walk(root):
         for d in sorted(dirnames):
             if (Path(dirpath) / d).is_symlink():
@@ -81,14 +106,35 @@ def _library_files(root: Path) -> tuple[list[Path], list[str]]:
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
+            real = _resolve(path)
             if path.suffix.lower() not in FORMATS:
                 skipped.append(f"{path} (not a law format)")
-            elif not path.resolve().is_relative_to(real_root):
-                # a link out of the library could make a build read any file the user can read
-                skipped.append(f"{path} (symlink to {path.resolve()}, outside the library)")
+            elif real is None:
+                skipped.append(f"{path} (a symlink loop)")
+            elif not real.is_relative_to(real_root):
+                # a link out of the library could make a build read any file the user can read;
+                # where it points is not repeated (the message may reach an HTTP client)
+                skipped.append(f"{path} (a symlink out of the library)")
+            elif not _is_regular(real):
+                skipped.append(f"{path} (not a regular file: a FIFO, socket or device is never read)")
             else:
                 files.append(path)
     return files, skipped
+
+
+def _resolve(path: Path) -> Path | None:
+    """The real path, or None for a symlink loop (Path.resolve raises RuntimeError on 3.11)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)  # stat never opens: a FIFO cannot block it
+    except OSError:
+        return True  # unreadable: read_file says why, with the file's name
 
 
 def library_fingerprint(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> str | None:
@@ -96,16 +142,17 @@ def library_fingerprint(path: str | os.PathLike, max_file_mb: float = MAX_FILE_M
     readers' version and the size limit: equal digests mean `read_library` would return the same
     Library. None when a file cannot be read or is over the limit (the full read says why)."""
     root = Path(path)
-    if not root.exists():
+    try:
+        if not root.exists():
+            return None
+        files, skipped = ([root], []) if root.is_file() else _library_files(root)
+    except (LibraryError, OSError):
         return None
-    files, skipped = ([root], []) if root.is_file() else _library_files(root)
     digest = hashlib.sha256(f"hoprag-library/{READER_VERSION}/{max_file_mb}".encode())
     for file in files:
         try:
-            if file.stat().st_size > max_file_mb * 2**20:
-                return None
-            content = hashlib.sha256(file.read_bytes()).hexdigest()
-        except OSError:
+            content = hashlib.sha256(_read_regular(file, max_file_mb)).hexdigest()
+        except LibraryError:
             return None
         name = file.name if file == root else file.relative_to(root).as_posix()
         digest.update(f"\n{name}\t{content}".encode())
@@ -116,7 +163,11 @@ def library_fingerprint(path: str | os.PathLike, max_file_mb: float = MAX_FILE_M
 
 def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> Library:
     root = Path(path)
-    if not root.exists():
+    try:
+        exists = root.exists()
+    except OSError as exc:  # a symlink loop, a path too long, a folder without permission
+        raise LibraryError(root, f"cannot read ({exc.strerror})") from None
+    if not exists:
         raise LibraryError(root, "no such file or folder")
     files: list[Path]
     skipped: list[str]
