@@ -20,7 +20,7 @@ not fit the schema (limits from Settings: max_query_chars, max_k, max_hops), 502
 an llm-mode hop search failed, 503 the index cannot answer yet (empty, embedder unavailable), 500 only for bugs.
 
 Public API:
-    create_app(settings, *, api_key=None, library_roots=None) -> FastAPI
+    create_app(settings, *, api_key=None, library_roots=None, loopback_hosts=False) -> FastAPI
     run(settings, host="127.0.0.1", port=8000, api_key=None, library_roots=None)
     ServiceConfigError      run() refuses a setup (a non-loopback address without an API key)
 
@@ -87,7 +87,8 @@ _EmbedderName = Annotated[
     Field(min_length=1, max_length=300, description="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>"),
 ]
 _LLMName = Annotated[str, Field(min_length=1, max_length=300, description="gemini:<model> | openai:<model> | none")]
-_OneOrMany = _Name | Annotated[list[_Name], Field(max_length=100)]
+# an empty list would silently mean "no filter": at least one value
+_OneOrMany = _Name | Annotated[list[_Name], Field(min_length=1, max_length=100)]
 
 
 class Filters(BaseModel):
@@ -245,15 +246,87 @@ class _BearerAuth:
         self._key = _digest(key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] == "lifespan" or (scope["type"] == "http" and scope["path"] in OPEN_PATHS):
             return await self.app(scope, receive, send)
         scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(_digest(token.strip()), self._key):
             return await self.app(scope, receive, send)
+        if scope["type"] != "http":  # a websocket (or any other scope) without the key is closed
+            await send({"type": "websocket.close", "code": 1008})
+            return
         response = JSONResponse(
             {"detail": "missing or wrong API key: send the header Authorization: Bearer <key>"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+
+class _BodyLimit:
+    """Reads at most `limit` bytes of a request body (413 beyond): a 200 MB body must not cost
+    memory before validation refuses it. The body is buffered (≤ limit) and replayed to the app."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            return await self._too_large(scope, receive, send)
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                return await self._too_large(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body over {self.limit} bytes (HOPRAG_MAX_BODY_BYTES)"}, status_code=413
+        )
+        await response(scope, receive, send)
+
+
+class _LoopbackHosts:
+    """Without an API key the service listens on loopback only; it also answers only requests
+    whose Host header names loopback, so that a web page that rebinds its DNS name to 127.0.0.1
+    cannot read the index or start builds from a browser."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        host = Headers(scope=scope).get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if _is_loopback(name):
+            return await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = JSONResponse(
+            {
+                "detail": "this service answers only requests for localhost (Host header); to serve other "
+                "names, start it with --api-key"
+            },
+            status_code=421,
         )
         await response(scope, receive, send)
 
@@ -337,9 +410,16 @@ def _declare_bearer(app: FastAPI) -> None:
 
 
 # -------------------------------------------------------------------- the app
-def create_app(settings: Settings, *, api_key: str | None = None, library_roots: list[Path] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    api_key: str | None = None,
+    library_roots: list[Path] | None = None,
+    loopback_hosts: bool = False,
+) -> FastAPI:
     """The app over the index at settings.home (created empty if missing). Builds over HTTP read
-    only inside `library_roots`; without roots they are refused. An empty api_key means none."""
+    only inside `library_roots`; without roots they are refused. An empty api_key means none.
+    loopback_hosts: answer only Host headers that name loopback (what `run` does without a key)."""
     api_key = (api_key or "").strip() or None
     roots = []
     for r in library_roots or []:
@@ -359,8 +439,9 @@ def create_app(settings: Settings, *, api_key: str | None = None, library_roots:
             description="the question, or an article citation such as 勞基法第24條",
         ),
     ]
-    TopK = Annotated[int, Field(ge=1, le=settings.max_k, description="how many hits")]
-    Hops = Annotated[int, Field(ge=0, le=settings.max_hops, description="rounds of edge following")]
+    # strict: JSON true is not 1, "5" is not 5
+    TopK = Annotated[int, Field(ge=1, le=settings.max_k, strict=True, description="how many hits")]
+    Hops = Annotated[int, Field(ge=0, le=settings.max_hops, strict=True, description="rounds of edge following")]
     k_default = min(10, settings.max_k)
 
     class SearchRequest(BaseModel):
@@ -395,9 +476,12 @@ def create_app(settings: Settings, *, api_key: str | None = None, library_roots:
     app.state.index, app.state.jobs, app.state.library_roots = index, jobs, roots
     _add_error_handlers(app)
     app.add_middleware(_LastResort)
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     if api_key:
         app.add_middleware(_BearerAuth, key=api_key)
         _declare_bearer(app)
+    elif loopback_hosts:
+        app.add_middleware(_LoopbackHosts)
 
     @app.post(
         "/search",
@@ -529,5 +613,6 @@ def run(
         )
     import uvicorn
 
-    app = create_app(settings, api_key=api_key, library_roots=library_roots)
+    # without a key the service is loopback-only, and so are the Host names it answers
+    app = create_app(settings, api_key=api_key, library_roots=library_roots, loopback_hosts=not api_key)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -475,3 +475,54 @@ def test_no_operation_answers_5xx(env, tmp_path_factory):
     assert len({op for op, _ in seen}) == 8, sorted(seen)
     print("\nschemathesis:", sum(seen.values()), "requests;",
           ", ".join(f"{op} {status}×{n}" for (op, status), n in sorted(seen.items())))
+
+
+# ------------------------------------------------------------------ hardening (issue 10)
+def test_request_types_are_strict(client):
+    """JSON true is not k = 1, "2" is not 2, and an empty filter list is an error, not "no filter"."""
+    for body in ({"query": "工資", "k": True}, {"query": "工資", "k": "3"}, {"query": "工資", "k": 2.0},
+                 {"query": "工資", "filters": {"law": []}}):
+        r = client.post("/search", json=body)
+        assert r.status_code == 422, (body, r.text)
+    r = client.post("/hop-search", json={"query": "工資", "n_hop": True})
+    assert r.status_code == 422
+    assert client.post("/search", json={"query": "工資", "k": 3, "filters": {"law": ["勞基法"]}}).status_code == 200
+
+
+def test_request_body_limit(live, env):
+    with LiveServer(create_app(env["settings"].model_copy(update={"max_body_bytes": 4096}))) as server, \
+            server.client() as c:
+        big = {"query": "工資" * 3000}                                   # ~18 kB of JSON
+        r = c.post("/search", json=big)
+        assert r.status_code == 413 and "4096" in r.json()["detail"]
+
+        def chunks():                                                     # no Content-Length: counted as read
+            for _ in range(10):
+                yield b" " * 1000
+        r = c.post("/search", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert c.post("/search", json={"query": "工資", "k": 1}).status_code == 200
+
+
+def test_loopback_service_answers_only_loopback_host_names(env):
+    """DNS rebinding: a page served as evil.example whose name now resolves to 127.0.0.1 sends
+    Host: evil.example; the key-less (loopback) service refuses it."""
+    app = create_app(env["settings"], loopback_hosts=True)
+    with LiveServer(app) as server, server.client() as c:
+        port = server.url.rsplit(":", 1)[1]
+        assert c.get("/stats").status_code == 200                        # Host: 127.0.0.1:port
+        for host in (f"localhost:{port}", f"[::1]:{port}", "127.0.0.1"):
+            assert c.get("/healthz", headers={"host": host}).status_code == 200, host
+        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}"):
+            r = c.post("/search", json={"query": "工資"}, headers={"host": host})
+            assert r.status_code == 421 and "localhost" in r.json()["detail"], host
+
+
+def test_websocket_without_the_key_is_closed(env):
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(create_app(env["settings"], api_key=KEY)) as tc:
+        with pytest.raises(WebSocketDisconnect) as closed, tc.websocket_connect("/search"):
+            pass
+        assert closed.value.code == 1008
