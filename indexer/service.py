@@ -36,6 +36,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import re
 import typing
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -205,22 +206,38 @@ def _check_llm(name: str, settings: Settings) -> None:
         raise HTTPException(400, str(exc)) from None
 
 
-def _confine(raw: str, roots: list[Path]) -> Path:
-    """The library path, with symlinks and .. resolved, if it lies inside a root; else 403."""
+def _confine(raw: str, roots: list[Path], what: str = "library") -> Path:
+    """The path, with symlinks and .. resolved, if it lies inside a root; else 403. `~` is refused,
+    not expanded (what the check confines must be what is read), and the answer never says what a
+    path resolved to (that would let a client map the server's files)."""
+    if raw.startswith("~"):
+        raise HTTPException(400, f"{what} {raw!r}: `~` is not expanded over HTTP; give a path inside a library root")
     path = Path(raw)
     if not path.is_absolute():
         path = roots[0] / path
     try:
         resolved = path.resolve()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise HTTPException(400, f"library path {raw!r} cannot be resolved: {exc}") from None
+    except (OSError, ValueError, RuntimeError):
+        raise HTTPException(400, f"{what} path {raw!r} cannot be resolved") from None
     if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
-        raise HTTPException(
-            403,
-            f"library {raw!r} (resolved: {resolved}) is outside the library roots "
-            f"this service may read: {', '.join(map(str, roots))}",
-        )
+        raise HTTPException(403, f"{what} {raw!r} is outside the library roots this service may read")
     return resolved
+
+
+# what a sentence-transformers model id on the hub looks like (organisation/name); anything else
+# given over HTTP is a local folder, and must be an absolute path inside a library root
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
+
+
+def _check_model_path(ref: str, roots: list[Path]) -> None:
+    if _HUB_ID.match(ref) and ".." not in ref.split("/"):
+        return
+    if not ref.startswith("/"):
+        raise HTTPException(
+            400,
+            f"embedder model {ref!r}: give a hub id (organisation/name) or an absolute folder inside a library root",
+        )
+    _confine(ref, roots, "model folder")
 
 
 def _is_loopback(host: str) -> bool:
@@ -562,10 +579,11 @@ def create_app(
         if jobs.busy:
             raise BuildBusy("a build is already queued or running; one build runs at a time")
         if body.embedder:
-            if body.embedder.startswith("st:") and Path(body.embedder[3:]).expanduser().exists():
-                # a local model folder is code and weights the server would load: same rule as libraries
-                _confine(body.embedder[3:], roots)
             _check_embedder(body.embedder)
+            if body.embedder.startswith("st:"):
+                # a local model folder is code and weights the server would load: same rule as
+                # libraries, decided without looking whether the path exists (no oracle)
+                _check_model_path(body.embedder[3:], roots)
         if body.llm:
             _check_llm(body.llm, settings)
         try:

