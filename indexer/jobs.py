@@ -53,7 +53,8 @@ def _now() -> str:
 @dataclass
 class _Job:
     id: str
-    library: Library
+    library: Library | None  # the parsed input, dropped when the job ends (up to `keep` jobs are kept)
+    root: str
     embedder: str | None
     llm: str | None
     status: str = "queued"
@@ -75,7 +76,7 @@ class _Job:
             "total": self.total,
             "report": self.report,
             "error": self.error,
-            "library": self.library.root,
+            "library": self.root,
             "embedder": self.embedder,
             "llm": self.llm,
             "created_at": self.created_at,
@@ -106,7 +107,7 @@ class BuildJobs:
                     f"build {self._active.id} is {self._active.status}; one build runs at a time — "
                     f"poll GET /builds/{self._active.id} and submit again when it has finished"
                 )
-            job = _Job(id=uuid.uuid4().hex[:12], library=library, embedder=embedder, llm=llm)
+            job = _Job(id=uuid.uuid4().hex[:12], library=library, root=library.root, embedder=embedder, llm=llm)
             self._active = job
             self._jobs[job.id] = job
             while len(self._jobs) > self._keep:
@@ -142,8 +143,10 @@ class BuildJobs:
 
         with self._lock:
             job.status, job.started_at = "running", _now()
+            library, job.library = job.library, None  # a finished job keeps its report, not its input
+        assert library is not None
         try:
-            report = run_build(self.settings, job.library, job.embedder, job.llm, progress)
+            report = run_build(self.settings, library, job.embedder, job.llm, progress)
         except Exception as exc:  # the worker must survive any build failure and say why
             if isinstance(exc, USER_ERRORS):
                 log.warning("build %s failed: %s", job.id, exc)
