@@ -65,7 +65,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    # one line, whatever the message quotes (a file name with a newline must not forge a second
+    # `error:` line, nor an escape sequence repaint the terminal)
+    safe = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
+    typer.echo(f"error: {safe}", err=True)
     raise typer.Exit(1)
 
 
@@ -314,7 +317,13 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind; other than loopback needs --api-key"),
     port: int = typer.Option(8000, "--port"),
     api_key: str | None = typer.Option(
-        None, "--api-key", envvar="HOPRAG_API_KEY", help="bearer key clients must send (env HOPRAG_API_KEY)"
+        None,
+        "--api-key",
+        envvar="HOPRAG_API_KEY",
+        help="bearer key clients must send; prefer HOPRAG_API_KEY or --api-key-file (a command line shows in ps)",
+    ),
+    api_key_file: Path | None = typer.Option(
+        None, "--api-key-file", help="read the bearer key from this file (first line)"
     ),
     library_root: list[Path] | None = typer.Option(
         None, "--library-root", help="folders POST /builds may read (repeatable)"
@@ -333,9 +342,17 @@ def serve(
     from .settings import Settings
 
     settings = Settings() if home is None else Settings(home=home)
+    if api_key_file is not None:
+        try:
+            lines = api_key_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read --api-key-file {api_key_file}: {exc}")
+        api_key = lines[0].strip() if lines else ""
+        if not api_key:
+            _fail(f"--api-key-file {api_key_file} is empty")
     try:
         run(settings, host=host, port=port, api_key=api_key, library_roots=library_root or None)
-    except ValueError as exc:
+    except _user_errors() as exc:  # a bad root or home, a key missing for a public address
         _fail(str(exc))
 
 

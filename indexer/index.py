@@ -55,6 +55,8 @@ class Index:
         url = settings.database_url_for()
         if not create and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
             raise IndexStateError(f"no index at {self.home}: run `hoprag build LIBRARY` first (or pass --home)")
+        if self.home.exists() and not self.home.is_dir():
+            raise IndexStateError(f"the index home {self.home} is a file, not a folder (--home / HOPRAG_HOME)")
         self.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(url)
         self.cache = EmbeddingCache(self.db)

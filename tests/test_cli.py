@@ -174,3 +174,23 @@ def test_cli_choices_are_the_apis():
     assert tuple(m.value for m in cli.SearchMode) == MODES
     assert tuple(m.value for m in cli.HopMode) == HOP_MODES
     assert tuple(m.value for m in cli.EdgeKind) == EDGE_KINDS
+
+
+def test_hostile_cli_input_gives_one_error_line(tmp_path, lib, monkeypatch):
+    """Issue 10, item 8: a home that is a file, and a file name that carries a newline and an
+    escape sequence, each end in exactly one `error:` line (exit 1), no traceback, no forged line."""
+    home_file = tmp_path / "home-is-a-file"
+    home_file.write_text("not a folder", encoding="utf-8")
+    for args in (("build", lib, "-e", "use-multilingual"), ("serve", "--port", "1")):
+        r = _run(*args, "--home", home_file)
+        assert r.exit_code == 1, (args, r.output)
+        assert r.output.count("\n") == 1 and "is a file, not a folder" in r.output, r.output
+    evil = tmp_path / "law\nerror: forged\x1b[2J.json"
+    evil.write_bytes(b"")
+    r = _run("build", evil, "--home", tmp_path / "h")
+    assert r.exit_code == 1 and r.output.startswith("error: ") and r.output.count("\n") == 1, repr(r.output)
+    assert "\\nerror: forged\\x1b[2J" in r.output and "\x1b" not in r.output
+    empty_key = tmp_path / "key"
+    empty_key.write_text("\n", encoding="utf-8")
+    r = _run("serve", "--api-key-file", empty_key, "--home", tmp_path / "h2")
+    assert r.exit_code == 1 and "is empty" in r.output
