@@ -167,7 +167,11 @@ class DerivedStore:
             view = self.view(s)
             assert view.fingerprint is not None
             derived = self._rebuild_in(s, view.fingerprint, view.generation)
+        try:
             self.save(derived, view.fingerprint)
+        except OSError as exc:  # a read-only index: serve the rebuilt state from memory
+            log.warning("the rebuilt snapshot cannot be saved (%s); serving it from memory", exc.strerror)
+            self.current = derived
         return derived
 
     def rebuild(self, fp: Fingerprint, generation: int) -> Derived:

@@ -81,6 +81,10 @@ class Index:
         """What opening had to rebuild (a missing or corrupt snapshot), for stats and logs."""
         return self.derived.repairs
 
+    def _writable(self) -> None:
+        if self.db.read_only:
+            raise IndexStateError(f"the index at {self.home} is read-only: it answers queries; builds need it writable")
+
     def _lock(self) -> WriterLock:
         return WriterLock(self.home / "write.lock")
 
@@ -105,12 +109,14 @@ class Index:
         """Bring the index up to date with `library` (a folder, file or Library): embed what the
         cache lacks, ask `llm` for questions of passages without them, commit a new generation.
         Raises IndexBusy while another process builds, EmbedderMismatch for a second embedder."""
+        self._writable()
         with self._lock():
             return self.builder.build(library, embedder=embedder, llm=llm, progress=progress)
 
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
         """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM
         questions and citation edges are kept, question edges recomputed."""
+        self._writable()
         with self._lock():
             return self.builder.reembed(embedder, progress=progress)
 

@@ -11,6 +11,7 @@ Public API:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer and vice versa
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps commits atomic
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_read_only_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
@@ -123,16 +132,46 @@ def migrate(engine: Engine) -> str:
     return head
 
 
+def _read_only_file(path: Path) -> bool:
+    """An existing database file this process cannot open for writing (permissions, a read-only
+    mount, an immutable file)."""
+    try:
+        os.close(os.open(path, os.O_RDWR))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return False
+
+
 class Database:
     def __init__(self, url: str, *, create_dirs: bool = True, upgrade: bool = True):
         self.url = url
-        if url.startswith("sqlite:///") and create_dirs:
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = False
+        self.revision: str | None = None
+        if url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///") :])
+            if _read_only_file(path):
+                # Queries need no write: open the file read-only and immutable (a WAL database
+                # could not otherwise be read from a folder where its -shm file cannot be made)
+                self.read_only = True
+                url = f"sqlite:///file:{path.resolve()}?mode=ro&immutable=1&uri=true"
+            elif create_dirs:
+                path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_read_only_pragmas if self.read_only else _sqlite_pragmas)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-        self.revision = migrate(self.engine) if upgrade else None
+        if self.read_only and upgrade:
+            head = _head_from_files() or head_revision()
+            if _current_revision(self.engine) != head:
+                raise SchemaError(
+                    f"the index database {self.url} is read-only and at another schema revision than this "
+                    f"hoprag's ({head}): open it where it can be written once, or with the hoprag that wrote it"
+                )
+            self.revision = head
+        else:
+            self.revision = migrate(self.engine) if upgrade else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
