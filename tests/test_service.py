@@ -7,6 +7,7 @@ fuzzes every operation of the OpenAPI schema for 5xx answers.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -537,3 +538,25 @@ def test_websocket_without_the_key_is_closed(env):
         with pytest.raises(WebSocketDisconnect) as closed, tc.websocket_connect("/search"):
             pass
         assert closed.value.code == 1008
+
+
+def test_fifo_in_a_library_root_does_not_block_the_service(env, tmp_path):
+    """Issue 10, item 1: a FIFO named like a law file used to hang the request thread (40 requests
+    filled the pool and /healthz stopped answering). Now it is skipped with its reason."""
+    root = tmp_path / "root"
+    lib = root / "lib"
+    lib.mkdir(parents=True)
+    shutil.copy(env["lib"] / f"{LAWS[0]}.json", lib / f"{LAWS[0]}.json")
+    os.mkfifo(lib / "x.json")
+    settings = Settings(home=tmp_path / "home")
+    with LiveServer(create_app(settings, library_roots=[root])) as server, server.client() as c:
+        r = c.post("/builds", json={"library": "lib", "embedder": "use-multilingual"})
+        assert r.status_code == 202, r.text
+        job = r.json()["id"]
+        deadline = time.monotonic() + 120
+        while (state := c.get(f"/builds/{job}").json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, state
+            assert c.get("/healthz").status_code == 200
+            time.sleep(0.1)
+        assert state["status"] == "committed", state
+        assert any("x.json (not a regular file" in s for s in state["report"]["skipped_files"])
