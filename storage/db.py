@@ -133,15 +133,10 @@ def migrate(engine: Engine) -> str:
 
 
 def _read_only_file(path: Path) -> bool:
-    """An existing database file this process cannot open for writing (permissions, a read-only
-    mount, an immutable file)."""
-    try:
-        os.close(os.open(path, os.O_RDWR))
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True
-    return False
+    """An existing database file this process cannot write (permissions, a read-only mount, an
+    immutable file). Asked with access(2), never by opening the file: closing any descriptor of a
+    SQLite file drops the POSIX locks that this process's open connections hold on it."""
+    return path.exists() and not os.access(path, os.W_OK)
 
 
 class Database:
