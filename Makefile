@@ -15,6 +15,9 @@ TORCH_PIP := "torch==$(TORCH_VERSION)"
 else
 TORCH_PIP := "torch==$(TORCH_VERSION)+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
 endif
+# --retries 0 for that one call: where PyTorch's index is unreachable but the wheel sits in a local
+# wheelhouse (a CI machine that reaches only package mirrors), pip moves on at once instead of
+# retrying the index five times for each of torch's dependencies
 # what `make install` adds to the core (pyproject.toml lists them; [all] adds postgres and milvus)
 EXTRAS ?= st,gemini,pdf,server,test
 BIN := $(VENV)/bin
@@ -24,7 +27,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH_PIP)
+	$(BIN)/python -m pip install -q --retries 0 $(TORCH_PIP)
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
