@@ -105,6 +105,15 @@ class QuestionPrompt:
         if m:
             field, n = m.group(1), int(m.group(2))
             what = _REPAIR_WHAT[self.script].format(field=field, n=n)
+            names = _DROP_NAMES[self.script]
+            dropped = re.findall(r"(incoming|outgoing) ('(?:[^'\\]|\\.)*'|\"[^\"]*\"): (\w+)", reason)
+            if dropped:
+                what += _REPAIR_LIST[self.script] + _REPAIR_SEP[self.script].join(
+                    f"{f} {q[1:-1]}（{names.get(why, why)}）"
+                    if self.script != "other"
+                    else f"{f} {q} ({names.get(why, why)})"
+                    for f, q, why in dropped
+                )
         else:
             what = reason
         return _REPAIR[self.script].format(what=what, min_in=counts.min_in, min_out=counts.min_out)
@@ -238,6 +247,41 @@ _REPAIR_WHAT = {
     "hans": "{field} 只剩 {n} 题可用（其余与其他题重复、用了指代、照抄条文或不是问句）",
     "other": "only {n} usable {field} questions (the others repeat, point at 'this article', copy the text or are not questions)",
 }
+DROP_REASONS = ("type", "deictic", "language", "long", "short", "pasted", "statement", "repeat")
+_DROP_NAMES = {
+    "hant": {
+        "type": "不是文字",
+        "deictic": "用了「本條」「該條」等指代",
+        "language": "不是中文",
+        "long": "超過 80 字",
+        "short": "太短",
+        "pasted": "照抄條文",
+        "statement": "不是問句",
+        "repeat": "和另一題重複",
+    },
+    "hans": {
+        "type": "不是文字",
+        "deictic": "用了「本条」「该条」等指代",
+        "language": "不是中文",
+        "long": "超过 80 字",
+        "short": "太短",
+        "pasted": "照抄条文",
+        "statement": "不是问句",
+        "repeat": "和另一题重复",
+    },
+    "other": {
+        "type": "not text",
+        "deictic": "points at 'this article'",
+        "language": "wrong language",
+        "long": "too long",
+        "short": "too short",
+        "pasted": "copies the text",
+        "statement": "not a question",
+        "repeat": "repeats another question",
+    },
+}
+_REPAIR_LIST = {"hant": "；被刪去的題目：", "hans": "；被删去的题目：", "other": "; dropped: "}
+_REPAIR_SEP = {"hant": "；", "hans": "；", "other": "; "}
 _REPAIR = {
     "hant": (
         "上面的回答不合要求：{what}。請重新輸出完整的 JSON：incoming 至少 {min_in} 題，本條文就能回答；"
@@ -346,8 +390,15 @@ def clean_question(
     q: object, *, law: str = "", text: str = "", label: str = "", script: Script | None = None
 ) -> str | None:
     """The question as it will be stored, or None when it cannot help retrieval."""
+    return screen_question(q, law=law, text=text, label=label, script=script)[0]
+
+
+def screen_question(
+    q: object, *, law: str = "", text: str = "", label: str = "", script: Script | None = None
+) -> tuple[str | None, str | None]:
+    """(the question as stored, None), or (None, why it was dropped: one of DROP_REASONS)."""
     if not isinstance(q, str):
-        return None
+        return None, "type"
     script = script or script_of(f"{law}{text}")
     q = _NUMBERING.sub("", " ".join(q.split())).strip(" \"'「」")
     q = _to_script(q, script)
@@ -356,33 +407,42 @@ def clean_question(
         if label:
             q = _THIS_ARTICLE.sub(_to_script(law + "".join(label.split()), script), q)
     if _DEICTIC.search(q) or _THIS_ARTICLE.search(q):
-        return None
+        return None, "deictic"
     if script != "other" and not _CJK.search(q):
-        return None  # an English question for a Chinese passage
+        return None, "language"  # an English question for a Chinese passage
     size = len(q.split()) if script == "other" else len(q)
     limit = MAX_QUESTION_CHARS // 2 if script == "other" else MAX_QUESTION_CHARS
-    if size > limit or len(q) < _MIN_QUESTION_CHARS or _pasted(q, text):
-        return None
+    if size > limit:
+        return None, "long"
+    if len(q) < _MIN_QUESTION_CHARS:
+        return None, "short"
+    if _pasted(q, text):
+        return None, "pasted"
     if q[-1] not in "？?":
         if not _QUESTION_WORD.search(q):
-            return None  # a statement, often a sentence of the article
+            return None, "statement"  # often a sentence of the article
         q = q.rstrip("。.！!；;，,") + ("?" if script == "other" else "？")
-    return q
+    return q, None
 
 
 def _key(q: str) -> str:
     return re.sub(r"[\s？?。，,、]", "", q)
 
 
-def _clean_list(items: object, field: str, seen: set[str], **ctx) -> list[str]:
+def _clean_list(items: object, field: str, seen: set[str], dropped: list[str], **ctx) -> list[str]:
     if not isinstance(items, list):
         raise ValueError(f"{field} must be a list of strings")
     out = []
     for item in items:
-        q = clean_question(item, **ctx)
-        if q is not None and _key(q) not in seen:
-            seen.add(_key(q))
-            out.append(q)
+        q, why = screen_question(item, **ctx)
+        if q is not None and _key(q) in seen:
+            why = "repeat"
+        if why is not None:
+            dropped.append(f"{field} {str(item)[:60]!r}: {why}")
+            continue
+        assert q is not None
+        seen.add(_key(q))
+        out.append(q)
     return out
 
 
@@ -395,11 +455,14 @@ def parse_reply(
         raise ValueError("reply is not a JSON object")
     ctx = {"law": law, "text": text, "label": label, "script": script_of(f"{law}{text}") if (law or text) else None}
     seen: set[str] = set()
-    incoming = _clean_list(obj.get("incoming"), "incoming", seen, **ctx)
-    outgoing = _clean_list(obj.get("outgoing"), "outgoing", seen, **ctx)
+    dropped: list[str] = []
+    incoming = _clean_list(obj.get("incoming"), "incoming", seen, dropped, **ctx)
+    outgoing = _clean_list(obj.get("outgoing"), "outgoing", seen, dropped, **ctx)
     for field, got, lo in (("incoming", incoming, counts.min_in), ("outgoing", outgoing, counts.min_out)):
         if len(got) < lo:
-            raise ValueError(f"{field}: {len(got)} usable questions, at least {lo} required")
+            # which question went and why, so that the repair turn can name each mistake
+            detail = "; dropped: " + " | ".join(dropped[:6]) if dropped else ""
+            raise ValueError(f"{field}: {len(got)} usable questions, at least {lo} required{detail}")
     return PseudoQueries(incoming=tuple(incoming[: counts.max_in]), outgoing=tuple(outgoing[: counts.max_out]))
 
 

@@ -109,6 +109,16 @@ def test_a_reply_left_with_too_few_questions_is_asked_again() -> None:
     assert len(pq.incoming) == 4 and len(pq.outgoing) == 6    # more than asked is trimmed, not a failure
 
 
+def test_every_drop_has_a_named_reason() -> None:
+    from indexer.pseudo_queries import DROP_REASONS, screen_question
+    cases = {"type": 3, "deictic": "該條的例外為何？", "language": "What is the penalty?", "short": "刑責？",
+             "long": "著作" * 50 + "？", "pasted": ART91[:45] + "嗎？", "statement": "著作權法保護著作人的權利。"}
+    for reason, q in cases.items():
+        assert screen_question(q, law=LAW, text=ART91) == (None, reason), reason
+    assert set(cases) | {"repeat"} == set(DROP_REASONS)
+    assert screen_question("擅自重製他人著作有什麼刑責？", law=LAW, text=ART91)[1] is None
+
+
 def test_cache_key_names_prompt_version_model_and_counts() -> None:
     k = cache_key("openai:qwen", "a" * 64)
     assert k != cache_key("openai:other", "a" * 64) != cache_key("openai:qwen", "a" * 64, QuestionCounts(1, 2, 1, 2))
@@ -120,8 +130,11 @@ def test_repair_names_the_mistake_in_the_passage_script() -> None:
     with pytest.raises(ValueError) as exc:
         parse_reply({"incoming": ["擅自重製他人著作有什麼刑責？", "意圖銷售而重製的刑度為何？"],
                      "outgoing": ["擅自重製他人著作有什麼刑責？"]}, law=LAW, text=ART91)
+    assert "dropped: outgoing '擅自重製他人著作有什麼刑責？': repeat" in str(exc.value)
     text = ask.repair(str(exc.value))
     assert text.startswith("上面的回答不合要求：outgoing 只剩 0 題可用") and "不可和 incoming 重複" in text
+    # each dropped question is named with why, in the passage's script
+    assert "被刪去的題目：outgoing 擅自重製他人著作有什麼刑責？（和另一題重複）" in text
     assert "至少 2 題" in text
     cn = prompt_for(STARD_LAW, "第四百六十五条", STARD_TEXT).repair("incoming: 1 usable questions, at least 2 required")
     assert "incoming 只剩 1 题可用" in cn and "请重新输出" in cn
