@@ -34,7 +34,7 @@ from storage.cache import EmbeddingCache
 from storage.db import Database
 from storage.models import EdgeRow, PassageRow, PseudoQueryRow
 from storage.snapshots import Snapshot, SnapshotError, SnapshotStore
-from storage.vectors import VectorIndexError
+from storage.vectors import VectorIndex, VectorIndexError
 
 from .embedders.base import Fingerprint
 from .errors import IndexStateError
@@ -133,7 +133,11 @@ class DerivedStore:
             def read(name: str) -> bytes:
                 return self.snapshots.read(snap, name)
 
-            sets = {name: VectorSet.from_files(name, read) for name in SETS}
+            def read_index(name: str) -> VectorIndex:
+                with self.snapshots.mapped(snap, name) as data:
+                    return VectorIndex.from_bytes(data)
+
+            sets = {name: VectorSet.from_files(name, read, read_index) for name in SETS}
             edges = npy_load(read(GRAPH_FILE))
             for name in SETS:
                 if sets[name].hashes != view.desired[name]:

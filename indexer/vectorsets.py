@@ -92,8 +92,11 @@ class VectorSet:
         return {f"{name}.faiss": self.index.to_bytes(), f"{name}.map.npy": npy_bytes(table)}
 
     @classmethod
-    def from_files(cls, name: str, read: Callable[[str], bytes]) -> VectorSet:
-        index = VectorIndex.from_bytes(read(f"{name}.faiss"))
+    def from_files(
+        cls, name: str, read: Callable[[str], bytes], read_index: Callable[[str], VectorIndex] | None = None
+    ) -> VectorSet:
+        """read(file) -> bytes; read_index(file) -> VectorIndex when the caller can map a large file."""
+        index = read_index(f"{name}.faiss") if read_index else VectorIndex.from_bytes(read(f"{name}.faiss"))
         table = npy_load(read(f"{name}.map.npy"))
         if table.dtype != _MAP_DTYPE:
             raise VectorIndexError(f"{name}.map.npy has dtype {table.dtype}")

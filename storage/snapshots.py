@@ -12,6 +12,7 @@ Public API:
         .get(generation) -> Snapshot | None
         .list() -> list[Snapshot]
         .read(snapshot, name) -> bytes         verified against the manifest, else SnapshotError
+        .mapped(snapshot, name)                the same for a large file, memory-mapped (a context manager)
     Snapshot                                   generation, path, manifest
     SnapshotError
 """
@@ -20,9 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +136,30 @@ class SnapshotStore:
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise SnapshotError(f"snapshot {snapshot.path.name}/{name}: checksum mismatch (corrupt file)")
         return data
+
+    @contextmanager
+    def mapped(self, snapshot: Snapshot, name: str) -> Iterator[bytes | mmap.mmap]:
+        """A large file memory-mapped, its checksum verified, for a reader that copies what it
+        needs (FAISS deserializes into its own memory): one copy of the vectors instead of two."""
+        entry = snapshot.manifest.get("files", {}).get(name)
+        if entry is None:
+            raise SnapshotError(f"snapshot {snapshot.path.name} has no file {name}")
+        try:
+            with open(snapshot.path / name, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size == 0:
+                    view: bytes | mmap.mmap = b""
+                else:
+                    view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as exc:
+            raise SnapshotError(f"snapshot {snapshot.path.name}/{name}: {exc.strerror}") from None
+        try:
+            if hashlib.sha256(view).hexdigest() != entry["sha256"]:
+                raise SnapshotError(f"snapshot {snapshot.path.name}/{name}: checksum mismatch (corrupt file)")
+            yield view
+        finally:
+            if isinstance(view, mmap.mmap):
+                with suppress(BufferError):  # a reader still holds a view: the mapping goes with it
+                    view.close()
 
 
 def _alive(pid: int) -> bool:

@@ -9,6 +9,8 @@ Public API:
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 
 __all__ = ["VectorIndex", "VectorIndexError"]
@@ -88,7 +90,8 @@ class VectorIndex:
         return _faiss().serialize_index(self._index).tobytes()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> VectorIndex:
+    def from_bytes(cls, data: bytes | mmap.mmap) -> VectorIndex:
+        """From FAISS' serialization; the data is copied, so a mapping may be closed afterwards."""
         faiss = _faiss()
         try:
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
