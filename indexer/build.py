@@ -50,7 +50,7 @@ from .passages import Library, Passage, embed_text, text_hash
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
 from .pseudo_queries import QuestionCounts
 from .settings import Settings
-from .views import edge_counts, last_report
+from .views import edge_counts, last_report, stored_fingerprint
 
 __all__ = ["Builder", "BuildReport", "ensure_vectors", "StageTimer", "ProgressFn"]
 
@@ -184,7 +184,7 @@ class Builder:
     def embedder(self, name: str | None) -> Embedder:
         """`name`, else the embedder the index was built with, else the configured one; an
         embedder other than the index's is refused while the index holds vectors."""
-        stored = self._fingerprint()
+        stored = stored_fingerprint(self.db)
         chosen = name or (stored.name if stored else self.settings.embedder)
         emb = get_embedder(chosen, self.settings)
         if stored and emb.fingerprint != stored and self._count(PassageRow.embed_hash.is_not(None)) > 0:
@@ -195,10 +195,6 @@ class Builder:
                 f"or build into another --home."
             )
         return emb
-
-    def _fingerprint(self) -> Fingerprint | None:
-        fp = self.db.get_meta("embedder")
-        return Fingerprint.from_dict(fp) if fp else None
 
     def _count(self, *where: Any, model: Any = PassageRow) -> int:
         with self.db.session() as s:
@@ -282,7 +278,7 @@ class Builder:
         unchanged_index = (
             plan.is_noop
             and not new_questions
-            and self._fingerprint() == emb.fingerprint
+            and stored_fingerprint(self.db) == emb.fingerprint
             and self.db.get_meta("graph_signature") == signature
         )
         generation = int(self.db.get_meta("generation", 0))
@@ -313,7 +309,7 @@ class Builder:
         """The report of a build that has nothing to do, decided without parsing the library or
         loading the embedder: the same files as the last build, the same embedder, LLM and edge
         parameters, and (with an LLM) no passage still waiting for its questions. None otherwise."""
-        stored = self._fingerprint()
+        stored = stored_fingerprint(self.db)
         last = last_report(self.db)
         if (
             stored is None

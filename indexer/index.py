@@ -40,7 +40,7 @@ from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library
 from .retrieval import Hit, HopHits, Retriever
 from .settings import Settings
-from .views import edge_counts, graph_view, last_report, passage_view, table_counts
+from .views import edge_counts, graph_view, last_report, passage_view, stored_fingerprint, table_counts
 
 __all__ = ["Index", "Hit", "HopHits", "EmbedderMismatch", "IndexStateError", "IndexBusy"]
 
@@ -73,8 +73,7 @@ class Index:
     @property
     def fingerprint(self) -> Fingerprint | None:
         """The embedder the index's vectors were made with (None before the first build)."""
-        fp = self.db.get_meta("embedder")
-        return Fingerprint.from_dict(fp) if fp else None
+        return stored_fingerprint(self.db)
 
     @property
     def repairs(self) -> list[str]:

@@ -31,18 +31,8 @@ import numpy as np
 
 from .vectorsets import npy_bytes, npy_load
 
-__all__ = ["Lexicon", "build_lexicon", "lexical_text", "tokenize", "TOKENIZERS", "LEXICON_FILES"]
+__all__ = ["Lexicon", "build_lexicon", "lexical_text", "tokenize", "TOKENIZERS"]
 
-LEXICON_FILES = (
-    "bm25.docs.npy",
-    "bm25.tokens.npy",
-    "bm25.offsets.npy",
-    "bm25.vocab.json",
-    "bm25.data.npy",
-    "bm25.indices.npy",
-    "bm25.indptr.npy",
-    "bm25.params.json",
-)
 _DOC_DTYPE = np.dtype([("id", "<i8"), ("hash", "S64")])
 
 

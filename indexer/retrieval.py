@@ -180,9 +180,18 @@ class State:
 
     def bm25(self) -> tuple[Any, np.ndarray]:
         """The BM25 model and the passage id of each of its documents."""
+        lexicon = self._lexicon()
+        return lexicon.model, lexicon.ids
+
+    def bm25_scores(self, text: str) -> np.ndarray:
+        """One BM25 score per document, in the order of `bm25()`'s ids (zeros without a token)."""
+        lexicon = self._lexicon()
+        return lexicon.scores(lexicon.tokenize(text))
+
+    def _lexicon(self) -> Lexicon:
         if self.lexicon is None:
             raise IndexStateError("this generation has no BM25 index")
-        return self.lexicon.model, self.lexicon.ids
+        return self.lexicon
 
 
 class Retriever:
@@ -384,11 +393,8 @@ class Retriever:
         return sorted(((p, sc, q) for p, (sc, q) in best.items()), key=lambda t: -t[1])[:k]
 
     def bm25_ranked(self, st: State, text: str, n: int, allowed: set[int] | None) -> list[tuple[int, float]]:
-        model, ids = st.bm25()
-        tokens = st.lexicon.tokenize(text) if st.lexicon is not None else []
-        if not tokens:
-            return []
-        scores = model.get_scores(tokens)
+        _, ids = st.bm25()
+        scores = st.bm25_scores(text)
         if allowed is not None:
             scores = np.where(np.isin(ids, np.fromiter(allowed, np.int64)), scores, 0.0)
         top = np.argsort(-scores, kind="stable")[:n]
@@ -472,14 +478,11 @@ class Retriever:
         ranks = np.empty(n, np.int64)
         ranks[np.argsort(-(st.matrix @ qv[0]), kind="stable")] = np.arange(n)
         fused += 1.0 / (rrf_k + ranks + 1)
-        model, _ = st.bm25()
-        tokens = st.lexicon.tokenize(text) if st.lexicon is not None else []
-        if tokens:
-            scores = model.get_scores(tokens)
-            pos = st.bm25_positions()
-            hit = np.flatnonzero((scores > 0) & (pos >= 0))
-            order = hit[np.argsort(-scores[hit], kind="stable")]
-            fused[pos[order]] += 1.0 / (rrf_k + np.arange(len(order)) + 1)
+        scores = st.bm25_scores(text)
+        pos = st.bm25_positions()
+        hit = np.flatnonzero((scores > 0) & (pos >= 0))
+        order = hit[np.argsort(-scores[hit], kind="stable")]
+        fused[pos[order]] += 1.0 / (rrf_k + np.arange(len(order)) + 1)
         if st.q_in.ntotal and q_weight > 0:
             for rank, (pid, _, _) in enumerate(self._questions(st, qv, depth, None)):
                 row = st.row_of.get(pid)

@@ -7,6 +7,7 @@ Public API:
     edge_counts(db) -> {kind: count}
     last_report(db) -> dict | None
     table_counts(db) -> dict                      laws, passages, embedded, cached embeddings, questions
+    stored_fingerprint(db) -> Fingerprint | None  the embedder the index's vectors were made with
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import BuildRow, DocumentRow, EdgeRow, EmbeddingRow, PassageRow, PseudoQueryRow
 
+from .embedders.base import Fingerprint
 from .graph import EDGE_KINDS, graph_from_table
 
-__all__ = ["passage_view", "graph_view", "edge_counts", "last_report", "table_counts"]
+__all__ = ["passage_view", "graph_view", "edge_counts", "last_report", "table_counts", "stored_fingerprint"]
+
+
+def stored_fingerprint(db: Database) -> Fingerprint | None:
+    fp = db.get_meta("embedder")
+    return Fingerprint.from_dict(fp) if fp else None
 
 
 def passage_view(db: Database, ref: int | str) -> dict | None:
