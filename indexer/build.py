@@ -39,7 +39,7 @@ from storage.cache import EmbeddingCache
 from storage.db import Database
 from storage.models import BuildRow, DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
 
-from .derived import Derived, DerivedStore, edge_table
+from .derived import DIGEST_META, Derived, DerivedStore, edge_table
 from .edges import EdgeParams, keywords_for, match_questions
 from .embedders import Fingerprint, get_embedder
 from .embedders.base import Embedder
@@ -365,6 +365,7 @@ class Builder:
             self.db.set_meta(s, "graph_signature", signature)
             self.db.set_meta(s, "citations_unresolved", cites.unresolved)
             self.db.set_meta(s, "library_files", files)  # what the next build compares before parsing
+            self.db.set_meta(s, DIGEST_META, {"generation": generation, "digest": derived.digest()})
             self.derived.save(derived, fp)
             timer.mark("snapshot")
         return generation, cites.unresolved
@@ -503,6 +504,7 @@ class Builder:
             self.db.set_meta(s, "generation", generation)
             self.db.set_meta(s, "embedder", emb.fingerprint.to_dict())
             self.db.set_meta(s, "graph_signature", self._graph_signature(emb.fingerprint))
+            self.db.set_meta(s, DIGEST_META, {"generation": generation, "digest": derived.digest()})
             timer.mark("edges")
             self.derived.save(derived, emb.fingerprint)
             timer.mark("snapshot")

@@ -2,7 +2,7 @@
 
 Public API:
     atomic_write(path, data: bytes) -> str      write tmp, fsync, rename, fsync dir; returns sha256
-    sha256_file(path) -> str
+    fsync_dir(path)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["atomic_write", "sha256_file", "fsync_dir"]
+__all__ = ["atomic_write", "fsync_dir"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -33,11 +33,3 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> str:
     os.replace(tmp, path)
     fsync_dir(path.parent)
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -1,7 +1,12 @@
-"""Snapshots: the derived files of one build generation (FAISS indexes, later the graph), in a
-folder with a manifest of sha256 checksums. Written under a temporary name, fsynced, then renamed,
-so a crash leaves the previous snapshot intact. Loaded only after every checksum matches; nothing
-is ever unpickled.
+"""Snapshots: the derived files of one build generation (FAISS indexes, the graph, BM25), in a
+folder with a manifest of checksums. Written under a temporary name, fsynced, then renamed, so a
+crash leaves the previous snapshot intact. Loaded only after every checksum matches; nothing is
+ever unpickled.
+
+Checksums are XXH3-128 (format 2): they guard against torn writes and bit rot, not against an
+attacker (who could rewrite the manifest as easily), and at ~15 GB/s they let an open verify every
+byte of a 150 MiB snapshot in ~10 ms, where sha256 took ~90 ms. Format-1 manifests (sha256) are
+still verified.
 
 Layout:  <home>/snapshots/gen-000007/{manifest.json, passages.faiss, ...}
 
@@ -12,7 +17,9 @@ Public API:
         .get(generation) -> Snapshot | None
         .list() -> list[Snapshot]
         .read(snapshot, name) -> bytes         verified against the manifest, else SnapshotError
-        .mapped(snapshot, name)                the same for a large file, memory-mapped (a context manager)
+        .verified_path(snapshot, name) -> Path a large file checked in place (memory-mapped), for
+                                               a reader that maps it itself (FAISS)
+        .verify(snapshot, name)                the same check, nothing returned
     Snapshot                                   generation, path, manifest
     SnapshotError
 """
@@ -25,10 +32,10 @@ import mmap
 import os
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+import xxhash
 
 from .files import fsync_dir
 from .models import utcnow
@@ -70,9 +77,9 @@ class SnapshotStore:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            checksums[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            checksums[name] = {"xxh3_128": xxhash.xxh3_128_hexdigest(data), "bytes": len(data)}
         manifest = {
-            "format": 1,
+            "format": 2,
             "generation": generation,
             "created_at": utcnow().isoformat(),
             "files": checksums,
@@ -126,40 +133,49 @@ class SnapshotStore:
         return valid[-1] if valid else None
 
     def read(self, snapshot: Snapshot, name: str) -> bytes:
-        entry = snapshot.manifest.get("files", {}).get(name)
-        if entry is None:
-            raise SnapshotError(f"snapshot {snapshot.path.name} has no file {name}")
+        entry = self._entry(snapshot, name)
         try:
             data = (snapshot.path / name).read_bytes()
         except OSError as exc:
             raise SnapshotError(f"snapshot {snapshot.path.name}/{name}: {exc.strerror}") from None
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise SnapshotError(f"snapshot {snapshot.path.name}/{name}: checksum mismatch (corrupt file)")
+        _check(snapshot, name, entry, data)
         return data
 
-    @contextmanager
-    def mapped(self, snapshot: Snapshot, name: str) -> Iterator[bytes | mmap.mmap]:
-        """A large file memory-mapped, its checksum verified, for a reader that copies what it
-        needs (FAISS deserializes into its own memory): one copy of the vectors instead of two."""
-        entry = snapshot.manifest.get("files", {}).get(name)
-        if entry is None:
-            raise SnapshotError(f"snapshot {snapshot.path.name} has no file {name}")
+    def verify(self, snapshot: Snapshot, name: str) -> None:
+        """The file's checksum, computed over a read-only mapping (no copy of a large file)."""
+        entry = self._entry(snapshot, name)
         try:
             with open(snapshot.path / name, "rb") as fh:
                 if os.fstat(fh.fileno()).st_size == 0:
-                    view: bytes | mmap.mmap = b""
-                else:
-                    view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                    _check(snapshot, name, entry, b"")
+                    return
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                    _check(snapshot, name, entry, view)
         except OSError as exc:
             raise SnapshotError(f"snapshot {snapshot.path.name}/{name}: {exc.strerror}") from None
-        try:
-            if hashlib.sha256(view).hexdigest() != entry["sha256"]:
-                raise SnapshotError(f"snapshot {snapshot.path.name}/{name}: checksum mismatch (corrupt file)")
-            yield view
-        finally:
-            if isinstance(view, mmap.mmap):
-                with suppress(BufferError):  # a reader still holds a view: the mapping goes with it
-                    view.close()
+
+    def verified_path(self, snapshot: Snapshot, name: str) -> Path:
+        """The path of a verified file, for a reader that memory-maps it. Snapshot files are never
+        modified in place (a save or repair renames whole folders), so what was verified is what
+        the reader maps."""
+        self.verify(snapshot, name)
+        return snapshot.path / name
+
+    @staticmethod
+    def _entry(snapshot: Snapshot, name: str) -> dict:
+        entry = snapshot.manifest.get("files", {}).get(name)
+        if entry is None:
+            raise SnapshotError(f"snapshot {snapshot.path.name} has no file {name}")
+        return entry
+
+
+def _check(snapshot: Snapshot, name: str, entry: dict, data: bytes | mmap.mmap) -> None:
+    if "xxh3_128" in entry:
+        ok = len(data) == entry.get("bytes") and xxhash.xxh3_128_hexdigest(data) == entry["xxh3_128"]
+    else:  # format 1
+        ok = hashlib.sha256(data).hexdigest() == entry.get("sha256")
+    if not ok:
+        raise SnapshotError(f"snapshot {snapshot.path.name}/{name}: checksum mismatch (corrupt file)")
 
 
 def _alive(pid: int) -> bool:

@@ -5,11 +5,14 @@ Public API:
         .add(ids, vectors) / .remove(ids) / .search(queries, k) -> (scores, ids)
         .ids() -> np.ndarray, .vectors() -> (ids, matrix), .ntotal, .dim, .clone()
         .to_bytes() / VectorIndex.from_bytes(data)   faiss' own serialization, never pickle
+        VectorIndex.from_file(path)                  the same file memory-mapped, read-only: opening
+                                                     costs no copy; the first add or remove copies
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 
 import numpy as np
 
@@ -27,9 +30,12 @@ def _faiss():
 
 
 class VectorIndex:
-    def __init__(self, dim: int, _index=None):
+    def __init__(self, dim: int, _index=None, _mapped: bool = False):
         faiss = _faiss()
         self.dim = int(dim)
+        # A mapped index views the snapshot file: FAISS aborts the process (not an exception) on any
+        # resize of a viewed vector, so every mutation goes through _owned() first.
+        self._mapped = _mapped
         # Exact search (flat): statute collections are 10^3–10^5 passages, where flat inner
         # product is fast and never loses a hit; IDMap2 keeps our ids and supports removal.
         self._index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
@@ -66,13 +72,13 @@ class VectorIndex:
             return
         if len(np.unique(ids)) != len(ids) or np.isin(ids, self.ids()).any():
             raise VectorIndexError("duplicate vector ids: remove the old vectors first")
-        self._index.add_with_ids(vectors, ids)
+        self._owned().add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if len(ids) == 0:
             return 0
-        return int(self._index.remove_ids(_faiss().IDSelectorBatch(ids)))
+        return int(self._owned().remove_ids(_faiss().IDSelectorBatch(ids)))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = self._check(queries)
@@ -84,7 +90,15 @@ class VectorIndex:
 
     def clone(self) -> VectorIndex:
         """An independent copy (a build patches the copy while queries read the original)."""
+        if self._mapped:  # clone_index would copy the view, not the vectors
+            return VectorIndex.from_bytes(self.to_bytes())
         return VectorIndex(self.dim, _index=_faiss().clone_index(self._index))
+
+    def _owned(self):
+        if self._mapped:
+            self._index = VectorIndex.from_bytes(self.to_bytes())._index
+            self._mapped = False
+        return self._index
 
     def to_bytes(self) -> bytes:
         return _faiss().serialize_index(self._index).tobytes()
@@ -97,6 +111,21 @@ class VectorIndex:
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         except RuntimeError as exc:
             raise VectorIndexError(f"not a readable FAISS index ({str(exc).splitlines()[0]})") from None
-        if not isinstance(index, faiss.IndexIDMap2):
+        return cls._checked(index)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> VectorIndex:
+        """Memory-mapped, read-only (IO_FLAG_MMAP_IFC): the vectors stay in the page cache, shared
+        by every process that serves the same snapshot. The file must not change while mapped."""
+        faiss = _faiss()
+        try:
+            index = faiss.read_index(os.fspath(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError as exc:
+            raise VectorIndexError(f"not a readable FAISS index ({str(exc).splitlines()[0]})") from None
+        return cls._checked(index, mapped=True)
+
+    @classmethod
+    def _checked(cls, index, mapped: bool = False) -> VectorIndex:
+        if not isinstance(index, _faiss().IndexIDMap2):
             raise VectorIndexError(f"unexpected FAISS index type {type(index).__name__}")
-        return cls(index.d, _index=index)
+        return cls(index.d, _index=index, _mapped=mapped)

@@ -92,7 +92,7 @@ DAMAGE = [
     ("truncated manifest", lambda h: _truncate(h / SNAP / "manifest.json"), "missing"),
     ("garbage manifest", lambda h: (h / SNAP / "manifest.json").write_text("{]"), "missing"),
     ("manifest lies about a checksum", lambda h: (h / SNAP / "manifest.json").write_text(
-        (h / SNAP / "manifest.json").read_text().replace('"sha256": "', '"sha256": "0', 1)), "checksum mismatch"),
+        (h / SNAP / "manifest.json").read_text().replace('"xxh3_128": "', '"xxh3_128": "0', 1)), "checksum mismatch"),
     ("missing snapshot folder", lambda h: shutil.rmtree(h / SNAP), "missing"),
     ("missing snapshots root", lambda h: shutil.rmtree(h / "snapshots"), "missing"),
     ("stale snapshot only", lambda h: (h / SNAP).rename(h / "snapshots" / "gen-000000"), "missing"),
