@@ -45,6 +45,7 @@ from indexer.library import read_library
 from indexer.plan import plan_build, unique_texts
 from indexer.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "laws"
 OLD, NEW = "2022-01-07", "2024-10-11"
 # --quick: small laws, two of them amended between the snapshots (N0030014 was also renamed)
@@ -120,8 +121,36 @@ def bench_storage(library: Path, settings: Settings, embedder: str, tmp: Path, r
             "fingerprint": emb.fingerprint.to_dict() | {"id": emb.fingerprint.id}}
 
 
+IMPORT_GROUPS = ("sqlalchemy", "typer", "pydantic", "pydantic_settings", "numpy", "rich", "xxhash")
+
+
+def _compile_bytecode() -> str:
+    """What an installed package has: pip compiles a wheel's modules, and Python writes bytecode on
+    first import, unless PYTHONDONTWRITEBYTECODE is set (as on this machine), when every new
+    process would compile hoprag's own sources again: measured, that is ~0.07 s no user pays."""
+    import compileall
+
+    ok = all(compileall.compile_dir(ROOT / d, quiet=1) for d in ("indexer", "storage"))
+    return "compiled before the runs (compileall indexer storage)" if ok else "compileall failed"
+
+
+def import_seconds(cmd: list[str]) -> dict[str, float]:
+    """Seconds each large dependency took to import in one more run (python -X importtime: the
+    cumulative time of its first import; nested ones count in both, e.g. pydantic inside
+    pydantic_settings): where the time of a no-op goes."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "indexer", *cmd[1:]], capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    first: dict[str, float] = {}
+    for line in out.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[2].strip() in IMPORT_GROUPS:
+            first.setdefault(parts[2].strip(), int(parts[1]) / 1e6)
+    return dict(sorted(first.items(), key=lambda kv: -kv[1]))
+
+
 def bench_noop(library: Path, home: Path) -> dict:
     cmd = _hoprag() + ["build", str(library), "--home", str(home), "--json"]
+    bytecode = _compile_bytecode()
     walls, cpus, reports = [], [], []
     for _ in range(NOOP_RUNS):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -137,7 +166,7 @@ def bench_noop(library: Path, home: Path) -> dict:
             "cpu_seconds_median": statistics.median(cpus),
             "report_seconds": [r["seconds"] for r in reports],
             "report_seconds_median": statistics.median(r["seconds"] for r in reports),
-            "stages_last": reports[-1]["stages"]}
+            "stages_last": reports[-1]["stages"], "bytecode": bytecode, "import_seconds": import_seconds(cmd)}
 
 
 def bench_update(old: Path, new: Path, settings: Settings, embedder: str, tmp: Path) -> dict:
