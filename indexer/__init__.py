@@ -39,13 +39,12 @@ _WHERE = {
     "Hit": "retrieval",
     "HopHits": "retrieval",
     "Settings": "settings",
-    "BuildReport": "build",
+    "BuildReport": "report",
     "Library": "passages",
     "Passage": "passages",
 }
 
 if TYPE_CHECKING:
-    from .build import BuildReport
     from .errors import (
         BuildBusy,
         EmbedderError,
@@ -60,6 +59,7 @@ if TYPE_CHECKING:
     )
     from .index import Index
     from .passages import Library, Passage
+    from .report import BuildReport
     from .retrieval import Hit, HopHits
     from .settings import Settings
 

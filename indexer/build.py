@@ -16,18 +16,13 @@ Public API:
         .build(library, embedder=None, llm=None, progress=None) -> BuildReport
         .reembed(embedder, progress=None) -> BuildReport
         .embedder(name) -> Embedder          the index's embedder (or `name`), refusing a mix of two
-    BuildReport                      counts and seconds; .to_dict() is `hoprag build --json`
     ensure_vectors(texts_by_hash, embedder, cache, ...) -> (vectors, embedded, hits)
-    StageTimer, ProgressFn           seconds per stage; callback(stage, done, total)
+    BuildReport, StageTimer, ProgressFn   from report.py (where the no-op build is decided)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -37,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from storage.cache import EmbeddingCache
 from storage.db import Database
-from storage.models import BuildRow, DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
+from storage.models import DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
 
 from .derived import DIGEST_META, Derived, DerivedStore, edge_table
 from .edges import EdgeParams, keywords_for, match_questions
@@ -49,45 +44,11 @@ from .library import library_fingerprint, read_library
 from .passages import Library, Passage, embed_text, text_hash
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
 from .pseudo_queries import QuestionCounts
+from .report import BuildReport, ProgressFn, StageTimer, graph_signature, no_progress, record_build, unchanged_build
 from .settings import Settings
 from .views import edge_counts, last_report, stored_fingerprint
 
 __all__ = ["Builder", "BuildReport", "ensure_vectors", "StageTimer", "ProgressFn"]
-
-ProgressFn = Callable[[str, int, int], None]
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    pass
-
-
-@dataclass
-class BuildReport:
-    added: int = 0  # new passage keys
-    changed: int = 0  # same key, different article text
-    relabeled: int = 0  # same text, different law name or label (renamed law): re-embedded
-    removed: int = 0  # keys gone from the library
-    unchanged: int = 0
-    repealed: int = 0  # passages that read only （刪除）: kept, not embedded
-    embedded: int = 0  # texts sent to the embedder (passages and pseudo-queries)
-    cache_hits: int = 0  # texts that needed a vector and found it in the cache
-    llm_calls: int = 0  # passages sent to the LLM (retries not counted)
-    llm_failures: int = 0  # passages whose call still failed: asked again next build
-    pseudo_queries: int = 0  # questions in the index after the build
-    edges: dict[str, int] = field(default_factory=dict)  # by kind
-    citations_unresolved: int = 0
-    seconds: float = 0.0
-    generation: int = 0
-    documents: int = 0
-    passages: int = 0
-    embedder: str = ""
-    library: str = ""
-    skipped_files: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # e.g. texts beyond the model's window
-    stages: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def ensure_vectors(
@@ -96,7 +57,7 @@ def ensure_vectors(
     cache: EmbeddingCache,
     *,
     chunk: int = 512,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
 ) -> tuple[dict[str, np.ndarray], int, int]:
     """Vectors for every hash: from the cache, else embedded and cached chunk by chunk.
 
@@ -115,24 +76,6 @@ def ensure_vectors(
         vectors.update(fresh)
         progress("embed", min(i + chunk, len(missing)), len(missing))
     return vectors, len(missing), hits
-
-
-class StageTimer:
-    """Seconds per build stage, for the report."""
-
-    def __init__(self) -> None:
-        self.stages: dict[str, float] = {}
-        self._t0 = time.perf_counter()
-        self._last = self._t0
-
-    def mark(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.stages[stage] = round(self.stages.get(stage, 0.0) + now - self._last, 4)
-        self._last = now
-
-    @property
-    def total(self) -> float:
-        return round(time.perf_counter() - self._t0, 4)
 
 
 def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
@@ -200,11 +143,6 @@ class Builder:
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
-    def _graph_signature(self, fp: Fingerprint) -> str:
-        """What question edges depend on besides the data: a change forces recomputation."""
-        blob = json.dumps([fp.id, asdict(EdgeParams.from_settings(self.settings))], sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
     # ---------------------------------------------------------------- build
     def build(
         self,
@@ -217,14 +155,14 @@ class Builder:
         from .llm.runner import get_llm
         from .question_stage import QuestionStage
 
-        progress = progress or _no_progress
+        progress = progress or no_progress
         timer = StageTimer()
         # like the embedder, the LLM an index was built with stays its default
         llm_name = llm or self.db.get_meta("llm") or self.settings.llm
         llm_client = get_llm(llm_name, self.settings)  # a bad name fails before any work
         files = None if isinstance(library, Library) else library_fingerprint(library, self.settings.max_file_mb)
         if files is not None:
-            noop = self._unchanged(files, embedder, llm_name, llm_client is not None, timer)
+            noop = unchanged_build(self.db, self.settings, files, embedder, llm_name, llm_client is not None, timer)
             if noop is not None:
                 return noop
         lib = library if isinstance(library, Library) else read_library(library, self.settings.max_file_mb)
@@ -274,7 +212,7 @@ class Builder:
             skipped_files=list(lib.skipped),
             warnings=warnings,
         )
-        signature = self._graph_signature(emb.fingerprint)
+        signature = graph_signature(self.settings, emb.fingerprint)
         unchanged_index = (
             plan.is_noop
             and not new_questions
@@ -300,40 +238,7 @@ class Builder:
         report.edges = edge_counts(self.db)
         report.stages = timer.stages
         report.seconds = timer.total
-        self._record(report)
-        return report
-
-    def _unchanged(
-        self, files: str, embedder: str | None, llm_name: str, with_llm: bool, timer: StageTimer
-    ) -> BuildReport | None:
-        """The report of a build that has nothing to do, decided without parsing the library or
-        loading the embedder: the same files as the last build, the same embedder, LLM and edge
-        parameters, and (with an LLM) no passage still waiting for its questions. None otherwise."""
-        stored = stored_fingerprint(self.db)
-        last = last_report(self.db)
-        if (
-            stored is None
-            or last is None
-            or self.db.get_meta("library_files") != files
-            or (embedder is not None and embedder != stored.name)
-            or self.db.get_meta("llm") != llm_name
-            or self.db.get_meta("graph_signature") != self._graph_signature(stored)
-        ):
-            return None
-        if with_llm and self._count(PassageRow.embed_hash.is_not(None), PassageRow.questions_key.is_(None)):
-            return None
-        timer.mark("read")
-        keep = ("repealed", "pseudo_queries", "edges", "citations_unresolved", "documents", "passages", "library")
-        report = BuildReport(
-            **{k: last[k] for k in keep if k in last},
-            unchanged=int(last.get("passages", 0)),
-            embedder=stored.name,
-            generation=int(self.db.get_meta("generation", 0)),
-            skipped_files=list(last.get("skipped_files", [])),
-        )
-        report.stages = timer.stages
-        report.seconds = timer.total
-        self._record(report)
+        record_build(self.db, report)
         return report
 
     def _commit(
@@ -462,20 +367,6 @@ class Builder:
             s.execute(insert(EdgeRow), rows)
         return edge_table(s)
 
-    def _record(self, report: BuildReport) -> None:
-        with self.db.session() as s:
-            s.add(
-                BuildRow(
-                    generation=report.generation,
-                    library=report.library,
-                    embedder=report.embedder,
-                    status="committed",
-                    report=report.to_dict(),
-                    seconds=report.seconds,
-                    finished_at=utcnow(),
-                )
-            )
-
     # ---------------------------------------------------------------- re-embedding
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
         """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM
@@ -494,7 +385,7 @@ class Builder:
             texts.setdefault(text_hash(t), t)
         timer.mark("read")
         _, embedded, hits = ensure_vectors(
-            texts, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress or _no_progress
+            texts, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress or no_progress
         )
         timer.mark("embed")
         with self.db.session() as s:
@@ -503,7 +394,7 @@ class Builder:
             derived.edges = self._write_edges(s, derived, {}, None, kinds=("question",))
             self.db.set_meta(s, "generation", generation)
             self.db.set_meta(s, "embedder", emb.fingerprint.to_dict())
-            self.db.set_meta(s, "graph_signature", self._graph_signature(emb.fingerprint))
+            self.db.set_meta(s, "graph_signature", graph_signature(self.settings, emb.fingerprint))
             self.db.set_meta(s, DIGEST_META, {"generation": generation, "digest": derived.digest()})
             timer.mark("edges")
             self.derived.save(derived, emb.fingerprint)
@@ -521,7 +412,7 @@ class Builder:
             stages=timer.stages,
             seconds=timer.total,
         )
-        self._record(report)
+        record_build(self.db, report)
         return report
 
 

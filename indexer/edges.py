@@ -29,6 +29,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .edge_params import EdgeParams
+
 __all__ = [
     "EdgeParams",
     "QuestionEdges",
@@ -38,30 +40,6 @@ __all__ = [
     "keyword_set",
     "keywords_for",
 ]
-
-
-@dataclass(frozen=True)
-class EdgeParams:
-    top_k: int = 2  # distinct target passages kept per outgoing question
-    threshold: float = 0.5  # minimum score of an edge
-    max_per_passage: int = 8  # distinct target passages of one source's question edges
-    keyword_weight: float = 0.0  # 0: dense cosine only; w: (1-w)·cosine + w·keyword Jaccard
-    exact_limit: int = 50_000  # above this many incoming questions, search an IVF index
-    candidates: int = 32  # dense pool per outgoing question, re-scored before choosing
-    generic_cosine: float = 0.95  # an incoming question this close to ...
-    generic_passages: int = 3  # ... questions of this many other passages is generic (0: keep all)
-
-    @classmethod
-    def from_settings(cls, s) -> EdgeParams:
-        return cls(
-            top_k=s.edge_top_k,
-            threshold=s.edge_threshold,
-            max_per_passage=s.edge_max_per_passage,
-            keyword_weight=s.edge_keyword_weight,
-            candidates=s.edge_candidates,
-            generic_cosine=s.edge_generic_cosine,
-            generic_passages=s.edge_generic_passages,
-        )
 
 
 @dataclass

@@ -25,9 +25,9 @@ import importlib
 from pathlib import Path
 
 from storage.db import SchemaError
+from storage.errors import VectorIndexError
 from storage.lock import IndexBusy
 from storage.snapshots import SnapshotError
-from storage.vectors import VectorIndexError
 
 __all__ = [
     "LibraryError",

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .edge_params import EDGE_KINDS  # defined where a no-op build can read it without numpy
+
 if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = ["EDGE_KINDS", "EDGE_DTYPE", "edge_table", "graph_from_table", "export_graph"]
 
-EDGE_KINDS = ("question", "citation", "structural")
 # out_q / in_q: the pseudo-query ids of a question edge (-1 for citations): hop search scores
 # an edge by how close its outgoing question is to the query.
 EDGE_DTYPE = np.dtype(

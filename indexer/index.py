@@ -2,17 +2,15 @@
 (vectors, graph, snapshots) and the retriever. The CLI and the HTTP service are thin layers over it;
 nothing in the package imports it back.
 
-    idx = Index("/path/to/home")                       # opens, migrates, loads the newest snapshot
+    idx = Index("/path/to/home")             # opens and migrates; the snapshot loads on first use
     report = idx.build("laws/2024-10-11", embedder="use-multilingual", llm="openai:qwen2.5")
     hits = idx.search("雇主延長工作時間之工資如何計算", k=5, mode="hybrid")
-    idx.stats(); idx.graph(); idx.snapshots_list()
 
 Public API:
     Index(home=None, settings=None, create=True)   create=False: a missing index is an error
         .build(library, embedder=None, llm=None, progress=None) -> BuildReport
         .reembed(embedder, progress=None) -> BuildReport
-        .search(text, k=10, mode="dense"|"questions"|"hybrid", filters=None) -> list[Hit]
-        .query(text, k=10) -> list[Hit]                 dense search
+        .search(text, k=10, mode="dense"|"questions"|"hybrid"|"bm25", filters=None) -> list[Hit]; .query = dense
         .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> HopHits
         .neighbors(passage, direction="out", kinds=None) -> list[dict]
         .passage(id_or_key) -> dict | None
@@ -25,24 +23,29 @@ Public API:
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from storage.cache import EmbeddingCache
 from storage.db import Database
 from storage.lock import WriterLock
-from storage.snapshots import SnapshotError, SnapshotStore
+from storage.snapshots import SnapshotError
 
-from .build import Builder, BuildReport, ProgressFn
-from .derived import DerivedStore
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library
-from .retrieval import Hit, HopHits, Retriever
+from .report import BuildReport, ProgressFn, unchanged_library
 from .settings import Settings
-from .views import edge_counts, graph_view, last_report, passage_view, stored_fingerprint, table_counts
+from .views import edge_counts, last_report, passage_view, stored_fingerprint, table_counts
 
-__all__ = ["Index", "Hit", "HopHits", "EmbedderMismatch", "IndexStateError", "IndexBusy"]
+if TYPE_CHECKING:
+    from storage.cache import EmbeddingCache
+
+    from .build import Builder
+    from .derived import DerivedStore
+    from .retrieval import Hit, HopHits, Retriever
+
+__all__ = ["Index", "EmbedderMismatch", "IndexStateError", "IndexBusy"]
 
 
 class Index:
@@ -59,11 +62,35 @@ class Index:
             raise IndexStateError(f"the index home {self.home} is a file, not a folder (--home / HOPRAG_HOME)")
         self.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(url)
-        self.cache = EmbeddingCache(self.db)
-        snapshots = SnapshotStore(self.home / "snapshots", keep=settings.snapshot_keep)
-        self.derived = DerivedStore(self.db, self.cache, snapshots, self.home, settings.bm25_tokenizer)
-        self.builder = Builder(self.db, self.cache, self.derived, settings)
-        self.retriever = Retriever(self.db, self.derived, settings)
+
+    # The parts load on first use: a no-op build needs the database alone, and a new process
+    # should not pay numpy, FAISS and BM25 imports for it.
+    @cached_property
+    def cache(self) -> EmbeddingCache:
+        from storage.cache import EmbeddingCache
+
+        return EmbeddingCache(self.db)
+
+    @cached_property
+    def derived(self) -> DerivedStore:
+        from storage.snapshots import SnapshotStore
+
+        from .derived import DerivedStore
+
+        snapshots = SnapshotStore(self.home / "snapshots", keep=self.settings.snapshot_keep)
+        return DerivedStore(self.db, self.cache, snapshots, self.home, self.settings.bm25_tokenizer)
+
+    @cached_property
+    def builder(self) -> Builder:
+        from .build import Builder
+
+        return Builder(self.db, self.cache, self.derived, self.settings)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        from .retrieval import Retriever
+
+        return Retriever(self.db, self.derived, self.settings)
 
     @property
     def generation(self) -> int:
@@ -96,7 +123,6 @@ class Index:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---------------------------------------------------------------- writing
     def build(
         self,
         library: str | Path | Library,
@@ -110,7 +136,13 @@ class Index:
         Raises IndexBusy while another process builds, EmbedderMismatch for a second embedder."""
         self._writable()
         with self._lock():
-            return self.builder.build(library, embedder=embedder, llm=llm, progress=progress)
+            # decided before the builder (and numpy, FAISS) load; the builder would decide the same
+            noop = (
+                None
+                if isinstance(library, Library)
+                else unchanged_library(self.db, self.settings, library, embedder, llm)
+            )
+            return noop or self.builder.build(library, embedder=embedder, llm=llm, progress=progress)
 
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
         """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM
@@ -134,7 +166,6 @@ class Index:
         with self._lock():
             return import_answers(self.db, path)
 
-    # ---------------------------------------------------------------- queries
     def search(self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None) -> list[Hit]:
         """Top-k passages: dense | questions (incoming pseudo-queries) | hybrid (BM25 + dense +
         questions, RRF); an article the query names comes first. Raises QueryError on bad input."""
@@ -162,6 +193,8 @@ class Index:
     def graph(self) -> Any:
         """The passage graph (networkx.MultiDiGraph) with attributes (key, law, article,
         questions, spans) for export."""
+        from .views import graph_view
+
         derived = self.derived.load()
         assert derived is not None
         return graph_view(self.db, derived.edges)
@@ -192,7 +225,6 @@ class Index:
             "repairs": list(self.repairs),
         }
 
-    # ---------------------------------------------------------------- snapshots
     def snapshots_list(self) -> list[dict]:
         """Every snapshot on disk: generation, path, whether current, creation time, counts."""
         return self.derived.list(self.generation)

@@ -12,16 +12,18 @@ Public API:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import BuildRow, DocumentRow, EdgeRow, EmbeddingRow, PassageRow, PseudoQueryRow
 
+from .edge_params import EDGE_KINDS
 from .embedders.base import Fingerprint
-from .graph import EDGE_KINDS, graph_from_table
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["passage_view", "graph_view", "edge_counts", "last_report", "table_counts", "stored_fingerprint"]
 
@@ -59,6 +61,8 @@ def passage_view(db: Database, ref: int | str) -> dict | None:
 
 def graph_view(db: Database, edges: np.ndarray) -> Any:
     """The passage graph with attributes (key, law, article, questions, spans) for export."""
+    from .graph import graph_from_table  # numpy and networkx: not for the views a no-op build reads
+
     g = graph_from_table(edges)
     with db.session() as s:
         for pid, key, law, article, label in s.execute(

@@ -16,11 +16,9 @@ import os
 
 import numpy as np
 
+from .errors import VectorIndexError
+
 __all__ = ["VectorIndex", "VectorIndexError"]
-
-
-class VectorIndexError(ValueError):
-    pass
 
 
 def _faiss():

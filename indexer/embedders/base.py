@@ -13,11 +13,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import EmbedderError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Embedder", "Fingerprint", "EmbedderError", "check_vectors", "l2_normalize"]
 
@@ -63,6 +64,8 @@ class Embedder(Protocol):
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    import numpy as np  # here, not at the top: the fingerprint is read where numpy is not needed
+
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     if np.any(norms == 0):
@@ -72,6 +75,8 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
 
 def check_vectors(vectors: np.ndarray, n: int, dim: int, who: str) -> np.ndarray:
     """Validate a backend's output so a broken model can never reach the index."""
+    import numpy as np
+
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape != (n, dim):
         raise EmbedderError(f"{who} returned shape {vectors.shape}, expected ({n}, {dim})")

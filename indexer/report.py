@@ -1,0 +1,183 @@
+"""What a build reports, and the build that has nothing to do.
+
+A no-op `hoprag build` is decided here from the database's metadata and the library files' digest
+alone, so it imports neither numpy nor FAISS nor an embedder: in a new process that is most of its
+time (bench_store: "no-op rebuild").
+
+Public API:
+    BuildReport                      counts and seconds; .to_dict() is `hoprag build --json`
+    StageTimer                       seconds per stage
+    ProgressFn, no_progress          callback(stage, done, total)
+    unchanged_build(db, settings, files, embedder, llm_name, with_llm) -> BuildReport | None
+    unchanged_library(db, settings, library, embedder, llm) -> BuildReport | None   the same from a path
+    record_build(db, report)         the build's row in `builds`
+    graph_signature(settings, fingerprint) -> str   what question edges depend on besides the data
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.models import BuildRow, PassageRow, utcnow
+
+from .edge_params import EdgeParams
+from .embedders.base import Fingerprint
+from .settings import Settings
+from .views import last_report, stored_fingerprint
+
+__all__ = [
+    "BuildReport",
+    "StageTimer",
+    "ProgressFn",
+    "no_progress",
+    "unchanged_build",
+    "unchanged_library",
+    "record_build",
+    "graph_signature",
+]
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass
+class BuildReport:
+    added: int = 0  # new passage keys
+    changed: int = 0  # same key, different article text
+    relabeled: int = 0  # same text, different law name or label (renamed law): re-embedded
+    removed: int = 0  # keys gone from the library
+    unchanged: int = 0
+    repealed: int = 0  # passages that read only （刪除）: kept, not embedded
+    embedded: int = 0  # texts sent to the embedder (passages and pseudo-queries)
+    cache_hits: int = 0  # texts that needed a vector and found it in the cache
+    llm_calls: int = 0  # passages sent to the LLM (retries not counted)
+    llm_failures: int = 0  # passages whose call still failed: asked again next build
+    pseudo_queries: int = 0  # questions in the index after the build
+    edges: dict[str, int] = field(default_factory=dict)  # by kind
+    citations_unresolved: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+    documents: int = 0
+    passages: int = 0
+    embedder: str = ""
+    library: str = ""
+    skipped_files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. texts beyond the model's window
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class StageTimer:
+    """Seconds per build stage, for the report."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+        self._last = self._t0
+
+    def mark(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = round(self.stages.get(stage, 0.0) + now - self._last, 4)
+        self._last = now
+
+    @property
+    def total(self) -> float:
+        return round(time.perf_counter() - self._t0, 4)
+
+
+def graph_signature(settings: Settings, fp: Fingerprint) -> str:
+    """What question edges depend on besides the data: a change forces recomputation."""
+    blob = json.dumps([fp.id, asdict(EdgeParams.from_settings(settings))], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def record_build(db: Database, report: BuildReport) -> None:
+    with db.session() as s:
+        s.add(
+            BuildRow(
+                generation=report.generation,
+                library=report.library,
+                embedder=report.embedder,
+                status="committed",
+                report=report.to_dict(),
+                seconds=report.seconds,
+                finished_at=utcnow(),
+            )
+        )
+
+
+def unchanged_build(
+    db: Database,
+    settings: Settings,
+    files: str,
+    embedder: str | None,
+    llm_name: str,
+    with_llm: bool,
+    timer: StageTimer | None = None,
+) -> BuildReport | None:
+    """The report of a build that has nothing to do, decided without parsing the library or
+    loading the embedder: the same files as the last build, the same embedder, LLM and edge
+    parameters, and (with an LLM) no passage still waiting for its questions; recorded like any
+    build. None otherwise."""
+    timer = timer or StageTimer()
+    stored = stored_fingerprint(db)
+    last = last_report(db)
+    if (
+        stored is None
+        or last is None
+        or db.get_meta("library_files") != files
+        or (embedder is not None and embedder != stored.name)
+        or db.get_meta("llm") != llm_name
+        or db.get_meta("graph_signature") != graph_signature(settings, stored)
+    ):
+        return None
+    if with_llm:
+        with db.session() as s:
+            waiting = s.scalar(
+                select(func.count())
+                .select_from(PassageRow)
+                .where(PassageRow.embed_hash.is_not(None), PassageRow.questions_key.is_(None))
+            )
+        if waiting:
+            return None
+    timer.mark("read")
+    keep = ("repealed", "pseudo_queries", "edges", "citations_unresolved", "documents", "passages", "library")
+    report = BuildReport(
+        **{k: last[k] for k in keep if k in last},
+        unchanged=int(last.get("passages", 0)),
+        embedder=stored.name,
+        generation=int(db.get_meta("generation", 0)),
+        skipped_files=list(last.get("skipped_files", [])),
+    )
+    report.stages = timer.stages
+    report.seconds = timer.total
+    record_build(db, report)
+    return report
+
+
+def unchanged_library(
+    db: Database, settings: Settings, library: str | Path, embedder: str | None, llm: str | None
+) -> BuildReport | None:
+    """unchanged_build for a library folder or file, with the LLM the build would use (a bad LLM
+    name fails here, as it does before any build)."""
+    from .library import library_fingerprint
+    from .llm.runner import get_llm
+
+    timer = StageTimer()
+    llm_name = llm or db.get_meta("llm") or settings.llm
+    with_llm = get_llm(llm_name, settings) is not None
+    files = library_fingerprint(library, settings.max_file_mb)
+    return unchanged_build(db, settings, files, embedder, llm_name, with_llm, timer) if files else None
