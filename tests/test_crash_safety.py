@@ -44,8 +44,8 @@ KILL_POINTS = [
     ("os", "replace", 1, "after"),
     ("storage.snapshots", "SnapshotStore._prune", 1, "after"),       # snapshot done, commit not yet
     ("sqlalchemy.orm.session", "SessionTransaction.commit", 4, "before"),  # commits of cache rows …
-    ("indexer.build", "Builder._record", 1, "before")     ,           # … and after the generation commit
-    ("indexer.build", "Builder._record", 1, "after"),
+    ("indexer.build", "record_build", 1, "before"),                  # … and after the generation commit
+    ("indexer.build", "record_build", 1, "after"),
 ]
 
 KILLER = textwrap.dedent("""
