@@ -22,6 +22,7 @@ Public API:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -34,6 +35,7 @@ from storage.cache import EmbeddingCache
 from storage.db import Database
 from storage.models import DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
 
+from . import history
 from .derived import DIGEST_META, Derived, DerivedStore, edge_table
 from .edges import EdgeParams, keywords_for, match_questions
 from .embedders import Fingerprint, get_embedder
@@ -151,6 +153,7 @@ class Builder:
         embedder: str | None = None,
         llm: str | None = None,
         progress: ProgressFn | None = None,
+        as_of: str | dt.date | None = None,
     ) -> BuildReport:
         from .llm.runner import get_llm
         from .question_stage import QuestionStage
@@ -160,14 +163,23 @@ class Builder:
         # like the embedder, the LLM an index was built with stays its default
         llm_name = llm or self.db.get_meta("llm") or self.settings.llm
         llm_client = get_llm(llm_name, self.settings)  # a bad name fails before any work
+        wanted_date = history.parse_date(as_of) if as_of is not None else None
         files = None if isinstance(library, Library) else library_fingerprint(library, self.settings.max_file_mb)
         if files is not None:
-            noop = unchanged_build(self.db, self.settings, files, embedder, llm_name, llm_client is not None, timer)
+            noop = unchanged_build(
+                self.db, self.settings, files, embedder, llm_name, llm_client is not None, timer, wanted_date
+            )
             if noop is not None:
                 return noop
         lib = library if isinstance(library, Library) else read_library(library, self.settings.max_file_mb)
         timer.mark("read")
         emb = self.embedder(embedder)
+        when = history.build_date(lib, wanted_date)
+        with self.db.session() as s:
+            history.seed_from_current(self.db, s)
+            latest = history.latest_date(s)
+        if latest is not None and when < latest:  # the law as it was: history only, today's index untouched
+            return self._history_only(lib, emb, when, progress, timer)
         with self.db.session() as s:
             existing = existing_passages(s)
         plan = plan_build(lib, existing)
@@ -226,18 +238,55 @@ class Builder:
         if not unchanged_index:
             # the vectors of the current generation, patched into the next one (a no-op build never loads them)
             base = self.derived.load(required=False)
-            generation, cites = self._commit(lib, plan, emb.fingerprint, new_questions, base, signature, files, timer)
+            generation, cites = self._commit(
+                lib, plan, emb.fingerprint, new_questions, base, signature, files, timer, when
+            )
             report.citations_unresolved = cites
         else:
             last = last_report(self.db)
             report.citations_unresolved = last.get("citations_unresolved", 0) if last else 0
             with self.db.session() as s:  # what the next build compares before parsing
                 self.db.set_meta(s, "library_files", files)
+                history.record(self.db, s, lib.passages, plan.embed_hashes, when)
+                self.db.set_meta(s, "as_of", when.isoformat())
+        report.as_of = when.isoformat()
         report.generation = generation
         report.pseudo_queries = self._count(model=PseudoQueryRow)
         report.edges = edge_counts(self.db)
         report.stages = timer.stages
         report.seconds = timer.total
+        record_build(self.db, report)
+        return report
+
+    def _history_only(
+        self, lib: Library, emb: Embedder, when: dt.date, progress: ProgressFn, timer: StageTimer
+    ) -> BuildReport:
+        """A library older than the index's newest date: its versions join the history and their
+        vectors the cache (so that an as-of query never embeds), and the current generation, the
+        law as now, stays as it is."""
+        hashes = {p.key: None if p.repealed else text_hash(p.embed_text) for p in lib.passages}
+        need = {h: p.embed_text for p in lib.passages if (h := hashes[p.key]) is not None}
+        _, embedded, hits = ensure_vectors(need, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress)
+        timer.mark("embed")
+        with self.db.session() as s:
+            seen = history.record(self.db, s, lib.passages, hashes, when)
+        timer.mark("commit")
+        report = BuildReport(
+            unchanged=seen["observed"],
+            repealed=sum(1 for p in lib.passages if p.repealed),
+            embedded=embedded,
+            cache_hits=hits,
+            generation=int(self.db.get_meta("generation", 0)),
+            documents=len(lib.documents),
+            passages=len(lib.passages),
+            embedder=emb.fingerprint.name,
+            library=lib.root,
+            skipped_files=list(lib.skipped),
+            as_of=when.isoformat(),
+            history_only=True,
+            stages=timer.stages,
+            seconds=timer.total,
+        )
         record_build(self.db, report)
         return report
 
@@ -251,6 +300,7 @@ class Builder:
         signature: str,
         files: str | None,
         timer: StageTimer,
+        when: dt.date,
     ) -> tuple[int, int]:
         """Generation N+1 in one transaction, its snapshot written before the commit."""
         from .citations import resolve_citations
@@ -270,6 +320,8 @@ class Builder:
             self.db.set_meta(s, "graph_signature", signature)
             self.db.set_meta(s, "citations_unresolved", cites.unresolved)
             self.db.set_meta(s, "library_files", files)  # what the next build compares before parsing
+            self.db.set_meta(s, "as_of", when.isoformat())
+            history.record(self.db, s, lib.passages, plan.embed_hashes, when)
             self.db.set_meta(s, DIGEST_META, {"generation": generation, "digest": derived.digest()})
             self.derived.save(derived, fp)
             timer.mark("snapshot")

@@ -159,6 +159,18 @@ def _print_report(r: dict) -> None:
         typer.echo(f"  warning: {w}")
 
 
+def _date_option(value: str | None) -> str | None:
+    """A date option checked at parse time: a typo exits 2 with the format, before any work."""
+    if value is None:
+        return None
+    from .history import parse_date
+
+    try:
+        return parse_date(value).isoformat()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command()
 def build(
     library: Path = typer.Argument(..., help="folder (or one file) of laws: .json .pdf .txt .md .jsonl"),
@@ -177,13 +189,20 @@ def build(
     llm_base_url: str | None = typer.Option(
         None, "--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"
     ),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        callback=_date_option,
+        help="the date the library describes, YYYY-MM-DD [default: its newest 最新異動日期, else today]; "
+        "older than the index's newest date: the versions join the history, the index as now stays",
+    ),
     home: Path | None = HomeOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Index a library; only new or changed passages are embedded or sent to the LLM."""
     overrides = {"llm_base_url": llm_base_url} if llm_base_url else {}
     with _open(home, create=True, **overrides) as idx, _Progress() as progress:
-        report = idx.build(library, embedder=embedder, llm=llm, progress=progress).to_dict()
+        report = idx.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of).to_dict()
     _emit(report, as_json, _print_report)
 
 
@@ -310,6 +329,54 @@ def neighbors(
             )
 
     _emit(rows, as_json, human)
+
+
+@app.command()
+def history(
+    key: str = typer.Argument(..., help="article key, e.g. N0030014:1"),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """The versions of one article with the dates each was in force (Index.history)."""
+    with _open(home) as idx:
+        rows = idx.history(key)
+    if not rows:
+        _fail(f"no versions of {key!r} (keys look like N0030014:1; `hoprag passage` shows one)")
+
+    def human(rows):
+        for v in rows:
+            until = v["valid_to"] or "now"
+            state = "（刪除）" if v["repealed"] else v["text"][:60]
+            typer.echo(f"{v['valid_from']} – {until}  {v['law']} {v['article_label']}  {state}")
+
+    _emit(rows, as_json, human)
+
+
+@app.command()
+def diff(
+    date_from: str = typer.Option(..., "--from", callback=_date_option, help="YYYY-MM-DD"),
+    date_to: str = typer.Option(..., "--to", callback=_date_option, help="YYYY-MM-DD"),
+    law: str | None = typer.Option(None, "--law", help="one law: its name (either date's) or pcode"),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """What changed in force between two dates: articles added, changed (with a text diff),
+    removed and relabeled, and renamed laws (Index.diff)."""
+    with _open(home) as idx:
+        out = idx.diff(date_from, date_to, law=law)
+
+    def human(out):
+        c = out["counts"]
+        typer.echo(
+            f"{out['from']} → {out['to']}: {c['added']} added, {c['changed']} changed, "
+            f"{c['removed']} removed, {c['relabeled']} relabeled"
+        )
+        for r in out["renamed_laws"]:
+            typer.echo(f"  renamed {r['doc_key']}: {r['from']} → {r['to']}")
+        for a in out["changed"][:20]:
+            typer.echo(f"  ~ {a['law']} {a['label']}: {a['diff'][:120]}")
+
+    _emit(out, as_json, human)
 
 
 @app.command()

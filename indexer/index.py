@@ -17,12 +17,14 @@ Public API:
         .graph() -> networkx.MultiDiGraph           node and edge attributes for export
         .stats() -> dict
         .export_questions(path) -> dict, .import_questions(path) -> dict
+        .history(key) -> list[dict], .diff(date_from, date_to, law=None) -> dict   the law over time
         .snapshots_list() -> list[dict], .verify_snapshot(generation), .restore_snapshot(generation)
         .generation, .fingerprint, .repairs, .retriever, .builder, .derived, .close()
 """
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +38,7 @@ from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library
 from .report import BuildReport, ProgressFn, unchanged_library
 from .settings import Settings
-from .views import edge_counts, last_report, passage_view, stored_fingerprint, table_counts
+from .views import passage_view, stats_view, stored_fingerprint
 
 if TYPE_CHECKING:
     from storage.cache import EmbeddingCache
@@ -130,19 +132,22 @@ class Index:
         embedder: str | None = None,
         llm: str | None = None,
         progress: ProgressFn | None = None,
+        as_of: str | date | None = None,
     ) -> BuildReport:
         """Bring the index up to date with `library` (a folder, file or Library): embed what the
         cache lacks, ask `llm` for questions of passages without them, commit a new generation.
-        Raises IndexBusy while another process builds, EmbedderMismatch for a second embedder."""
+        `as_of` dates what the library says (default: its newest amendment date); a date older
+        than the index's newest only adds to the history. Raises IndexBusy while another process
+        builds, EmbedderMismatch for a second embedder."""
         self._writable()
         with self._lock():
             # decided before the builder (and numpy, FAISS) load; the builder would decide the same
             noop = (
                 None
                 if isinstance(library, Library)
-                else unchanged_library(self.db, self.settings, library, embedder, llm)
+                else unchanged_library(self.db, self.settings, library, embedder, llm, as_of)
             )
-            return noop or self.builder.build(library, embedder=embedder, llm=llm, progress=progress)
+            return noop or self.builder.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of)
 
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
         """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM
@@ -201,29 +206,24 @@ class Index:
 
     def stats(self) -> dict:
         """Counts, embedder, generation, snapshot, the last build's report and any repairs."""
-        counts = table_counts(self.db)
-        fp = self.fingerprint
         derived = self.derived.load(required=False)
-        generation = self.generation
-        snap = self.derived.snapshots.get(generation)
-        return {
-            "home": str(self.home),
-            "laws": counts["laws"],
-            "passages": counts["passages"],
-            "embedded_passages": counts["embedded_passages"],
-            "repealed_passages": counts["passages"] - counts["embedded_passages"],
-            "vectors": len(derived.sets["passages"]) if derived else 0,
-            "pseudo_queries": counts["pseudo_queries"],
-            "edges": edge_counts(self.db),
-            "cached_embeddings": counts["cached_embeddings"],
-            "embedder": fp.to_dict() if fp else None,
-            "generation": generation,
-            "snapshot_generation": snap.generation if snap else None,
-            "snapshot": snap.path.name if snap else None,
-            "library": self.db.get_meta("library"),
-            "last_build": last_report(self.db),
-            "repairs": list(self.repairs),
-        }
+        vectors = len(derived.sets["passages"]) if derived else 0
+        return stats_view(self.db, self.home, vectors, self.derived.snapshots.get(self.generation), self.repairs)
+
+    def history(self, key: str) -> list[dict]:
+        """The versions of one article (`pcode:article`), oldest first, with the dates each was in force."""
+        from . import history
+
+        with self.db.session() as s:
+            return [v.to_dict() for v in history.history(s, key)]
+
+    def diff(self, date_from: str | date, date_to: str | date, law: str | None = None) -> dict:
+        """Articles added, changed (with a text diff), removed and relabeled between two dates, and
+        renamed laws; `law` narrows it to one law (name or pcode)."""
+        from . import history
+
+        with self.db.session() as s:
+            return history.diff(s, history.parse_date(date_from), history.parse_date(date_to), law)
 
     def snapshots_list(self) -> list[dict]:
         """Every snapshot on disk: generation, path, whether current, creation time, counts."""

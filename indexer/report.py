@@ -16,6 +16,7 @@ Public API:
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -75,6 +76,8 @@ class BuildReport:
     skipped_files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. texts beyond the model's window
     stages: dict[str, float] = field(default_factory=dict)
+    as_of: str = ""  # the date the build observed the library on (YYYY-MM-DD)
+    history_only: bool = False  # older than the index's newest date: versions recorded, index as now kept
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +130,7 @@ def unchanged_build(
     llm_name: str,
     with_llm: bool,
     timer: StageTimer | None = None,
+    as_of: dt.date | None = None,
 ) -> BuildReport | None:
     """The report of a build that has nothing to do, decided without parsing the library or
     loading the embedder: the same files as the last build, the same embedder, LLM and edge
@@ -142,6 +146,7 @@ def unchanged_build(
         or (embedder is not None and embedder != stored.name)
         or db.get_meta("llm") != llm_name
         or db.get_meta("graph_signature") != graph_signature(settings, stored)
+        or (as_of is not None and db.get_meta("as_of") != as_of.isoformat())
     ):
         return None
     if with_llm:
@@ -161,6 +166,7 @@ def unchanged_build(
         embedder=stored.name,
         generation=int(db.get_meta("generation", 0)),
         skipped_files=list(last.get("skipped_files", [])),
+        as_of=str(db.get_meta("as_of") or ""),
     )
     report.stages = timer.stages
     report.seconds = timer.total
@@ -169,7 +175,12 @@ def unchanged_build(
 
 
 def unchanged_library(
-    db: Database, settings: Settings, library: str | Path, embedder: str | None, llm: str | None
+    db: Database,
+    settings: Settings,
+    library: str | Path,
+    embedder: str | None,
+    llm: str | None,
+    as_of: str | dt.date | None = None,
 ) -> BuildReport | None:
     """unchanged_build for a library folder or file, with the LLM the build would use (a bad LLM
     name fails here, as it does before any build)."""
@@ -180,4 +191,9 @@ def unchanged_library(
     llm_name = llm or db.get_meta("llm") or settings.llm
     with_llm = get_llm(llm_name, settings) is not None
     files = library_fingerprint(library, settings.max_file_mb)
-    return unchanged_build(db, settings, files, embedder, llm_name, with_llm, timer) if files else None
+    when = None
+    if as_of is not None:
+        from .history import parse_date
+
+        when = parse_date(as_of)
+    return unchanged_build(db, settings, files, embedder, llm_name, with_llm, timer, when) if files else None

@@ -7,6 +7,7 @@ Public API:
     edge_counts(db) -> {kind: count}
     last_report(db) -> dict | None
     table_counts(db) -> dict                      laws, passages, embedded, cached embeddings, questions
+    stats_view(db, home, vectors, snapshot, repairs) -> dict   what `hoprag stats` shows
     stored_fingerprint(db) -> Fingerprint | None  the embedder the index's vectors were made with
 """
 
@@ -23,9 +24,21 @@ from .edge_params import EDGE_KINDS
 from .embedders.base import Fingerprint
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
-__all__ = ["passage_view", "graph_view", "edge_counts", "last_report", "table_counts", "stored_fingerprint"]
+    from storage.snapshots import Snapshot
+
+__all__ = [
+    "passage_view",
+    "graph_view",
+    "edge_counts",
+    "last_report",
+    "table_counts",
+    "stored_fingerprint",
+    "stats_view",
+]
 
 
 def stored_fingerprint(db: Database) -> Fingerprint | None:
@@ -117,3 +130,27 @@ def table_counts(db: Database) -> dict[str, Any]:
             "cached_embeddings": count(EmbeddingRow),
             "pseudo_queries": {"incoming": int(questions.get("in", 0)), "outgoing": int(questions.get("out", 0))},
         }
+
+
+def stats_view(db: Database, home: Path, vectors: int, snapshot: Snapshot | None, repairs: list[str]) -> dict:
+    counts = table_counts(db)
+    fp = stored_fingerprint(db)
+    return {
+        "home": str(home),
+        "laws": counts["laws"],
+        "passages": counts["passages"],
+        "embedded_passages": counts["embedded_passages"],
+        "repealed_passages": counts["passages"] - counts["embedded_passages"],
+        "vectors": vectors,
+        "pseudo_queries": counts["pseudo_queries"],
+        "edges": edge_counts(db),
+        "cached_embeddings": counts["cached_embeddings"],
+        "embedder": fp.to_dict() if fp else None,
+        "generation": int(db.get_meta("generation", 0)),
+        "snapshot_generation": snapshot.generation if snapshot else None,
+        "snapshot": snapshot.path.name if snapshot else None,
+        "library": db.get_meta("library"),
+        "as_of": db.get_meta("as_of"),
+        "last_build": last_report(db),
+        "repairs": list(repairs),
+    }

@@ -4,14 +4,15 @@ The schema is owned by the Alembic migrations in migrations/; these classes must
 revision (a test compares them).
 
 Public API:
-    Base, MetaEntry, DocumentRow, PassageRow, EmbeddingRow, BuildRow, LLMResultRow, PseudoQueryRow, EdgeRow
+    Base, MetaEntry, DocumentRow, PassageRow, EmbeddingRow, BuildRow, LLMResultRow, PseudoQueryRow, EdgeRow,
+    ArticleVersionRow, ObservationRow
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "LLMResultRow",
     "PseudoQueryRow",
     "EdgeRow",
+    "ArticleVersionRow",
+    "ObservationRow",
     "utcnow",
 ]
 
@@ -146,3 +149,36 @@ class EdgeRow(Base):
     score: Mapped[float] = mapped_column(Float)
     span: Mapped[str | None] = mapped_column(Text, nullable=True)  # the citation as written
     data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ArticleVersionRow(Base):
+    """One text an article has had (with its law's name at the time): kept for as-of queries after
+    a later build replaced it. Its vector is the embedding cache's row for embed_hash."""
+
+    __tablename__ = "article_versions"
+    __table_args__ = (
+        UniqueConstraint("key", "content_hash", name="uq_article_versions_key_content"),
+        {"sqlite_autoincrement": True},
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300))
+    content_hash: Mapped[str] = mapped_column(String(64))  # of law name, label and text
+    doc_key: Mapped[str] = mapped_column(String(200))
+    law: Mapped[str] = mapped_column(String(500))
+    article: Mapped[str] = mapped_column(String(50))
+    article_label: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    chapters: Mapped[list] = mapped_column(JSON, default=list)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    embed_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # NULL: repealed （刪除）
+
+
+class ObservationRow(Base):
+    """What a build dated `as_of` saw of an article: a version, or nothing (version_id NULL: the
+    article was not in the library). A version is in force from its first observation until the
+    next observation of something else, whatever order the builds came in."""
+
+    __tablename__ = "observations"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("article_versions.id", ondelete="CASCADE"), nullable=True)

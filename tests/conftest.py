@@ -50,14 +50,17 @@ def copy_of_index(laws_index, tmp_path):
     return home
 
 
-def write_law(folder: Path, pcode: str, name: str, articles: dict[str, str]) -> Path:
-    """A small law in the 全國法規資料庫 JSON format (UTF-8 with BOM, CRLF), as the real files are."""
+def write_law(folder: Path, pcode: str, name: str, articles: dict[str, str], amended: str | None = None) -> Path:
+    """A small law in the 全國法規資料庫 JSON format (UTF-8 with BOM, CRLF), as the real files are;
+    `amended`: its 最新異動日期 (YYYYMMDD)."""
     import json
     folder.mkdir(parents=True, exist_ok=True)
     content = [{"編章節": "第 一 章 總則"}] + [
         {"條號": f"第 {num} 條", "條文內容": text.replace("\n", "\r\n")} for num, text in articles.items()]
     data = {"法規性質": "法律", "法規名稱": name,
             "法規網址": f"https://law.moj.gov.tw/LawClass/LawAll.aspx?pcode={pcode}", "法規內容": content}
+    if amended:
+        data["最新異動日期"] = amended
     path = folder / f"{pcode}.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data, ensure_ascii=False).encode("utf-8"))
     return path

@@ -1,0 +1,335 @@
+"""Point-in-time law: every version of an article, the date each build saw it, and the law as it
+stood on any date.
+
+A build is dated (`--as-of`, else the newest 最新異動日期 its law files carry, else today). It
+records one observation per article key: the version it read, or nothing for a key the index knew
+that its library lacks. A version is in force from the first date it was observed until the next
+observation of something else. Observations, not intervals, are stored, so builds may arrive in any
+order (2024 first, then 2022) and the history comes out the same; a later correction of a date
+replaces that date's observations.
+
+Old versions keep their vectors in the embedding cache (keyed by text hash, like every vector),
+so an as-of query never embeds an article.
+
+Public API:
+    Version                              key, law, article, label, text, embed_hash, valid_from, valid_to
+    build_date(library, as_of=None) -> date
+    parse_date(text) -> date             YYYY-MM-DD or YYYYMMDD, else ValueError
+    record(db, session, passages, embed_hashes, as_of)   one build's observations (in its transaction)
+    seed_from_current(db, session)       an index made before versions: its passages observed once
+    latest_date(session) -> date | None  the newest observation: the law "as now"
+    history(session, key) -> list[Version]
+    state_at(session, as_of) -> {key: Version}   the articles in force on that date (repealed ones too)
+    diff(session, date_from, date_to, law=None) -> dict   added, changed, removed, renamed
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
+
+from storage.db import Database
+from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow
+
+from .passages import Library, Passage
+
+__all__ = [
+    "Version",
+    "build_date",
+    "parse_date",
+    "record",
+    "seed_from_current",
+    "latest_date",
+    "history",
+    "state_at",
+    "diff",
+]
+
+_CHUNK = 500  # keys per IN (...): SQLite's variable limit is far above, PostgreSQL's too
+
+
+@dataclass(frozen=True)
+class Version:
+    key: str
+    doc_key: str
+    law: str
+    article: str
+    article_label: str
+    text: str
+    embed_hash: str | None  # None: repealed （刪除）
+    valid_from: dt.date
+    valid_to: dt.date | None  # exclusive; None: still in force as far as the index knows
+    version_id: int = 0
+
+    @property
+    def repealed(self) -> bool:
+        return self.embed_hash is None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        del d["version_id"]  # a row id: differs between indexes with the same history
+        d["valid_from"] = self.valid_from.isoformat()
+        d["valid_to"] = self.valid_to.isoformat() if self.valid_to else None
+        d["repealed"] = self.repealed
+        return d
+
+
+def parse_date(text: str | dt.date) -> dt.date:
+    if isinstance(text, dt.date):
+        return text
+    s = str(text).strip()
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(s, fmt).date()
+        except ValueError:
+            pass
+    raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD)")
+
+
+def build_date(library: Library, as_of: str | dt.date | None = None) -> dt.date:
+    """`as_of`, else the newest amendment date (最新異動日期) among the library's laws, else today:
+    a folder of official JSON files dates itself."""
+    if as_of is not None:
+        return parse_date(as_of)
+    dates = _amendment_dates(d.metadata.get("最新異動日期") for d in library.documents)
+    return max(dates) if dates else dt.datetime.now(dt.timezone.utc).date()
+
+
+def _amendment_dates(values: Iterable[object]) -> list[dt.date]:
+    out = []
+    for raw in values:
+        try:
+            out.append(parse_date(str(raw)))
+        except ValueError:  # absent or not a date: the file says nothing about when
+            continue
+    return out
+
+
+def _content_hash(law: str, label: str, text: str) -> str:
+    return hashlib.sha256(json.dumps([law, label, text], ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _chunks(items: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def record(
+    db: Database,
+    s: Session,
+    passages: Sequence[Passage],
+    embed_hashes: Mapping[str, str | None],
+    as_of: dt.date,
+) -> dict[str, int]:
+    """Observe `passages` on `as_of` (and every other known key as absent); returns counts."""
+    rows: dict[str, dict[str, Any]] = {
+        p.key: {
+            "key": p.key,
+            "content_hash": _content_hash(p.law, p.article_label, p.text),
+            "doc_key": p.doc_key,
+            "law": p.law,
+            "article": p.article,
+            "article_label": p.article_label,
+            "text": p.text,
+            "chapters": list(p.chapters),
+            "ordinal": p.ordinal,
+            "embed_hash": embed_hashes.get(p.key),
+        }
+        for p in passages
+    }
+    db.insert_rows(s, cast(Table, ArticleVersionRow.__table__), list(rows.values()), key=("key", "content_hash"))
+    ids: dict[tuple[str, str], int] = {}
+    keys = list(rows)
+    for part in _chunks(keys):
+        for vid, key, ch in s.execute(
+            select(ArticleVersionRow.id, ArticleVersionRow.key, ArticleVersionRow.content_hash).where(
+                ArticleVersionRow.key.in_(part)
+            )
+        ):
+            ids[(key, ch)] = vid
+    known = set(s.scalars(select(ArticleVersionRow.key).distinct()))
+    observed = [{"key": k, "as_of": as_of, "version_id": ids[(k, str(r["content_hash"]))]} for k, r in rows.items()]
+    absent = [{"key": k, "as_of": as_of, "version_id": None} for k in sorted(known - set(rows))]
+    db.insert_rows(
+        s, cast(Table, ObservationRow.__table__), observed + absent, key=("key", "as_of"), update=("version_id",)
+    )
+    return {"observed": len(observed), "absent": len(absent)}
+
+
+def seed_from_current(db: Database, s: Session) -> dt.date | None:
+    """An index built before versions existed: observe its current passages once, dated by its
+    documents' newest amendment date (else its last build's day), so that a build of another
+    date has a history to join. Nothing happens once any observation exists."""
+    if s.scalar(select(func.count()).select_from(ObservationRow)) or not s.scalar(
+        select(func.count()).select_from(PassageRow)
+    ):
+        return None
+    dates = _amendment_dates((meta or {}).get("最新異動日期") for (meta,) in s.execute(select(DocumentRow.meta)))
+    if not dates:
+        last = s.scalar(select(func.max(BuildRow.finished_at)))
+        dates.append(last.date() if last else dt.datetime.now(dt.timezone.utc).date())
+    when = max(dates)
+    rows = s.execute(
+        select(
+            PassageRow.key,
+            DocumentRow.doc_key,
+            PassageRow.law,
+            PassageRow.article,
+            PassageRow.text,
+            PassageRow.chapters,
+            PassageRow.ordinal,
+            PassageRow.meta,
+            PassageRow.embed_hash,
+        ).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
+    ).all()
+    passages = [
+        Passage(
+            key=r[0],
+            doc_key=r[1],
+            law=r[2],
+            article=r[3],
+            text=r[4],
+            chapters=tuple(r[5] or ()),
+            ordinal=r[6],
+            metadata=r[7] or {},
+        )
+        for r in rows
+    ]
+    record(db, s, passages, {r[0]: r[8] for r in rows}, when)
+    return when
+
+
+def latest_date(s: Session) -> dt.date | None:
+    return s.scalar(select(func.max(ObservationRow.as_of)))
+
+
+def _version(row: ArticleVersionRow, start: dt.date, end: dt.date | None) -> Version:
+    return Version(
+        key=row.key,
+        doc_key=row.doc_key,
+        law=row.law,
+        article=row.article,
+        article_label=row.article_label,
+        text=row.text,
+        embed_hash=row.embed_hash,
+        valid_from=start,
+        valid_to=end,
+        version_id=row.id,
+    )
+
+
+def history(s: Session, key: str) -> list[Version]:
+    """The versions of one article, oldest first, each with the interval it was in force."""
+    obs = s.execute(
+        select(ObservationRow.as_of, ObservationRow.version_id)
+        .where(ObservationRow.key == key)
+        .order_by(ObservationRow.as_of)
+    ).all()
+    runs: list[tuple[int | None, dt.date, dt.date | None]] = []
+    for when, vid in obs:
+        if runs and runs[-1][0] == vid:
+            continue
+        if runs:
+            runs[-1] = (runs[-1][0], runs[-1][1], when)
+        runs.append((vid, when, None))
+    wanted = {vid for vid, _, _ in runs if vid is not None}
+    rows = {r.id: r for r in s.scalars(select(ArticleVersionRow).where(ArticleVersionRow.id.in_(wanted)))}
+    return [_version(rows[vid], start, end) for vid, start, end in runs if vid is not None]
+
+
+def state_at(s: Session, as_of: dt.date) -> dict[str, Version]:
+    """Every article in force on `as_of` (its newest observation on or before that date is a
+    version); repealed ones included, with embed_hash None."""
+    newest = (
+        select(ObservationRow.key, func.max(ObservationRow.as_of).label("as_of"))
+        .where(ObservationRow.as_of <= as_of)
+        .group_by(ObservationRow.key)
+        .subquery()
+    )
+    picked = s.execute(
+        select(ObservationRow.key, ObservationRow.version_id, ObservationRow.as_of).join(
+            newest, (newest.c.key == ObservationRow.key) & (newest.c.as_of == ObservationRow.as_of)
+        )
+    ).all()
+    ids = [vid for _, vid, _ in picked if vid is not None]
+    rows: dict[int, ArticleVersionRow] = {}
+    for part in _chunks(ids):
+        rows.update({r.id: r for r in s.scalars(select(ArticleVersionRow).where(ArticleVersionRow.id.in_(part)))})
+    # valid_from here is the observation that put the version in force as far as this date
+    # knows: the start of its run needs the full history (history()), which a query does not
+    return {key: _version(rows[vid], since, None) for key, vid, since in picked if vid is not None}
+
+
+def _inline_diff(old: str, new: str) -> str:
+    """A character-level diff that reads in Chinese: [-removed-]{+added+}."""
+    out = []
+    for op, a, b, c, d in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(old[a:b])
+        if op in ("delete", "replace"):
+            out.append(f"[-{old[a:b]}-]")
+        if op in ("insert", "replace"):
+            out.append(f"{{+{new[c:d]}+}}")
+    return "".join(out)
+
+
+def diff(s: Session, date_from: dt.date, date_to: dt.date, law: str | None = None) -> dict:
+    """What changed in force between two dates: added, changed (with a text diff), removed
+    (absent or repealed on `date_to`), relabeled (same text, the law renamed) articles, and the
+    renamed laws. `law`: a law name (either date's) or pcode."""
+    before, after = state_at(s, date_from), state_at(s, date_to)
+
+    def live(v: Version | None) -> bool:
+        return v is not None and not v.repealed
+
+    def wanted(*vs: Version | None) -> bool:
+        return law is None or any(v is not None and law in (v.law, v.doc_key) for v in vs)
+
+    out: dict = {"from": date_from.isoformat(), "to": date_to.isoformat(), "law": law}
+    added, changed, removed, relabeled = [], [], [], []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if not wanted(a, b):
+            continue
+        if live(b) and not live(a):
+            assert b is not None
+            added.append({"key": key, "law": b.law, "label": b.article_label, "text": b.text})
+        elif live(a) and not live(b):
+            assert a is not None
+            removed.append({"key": key, "law": a.law, "label": a.article_label, "repealed": b is not None})
+        elif live(a) and live(b):
+            assert a is not None and b is not None
+            if a.text != b.text:
+                changed.append(
+                    {
+                        "key": key,
+                        "law": b.law,
+                        "label": b.article_label,
+                        "old": a.text,
+                        "new": b.text,
+                        "diff": _inline_diff(a.text, b.text),
+                    }
+                )
+            elif a.law != b.law or a.article_label != b.article_label:
+                relabeled.append({"key": key, "from": f"{a.law} {a.article_label}", "to": f"{b.law} {b.article_label}"})
+    renamed = sorted(
+        {(a.doc_key, a.law, after[k].law) for k, a in before.items() if k in after and after[k].law != a.law}
+    )
+    renamed = [r for r in renamed if law is None or law in r]
+    out.update(
+        counts={"added": len(added), "changed": len(changed), "removed": len(removed), "relabeled": len(relabeled)},
+        renamed_laws=[{"doc_key": d, "from": f, "to": t} for d, f, t in renamed],
+        added=added,
+        changed=changed,
+        removed=removed,
+        relabeled=relabeled,
+    )
+    return out

@@ -1,0 +1,123 @@
+"""Point-in-time law: versions kept per article key, dated builds in any order, repeal, rename,
+the law as it stood on a date, and a diff of two dates (on the bundled 2022 and 2024 laws too)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from indexer.cli import app
+from indexer.index import Index
+
+from .conftest import requires_data, write_law
+
+USE = "use-multilingual"
+V1 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資。", "3": "本法自公布日施行。"}
+V2 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資三分之一以上。", "3": "（刪除）",
+      "4": "主管機關為勞動部。"}
+
+
+@pytest.fixture
+def libs(tmp_path):
+    old, new = tmp_path / "v1", tmp_path / "v2"
+    write_law(old, "T0000001", "勞工工時法", V1, amended="20200101")
+    write_law(new, "T0000001", "勞動工時法", V2, amended="20230101")   # renamed, 2 amended, 3 repealed, 4 added
+    return old, new
+
+
+def _build(home, *libs):
+    reports = []
+    with Index(home) as idx:
+        for lib in libs:
+            reports.append(idx.build(lib, embedder=USE))
+    return reports
+
+
+def test_builds_date_themselves_and_arrive_in_any_order(tmp_path, libs):
+    old, new = libs
+    forward = _build(tmp_path / "a", old, new)
+    backward = _build(tmp_path / "b", new, old)
+    assert [r.as_of for r in forward] == ["2020-01-01", "2023-01-01"]
+    assert [(r.as_of, r.history_only) for r in backward] == [("2023-01-01", False), ("2020-01-01", True)]
+    assert backward[1].generation == backward[0].generation == 1       # the index as now was left alone
+    for key in ("T0000001:1", "T0000001:2", "T0000001:3", "T0000001:4"):
+        with Index(tmp_path / "a") as a, Index(tmp_path / "b") as b:
+            assert a.history(key) == b.history(key), key
+    with Index(tmp_path / "b") as idx:                                  # today's law: the 2023 text
+        assert idx.passage("T0000001:2")["text"] == V2["2"]
+        assert idx.passage("T0000001:2")["law"] == "勞動工時法"
+
+
+def test_history_intervals_repeal_and_rename(tmp_path, libs):
+    old, new = libs
+    _build(tmp_path / "h", new, old)
+    with Index(tmp_path / "h") as idx:
+        two = idx.history("T0000001:2")
+        assert [(v["valid_from"], v["valid_to"], v["law"], v["text"]) for v in two] == [
+            ("2020-01-01", "2023-01-01", "勞工工時法", V1["2"]),
+            ("2023-01-01", None, "勞動工時法", V2["2"]),
+        ]
+        three = idx.history("T0000001:3")
+        assert [(v["valid_from"], v["valid_to"], v["repealed"]) for v in three] == [
+            ("2020-01-01", "2023-01-01", False), ("2023-01-01", None, True)]
+        four = idx.history("T0000001:4")
+        assert [(v["valid_from"], v["valid_to"]) for v in four] == [("2023-01-01", None)]   # not before
+        one = idx.history("T0000001:1")            # same text, the law renamed: a new version all the same
+        assert [v["law"] for v in one] == ["勞工工時法", "勞動工時法"]
+        assert idx.history("T0000001:99") == []
+
+
+def test_diff_of_two_dates_and_at_interval_edges(tmp_path, libs):
+    old, new = libs
+    _build(tmp_path / "h", old, new)
+    with Index(tmp_path / "h") as idx:
+        d = idx.diff("2020-06-01", "2023-01-01")
+        assert d["counts"] == {"added": 1, "changed": 1, "removed": 1, "relabeled": 1}
+        assert d["renamed_laws"] == [{"doc_key": "T0000001", "from": "勞工工時法", "to": "勞動工時法"}]
+        (changed,) = d["changed"]
+        assert changed["key"] == "T0000001:2" and changed["diff"].endswith("{+三分之一以上+}。")
+        assert d["removed"] == [{"key": "T0000001:3", "law": "勞工工時法", "label": "第3條", "repealed": True}]
+        assert idx.diff("2022-12-31", "2023-01-01")["counts"]["changed"] == 1     # the day it changed
+        assert idx.diff("2023-01-01", "2030-01-01")["counts"] == {"added": 0, "changed": 0, "removed": 0, "relabeled": 0}
+        before = idx.diff("2019-12-31", "2020-01-01")                            # the first day it is known
+        assert before["counts"]["added"] == 3
+        assert idx.diff("2020-06-01", "2023-01-01", law="T9999999")["counts"]["changed"] == 0
+
+
+def test_rebuild_on_another_date_is_not_a_noop(tmp_path, libs):
+    old, _ = libs
+    home = tmp_path / "h"
+    with Index(home) as idx:
+        idx.build(old, embedder=USE)
+        assert idx.build(old).as_of == "2020-01-01"                 # a no-op keeps the date
+        later = idx.build(old, as_of="2021-05-05")                   # the same law, seen again later
+        assert later.as_of == "2021-05-05" and later.embedded == 0
+        assert [(v["valid_from"], v["valid_to"]) for v in idx.history("T0000001:1")] == [("2020-01-01", None)]
+
+
+def test_cli_history_diff_and_bad_dates(tmp_path, libs):
+    old, new = libs
+    home = str(tmp_path / "h")
+    runner = CliRunner()
+    assert runner.invoke(app, ["build", str(old), "--home", home, "--embedder", USE, "--json"]).exit_code == 0
+    r = runner.invoke(app, ["build", str(new), "--home", home, "--as-of", "2023-02-01", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["as_of"] == "2023-02-01"
+    r = runner.invoke(app, ["diff", "--from", "2020-01-01", "--to", "2023-02-01", "--home", home, "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["counts"]["changed"] == 1
+    r = runner.invoke(app, ["history", "T0000001:2", "--home", home])
+    assert r.exit_code == 0 and "2020-01-01 – 2023-02-01" in r.stdout
+    bad = runner.invoke(app, ["diff", "--from", "2020-13-01", "--to", "2023-02-01", "--home", home])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+    missing = runner.invoke(app, ["history", "T0000001:99", "--home", home])
+    assert missing.exit_code == 1 and "no versions" in missing.output
+
+
+@requires_data
+def test_bundled_amendment_2022_to_2024(laws_index):
+    first, second, _ = laws_index["reports"]
+    with Index(laws_index["home"]) as idx:
+        d = idx.diff(first.as_of, second.as_of)
+    assert (d["counts"]["changed"], d["counts"]["added"], d["counts"]["removed"]) == (341, 91, 0)
+    assert {"doc_key": "N0030014", "from": "性別工作平等法", "to": "性別平等工作法"} in d["renamed_laws"]
