@@ -158,6 +158,7 @@ class QuestionStage:
             max_retries=s.llm_max_retries,
             validate=lambda obj: parse_reply(obj, self.counts),
             on_done=on_done,
+            repair_temperatures=tuple(s.llm_repair_temperatures),
         )
         self._store(pending)
         result.calls = len(requests)

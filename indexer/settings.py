@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts/malformed replies")
     # 0.3: on the local 1.5B model, varied enough that a re-ask differs, steady enough to keep the form
     llm_temperature: float = Field(0.3, ge=0, le=2)
+    # the temperatures of the 1st, 2nd, … re-ask after a reply that did not fit (the last repeats)
+    llm_repair_temperatures: list[float] = Field(default_factory=lambda: [0.6, 0.9])
     # A small model may paste the article until it hits the limit: cap the reply (0 = server default).
     llm_max_tokens: int = Field(768, ge=0, description="reply tokens per LLM call (0: the server's default)")
 

@@ -416,6 +416,20 @@ def test_one_failure_among_many(backend: Backend) -> None:
     assert len(backend.fake.requests) == 13
 
 
+def test_misfit_replies_are_asked_again_warmer(backend: Backend) -> None:
+    """A repaired re-ask goes out at the next temperature of the ladder (the last one repeats);
+    a plain retry after a server error keeps the configured temperature."""
+    backend.fake.responder = lambda prompt, system, schema: {"questions": ["only one"]}
+    req = LLMRequest(key="k", prompt="第1條", schema=SCHEMA, system=SYSTEM, repair=lambda why: f"修正：{why}")
+    out = run(backend.make(llm_temperature=0.3), [req], max_retries=3, repair_temperatures=(0.6, 0.9))
+    assert isinstance(out["k"], LLMError) and out["k"].attempts == 4
+
+    def temperature(body: dict) -> float:
+        return body["generationConfig"]["temperature"] if backend.kind == "gemini" else body["temperature"]
+
+    assert [temperature(r.body) for r in backend.fake.requests] == [0.3, 0.6, 0.9, 0.9]
+
+
 def test_client_is_reusable_across_runs(backend: Backend) -> None:
     client = backend.make()
     for _ in range(2):  # each run is a new event loop
@@ -451,8 +465,9 @@ def test_missing_configuration_is_explained() -> None:
 
 
 def test_runner_options_and_error_pickling() -> None:
-    s = Settings(llm_concurrency=3, llm_rpm=60, llm_max_retries=4, llm_timeout_s=9)
-    assert runner_options(s) == {"concurrency": 3, "rpm": 60, "max_retries": 4, "timeout_s": 9}
+    s = Settings(llm_concurrency=3, llm_rpm=60, llm_max_retries=4, llm_timeout_s=9, llm_repair_temperatures=[0.5])
+    assert runner_options(s) == {"concurrency": 3, "rpm": 60, "max_retries": 4, "timeout_s": 9,
+                                 "repair_temperatures": (0.5,)}
     err = LLMError("boom", kind="http", status=503, attempts=3, retry_after_s=2.0)
     back = pickle.loads(pickle.dumps(err))
     assert (back.kind, back.status, back.attempts, back.retry_after_s, str(back)) == ("http", 503, 3, 2.0, "boom")

@@ -102,9 +102,11 @@ class LLMClient(Protocol):
         *,
         system: str | None = None,
         examples: Sequence[tuple[str, str]] = (),
+        temperature: float | None = None,
     ) -> dict[str, Any]:
         """One attempt: the reply parsed as a JSON object, or LLMError. `examples` are
-        (prompt, reply) pairs sent as earlier turns of the conversation."""
+        (prompt, reply) pairs sent as earlier turns of the conversation; `temperature` overrides
+        the configured one for this call."""
         ...
 
     async def aclose(self) -> None:

@@ -87,6 +87,7 @@ class GeminiLLM:
         *,
         system: str | None = None,
         examples: Sequence[tuple[str, str]] = (),
+        temperature: float | None = None,
     ) -> dict[str, Any]:
         contents: Any = prompt
         if examples:
@@ -98,7 +99,7 @@ class GeminiLLM:
             contents.append(types.Content(role="user", parts=[types.Part(text=prompt)]))
         config = types.GenerateContentConfig(
             system_instruction=system,
-            temperature=self._temperature,
+            temperature=self._temperature if temperature is None else temperature,
             response_mime_type="application/json",
             response_json_schema=schema,
         )

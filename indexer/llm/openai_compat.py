@@ -127,12 +127,17 @@ class OpenAICompatLLM:
         *,
         system: str | None = None,
         examples: Sequence[tuple[str, str]] = (),
+        temperature: float | None = None,
     ) -> dict[str, Any]:
         messages = [{"role": "system", "content": system}] if system else []
         for user, assistant in examples:  # a worked example as earlier turns: small models copy its form
             messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         messages.append({"role": "user", "content": prompt})
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self._temperature}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self._temperature if temperature is None else temperature,
+        }
         if self._max_tokens:
             body["max_tokens"] = self._max_tokens
         n = _NEGOTIATED.get(self.url, 0)
