@@ -282,13 +282,11 @@ def _inline_diff(old: str, new: str) -> str:
 
 
 def diff(s: Session, date_from: dt.date, date_to: dt.date, law: str | None = None) -> dict:
-    """What changed in force between two dates: added, changed (with a text diff), removed
-    (absent or repealed on `date_to`), relabeled (same text, the law renamed) articles, and the
+    """What changed between two dates: articles added (no version before), changed (another
+    text, with a text diff; `repealed` when it became （刪除）), removed (no version after: gone from
+    the law's file), relabeled (same text, the law renamed or the article renumbered), and the
     renamed laws. `law`: a law name (either date's) or pcode."""
     before, after = state_at(s, date_from), state_at(s, date_to)
-
-    def live(v: Version | None) -> bool:
-        return v is not None and not v.repealed
 
     def wanted(*vs: Version | None) -> bool:
         return law is None or any(v is not None and law in (v.law, v.doc_key) for v in vs)
@@ -299,27 +297,25 @@ def diff(s: Session, date_from: dt.date, date_to: dt.date, law: str | None = Non
         a, b = before.get(key), after.get(key)
         if not wanted(a, b):
             continue
-        if live(b) and not live(a):
+        if a is None:
             assert b is not None
             added.append({"key": key, "law": b.law, "label": b.article_label, "text": b.text})
-        elif live(a) and not live(b):
-            assert a is not None
-            removed.append({"key": key, "law": a.law, "label": a.article_label, "repealed": b is not None})
-        elif live(a) and live(b):
-            assert a is not None and b is not None
-            if a.text != b.text:
-                changed.append(
-                    {
-                        "key": key,
-                        "law": b.law,
-                        "label": b.article_label,
-                        "old": a.text,
-                        "new": b.text,
-                        "diff": _inline_diff(a.text, b.text),
-                    }
-                )
-            elif a.law != b.law or a.article_label != b.article_label:
-                relabeled.append({"key": key, "from": f"{a.law} {a.article_label}", "to": f"{b.law} {b.article_label}"})
+        elif b is None:
+            removed.append({"key": key, "law": a.law, "label": a.article_label})
+        elif a.text != b.text:
+            changed.append(
+                {
+                    "key": key,
+                    "law": b.law,
+                    "label": b.article_label,
+                    "old": a.text,
+                    "new": b.text,
+                    "repealed": b.repealed,
+                    "diff": _inline_diff(a.text, b.text),
+                }
+            )
+        elif a.law != b.law or a.article_label != b.article_label:
+            relabeled.append({"key": key, "from": f"{a.law} {a.article_label}", "to": f"{b.law} {b.article_label}"})
     renamed = sorted(
         {(a.doc_key, a.law, after[k].law) for k, a in before.items() if k in after and after[k].law != a.law}
     )

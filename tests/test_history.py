@@ -74,12 +74,12 @@ def test_diff_of_two_dates_and_at_interval_edges(tmp_path, libs):
     _build(tmp_path / "h", old, new)
     with Index(tmp_path / "h") as idx:
         d = idx.diff("2020-06-01", "2023-01-01")
-        assert d["counts"] == {"added": 1, "changed": 1, "removed": 1, "relabeled": 1}
+        assert d["counts"] == {"added": 1, "changed": 2, "removed": 0, "relabeled": 1}
         assert d["renamed_laws"] == [{"doc_key": "T0000001", "from": "勞工工時法", "to": "勞動工時法"}]
-        (changed,) = d["changed"]
-        assert changed["key"] == "T0000001:2" and changed["diff"].endswith("{+三分之一以上+}。")
-        assert d["removed"] == [{"key": "T0000001:3", "law": "勞工工時法", "label": "第3條", "repealed": True}]
-        assert idx.diff("2022-12-31", "2023-01-01")["counts"]["changed"] == 1     # the day it changed
+        amended, repealed = d["changed"]
+        assert amended["key"] == "T0000001:2" and amended["diff"].endswith("{+三分之一以上+}。")
+        assert not amended["repealed"] and (repealed["key"], repealed["repealed"]) == ("T0000001:3", True)
+        assert idx.diff("2022-12-31", "2023-01-01")["counts"]["changed"] == 2     # the day it changed
         assert idx.diff("2023-01-01", "2030-01-01")["counts"] == {"added": 0, "changed": 0, "removed": 0, "relabeled": 0}
         before = idx.diff("2019-12-31", "2020-01-01")                            # the first day it is known
         assert before["counts"]["added"] == 3
@@ -105,7 +105,7 @@ def test_cli_history_diff_and_bad_dates(tmp_path, libs):
     r = runner.invoke(app, ["build", str(new), "--home", home, "--as-of", "2023-02-01", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["as_of"] == "2023-02-01"
     r = runner.invoke(app, ["diff", "--from", "2020-01-01", "--to", "2023-02-01", "--home", home, "--json"])
-    assert r.exit_code == 0 and json.loads(r.stdout)["counts"]["changed"] == 1
+    assert r.exit_code == 0 and json.loads(r.stdout)["counts"]["changed"] == 2
     r = runner.invoke(app, ["history", "T0000001:2", "--home", home])
     assert r.exit_code == 0 and "2020-01-01 – 2023-02-01" in r.stdout
     bad = runner.invoke(app, ["diff", "--from", "2020-13-01", "--to", "2023-02-01", "--home", home])
