@@ -171,6 +171,11 @@ def _date_option(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+AsOfOpt = typer.Option(
+    None, "--as-of", callback=_date_option, help="the law in force on this date (YYYY-MM-DD) [default: as now]"
+)
+
+
 @app.command()
 def build(
     library: Path = typer.Argument(..., help="folder (or one file) of laws: .json .pdf .txt .md .jsonl"),
@@ -266,13 +271,15 @@ def search(
     law: list[str] | None = LawOpt,
     pcode: list[str] | None = PcodeOpt,
     key: list[str] | None = KeyOpt,
+    as_of: str | None = AsOfOpt,
     home: Path | None = HomeOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Top-k passages: dense, by incoming pseudo-queries, or hybrid (BM25 + dense + questions); an
     article the query names (勞基法第24條) comes first."""
     with _open(home) as idx:
-        hits = [h.to_dict() for h in idx.search(text, k=k, mode=mode.value, filters=_filters(law, pcode, key))]
+        found = idx.search(text, k=k, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
+        hits = [h.to_dict() for h in found]
     _emit(hits, as_json, _print_hits)
 
 
@@ -288,13 +295,14 @@ def hop(
     law: list[str] | None = LawOpt,
     pcode: list[str] | None = PcodeOpt,
     key: list[str] | None = KeyOpt,
+    as_of: str | None = AsOfOpt,
     home: Path | None = HomeOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """HopRAG multi-hop retrieval (Index.hop_search): entry passages, expansion along question and
     citation edges, ranked by relevance and visits."""
     with _open(home) as idx:
-        hits = idx.hop_search(text, k=k, n_hop=n_hop, mode=mode.value, filters=_filters(law, pcode, key))
+        hits = idx.hop_search(text, k=k, n_hop=n_hop, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
         rows = [h.to_dict() for h in hits]
     _emit(rows, as_json, _print_hits)
 
@@ -306,6 +314,7 @@ def neighbors(
     kinds: list[EdgeKind] | None = typer.Option(
         None, "--kinds", "--kind", help="question | citation | structural (repeatable)"
     ),
+    as_of: str | None = AsOfOpt,
     home: Path | None = HomeOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -316,6 +325,7 @@ def neighbors(
                 int(ref) if ref.isdigit() else ref,
                 direction=direction.value,
                 kinds=[k.value for k in kinds] if kinds else None,
+                as_of=as_of,
             )
         except KeyError:
             _fail(f"no passage {ref!r}")
@@ -476,12 +486,13 @@ def stats(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
 @app.command()
 def passage(
     ref: str = typer.Argument(..., help="passage key (N0030001:24) or numeric id"),
+    as_of: str | None = AsOfOpt,
     home: Path | None = HomeOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Show one passage."""
+    """Show one passage (as of a date: the version in force then, by key)."""
     with _open(home) as idx:
-        p = idx.passage(int(ref) if ref.isdigit() else ref)
+        p = idx.passage(int(ref) if ref.isdigit() and as_of is None else ref, as_of=as_of)
     if p is None:
         _fail(f"no passage {ref!r}")
     _emit(p, as_json, lambda p: typer.echo(f"{p['law']} {p['label']} [{p['key']}]\n{p['text']}"))

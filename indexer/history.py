@@ -21,6 +21,8 @@ Public API:
     history(session, key) -> list[Version]
     state_at(session, as_of) -> {key: Version}   the articles in force on that date (repealed ones too)
     diff(session, date_from, date_to, law=None) -> dict   added, changed, removed, renamed
+    history_of(db, key), diff_of(db, date_from, date_to, law), version_of(db, key, as_of)   the same
+                                         for the facade, as JSON-ready dicts, in their own transaction
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sqlalchemy.orm import Session
 from storage.db import Database
 from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow
 
+from .errors import QueryError
 from .passages import Library, Passage
 
 __all__ = [
@@ -51,6 +54,9 @@ __all__ = [
     "history",
     "state_at",
     "diff",
+    "history_of",
+    "diff_of",
+    "version_of",
 ]
 
 _CHUNK = 500  # keys per IN (...): SQLite's variable limit is far above, PostgreSQL's too
@@ -67,6 +73,8 @@ class Version:
     embed_hash: str | None  # None: repealed （刪除）
     valid_from: dt.date
     valid_to: dt.date | None  # exclusive; None: still in force as far as the index knows
+    chapters: tuple[str, ...] = ()
+    ordinal: int = 0
     version_id: int = 0
 
     @property
@@ -78,6 +86,8 @@ class Version:
         del d["version_id"]  # a row id: differs between indexes with the same history
         d["valid_from"] = self.valid_from.isoformat()
         d["valid_to"] = self.valid_to.isoformat() if self.valid_to else None
+        d["chapters"] = list(self.chapters)
+        d["label"] = self.article_label  # as a passage's dict has it
         d["repealed"] = self.repealed
         return d
 
@@ -222,6 +232,8 @@ def _version(row: ArticleVersionRow, start: dt.date, end: dt.date | None) -> Ver
         embed_hash=row.embed_hash,
         valid_from=start,
         valid_to=end,
+        chapters=tuple(row.chapters or ()),
+        ordinal=row.ordinal,
         version_id=row.id,
     )
 
@@ -329,3 +341,24 @@ def diff(s: Session, date_from: dt.date, date_to: dt.date, law: str | None = Non
         relabeled=relabeled,
     )
     return out
+
+
+def history_of(db: Database, key: str) -> list[dict]:
+    with db.session() as s:
+        return [v.to_dict() for v in history(s, key)]
+
+
+def diff_of(db: Database, date_from: str | dt.date, date_to: str | dt.date, law: str | None = None) -> dict:
+    with db.session() as s:
+        return diff(s, parse_date(date_from), parse_date(date_to), law)
+
+
+def version_of(db: Database, key: str, as_of: str | dt.date) -> dict | None:
+    """The version of `key` in force on `as_of` (with the interval of its run), or None."""
+    try:
+        when = parse_date(as_of)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    with db.session() as s:
+        runs = [v for v in history(s, key) if v.valid_from <= when and (v.valid_to is None or when < v.valid_to)]
+    return runs[0].to_dict() if runs else None

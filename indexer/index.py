@@ -33,6 +33,7 @@ from storage.db import Database
 from storage.lock import WriterLock
 from storage.snapshots import SnapshotError
 
+from . import history
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library
@@ -171,29 +172,33 @@ class Index:
         with self._lock():
             return import_answers(self.db, path)
 
-    def search(self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None) -> list[Hit]:
+    def search(
+        self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None
+    ) -> list[Hit]:
         """Top-k passages: dense | questions (incoming pseudo-queries) | hybrid (BM25 + dense +
-        questions, RRF); an article the query names comes first. Raises QueryError on bad input."""
-        return self.retriever.search(text, k=k, mode=mode, filters=filters)
+        questions, RRF) | bm25; an article the query names comes first. `as_of` (YYYY-MM-DD): the
+        law in force on that date. Raises QueryError on bad input."""
+        return self.retriever.search(text, k=k, mode=mode, filters=filters, as_of=as_of)
 
     def query(self, text: str, k: int = 10) -> list[Hit]:
         """Dense top-k passages (search with mode="dense")."""
         return self.search(text, k=k, mode="dense")
 
-    def hop_search(
-        self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity", filters: dict | None = None
-    ) -> HopHits:
+    def hop_search(self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity", **kw: Any) -> HopHits:
         """HopRAG multi-hop retrieval: entries from hybrid search, then `n_hop` steps along question
-        and citation edges chosen by similarity or by the LLM; ranked by relevance and visits."""
-        return self.retriever.hop_search(text, k=k, n_hop=n_hop, mode=mode, filters=filters)
+        and citation edges chosen by similarity or by the LLM; ranked by relevance and visits.
+        Keywords: filters, as_of (the law in force on that date: citation edges of then)."""
+        return self.retriever.hop_search(text, k=k, n_hop=n_hop, mode=mode, **kw)
 
-    def neighbors(self, passage: int | str, direction: str = "out", kinds: Any = None) -> list[dict]:
-        """The passages one edge away (out, in or both), with the edge's kind and questions."""
-        return self.retriever.neighbors(passage, direction=direction, kinds=kinds)
+    def neighbors(self, passage: int | str, direction: str = "out", kinds: Any = None, as_of: Any = None) -> list[dict]:
+        """The passages one edge away (out, in or both), with the edge's kind and questions;
+        `as_of`: among the articles in force on that date (passage by key)."""
+        return self.retriever.neighbors(passage, direction=direction, kinds=kinds, as_of=as_of)
 
-    def passage(self, ref: int | str) -> dict | None:
-        """One passage by id or key, with its pseudo-queries; None if there is none."""
-        return passage_view(self.db, ref)
+    def passage(self, ref: int | str, as_of: Any = None) -> dict | None:
+        """One passage by id or key, with its pseudo-queries; None if there is none. `as_of`: the
+        version of that key in force on the date (with its interval), by key."""
+        return passage_view(self.db, ref) if as_of is None else history.version_of(self.db, str(ref), as_of)
 
     def graph(self) -> Any:
         """The passage graph (networkx.MultiDiGraph) with attributes (key, law, article,
@@ -212,18 +217,12 @@ class Index:
 
     def history(self, key: str) -> list[dict]:
         """The versions of one article (`pcode:article`), oldest first, with the dates each was in force."""
-        from . import history
-
-        with self.db.session() as s:
-            return [v.to_dict() for v in history.history(s, key)]
+        return history.history_of(self.db, key)
 
     def diff(self, date_from: str | date, date_to: str | date, law: str | None = None) -> dict:
         """Articles added, changed (with a text diff), removed and relabeled between two dates, and
         renamed laws; `law` narrows it to one law (name or pcode)."""
-        from . import history
-
-        with self.db.session() as s:
-            return history.diff(s, history.parse_date(date_from), history.parse_date(date_to), law)
+        return history.diff_of(self.db, date_from, date_to, law)
 
     def snapshots_list(self) -> list[dict]:
         """Every snapshot on disk: generation, path, whether current, creation time, counts."""

@@ -33,6 +33,7 @@ and uses rrf_k.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from collections import Counter
@@ -42,10 +43,10 @@ from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import DocumentRow, PassageRow, PseudoQueryRow
+from storage.models import ArticleVersionRow, BuildRow, DocumentRow, PassageRow, PseudoQueryRow
 
 from .derived import DerivedStore
 from .errors import EmbedderMismatch, HopLLMError, IndexStateError, QueryError
@@ -112,7 +113,9 @@ def _doc(text: str, default: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class Hit:
-    passage_id: int = field(metadata={"doc": "the passage's row id (stable within this index)"})
+    passage_id: int = field(
+        metadata={"doc": "the passage's row id (stable within this index); as of a date: the article version's id"}
+    )
     key: str = field(metadata={"doc": "pcode:article, stable across renamings, e.g. N0030001:24"})
     law: str = field(metadata={"doc": "the law's name as the library has it now"})
     article: str = field(metadata={"doc": "article number, e.g. 24 or 15-1"})
@@ -126,6 +129,7 @@ class Hit:
     sim: float | None = _doc("hop search: normalized relevance")
     imp: float | None = _doc("hop search: visits / most visits (an entry counts one, each arrival one more), in [0, 1]")
     path: tuple[dict, ...] | None = _doc("hop search: edges followed to reach it")
+    as_of: str | None = _doc("searched as of a date: that date (the text and law name in force then)")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -169,6 +173,7 @@ class State:
     passage_index: Any  # VectorIndex of passages
     fingerprint: Any = None  # the embedder the vectors were made with
     lexicon: Lexicon | None = None  # BM25 of this generation, from its snapshot
+    as_of: str | None = None  # a dated state (asof.py): ids are article-version ids
     _bm25_pos: np.ndarray | None = field(default=None, repr=False)
 
     def bm25_positions(self) -> np.ndarray:
@@ -198,6 +203,7 @@ class Retriever:
     def __init__(self, db: Database, derived: DerivedStore, settings: Settings):
         self.db, self.derived, self.settings = db, derived, settings
         self._state: State | None = None
+        self._dated: dict[tuple, State] = {}  # as_of states, oldest first
         self._lock = threading.Lock()
         self._embedders: dict[str, Any] = {}
 
@@ -213,6 +219,36 @@ class Retriever:
             if self._state is None or self._state.generation != self._generation():
                 self._state = self.load_state()
             return self._state
+
+    def state_at(self, as_of: str | dt.date | None) -> State:
+        """Today's state, or the law in force on `as_of` (asof.py): made once per date and
+        history (a build, even of an older date, makes it anew), a few dates kept."""
+        current = self.state()
+        if as_of is None:
+            return current
+        from .history import parse_date
+
+        try:
+            when = parse_date(as_of)
+        except ValueError as exc:
+            raise QueryError(str(exc)) from None
+        with self.db.session() as s:
+            key = (when, current.generation, s.scalar(select(func.max(BuildRow.id))))
+        with self._lock:
+            dated = self._dated.get(key)
+            if dated is None:
+                from .asof import dated_derived
+
+                with self.db.session() as s:
+                    derived, rows = dated_derived(
+                        s, self.derived.cache, current.fingerprint, self.settings.bm25_tokenizer, current.lexicon, when
+                    )
+                dated = self._make_state(current.generation, derived, rows, [])
+                dated.fingerprint, dated.lexicon, dated.as_of = current.fingerprint, derived.lexicon, when.isoformat()
+                self._dated[key] = dated
+                while len(self._dated) > 4:
+                    self._dated.pop(next(iter(self._dated)))
+            return dated
 
     def _generation(self) -> int:
         return int(self.db.get_meta("generation", 0))
@@ -236,18 +272,20 @@ class Retriever:
                     ).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
                 ).all()
                 questions = s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id, PseudoQueryRow.text)).all()
+                # a law's former names (from its older versions) still find it: 性別工作平等法 → 性別平等工作法
+                former = s.execute(select(ArticleVersionRow.law, ArticleVersionRow.doc_key).distinct()).all()
             if view.fingerprint is None:
                 raise IndexStateError(f"the index at {self.derived.home} is empty: run `hoprag build LIBRARY` first")
             derived, _ = self.derived.read(view)
             if derived is not None:
-                state = self._make_state(view.generation, derived, rows, questions)
+                state = self._make_state(view.generation, derived, rows, questions, former)
                 state.fingerprint = view.fingerprint
                 state.lexicon = derived.lexicon
                 return state
             self.derived.load()  # repairs the current generation's snapshot, then read again
         raise IndexStateError("the index changed three times while loading; try again")
 
-    def _make_state(self, generation: int, derived, rows, questions) -> State:
+    def _make_state(self, generation: int, derived, rows, questions, former=()) -> State:
         info = {r[0]: PassageInfo(r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7]) for r in rows}
         doc_of_law = {r[8]: r[7] for r in rows}
         names = {n: n for n in doc_of_law}
@@ -256,6 +294,10 @@ class Retriever:
         for name in doc_of_law:
             for alias in law_aliases(name):
                 names.setdefault(alias, name)
+        law_of_doc = {doc: law for law, doc in doc_of_law.items()}
+        for old_name, doc in former:
+            if doc in law_of_doc:
+                names.setdefault(old_name, law_of_doc[doc])
         for short, full in LAW_SHORT_NAMES.items():
             if full in doc_of_law:
                 names.setdefault(short, full)
@@ -305,6 +347,7 @@ class Retriever:
             label=label,
             chapters=chapters,
             generation=st.generation,
+            as_of=st.as_of,
             **extra,
         )
 
@@ -406,6 +449,8 @@ class Retriever:
 
         found: list[int] = []
         names = sorted(st.law_names, key=len, reverse=True)
+        # people type a space between the law and the article (性別工作平等法 第1條); statutes never do
+        text = re.sub(r"\s+(?=第)", "", text)
         cites = find_citations(text, laws=names)
         spans = [(c.law, c.articles) for c in cites if c.kind in ("article", "range")]
         if not spans:  # what people type without 第: 民法184條
@@ -433,11 +478,17 @@ class Retriever:
         return found
 
     # ---------------------------------------------------------------- search
-    def search(self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None) -> list[Hit]:
+    def search(
+        self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None
+    ) -> list[Hit]:
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: {', '.join(MODES)}")
         self._check(text, k)
-        st = self.state()
+        st = self.state_at(as_of)
+        if st.as_of and mode == "questions":
+            raise QueryError(
+                "pseudo-queries belong to today's articles: search as of a date with dense, bm25 or hybrid"
+            )
         allowed = self._allowed(st, filters)
         cited = self.cited_articles(st, text, allowed)
         ranked: list[tuple[int, float, dict[str, Any]]]
@@ -535,13 +586,15 @@ class Retriever:
         a, b = st.edge_start.get(pid, (0, 0))
         return range(a, b)
 
-    def neighbors(self, passage: int | str, direction: str = "out", kinds: Iterable[str] | None = None) -> list[dict]:
+    def neighbors(
+        self, passage: int | str, direction: str = "out", kinds: Iterable[str] | None = None, as_of: Any = None
+    ) -> list[dict]:
         if direction not in ("out", "in", "both"):
             raise QueryError("direction must be out, in or both")
         kinds = set(kinds) if kinds else set(EDGE_KINDS)
         if kinds - set(EDGE_KINDS):
             raise QueryError(f"unknown edge kind {sorted(kinds - set(EDGE_KINDS))[0]!r}: {', '.join(EDGE_KINDS)}")
-        st = self.state()
+        st = self.state_at(as_of)
         pid = st.by_key.get(passage) if isinstance(passage, str) else passage
         if pid is None or pid not in st.info:
             raise KeyError(passage)
@@ -562,7 +615,13 @@ class Retriever:
 
     # ---------------------------------------------------------------- hop search
     def hop_search(
-        self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity", filters: dict | None = None
+        self,
+        text: str,
+        k: int = 10,
+        n_hop: int = 2,
+        mode: str = "similarity",
+        filters: dict | None = None,
+        as_of: Any = None,
     ) -> HopHits:
         """HopRAG retrieve–reason–prune: enter at the best passages, follow at each the edge (out,
         or a citation against its direction) to the most relevant neighbour, or none, for n_hop
@@ -573,7 +632,7 @@ class Retriever:
         s = self.settings
         if not 0 <= n_hop <= s.max_hops:
             raise QueryError(f"n_hop must be between 0 and {s.max_hops}")
-        st = self.state()
+        st = self.state_at(as_of)
         allowed = self._allowed(st, filters)
         llm = self._hop_llm() if mode == "llm" and n_hop > 0 else None
         qv = self.embed_query(text, st)

@@ -14,7 +14,7 @@ from indexer.index import Index
 from .conftest import requires_data, write_law
 
 USE = "use-multilingual"
-V1 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資。", "3": "本法自公布日施行。"}
+V1 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資。", "3": "第二條之規定，自公布日施行。"}
 V2 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資三分之一以上。", "3": "（刪除）",
       "4": "主管機關為勞動部。"}
 
@@ -121,3 +121,52 @@ def test_bundled_amendment_2022_to_2024(laws_index):
         d = idx.diff(first.as_of, second.as_of)
     assert (d["counts"]["changed"], d["counts"]["added"], d["counts"]["removed"]) == (341, 91, 0)
     assert {"doc_key": "N0030014", "from": "性別工作平等法", "to": "性別平等工作法"} in d["renamed_laws"]
+
+
+def test_search_hop_neighbors_and_passage_as_of_a_date(tmp_path, libs):
+    from sqlalchemy import func, select
+
+    from indexer.errors import IndexStateError, QueryError
+    from storage.models import EmbeddingRow
+
+    old, new = libs
+    for order in ((old, new), (new, old)):
+        home = tmp_path / ("fwd" if order[0] == old else "bwd")
+        _build(home, *order)
+        with Index(home) as idx:
+            with idx.db.session() as s:
+                cached = s.scalar(select(func.count()).select_from(EmbeddingRow))
+            then = idx.search("勞工工時法第2條", k=1, mode="hybrid", as_of="2021-01-01")[0]
+            assert (then.key, then.law, then.text, then.as_of) == ("T0000001:2", "勞工工時法", V1["2"], "2021-01-01")
+            now = idx.search("勞工工時法第2條", k=1, mode="hybrid")[0]
+            assert (now.key, now.law, now.text, now.as_of) == ("T0000001:2", "勞動工時法", V2["2"], None)
+            # the repealed article is in the law of 2021, not in that of 2023 (nor today's search)
+            assert "T0000001:3" in {h.key for h in idx.search("自公布日施行", k=5, as_of="2021-01-01")}
+            assert "T0000001:3" not in {h.key for h in idx.search("自公布日施行", k=5, as_of="2023-01-01")}
+            assert "T0000001:4" not in {h.key for h in idx.search("主管機關", k=5, mode="bm25", as_of="2022-12-31")}
+            # citation edges of then: article 3 cited article 2 until it was repealed
+            edges = idx.neighbors("T0000001:3", direction="out", as_of="2021-01-01")
+            assert [(e["key"], e["kind"], e["text"]) for e in edges] == [("T0000001:2", "citation", V1["2"])]
+            assert idx.neighbors("T0000001:3", direction="out", as_of="2023-06-01") == []
+            hop = idx.hop_search("勞工工時法第3條", k=2, n_hop=1, as_of="2021-01-01")
+            assert hop[0].key == "T0000001:3" and all(h.as_of == "2021-01-01" for h in hop)
+            version = idx.passage("T0000001:2", as_of="2022-12-31")
+            assert (version["law"], version["text"], version["valid_to"]) == ("勞工工時法", V1["2"], "2023-01-01")
+            assert idx.passage("T0000001:4", as_of="2021-01-01") is None
+            with idx.db.session() as s:                         # nothing was embedded for the past
+                assert s.scalar(select(func.count()).select_from(EmbeddingRow)) == cached
+            with pytest.raises(IndexStateError, match="in force on 2019-01-01"):
+                idx.search("工資", as_of="2019-01-01")
+            with pytest.raises(QueryError, match="dense, bm25 or hybrid"):
+                idx.search("工資", mode="questions", as_of="2021-01-01")
+            with pytest.raises(QueryError, match="not a date"):
+                idx.search("工資", as_of="yesterday")
+
+
+@requires_data
+def test_bundled_law_as_of_2022_keeps_its_old_name(laws_index):
+    with Index(laws_index["home"]) as idx:
+        then = idx.search("性別工作平等法 第1條", k=3, as_of="2022-06-01")
+        now = idx.search("性別工作平等法 第1條", k=3)
+    assert (then[0].key, then[0].law) == ("N0030014:1", "性別工作平等法") and "貫徹憲法" in then[0].text
+    assert (now[0].key, now[0].law) == ("N0030014:1", "性別平等工作法") and now[0].text != then[0].text
