@@ -18,14 +18,16 @@ import datetime as dt
 from collections import defaultdict
 
 import numpy as np
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.cache import EmbeddingCache
+from storage.models import ObservationRow
 from storage.vectors import VectorIndex
 
 from .derived import SETS, Derived
 from .embedders.base import Fingerprint
-from .errors import IndexStateError
+from .errors import IndexStateError, QueryError
 from .graph import edge_table
 from .history import Version, state_at
 from .lexical import Lexicon, build_lexicon, lexical_text
@@ -72,7 +74,12 @@ def dated_derived(
 
     versions = state_at(s, when)
     if not versions:
-        raise IndexStateError(f"the index knows no article in force on {when.isoformat()}: its history starts later")
+        first = s.scalar(select(func.min(ObservationRow.as_of)))
+        raise QueryError(
+            f"the index knows no article in force on {when.isoformat()}: its history starts on {first}"
+            if first
+            else "this index has no history yet: build a library first"
+        )
     ids = {key: v.version_id for key, v in versions.items()}
     live = {v.version_id: v.embed_hash for v in versions.values() if v.embed_hash is not None}
     vectors = cache.get_many(fp.id, sorted(set(live.values())))

@@ -32,6 +32,7 @@ in its thread pool, so the event loop only parses requests and writes answers.
 # limits come from Settings), and FastAPI must resolve their annotations at runtime.
 
 import dataclasses
+import datetime as dt
 import hashlib
 import hmac
 import ipaddress
@@ -460,6 +461,7 @@ def create_app(
     TopK = Annotated[int, Field(ge=1, le=settings.max_k, strict=True, description="how many hits")]
     Hops = Annotated[int, Field(ge=0, le=settings.max_hops, strict=True, description="rounds of edge following")]
     k_default = min(10, settings.max_k)
+    AsOf = Annotated[dt.date | None, Field(description="the law in force on this date (YYYY-MM-DD); absent: as now")]
 
     class SearchRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -467,6 +469,7 @@ def create_app(
         k: TopK = k_default
         mode: Literal["dense", "questions", "hybrid", "bm25"] = "dense"
         filters: Filters | None = None
+        as_of: AsOf = None
 
     class HopSearchRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -475,6 +478,7 @@ def create_app(
         n_hop: Hops = min(2, settings.max_hops)
         mode: Literal["similarity", "llm"] = "similarity"
         filters: Filters | None = None
+        as_of: AsOf = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -510,7 +514,7 @@ def create_app(
     def search(body: SearchRequest) -> dict:
         """Top-k passages; an article the query names (勞基法第24條) comes first, marked cited."""
         filters = body.filters.as_dict() if body.filters else None
-        return _answer(index, index.search(body.query, k=body.k, mode=body.mode, filters=filters))
+        return _answer(index, index.search(body.query, k=body.k, mode=body.mode, filters=filters, as_of=body.as_of))
 
     @app.post(
         "/hop-search",
@@ -522,7 +526,9 @@ def create_app(
     def hop_search(body: HopSearchRequest) -> dict:
         """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it."""
         filters = body.filters.as_dict() if body.filters else None
-        hits = index.hop_search(body.query, k=body.k, n_hop=body.n_hop, mode=body.mode, filters=filters)
+        hits = index.hop_search(
+            body.query, k=body.k, n_hop=body.n_hop, mode=body.mode, filters=filters, as_of=body.as_of
+        )
         return _answer(index, hits) | {
             "llm_calls": hits.llm_calls,
             "llm_failures": hits.llm_failures,
@@ -543,24 +549,44 @@ def create_app(
         kinds: str | None = Query(
             None, pattern=kinds_pattern, max_length=200, description=f"comma-separated: {','.join(EDGE_KINDS)}"
         ),
+        as_of: dt.date | None = Query(None, description="among the articles in force on this date (by key)"),
     ) -> dict:
         """Edges of one passage (by numeric id or key), strongest first."""
         wanted = kinds.split(",") if kinds else None
-        for candidate in _refs(ref):
+        for candidate in _refs(ref) if as_of is None else [ref]:
             try:
-                return {"neighbors": index.neighbors(candidate, direction=direction, kinds=wanted)}
+                return {"neighbors": index.neighbors(candidate, direction=direction, kinds=wanted, as_of=as_of)}
             except KeyError:
                 continue
         raise HTTPException(404, f"no passage {ref!r} in this index")
 
-    @app.get("/passages/{ref:path}", tags=["passages"], responses=_responses(404))
-    def passage(ref: str) -> dict:
-        """One passage by numeric id or key (N0030001:24), with its pseudo-queries."""
-        for candidate in _refs(ref):
-            found = index.passage(candidate)
+    @app.get("/passages/{ref:path}/history", tags=["passages"], responses=_responses(404))
+    def history(ref: str) -> dict:
+        """The versions of one article (by key) with the dates each was in force."""
+        versions = index.history(ref)
+        if not versions:
+            raise HTTPException(404, f"no versions of {ref!r} in this index")
+        return {"key": ref, "versions": versions}
+
+    @app.get("/passages/{ref:path}", tags=["passages"], responses=_responses(404) | {422: {"model": ValidationProblem}})
+    def passage(ref: str, as_of: dt.date | None = Query(None, description="the version in force on this date")) -> dict:
+        """One passage by numeric id or key (N0030001:24), with its pseudo-queries; as of a date,
+        the version of that key then (with its interval)."""
+        for candidate in _refs(ref) if as_of is None else [ref]:
+            found = index.passage(candidate, as_of=as_of)
             if found is not None:
                 return found
-        raise HTTPException(404, f"no passage {ref!r} in this index")
+        raise HTTPException(404, f"no passage {ref!r} in this index" + (f" on {as_of}" if as_of else ""))
+
+    @app.get("/diff", tags=["passages"], responses={422: {"model": ValidationProblem}})
+    def diff(
+        date_from: dt.date = Query(..., alias="from", description="YYYY-MM-DD"),
+        date_to: dt.date = Query(..., alias="to", description="YYYY-MM-DD"),
+        law: str | None = Query(None, max_length=200, description="one law: its name (either date's) or pcode"),
+    ) -> dict:
+        """Articles added, changed (with a text diff), removed and relabeled between two dates,
+        and renamed laws."""
+        return index.diff(date_from, date_to, law=law)
 
     @app.post(
         "/builds",

@@ -126,7 +126,7 @@ def test_bundled_amendment_2022_to_2024(laws_index):
 def test_search_hop_neighbors_and_passage_as_of_a_date(tmp_path, libs):
     from sqlalchemy import func, select
 
-    from indexer.errors import IndexStateError, QueryError
+    from indexer.errors import QueryError
     from storage.models import EmbeddingRow
 
     old, new = libs
@@ -155,7 +155,7 @@ def test_search_hop_neighbors_and_passage_as_of_a_date(tmp_path, libs):
             assert idx.passage("T0000001:4", as_of="2021-01-01") is None
             with idx.db.session() as s:                         # nothing was embedded for the past
                 assert s.scalar(select(func.count()).select_from(EmbeddingRow)) == cached
-            with pytest.raises(IndexStateError, match="in force on 2019-01-01"):
+            with pytest.raises(QueryError, match="in force on 2019-01-01: its history starts on 2020-01-01"):
                 idx.search("工資", as_of="2019-01-01")
             with pytest.raises(QueryError, match="dense, bm25 or hybrid"):
                 idx.search("工資", mode="questions", as_of="2021-01-01")
@@ -170,3 +170,39 @@ def test_bundled_law_as_of_2022_keeps_its_old_name(laws_index):
         now = idx.search("性別工作平等法 第1條", k=3)
     assert (then[0].key, then[0].law) == ("N0030014:1", "性別工作平等法") and "貫徹憲法" in then[0].text
     assert (now[0].key, now[0].law) == ("N0030014:1", "性別平等工作法") and now[0].text != then[0].text
+
+
+def test_http_as_of_history_and_diff(tmp_path, libs):
+    import httpx
+
+    from indexer.service import create_app
+    from indexer.settings import Settings
+
+    from .test_service import LiveServer
+
+    old, new = libs
+    home = tmp_path / "h"
+    _build(home, new, old)
+    with LiveServer(create_app(Settings(home=home))) as server, httpx.Client(base_url=server.url) as http:
+        then = http.post("/search", json={"query": "勞工工時法第2條", "k": 1, "mode": "hybrid", "as_of": "2021-01-01"})
+        assert then.status_code == 200
+        hit = then.json()["hits"][0]
+        assert (hit["key"], hit["law"], hit["text"], hit["as_of"]) == ("T0000001:2", "勞工工時法", V1["2"], "2021-01-01")
+        now = http.post("/search", json={"query": "勞工工時法第2條", "k": 1})
+        assert now.json()["hits"][0]["text"] == V2["2"] and "as_of" not in now.json()["hits"][0]
+        hop = http.post("/hop-search", json={"query": "勞工工時法第3條", "k": 2, "n_hop": 1, "as_of": "2021-01-01"})
+        assert hop.status_code == 200 and hop.json()["hits"][0]["key"] == "T0000001:3"
+        edges = http.get("/passages/T0000001:3/neighbors", params={"as_of": "2021-01-01"}).json()["neighbors"]
+        assert [e["key"] for e in edges] == ["T0000001:2"]
+        version = http.get("/passages/T0000001:2", params={"as_of": "2021-01-01"}).json()
+        assert (version["law"], version["valid_to"]) == ("勞工工時法", "2023-01-01")
+        assert http.get("/passages/T0000001:4", params={"as_of": "2021-01-01"}).status_code == 404
+        versions = http.get("/passages/T0000001:2/history").json()["versions"]
+        assert [v["valid_from"] for v in versions] == ["2020-01-01", "2023-01-01"]
+        assert http.get("/passages/T0000001:99/history").status_code == 404
+        d = http.get("/diff", params={"from": "2020-01-01", "to": "2023-01-01"}).json()
+        assert d["counts"] == {"added": 1, "changed": 2, "removed": 0, "relabeled": 1}
+        assert http.get("/diff", params={"from": "2020-13-01", "to": "2023-01-01"}).status_code == 422
+        early = http.post("/search", json={"query": "工資", "as_of": "2019-01-01"})
+        assert early.status_code == 400 and "history starts on 2020-01-01" in early.text
+        assert http.post("/search", json={"query": "工資", "as_of": "yesterday"}).status_code == 422
