@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from storage.cache import EmbeddingCache
 from storage.db import Database
-from storage.models import DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
+from storage.models import ArticleVersionRow, DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
 
 from . import history
 from .derived import DIGEST_META, Derived, DerivedStore, edge_table
@@ -432,6 +432,15 @@ class Builder:
                 )
             ).all()
             questions = s.scalars(select(PseudoQueryRow.text)).all()
+            # older versions too, so that as-of queries keep working with the new model
+            n_passages = len(rows)
+            rows = list(rows) + list(
+                s.execute(
+                    select(ArticleVersionRow.law, ArticleVersionRow.article_label, ArticleVersionRow.text).where(
+                        ArticleVersionRow.embed_hash.is_not(None)
+                    )
+                )
+            )
         texts: dict[str, str] = {}
         for t in [embed_text(law, label, body) for law, label, body in rows] + list(questions):
             texts.setdefault(text_hash(t), t)
@@ -452,13 +461,13 @@ class Builder:
             self.derived.save(derived, emb.fingerprint)
             timer.mark("snapshot")
         report = BuildReport(
-            unchanged=len(rows),
+            unchanged=n_passages,
             embedded=embedded,
             cache_hits=hits,
             generation=generation,
             embedder=emb.fingerprint.name,
             library=str(self.db.get_meta("library") or ""),
-            passages=len(rows),
+            passages=n_passages,
             pseudo_queries=len(questions),
             edges=edge_counts(self.db),
             stages=timer.stages,

