@@ -428,6 +428,9 @@ def test_misfit_replies_are_asked_again_warmer(backend: Backend) -> None:
         return body["generationConfig"]["temperature"] if backend.kind == "gemini" else body["temperature"]
 
     assert [temperature(r.body) for r in backend.fake.requests] == [0.3, 0.6, 0.9, 0.9]
+    # a repair turn (the failed reply and what was wrong, as two more turns), then a fresh ask
+    turns = [len(r.body["contents" if backend.kind == "gemini" else "messages"]) for r in backend.fake.requests]
+    assert turns[1] == turns[3] == turns[0] + 2 and turns[2] == turns[0]
 
 
 def test_client_is_reusable_across_runs(backend: Backend) -> None:
