@@ -356,7 +356,7 @@ def history(
     def human(rows):
         for v in rows:
             until = v["valid_to"] or "now"
-            state = "（刪除）" if v["repealed"] else v["text"][:60]
+            state = "（刪除）" if v["repealed"] else " ".join(v["text"].split())[:60]
             typer.echo(f"{v['valid_from']} – {until}  {v['law']} {v['article_label']}  {state}")
 
     _emit(rows, as_json, human)
