@@ -12,7 +12,7 @@ Public API:
         .busy -> bool                                       a job is queued or running
         .close(timeout=5.0)                                 stop the worker after the current job
     BuildBusy                                               a build is already queued or running
-    run_build(settings, library, embedder, llm, progress) -> BuildReport   what the worker runs
+    run_build(settings, library, embedder, llm, progress, as_of=None) -> BuildReport   what the worker runs
 """
 
 from __future__ import annotations
@@ -38,12 +38,17 @@ log = logging.getLogger(__name__)
 
 
 def run_build(
-    settings: Settings, library: Library | str | Path, embedder: str | None, llm: str | None, progress: ProgressFn
+    settings: Settings,
+    library: Library | str | Path,
+    embedder: str | None,
+    llm: str | None,
+    progress: ProgressFn,
+    as_of: str | None = None,
 ) -> BuildReport:
     from .index import Index
 
     with Index(settings=settings) as idx:
-        return idx.build(library, embedder=embedder, llm=llm, progress=progress)
+        return idx.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of)
 
 
 def _now() -> str:
@@ -57,6 +62,7 @@ class _Job:
     root: str
     embedder: str | None
     llm: str | None
+    as_of: str | None = None
     status: str = "queued"
     stage: str | None = None
     done: int = 0
@@ -79,6 +85,7 @@ class _Job:
             "library": self.root,
             "embedder": self.embedder,
             "llm": self.llm,
+            "as_of": self.as_of,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -100,14 +107,18 @@ class BuildJobs:
         with self._lock:
             return self._active is not None
 
-    def submit(self, library: Library, embedder: str | None = None, llm: str | None = None) -> dict[str, Any]:
+    def submit(
+        self, library: Library, embedder: str | None = None, llm: str | None = None, as_of: str | None = None
+    ) -> dict[str, Any]:
         with self._lock:
             if self._active is not None:
                 raise BuildBusy(
                     f"build {self._active.id} is {self._active.status}; one build runs at a time — "
                     f"poll GET /builds/{self._active.id} and submit again when it has finished"
                 )
-            job = _Job(id=uuid.uuid4().hex[:12], library=library, root=library.root, embedder=embedder, llm=llm)
+            job = _Job(
+                id=uuid.uuid4().hex[:12], library=library, root=library.root, embedder=embedder, llm=llm, as_of=as_of
+            )
             self._active = job
             self._jobs[job.id] = job
             while len(self._jobs) > self._keep:
@@ -146,7 +157,7 @@ class BuildJobs:
             library, job.library = job.library, None  # a finished job keeps its report, not its input
         assert library is not None
         try:
-            report = run_build(self.settings, library, job.embedder, job.llm, progress)
+            report = run_build(self.settings, library, job.embedder, job.llm, progress, job.as_of)
         except Exception as exc:  # the worker must survive any build failure and say why
             if isinstance(exc, USER_ERRORS):
                 log.warning("build %s failed: %s", job.id, exc)

@@ -151,6 +151,7 @@ class BuildRequest(BaseModel):
     ]
     embedder: _EmbedderName | None = None
     llm: _LLMName | None = None
+    as_of: dt.date | None = Field(None, description="the date the library describes [default: its newest 最新異動日期]")
 
 
 class Job(BaseModel):
@@ -164,6 +165,7 @@ class Job(BaseModel):
     library: str
     embedder: str | None = None
     llm: str | None = None
+    as_of: str | None = None
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
@@ -616,7 +618,8 @@ def create_app(
             library = read_library(path)
         except OSError as exc:
             raise HTTPException(400, f"cannot read library {body.library!r}: {exc}") from None
-        job = jobs.submit(library, embedder=body.embedder, llm=body.llm)
+        as_of = body.as_of.isoformat() if body.as_of else None
+        job = jobs.submit(library, embedder=body.embedder, llm=body.llm, as_of=as_of)
         response.headers["Location"] = f"/builds/{job['id']}"
         return job
 

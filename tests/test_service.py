@@ -287,17 +287,20 @@ def test_one_build_at_a_time_and_failures_are_reported(client, env, monkeypatch)
     from indexer.passages import LibraryError
 
     gate = threading.Event()
+    dates = []
 
-    def held(settings, library, embedder, llm, progress):
+    def held(settings, library, embedder, llm, progress, as_of=None):
+        dates.append(as_of)
         progress("embed", 1, 2)
         assert gate.wait(30)
         return BuildReport(generation=env["generation"], library=library.root)
 
     monkeypatch.setattr(jobs, "run_build", held)
-    r = client.post("/builds", json={"library": "laws"})
+    r = client.post("/builds", json={"library": "laws", "as_of": "2024-09-30"})
     assert r.status_code == 202 and r.headers["location"] == f"/builds/{r.json()['id']}"
     first = r.json()
     assert first["status"] == "queued" and first["library"] == str(env["lib"].resolve())
+    assert first["as_of"] == "2024-09-30"
     busy = client.post("/builds", json={"library": "laws"})
     assert busy.status_code == 409 and "one build" in busy.json()["detail"]
     deadline = time.monotonic() + 10
@@ -309,9 +312,9 @@ def test_one_build_at_a_time_and_failures_are_reported(client, env, monkeypatch)
     gate.set()
     done = _wait_job(client, first["id"])
     assert done["status"] == "committed" and done["finished_at"]
-    assert done["report"]["library"] == str(env["lib"].resolve())
+    assert done["report"]["library"] == str(env["lib"].resolve()) and dates == ["2024-09-30"]
 
-    def broken(settings, library, embedder, llm, progress):
+    def broken(settings, library, embedder, llm, progress, as_of=None):
         raise LibraryError(library.root, "the disk ate it")
 
     monkeypatch.setattr(jobs, "run_build", broken)
