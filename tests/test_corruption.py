@@ -76,7 +76,7 @@ def test_the_dump_covers_every_table_and_each_holds_rows(built):
     # a table the migrations create but the models lack (or the reverse) would escape the comparison
     assert on_disk == set(TABLES)
     assert set(Base.metadata.tables) == {"meta", "documents", "passages", "embeddings", "builds", "llm_results",
-                                         "pseudo_queries", "edges"}
+                                         "pseudo_queries", "edges", "article_versions", "observations"}
     empty = [t for t, rows in _dump(home).items() if not rows]
     assert empty == []                               # an empty table compares equal whatever a repair did
 
