@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storage.db import Database
-from storage.lock import WriterLock
+from storage.lock import AdvisoryLock, WriterLock, writer_lock
 from storage.snapshots import SnapshotError
 
 from . import history
@@ -114,8 +114,8 @@ class Index:
         if self.db.read_only:
             raise IndexStateError(f"the index at {self.home} is read-only: it answers queries; builds need it writable")
 
-    def _lock(self) -> WriterLock:
-        return WriterLock(self.home / "write.lock")
+    def _lock(self) -> WriterLock | AdvisoryLock:
+        return writer_lock(self.db.engine, self.home / "write.lock")
 
     def close(self) -> None:
         self.db.close()

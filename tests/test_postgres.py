@@ -56,3 +56,35 @@ def test_an_index_on_postgresql(tmp_path, libs, postgres_url):
         assert len(idx.repairs) == 1 and "missing" in idx.repairs[0]
     with Index(settings=settings) as idx:
         assert idx.search("工資", k=1) and idx.repairs == []
+
+
+def test_one_writer_per_database_across_homes_and_a_killed_writer_frees_it(tmp_path, libs, postgres_url):
+    """Two hosts are two homes on one database: the advisory lock, not the home's lock file,
+    keeps them from writing at once; a writer killed with SIGKILL leaves the lock free."""
+    import os
+    import subprocess
+    import sys
+
+    from storage.lock import IndexBusy, writer_lock
+
+    old, new = libs
+    a = Settings(home=tmp_path / "a", database_url=postgres_url)
+    b = Settings(home=tmp_path / "b", database_url=postgres_url)
+    with Index(settings=a) as ia, Index(settings=b) as ib:
+        ia.build(old, embedder=USE)
+        with writer_lock(ia.db.engine, tmp_path / "a" / "write.lock"):
+            with pytest.raises(IndexBusy, match=f"hoprag writer pid {os.getpid()}"):
+                ib.build(new)
+        assert ib.build(new).generation == 2
+    killer = (
+        "import os, signal, sys\n"
+        "from sqlalchemy import create_engine\n"
+        "from storage.lock import AdvisoryLock\n"
+        "AdvisoryLock(create_engine(sys.argv[1])).acquire()\n"
+        "print('held', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", killer, postgres_url], capture_output=True, text=True)
+    assert out.returncode == -9 and "held" in out.stdout
+    with Index(settings=a) as ia:
+        assert ia.build(old, as_of="2024-01-01").as_of == "2024-01-01"   # the lock was free
