@@ -104,15 +104,20 @@ def postgres_url(postgres_server):
     return f"postgresql+psycopg://postgres@/{name}?host={host}"
 
 
+# read once, at collection: some tests clear the HOPRAG_* environment for themselves
+_TEST_DATABASE = os.environ.get("HOPRAG_TEST_DATABASE", "sqlite")
+
+
 def _test_database() -> str:
-    return os.environ.get("HOPRAG_TEST_DATABASE", "sqlite")
+    return _TEST_DATABASE
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _database_backend(request):
     """HOPRAG_TEST_DATABASE=postgresql runs every index the tests open on PostgreSQL: one database
     per home folder (created on first use), so tests with several homes keep them apart. Session-
-    wide, so that module fixtures that build an index use it too."""
+    wide, so that module fixtures that build an index use it too. Subprocesses do not inherit it:
+    tests that build or read in one are marked sqlite_only."""
     if _test_database() != "postgresql":
         yield
         return
@@ -146,4 +151,4 @@ def _database_backend(request):
 @pytest.fixture(autouse=True)
 def _sqlite_only(request):
     if _test_database() != "sqlite" and request.node.get_closest_marker("sqlite_only"):
-        pytest.skip("reads or damages the SQLite file itself")
+        pytest.skip("the index is its home folder here (its SQLite file)")

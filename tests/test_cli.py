@@ -68,6 +68,7 @@ def test_human_output(tmp_path, lib):
     assert "1 laws, 3 passages" in r.output
 
 
+@pytest.mark.sqlite_only  # the index is its home folder here: "no index at" means no SQLite file
 def test_user_errors_exit_1_with_one_message(tmp_path, lib):
     missing = tmp_path / "missing-home"
     r = _run("query", "雇主", "--home", missing)

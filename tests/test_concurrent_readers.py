@@ -11,6 +11,8 @@ import textwrap
 import threading
 import time
 
+import pytest
+
 from indexer.index import Index
 
 from .conftest import LAWS_2024, requires_data
@@ -43,6 +45,7 @@ def _lib(root, name, pcodes):
     return folder
 
 
+@pytest.mark.sqlite_only  # the index is its home folder here: readers in subprocesses
 def test_readers_never_see_a_half_built_generation(tmp_path):
     base = ["N0030001", "N0030002", "A0030210"]
     v1 = _lib(tmp_path, "v1", base)

@@ -15,7 +15,7 @@ from storage.models import Base
 
 from .conftest import LAWS_2024, requires_data
 
-pytestmark = requires_data
+pytestmark = [requires_data, pytest.mark.sqlite_only]  # copies homes, dumps the SQLite file
 SNAP = "snapshots/gen-000001"
 
 

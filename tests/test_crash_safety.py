@@ -20,7 +20,7 @@ from storage.models import EmbeddingRow
 
 from .conftest import LAWS_2022, LAWS_2024, requires_data
 
-pytestmark = requires_data
+pytestmark = [requires_data, pytest.mark.sqlite_only]  # builds in subprocesses on the home's SQLite file
 USE = "use-multilingual"
 
 # module : attribute path : which call : kill before or after the original runs

@@ -249,6 +249,7 @@ KILL_DURING_SNAPSHOT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.sqlite_only  # the index is its home folder here: a build in a subprocess
 @pytest.mark.parametrize("kill_at", [1, 4, 8])
 def test_kill_while_writing_snapshot_keeps_previous_generation(tmp_path, kill_at):
     lib = tmp_path / "lib"

@@ -25,6 +25,7 @@ def _upgrade(url: str, revision: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.sqlite_only  # the index is its home folder here: made at revision 0001 in its SQLite file
 def test_first_migration_index_opens_at_head(tmp_path):
     home = tmp_path / "h"
     home.mkdir()

@@ -127,6 +127,7 @@ def test_hop_search_reaches_cited_articles(idx):
     assert "N0030001:32" in by_key
 
 
+@pytest.mark.sqlite_only  # the index is its home folder here: copied
 def test_new_generation_is_served_after_a_build(home, tmp_path):
     copy = tmp_path / "home"
     shutil.copytree(home, copy)

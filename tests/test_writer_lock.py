@@ -30,6 +30,7 @@ def _holder(path):
     return proc
 
 
+@pytest.mark.sqlite_only  # the index is its home folder here: its file lock, held by a subprocess
 def test_second_writer_is_refused_with_the_holder(tmp_path):
     home = tmp_path / "h"
     lib = tmp_path / "lib"
