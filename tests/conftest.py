@@ -152,3 +152,18 @@ def _database_backend(request):
 def _sqlite_only(request):
     if _test_database() != "sqlite" and request.node.get_closest_marker("sqlite_only"):
         pytest.skip("the index is its home folder here (its SQLite file)")
+
+
+# a toy law at two dates: renamed, article 2 amended, 3 repealed (it cited 2), 4 added
+TOY_V1 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資。", "3": "第二條之規定，自公布日施行。"}
+TOY_V2 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資三分之一以上。", "3": "（刪除）",
+          "4": "主管機關為勞動部。"}
+
+
+@pytest.fixture
+def toy_libs(tmp_path):
+    """(2020 library, 2023 library) of the toy law: 勞工工時法, renamed 勞動工時法."""
+    old, new = tmp_path / "v1", tmp_path / "v2"
+    write_law(old, "T0000001", "勞工工時法", TOY_V1, amended="20200101")
+    write_law(new, "T0000001", "勞動工時法", TOY_V2, amended="20230101")
+    return old, new

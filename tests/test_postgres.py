@@ -12,24 +12,14 @@ from sqlalchemy import text
 from indexer.index import Index
 from indexer.settings import Settings
 
-from .conftest import write_law
+from .conftest import TOY_V1, TOY_V2
 
 USE = "use-multilingual"
-V1 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資。", "3": "第二條之規定，自公布日施行。"}
-V2 = {"1": "為保障勞工權益，特制定本法。", "2": "雇主延長工作時間者，應加給工資三分之一以上。", "3": "（刪除）",
-      "4": "主管機關為勞動部。"}
+V1, V2 = TOY_V1, TOY_V2
 
 
-@pytest.fixture
-def libs(tmp_path):
-    old, new = tmp_path / "v1", tmp_path / "v2"
-    write_law(old, "T0000001", "勞工工時法", V1, amended="20200101")
-    write_law(new, "T0000001", "勞動工時法", V2, amended="20230101")
-    return old, new
-
-
-def test_an_index_on_postgresql(tmp_path, libs, postgres_url):
-    old, new = libs
+def test_an_index_on_postgresql(tmp_path, toy_libs, postgres_url):
+    old, new = toy_libs
     home = tmp_path / "home"
     settings = Settings(home=home, database_url=postgres_url)
     with Index(settings=settings) as idx:
@@ -58,7 +48,7 @@ def test_an_index_on_postgresql(tmp_path, libs, postgres_url):
         assert idx.search("工資", k=1) and idx.repairs == []
 
 
-def test_one_writer_per_database_across_homes_and_a_killed_writer_frees_it(tmp_path, libs, postgres_url):
+def test_one_writer_per_database_across_homes_and_a_killed_writer_frees_it(tmp_path, toy_libs, postgres_url):
     """Two hosts are two homes on one database: the advisory lock, not the home's lock file,
     keeps them from writing at once; a writer killed with SIGKILL leaves the lock free."""
     import os
@@ -67,7 +57,7 @@ def test_one_writer_per_database_across_homes_and_a_killed_writer_frees_it(tmp_p
 
     from storage.lock import IndexBusy, writer_lock
 
-    old, new = libs
+    old, new = toy_libs
     a = Settings(home=tmp_path / "a", database_url=postgres_url)
     b = Settings(home=tmp_path / "b", database_url=postgres_url)
     with Index(settings=a) as ia, Index(settings=b) as ib:
