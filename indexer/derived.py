@@ -49,7 +49,7 @@ from .embedders.base import Fingerprint
 from .errors import IndexStateError
 from .graph import edge_table as _as_edge_table
 from .lexical import Lexicon, build_lexicon, lexical_text
-from .vectorsets import MAP_DTYPE, MissingVectors, VectorSet, npy_bytes, npy_load
+from .vectorsets import MissingVectors, VectorSet, map_table, npy_bytes, npy_load
 
 __all__ = ["SETS", "Derived", "DbView", "DerivedStore", "edge_table", "DIGEST_META"]
 
@@ -138,12 +138,7 @@ class DerivedStore:
             digest = str(stored["digest"])
         else:  # no digest committed with this generation: the rows themselves
             desired = _desired(s)
-            tables = {
-                name: np.array(sorted(desired[name].items()), dtype=MAP_DTYPE)
-                if desired[name]
-                else np.zeros(0, MAP_DTYPE)
-                for name in SETS
-            }
+            tables = {name: map_table(desired[name]) for name in SETS}
             n_edges = int(s.scalar(select(func.count()).select_from(EdgeRow)) or 0)
             n_passages = int(s.scalar(select(func.count()).select_from(PassageRow)) or 0)
             digest = _digest(tables, n_edges, n_passages)

@@ -14,7 +14,7 @@ so an as-of query never embeds an article.
 Public API:
     Version                              key, law, article, label, text, embed_hash, valid_from, valid_to
     build_date(library, as_of=None) -> date
-    parse_date(text) -> date             YYYY-MM-DD or YYYYMMDD, else ValueError
+    parse_date(text) -> date             YYYY-MM-DD or YYYYMMDD, else QueryError (a ValueError)
     record(db, session, passages, embed_hashes, as_of)   one build's observations (in its transaction)
     seed_from_current(db, session)       an index made before versions: its passages observed once
     latest_date(session) -> date | None  the newest observation: the law "as now"
@@ -101,7 +101,7 @@ def parse_date(text: str | dt.date) -> dt.date:
             return dt.datetime.strptime(s, fmt).date()
         except ValueError:
             pass
-    raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD)")
+    raise QueryError(f"not a date: {text!r} (use YYYY-MM-DD)")
 
 
 def build_date(library: Library, as_of: str | dt.date | None = None) -> dt.date:
@@ -355,10 +355,7 @@ def diff_of(db: Database, date_from: str | dt.date, date_to: str | dt.date, law:
 
 def version_of(db: Database, key: str, as_of: str | dt.date) -> dict | None:
     """The version of `key` in force on `as_of` (with the interval of its run), or None."""
-    try:
-        when = parse_date(as_of)
-    except ValueError as exc:
-        raise QueryError(str(exc)) from None
+    when = parse_date(as_of)
     with db.session() as s:
         runs = [v for v in history(s, key) if v.valid_from <= when and (v.valid_to is None or when < v.valid_to)]
     return runs[0].to_dict() if runs else None

@@ -228,10 +228,7 @@ class Retriever:
             return current
         from .history import parse_date
 
-        try:
-            when = parse_date(as_of)
-        except ValueError as exc:
-            raise QueryError(str(exc)) from None
+        when = parse_date(as_of)
         with self.db.session() as s:
             key = (when, current.generation, s.scalar(select(func.max(BuildRow.id))))
         with self._lock:

@@ -15,6 +15,7 @@ Public API:
         VectorSet.build(dim, desired, fetch) -> VectorSet
     npy_bytes(array) / npy_load(bytes)  numpy's format, pickle off
     MAP_DTYPE                            a map file's rows: (id int64, hash S64)
+    map_table({id: hash}) -> np.ndarray  those rows, sorted by id
     MissingVectors                       a hash the cache does not hold (cannot rebuild without embedding)
 """
 
@@ -27,10 +28,15 @@ import numpy as np
 
 from storage.vectors import VectorIndex, VectorIndexError
 
-__all__ = ["VectorSet", "npy_bytes", "npy_load", "MissingVectors", "FetchFn", "MAP_DTYPE"]
+__all__ = ["VectorSet", "npy_bytes", "npy_load", "MissingVectors", "FetchFn", "MAP_DTYPE", "map_table"]
 
 FetchFn = Callable[[list[str]], Mapping[str, np.ndarray]]
 MAP_DTYPE = np.dtype([("id", "<i8"), ("hash", "S64")])
+
+
+def map_table(hashes: Mapping[int, str]) -> np.ndarray:
+    items = sorted(hashes.items())
+    return np.array(items, dtype=MAP_DTYPE) if items else np.zeros(0, MAP_DTYPE)
 
 
 class MissingVectors(RuntimeError):
@@ -54,7 +60,9 @@ class VectorSet:
     def __init__(self, index: VectorIndex, hashes: dict[int, str] | None = None, table: np.ndarray | None = None):
         self.index = index
         # A loaded set keeps the map file's table and makes the dict only when a build asks: an
-        # open of 60k questions should not spend 30 ms on dicts that queries never read.
+        # open of 60k questions should not spend 30 ms on dicts that queries never read. Either
+        # form is kept once made (a build's digest and its snapshot both read the table); sync,
+        # the only change to a set, drops the table.
         self._hashes = hashes
         self._table = table if hashes is None else None
 
@@ -63,14 +71,12 @@ class VectorSet:
         if self._hashes is None:
             table = self._table if self._table is not None else np.zeros(0, MAP_DTYPE)
             self._hashes = {int(i): h.decode("ascii") for i, h in zip(table["id"], table["hash"])}
-            self._table = None
         return self._hashes
 
     def table(self) -> np.ndarray:
-        if self._table is not None:
-            return self._table
-        items = sorted(self.hashes.items())
-        return np.array(items, dtype=MAP_DTYPE) if items else np.zeros(0, MAP_DTYPE)
+        if self._table is None:
+            self._table = map_table(self.hashes)
+        return self._table
 
     @property
     def dim(self) -> int:
@@ -90,6 +96,7 @@ class VectorSet:
         return vs
 
     def sync(self, desired: Mapping[int, str], fetch: FetchFn) -> tuple[int, int]:
+        self._table = None
         stale = [i for i, h in self.hashes.items() if desired.get(i) != h]
         fresh = [i for i, h in desired.items() if self.hashes.get(i) != h]
         if stale:

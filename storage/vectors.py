@@ -11,7 +11,6 @@ Public API:
 
 from __future__ import annotations
 
-import mmap
 import os
 
 import numpy as np
@@ -94,7 +93,7 @@ class VectorIndex:
 
     def _owned(self):
         if self._mapped:
-            self._index = VectorIndex.from_bytes(self.to_bytes())._index
+            self._index = self.clone()._index
             self._mapped = False
         return self._index
 
@@ -102,8 +101,8 @@ class VectorIndex:
         return _faiss().serialize_index(self._index).tobytes()
 
     @classmethod
-    def from_bytes(cls, data: bytes | mmap.mmap) -> VectorIndex:
-        """From FAISS' serialization; the data is copied, so a mapping may be closed afterwards."""
+    def from_bytes(cls, data: bytes) -> VectorIndex:
+        """From FAISS' serialization (copied into FAISS' own memory)."""
         faiss = _faiss()
         try:
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
