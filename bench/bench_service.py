@@ -17,6 +17,10 @@ On the real 30 Taiwan laws (laws/2024-10-11), indexed with the offline `use-mult
                         for a while after: latency and throughput during the build and after the
                         switch, errors (must be 0), generations seen. Then a second build of the
                         same size with no query load, to see what the load costs the build.
+                        Then the same kind of build (its own amended articles and added law, so
+                        just as many new texts) for each worker x load: the build in its own
+                        process (the default) or in a thread of the server, under 2 and 8
+                        clients: p50/p99 before and during each build, and how long it took.
   3. breakdown          in-process, no HTTP: per question, the time of the embedder lookup, the
                         query embedding, the state lookup, the vector search (numpy, as
                         `Retriever._dense` does it, and FAISS for comparison), BM25 (tokenize +
@@ -132,6 +136,8 @@ ENDPOINTS = (
 )
 NEW_LAW = ("Z9990001", "基準測試保險業務法")     # the added law: a renamed copy of 保險法 (G0390002)
 NEW_LAW_NOLOAD = ("Z9990002", "基準測試保險業務法乙")
+WORKERS = ("process", "thread")        # Settings.build_worker: where the service runs a build
+MATRIX_CLIENTS = (2, 8)
 # The second server: every BLAS call single-threaded (numpy's OpenBLAS and the embedder's forward pass).
 VARIANTS = {"default": {}, "1 BLAS thread": {"OPENBLAS_NUM_THREADS": "1", "HOPRAG_CPU_THREADS": "1"}}
 
@@ -542,6 +548,16 @@ def tables(r: dict) -> tuple[str, str]:
     h2 = ["measure", "value", "note"]
     human.append(render(h2, build_rows, [False, True, False]))
     md.append(markdown(h2, build_rows, [False, True, False]))
+    h3 = ["build runs in", "clients", "/search p50 / p99 before, ms", "during, ms", "req/s before / during",
+          "build s", "errors"]
+    rows3 = [[x["worker"], str(x["clients"]), f"{_f(x['before']['p50_ms'])} / {_f(x['before']['p99_ms'])}",
+              f"{_f(x['during']['p50_ms'])} / {_f(x['during']['p99_ms'])}",
+              f"{_f(x['before']['rps'])} / {_f(x['during']['rps'])}", f"{x['job_seconds']:.1f}", str(x["errors"])]
+             for x in r.get("build_matrix", [])]
+    if rows3:
+        right3 = [False, True, True, True, True, True, True]
+        human.append(render(h3, rows3, right3))
+        md.append(markdown(h3, rows3, right3))
 
     bd = r["breakdown"]
     h3 = ["in-process step (no HTTP)", "median ms", "p90 ms"]
@@ -616,6 +632,23 @@ def main(argv: list[str] | None = None) -> dict:
             startup = server.startup_seconds
             server_errors = [line for line in server.log_tail(200_000).splitlines()
                              if "Traceback" in line or " 500 " in line or "ERROR" in line]
+        matrix = []
+        for w, worker in enumerate(WORKERS):
+            with Server(home, root, tmp / f"server-{worker}.log", env={"HOPRAG_BUILD_WORKER": worker}) as server:
+                for c, clients in enumerate(MATRIX_CLIENTS):
+                    marker, law = "丙丁戊己"[2 * w + c], (f"Z99901{w}{c}", f"基準測試保險業務法{w}{c}")
+                    lib = _copy_laws(base, root / f"matrix-{worker}-{clients}", None)
+                    _amend(lib, n_articles, marker)
+                    _add_law(lib, template, *law)
+                    with httpx.Client(base_url=server.url, timeout=60) as warm_client:  # load the state first
+                        warm_client.post("/search", json={"query": QUESTIONS[0], "k": K, "mode": "hybrid"})
+                    print(f"during a build: {worker} worker, {clients} clients ...", flush=True)
+                    d = bench_during_build(server, lib, clients=clients, after_new=4 * clients)
+                    matrix.append({"worker": worker, "clients": clients, "job_seconds": d["job_seconds"],
+                                   "embedded": d["report"]["embedded"], "before": d["before"],
+                                   "during": d["during"], "after": d["after"], "errors": d["all"]["errors"]})
+                server_errors += [line for line in server.log_tail(200_000).splitlines()
+                                  if "Traceback" in line or " 500 " in line or "ERROR" in line]
     result = {"benchmark": "service", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "embedder": args.embedder, "quick": args.quick, "k": K, "questions": list(QUESTIONS),
               "requests_per_configuration": n,
@@ -629,7 +662,7 @@ def main(argv: list[str] | None = None) -> dict:
               "server": {"how": "hoprag serve subprocess (uvicorn, 1 worker, access log on, to a file)",
                          "startup_seconds": startup, "log_error_lines": server_errors[:20]},
               "variants": VARIANTS, "warmup": warm, "http": http_rows + http_1blas, "during_build": during,
-              "build_without_load": alone,
+              "build_without_load": alone, "build_matrix": matrix,
               "breakdown": breakdown, "inproc_threads": threads,
               "total_seconds": time.perf_counter() - t_start}
     human, md = tables(result)

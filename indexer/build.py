@@ -325,6 +325,7 @@ class Builder:
             self.db.set_meta(s, DIGEST_META, {"generation": generation, "digest": derived.digest()})
             self.derived.save(derived, fp)
             timer.mark("snapshot")
+        self.derived.after_commit(fp, generation)
         return generation, cites.unresolved
 
     def _write_passages(self, s: Session, lib: Library, plan: BuildPlan) -> dict[str, int]:
@@ -460,6 +461,7 @@ class Builder:
             timer.mark("edges")
             self.derived.save(derived, emb.fingerprint)
             timer.mark("snapshot")
+        self.derived.after_commit(emb.fingerprint, generation)
         report = BuildReport(
             unchanged=n_passages,
             embedded=embedded,

@@ -8,13 +8,15 @@ Public API:
     Derived(generation, sets, edges, lexicon)   one generation's vectors, edge table and BM25
     DbView(generation, fingerprint, digest)   what the database says, in one transaction
     Derived.digest() -> str               what a snapshot must match: its id/hash tables and counts
-    DerivedStore(db, cache, snapshots, home, tokenizer="bigram")
+    DerivedStore(db, cache, snapshots, home, tokenizer="bigram", engine=FaissEngine())
+    DerivedStore.for_settings(db, cache, home, settings)   the same, configured
         .view(session) -> DbView
         .read(view) -> (Derived | None, problem | None)   the snapshot, verified against the view
         .load(required=True) -> Derived | None             read, else rebuild and save (a repair)
         .sync_sets(session, fingerprint, base, generation) -> Derived   base patched to the database
         .rebuild(fingerprint, generation) -> Derived
         .save(derived, fingerprint) -> Snapshot
+        .after_commit(fingerprint, generation)             the engine drops what no kept generation sees
         .list(current) -> list[dict], .verify(generation) -> str | None, .forget()
         .repairs                          what loading had to rebuild, for stats and logs
     edge_table(session) -> np.ndarray     the edge table as the graph module's structured array
@@ -30,9 +32,10 @@ older hoprag) is compared row by row, as before.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import xxhash
@@ -49,6 +52,8 @@ from .embedders.base import Fingerprint
 from .errors import IndexStateError
 from .graph import edge_table as _as_edge_table
 from .lexical import Lexicon, build_lexicon, lexical_text
+from .settings import Settings
+from .vector_engines import FaissEngine, VectorEngine
 from .vectorsets import MissingVectors, VectorSet, map_table, npy_bytes, npy_load
 
 __all__ = ["SETS", "Derived", "DbView", "DerivedStore", "edge_table", "DIGEST_META"]
@@ -107,6 +112,17 @@ def edge_table(s: Session) -> np.ndarray:
     )
 
 
+def _laws(s: Session) -> dict[str, dict[int, str]]:
+    """The law of every vector's passage, for an engine that filters by law (Milvus)."""
+    passages = dict(s.execute(select(PassageRow.id, PassageRow.law)).all())
+    questions = dict(
+        s.execute(
+            select(PseudoQueryRow.id, PassageRow.law).join(PassageRow, PassageRow.id == PseudoQueryRow.passage_id)
+        ).all()
+    )
+    return {"passages": passages, "questions_in": questions, "questions_out": questions}
+
+
 def _desired(s: Session) -> dict[str, dict[int, str]]:
     q = select(PseudoQueryRow.id, PseudoQueryRow.embed_hash)
     return {
@@ -122,12 +138,27 @@ def _desired(s: Session) -> dict[str, dict[int, str]]:
 
 class DerivedStore:
     def __init__(
-        self, db: Database, cache: EmbeddingCache, snapshots: SnapshotStore, home: Path, tokenizer: str = "bigram"
+        self,
+        db: Database,
+        cache: EmbeddingCache,
+        snapshots: SnapshotStore,
+        home: Path,
+        tokenizer: str = "bigram",
+        engine: VectorEngine | None = None,
     ):
         self.db, self.cache, self.snapshots, self.home = db, cache, snapshots, home
+        self.engine: VectorEngine = engine or FaissEngine()
         self.tokenizer = tokenizer  # BM25's (Settings.bm25_tokenizer): a snapshot of another is rebuilt
         self.current: Derived | None = None  # the last generation loaded or saved by this process
         self.repairs: list[str] = []
+
+    @classmethod
+    def for_settings(cls, db: Database, cache: EmbeddingCache, home: Path, settings: Settings) -> DerivedStore:
+        """Snapshots under home/snapshots, BM25's tokenizer and the vector engine as configured."""
+        from .vector_engines import engine_for
+
+        snapshots = SnapshotStore(home / "snapshots", keep=settings.snapshot_keep)
+        return cls(db, cache, snapshots, home, settings.bm25_tokenizer, engine_for(settings))
 
     def view(self, s: Session) -> DbView:
         """Generation, embedder and the digest of what the snapshot must hold, in one transaction."""
@@ -158,16 +189,22 @@ class DerivedStore:
                 + (f" (newest on disk: gen {latest.generation})" if latest else "")
             )
         try:
-            if view.fingerprint is None or snap.info.get("fingerprint") != view.fingerprint.id:
+            fp = view.fingerprint
+            if fp is None or snap.info.get("fingerprint") != fp.id:
                 raise SnapshotError("snapshot was made with another embedder")
+            if snap.info.get("vectors", {"engine": "faiss"}).get("engine") != self.engine.name:
+                raise SnapshotError(f"snapshot was made for another vector engine than {self.engine.name}")
 
             def read(name: str) -> bytes:
                 return self.snapshots.read(snap, name)
 
-            def read_index(name: str) -> VectorIndex:
-                return VectorIndex.from_file(self.snapshots.verified_path(snap, name))
+            def mapped(file: str) -> VectorIndex:
+                return VectorIndex.from_file(self.snapshots.verified_path(snap, file))
 
-            sets = {name: VectorSet.from_files(name, read, read_index) for name in SETS}
+            def opener(name: str) -> Callable[[str], Any]:
+                return lambda _file: self.engine.open(name, fp, view.generation, mapped)
+
+            sets = {name: VectorSet.from_files(name, read, opener(name)) for name in SETS}
             edges = npy_load(read(GRAPH_FILE))
             lexicon = Lexicon.from_files(read, self.tokenizer)
             derived = Derived(view.generation, sets, edges, lexicon)
@@ -225,19 +262,24 @@ class DerivedStore:
         generation stays intact for readers and on failure) or built from the cache; the edge
         table is left empty for the caller to fill."""
         desired = _desired(s)
+        laws = _laws(s) if self.engine.wants_laws else dict.fromkeys(SETS)
 
         def fetch(hashes: list[str]) -> dict[str, np.ndarray]:
             return self.cache.get_many(fp.id, hashes)
 
+        if base is not None:
+            self.engine.begin(fp, generation - 1)
         sets = {}
         for name in SETS:
             vs = base.sets.get(name) if base else None
             try:
                 if vs is None or vs.dim != fp.dim:
-                    vs = VectorSet.build(fp.dim, desired[name], fetch)
+                    vs = VectorSet.build(
+                        fp.dim, desired[name], fetch, self.engine.empty(name, fp, generation), laws[name]
+                    )
                 else:
-                    vs = vs.copy()
-                    vs.sync(desired[name], fetch)
+                    vs = vs.copy(generation)
+                    vs.sync(desired[name], fetch, laws[name])
             except MissingVectors as exc:
                 raise IndexStateError(f"{name}: {exc}; run `hoprag reembed --embedder {fp.name}`") from None
             sets[name] = vs
@@ -251,18 +293,26 @@ class DerivedStore:
     def save(self, derived: Derived, fp: Fingerprint) -> Snapshot:
         files: dict[str, bytes] = {}
         for name, vs in derived.sets.items():
-            files.update(vs.to_files(name))
+            files.update(vs.to_files(name, with_index=self.engine.in_snapshot))
         files[GRAPH_FILE] = npy_bytes(derived.edges)
         if derived.lexicon is not None:
             files.update(derived.lexicon.to_files())
         info = {
             "embedder": fp.to_dict(),
             "fingerprint": fp.id,
+            "vectors": self.engine.describe(),
             "counts": {name: len(vs) for name, vs in derived.sets.items()} | {"edges": len(derived.edges)},
         }
         snap = self.snapshots.save(derived.generation, files, info)
         self.current = derived
         return snap
+
+    def after_commit(self, fp: Fingerprint, generation: int) -> None:
+        """Once the database names `generation`: the engine may drop rows older readers no longer need."""
+        try:
+            self.engine.committed(fp, generation)
+        except Exception as exc:  # the commit stands; the next build vacuums again
+            log.warning("vector engine cleanup after generation %d failed: %s", generation, exc)
 
     def forget(self) -> None:
         """Drop what this process holds, so that the next load reads the snapshot from disk."""

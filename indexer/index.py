@@ -76,12 +76,9 @@ class Index:
 
     @cached_property
     def derived(self) -> DerivedStore:
-        from storage.snapshots import SnapshotStore
-
         from .derived import DerivedStore
 
-        snapshots = SnapshotStore(self.home / "snapshots", keep=self.settings.snapshot_keep)
-        return DerivedStore(self.db, self.cache, snapshots, self.home, self.settings.bm25_tokenizer)
+        return DerivedStore.for_settings(self.db, self.cache, self.home, self.settings)
 
     @cached_property
     def builder(self) -> Builder:

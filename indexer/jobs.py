@@ -1,9 +1,13 @@
-"""Build jobs for the HTTP service: one worker thread runs one build at a time.
+"""Build jobs for the HTTP service: one build at a time, each in its own process.
 
-Each build opens its own `Index` on the service's home and closes it afterwards. The serving
-`Index` is never the one that builds: a build updates its base vector sets in place before it
-commits, so building through the serving instance could show a query half of the next generation.
-A fresh instance per job also means a failed build leaves nothing behind in memory.
+A build runs in a child process (spawned, so it shares no threads, locks or GIL with the
+server) at a lower CPU priority and with `build_threads` embedder threads: queries keep a core and
+win the scheduler while the embedder works. The child opens its own `Index` on the same home and
+database, so it commits a generation exactly as `hoprag build` does, and the serving `Index` sees it
+on its next query. Progress, the report or the error come back as JSON lines over a pipe; settings
+go out the same way (secrets included: a pipe, not argv or the environment of a listing). A build
+that dies (killed, out of memory) fails the job and leaves the index at its last whole generation,
+as any crash does. With `build_worker="thread"` the build runs in a thread of the server instead.
 
 Public API:
     BuildJobs(settings, keep=100)
@@ -13,11 +17,16 @@ Public API:
         .close(timeout=5.0)                                 stop the worker after the current job
     BuildBusy                                               a build is already queued or running
     run_build(settings, library, embedder, llm, progress, as_of=None) -> BuildReport   what the worker runs
+    run_build_process(settings, root, embedder, llm, progress, as_of=None) -> dict     the same in a child
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import multiprocessing
+import os
 import queue
 import threading
 import uuid
@@ -32,7 +41,7 @@ from .errors import USER_ERRORS, BuildBusy
 from .passages import Library
 from .settings import Settings
 
-__all__ = ["BuildJobs", "BuildBusy", "run_build"]
+__all__ = ["BuildJobs", "BuildBusy", "run_build", "run_build_process", "BuildProcessError"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,126 @@ def run_build(
 
     with Index(settings=settings) as idx:
         return idx.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of)
+
+
+class BuildProcessError(RuntimeError):
+    """The build process failed: `message` is what it said (or how it died)."""
+
+
+def _settings_payload(settings: Settings) -> dict[str, Any]:
+    """Settings as JSON types, secrets revealed (they travel over a pipe to our own child)."""
+    from pydantic import SecretStr
+
+    out = {}
+    for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def _child(conn, payload: bytes) -> None:  # pragma: no cover - runs in the spawned process
+    job = json.loads(payload)
+    settings_dict = job["settings"]
+    threads = int(settings_dict.get("build_threads") or 0)
+    if threads:
+        # before torch or onnx import: their pools size themselves from these
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(threads)
+        settings_dict["cpu_threads"] = threads
+    with contextlib.suppress(OSError):
+        os.nice(int(settings_dict.get("build_nice") or 0))
+    _die_with_parent()
+
+    def send(message: dict) -> None:
+        conn.send_bytes(json.dumps(message, ensure_ascii=False).encode())
+
+    def progress(stage: str, done: int, total: int) -> None:
+        send({"progress": [stage, int(done), int(total)]})
+
+    try:
+        settings = Settings(**settings_dict)
+        if threads:
+            try:
+                import torch
+
+                torch.set_num_threads(threads)
+            except ImportError:
+                pass
+        report = run_build(settings, job["root"], job["embedder"], job["llm"], progress, job["as_of"])
+        send({"report": report.to_dict()})
+    except BaseException as exc:
+        if isinstance(exc, USER_ERRORS):
+            message = str(exc)
+        else:
+            import traceback
+
+            traceback.print_exc()  # to the server's stderr: the job says what, the log says where
+            message = f"{type(exc).__name__}: {exc}"
+        send({"error": message})
+    finally:
+        conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGTERM to this process when the server dies, so a killed server
+    leaves no build behind holding the writer lock (the build is crash-safe either way)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_build_process(
+    settings: Settings,
+    root: str,
+    embedder: str | None,
+    llm: str | None,
+    progress: ProgressFn,
+    as_of: str | None = None,
+    started: Any = None,
+) -> dict[str, Any]:
+    """Build the library at `root` in a spawned child; its report as a dict, or BuildProcessError.
+    `started(process)` is called once the child runs (the caller may terminate it)."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    payload = {
+        "settings": _settings_payload(settings),
+        "root": root,
+        "embedder": embedder,
+        "llm": llm,
+        "as_of": as_of,
+    }
+    proc = ctx.Process(target=_child, args=(child, json.dumps(payload).encode()), name="hoprag-build", daemon=True)
+    proc.start()
+    child.close()  # the child's end: EOF here once the child exits, however it exits
+    if started is not None:
+        started(proc)
+    outcome: dict[str, Any] | None = None
+    try:
+        while True:
+            try:
+                message = json.loads(parent.recv_bytes())
+            except EOFError:
+                break
+            if "progress" in message:
+                progress(*message["progress"])
+            else:
+                outcome = message
+    finally:
+        parent.close()
+        proc.join()
+    if outcome is None:
+        raise BuildProcessError(f"the build process died (exit code {proc.exitcode}) before it reported")
+    if "error" in outcome:
+        raise BuildProcessError(outcome["error"])
+    return outcome["report"]
 
 
 def _now() -> str:
@@ -101,6 +230,7 @@ class BuildJobs:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._active: _Job | None = None
         self._worker: threading.Thread | None = None
+        self._process: Any = None  # the running build process, for close()
 
     @property
     def busy(self) -> bool:
@@ -137,6 +267,9 @@ class BuildJobs:
 
     def close(self, timeout: float = 5.0) -> None:
         self._queue.put(None)
+        proc = self._process
+        if proc is not None and proc.is_alive():
+            proc.terminate()  # a build is crash-safe: stopping the server stops it, the index stays whole
         if self._worker is not None:
             self._worker.join(timeout)
 
@@ -146,6 +279,9 @@ class BuildJobs:
             if job is None:
                 return
             self._run(job)
+
+    def _started(self, proc: Any) -> None:
+        self._process = proc
 
     def _run(self, job: _Job) -> None:
         def progress(stage: str, done: int, total: int) -> None:
@@ -157,9 +293,14 @@ class BuildJobs:
             library, job.library = job.library, None  # a finished job keeps its report, not its input
         assert library is not None
         try:
-            report = run_build(self.settings, library, job.embedder, job.llm, progress, job.as_of)
+            if self.settings.build_worker == "process":
+                report = run_build_process(
+                    self.settings, library.root, job.embedder, job.llm, progress, job.as_of, self._started
+                )
+            else:
+                report = run_build(self.settings, library, job.embedder, job.llm, progress, job.as_of).to_dict()
         except Exception as exc:  # the worker must survive any build failure and say why
-            if isinstance(exc, USER_ERRORS):
+            if isinstance(exc, (*USER_ERRORS, BuildProcessError)):
                 log.warning("build %s failed: %s", job.id, exc)
                 message = str(exc)
             else:
@@ -169,7 +310,9 @@ class BuildJobs:
                 job.status, job.error, job.finished_at = "failed", message, _now()
                 self._active = None
             return
+        finally:
+            self._process = None
         with self._lock:
-            job.status, job.report, job.finished_at = "committed", report.to_dict(), _now()
+            job.status, job.report, job.finished_at = "committed", report, _now()
             job.stage = "done"
             self._active = None

@@ -447,7 +447,8 @@ def create_app(
         if not root.is_dir():
             raise ServiceConfigError(f"library root {r} is not a folder")
         roots.append(root)
-    index = Index(settings=settings)
+    # the serving index embeds one query per request; builds run elsewhere with their own threads
+    index = Index(settings=settings.model_copy(update={"cpu_threads": settings.serve_threads}))
     jobs = BuildJobs(settings)
 
     # request bodies whose limits come from Settings, so the OpenAPI schema states them

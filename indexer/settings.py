@@ -100,6 +100,23 @@ class Settings(BaseSettings):
     hop_max_llm_calls: int = Field(16, ge=0, description="LLM calls of one llm-mode hop search")
     hop_llm_options: int = Field(8, ge=1, le=32, description="edges shown to the LLM per passage")
 
+    # One thread per query embedding in the service: requests arrive concurrently, and an
+    # intra-op pool per request leaves threads spinning for a core a build or another request holds
+    # (8 clients beside one busy process: 33 requests/s with 2 threads per query, 114 with 1).
+    serve_threads: int = Field(1, ge=0, description="embedder threads per query in `hoprag serve` (0: all cores)")
+    # `hoprag serve` builds in a child process at this niceness with this many embedder threads, so
+    # that queries keep a core and the scheduler's favour while the embedder works.
+    build_worker: Literal["process", "thread"] = Field("process", description="where `hoprag serve` runs a build")
+    build_threads: int = Field(1, ge=0, description="embedder threads of a build run by the service (0: all cores)")
+    build_nice: int = Field(10, ge=0, le=19, description="CPU niceness of a build run by the service")
+
+    # Where vector sets live: FAISS files in each snapshot, or Milvus collections that several
+    # processes and hosts share (with a PostgreSQL database_url)
+    vectors: Literal["faiss", "milvus"] = Field("faiss", description="vector engine")
+    milvus_uri: str | None = Field(None, description="Milvus Lite file, or http://host:19530 (standalone, cluster)")
+    milvus_prefix: str = Field("hoprag", description="collection name prefix: one per index on a shared Milvus")
+    milvus_token: SecretStr | None = Field(None, description="Milvus user:password or API token")
+
     snapshot_keep: int = Field(3, ge=1, description="snapshots kept on disk (newest first)")
 
     # How many texts the build embeds between cache commits: a crash loses at most this much work.

@@ -6,13 +6,13 @@ vanished leave, new ones are added from the embedding cache. The same code serve
 build, a repair after a crash, and a rebuild from nothing.
 
 Public API:
-    VectorSet(index, hashes)            hashes: {id: embed hash}
-        .sync(desired, fetch) -> (removed, added)
-        .copy() -> VectorSet
+    VectorSet(index, hashes)            hashes: {id: embed hash}; index: FAISS or Milvus (same API)
+        .sync(desired, fetch, laws=None) -> (removed, added)   laws: {id: law} for an engine that filters
+        .copy(generation=None) -> VectorSet                    FAISS: a copy; Milvus: the next generation's view
         .table() -> structured array of (id, hash), sorted by id: what the map file holds
-        .to_files(name) -> {filename: bytes}
+        .to_files(name, with_index=True) -> {filename: bytes}
         VectorSet.from_files(name, read, read_index=None) -> VectorSet
-        VectorSet.build(dim, desired, fetch) -> VectorSet
+        VectorSet.build(dim, desired, fetch, index=None, laws=None) -> VectorSet
     npy_bytes(array) / npy_load(bytes)  numpy's format, pickle off
     MAP_DTYPE                            a map file's rows: (id int64, hash S64)
     map_table({id: hash}) -> np.ndarray  those rows, sorted by id
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -85,17 +86,27 @@ class VectorSet:
     def __len__(self) -> int:
         return self.index.ntotal
 
-    def copy(self) -> VectorSet:
-        """An independent copy: a build updates the copy while queries keep reading the original."""
-        return VectorSet(self.index.clone(), dict(self.hashes))
+    def copy(self, generation: int | None = None) -> VectorSet:
+        """What a build updates while queries keep reading this one: an independent FAISS copy,
+        or Milvus' view of `generation` (its writes are invisible to readers of this one)."""
+        return VectorSet(self.index.clone(generation), dict(self.hashes))
 
     @classmethod
-    def build(cls, dim: int, desired: Mapping[int, str], fetch: FetchFn) -> VectorSet:
-        vs = cls(VectorIndex(dim), {})
-        vs.sync(desired, fetch)
+    def build(
+        cls,
+        dim: int,
+        desired: Mapping[int, str],
+        fetch: FetchFn,
+        index: Any = None,
+        laws: Mapping[int, str] | None = None,
+    ) -> VectorSet:
+        vs = cls(index if index is not None else VectorIndex(dim), {})
+        vs.sync(desired, fetch, laws)
         return vs
 
-    def sync(self, desired: Mapping[int, str], fetch: FetchFn) -> tuple[int, int]:
+    def sync(
+        self, desired: Mapping[int, str], fetch: FetchFn, laws: Mapping[int, str] | None = None
+    ) -> tuple[int, int]:
         self._table = None
         stale = [i for i, h in self.hashes.items() if desired.get(i) != h]
         fresh = [i for i, h in desired.items() if self.hashes.get(i) != h]
@@ -109,22 +120,29 @@ class VectorSet:
             missing = [h for h in wanted if h not in vectors]
             if missing:
                 raise MissingVectors(f"{len(missing)} texts have no cached vector (first: {missing[0][:12]}…)")
-            self.index.add(np.array(fresh, dtype=np.int64), np.stack([vectors[desired[i]] for i in fresh]))
+            self.index.add(
+                np.array(fresh, dtype=np.int64),
+                np.stack([vectors[desired[i]] for i in fresh]),
+                laws=[laws.get(i, "") for i in fresh] if laws is not None else None,
+            )
             self.hashes.update({i: desired[i] for i in fresh})
         return len(stale), len(fresh)
 
-    def to_files(self, name: str) -> dict[str, bytes]:
-        return {f"{name}.faiss": self.index.to_bytes(), f"{name}.map.npy": npy_bytes(self.table())}
+    def to_files(self, name: str, with_index: bool = True) -> dict[str, bytes]:
+        files = {f"{name}.map.npy": npy_bytes(self.table())}
+        if with_index:
+            files[f"{name}.faiss"] = self.index.to_bytes()
+        return files
 
     @classmethod
     def from_files(
-        cls, name: str, read: Callable[[str], bytes], read_index: Callable[[str], VectorIndex] | None = None
+        cls, name: str, read: Callable[[str], bytes], read_index: Callable[[str], Any] | None = None
     ) -> VectorSet:
         """read(file) -> bytes; read_index(file) -> VectorIndex when the caller can map a large file."""
         index = read_index(f"{name}.faiss") if read_index else VectorIndex.from_bytes(read(f"{name}.faiss"))
         table = npy_load(read(f"{name}.map.npy"))
         if table.dtype != MAP_DTYPE:
             raise VectorIndexError(f"{name}.map.npy has dtype {table.dtype}")
-        if not np.array_equal(np.sort(index.ids()), table["id"]):  # the table is written sorted by id
-            raise VectorIndexError(f"{name}: the FAISS ids and the hash map disagree")
+        if not index.holds(table["id"]):  # the table is written sorted by id
+            raise VectorIndexError(f"{name}: the vector index and the hash map disagree")
         return cls(index, table=table)

@@ -3,7 +3,7 @@
 Public API:
     VectorIndex(dim)
         .add(ids, vectors) / .remove(ids) / .search(queries, k) -> (scores, ids)
-        .ids() -> np.ndarray, .vectors() -> (ids, matrix), .ntotal, .dim, .clone()
+        .ids() -> np.ndarray, .vectors() -> (ids, matrix), .ntotal, .dim, .clone(), .holds(sorted_ids)
         .to_bytes() / VectorIndex.from_bytes(data)   faiss' own serialization, never pickle
         VectorIndex.from_file(path)                  the same file memory-mapped, read-only: opening
                                                      costs no copy; the first add or remove copies
@@ -17,7 +17,25 @@ import numpy as np
 
 from .errors import VectorIndexError
 
-__all__ = ["VectorIndex", "VectorIndexError"]
+__all__ = ["VectorIndex", "VectorIndexError", "check_vectors", "check_batch"]
+
+
+def check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] != dim:
+        raise VectorIndexError(f"vectors of shape {vectors.shape} do not fit a {dim}-d index")
+    return vectors
+
+
+def check_batch(ids: np.ndarray, vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) as int64 and float32 rows of `dim`, one id per vector, no id twice."""
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    vectors = check_vectors(vectors, dim)
+    if len(ids) != len(vectors):
+        raise VectorIndexError(f"{len(ids)} ids for {len(vectors)} vectors")
+    if len(np.unique(ids)) != len(ids):
+        raise VectorIndexError("duplicate vector ids: remove the old vectors first")
+    return ids, vectors
 
 
 def _faiss():
@@ -54,20 +72,12 @@ class VectorIndex:
         matrix = faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim).copy()
         return self.ids(), matrix
 
-    def _check(self, vectors: np.ndarray) -> np.ndarray:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise VectorIndexError(f"vectors of shape {vectors.shape} do not fit a {self.dim}-d index")
-        return vectors
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        vectors = self._check(vectors)
-        if len(ids) != len(vectors):
-            raise VectorIndexError(f"{len(ids)} ids for {len(vectors)} vectors")
+    def add(self, ids: np.ndarray, vectors: np.ndarray, laws=None) -> None:
+        """laws: ignored (FAISS holds no metadata; the retriever filters by law itself)."""
+        ids, vectors = check_batch(ids, vectors, self.dim)
         if len(ids) == 0:
             return
-        if len(np.unique(ids)) != len(ids) or np.isin(ids, self.ids()).any():
+        if np.isin(ids, self.ids()).any():
             raise VectorIndexError("duplicate vector ids: remove the old vectors first")
         self._owned().add_with_ids(vectors, ids)
 
@@ -78,14 +88,18 @@ class VectorIndex:
         return int(self._owned().remove_ids(_faiss().IDSelectorBatch(ids)))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = self._check(queries)
+        queries = check_vectors(queries, self.dim)
         k = max(1, min(int(k), self.ntotal)) if self.ntotal else 0
         if k == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         scores, ids = self._index.search(queries, k)
         return scores, ids
 
-    def clone(self) -> VectorIndex:
+    def holds(self, sorted_ids: np.ndarray) -> bool:
+        """Exactly these ids (a snapshot's hash map against its FAISS file)."""
+        return bool(np.array_equal(np.sort(self.ids()), sorted_ids))
+
+    def clone(self, generation: int | None = None) -> VectorIndex:
         """An independent copy (a build patches the copy while queries read the original)."""
         if self._mapped:  # clone_index would copy the view, not the vectors
             return VectorIndex.from_bytes(self.to_bytes())

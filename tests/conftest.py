@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -104,8 +105,88 @@ def postgres_url(postgres_server):
     return f"postgresql+psycopg://postgres@/{name}?host={host}"
 
 
+class MilvusServer:
+    """`milvus-lite server` (Milvus' gRPC API, from the milvus-lite wheel) on a free loopback port
+    with its own data folder; ready in ~1 s."""
+
+    def __init__(self, data: Path):
+        import shutil as _shutil
+        import socket
+        import subprocess
+        import sys
+
+        exe = _shutil.which("milvus-lite") or str(Path(sys.executable).with_name("milvus-lite"))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.log = open(data.with_suffix(".log"), "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [exe, "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"milvus-lite server did not start: see {self.log.name}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data")
+    yield server
+    server.stop()
+
+
 # read once, at collection: some tests clear the HOPRAG_* environment for themselves
 _TEST_DATABASE = os.environ.get("HOPRAG_TEST_DATABASE", "sqlite")
+_TEST_VECTORS = os.environ.get("HOPRAG_TEST_VECTORS", "faiss")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _vector_backend(request):
+    """HOPRAG_TEST_VECTORS=milvus keeps every index's vectors in one Milvus server the session
+    starts, each index under its own collection prefix (from its home folder). Subprocesses do
+    not inherit it (tests that build or read in one are marked sqlite_only)."""
+    if _TEST_VECTORS != "milvus":
+        yield
+        return
+    server = request.getfixturevalue("milvus_server")
+    import hashlib
+
+    from indexer import vector_engines
+    from storage.milvus import MilvusStore
+
+    stores: dict[str, MilvusStore] = {}
+    original = vector_engines.engine_for
+
+    def engine_for(settings):
+        if settings.vectors != "faiss":
+            return original(settings)
+        prefix = "h_" + hashlib.sha256(str(Path(settings.home).resolve()).encode()).hexdigest()[:16]
+        if prefix not in stores:
+            stores[prefix] = MilvusStore(server.uri, prefix)
+        return vector_engines.MilvusEngine(stores[prefix], settings.snapshot_keep)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(vector_engines, "engine_for", engine_for)
+        yield
 
 
 def _test_database() -> str:
@@ -150,7 +231,7 @@ def _database_backend(request):
 
 @pytest.fixture(autouse=True)
 def _sqlite_only(request):
-    if _test_database() != "sqlite" and request.node.get_closest_marker("sqlite_only"):
+    if (_test_database() != "sqlite" or _TEST_VECTORS != "faiss") and request.node.get_closest_marker("sqlite_only"):
         pytest.skip("the index is its home folder here (its SQLite file)")
 
 

@@ -281,10 +281,15 @@ def _wait_job(client, job_id: str, timeout: float = 120) -> dict:
     raise AssertionError(f"build {job_id} did not finish: {job}")
 
 
-def test_one_build_at_a_time_and_failures_are_reported(client, env, monkeypatch):
+def test_one_build_at_a_time_and_failures_are_reported(client, live, env, monkeypatch):
+    """The queue's rules, with the build replaced in the thread worker (a process could not see
+    the replacement); test_build_process runs the real one in its process."""
     from indexer import jobs
     from indexer.build import BuildReport
     from indexer.passages import LibraryError
+
+    queue = live.app.state.jobs
+    monkeypatch.setattr(queue, "settings", queue.settings.model_copy(update={"build_worker": "thread"}))
 
     gate = threading.Event()
     dates = []

@@ -153,6 +153,12 @@ class SentenceTransformerEmbedder:
             return self._model
         fp16 = self.device == "cuda"
         key = (str(self.path), self.device, fp16)
+        if self.settings.cpu_threads and self.device == "cpu":
+            import torch
+
+            # process-wide: the service asks for 1 (concurrent requests are its parallelism), a
+            # build for all cores
+            torch.set_num_threads(self.settings.cpu_threads)
         with _models_lock:
             model = _models.get(key)
             if model is None:
