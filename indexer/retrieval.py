@@ -378,6 +378,14 @@ class Retriever:
                 allowed.add(pid)
         return allowed
 
+    @staticmethod
+    def _laws_only(st: State, filters: dict | None) -> list[str] | None:
+        """The full law names of a filter that names laws and nothing else (validated by _allowed)."""
+        if not filters or set(filters) != {"law"}:
+            return None
+        v = filters["law"]
+        return sorted({st.law_names[x.strip()] for x in ([v] if isinstance(v, str) else v)})
+
     def _check(self, text: str, k: int) -> None:
         if not isinstance(text, str) or not text.strip():
             raise QueryError("empty query")
@@ -402,11 +410,17 @@ class Retriever:
             self._embedders[st.fingerprint.id] = emb
         return emb.embed([text])
 
-    def dense(self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+    def dense(
+        self, st: State, qv: np.ndarray, k: int, allowed: set[int] | None, laws: list[str] | None = None
+    ) -> list[tuple[int, float]]:
         """Exact top-k by inner product. One query against the in-memory matrix is a single BLAS
-        call; FAISS's thread pool would only fight the embedder's threads for it."""
+        call; FAISS's thread pool would only fight the embedder's threads for it. A filter by law
+        alone (`laws`) on a Milvus index is searched in Milvus, where the filter is an index scan."""
         if not len(st.ids) or (allowed is not None and not allowed):
             return []
+        if laws and getattr(st.passage_index, "filters_by_law", False):
+            scores, ids = st.passage_index.search(qv, k, laws=laws)
+            return [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0 and int(i) in st.info]
         scores = st.matrix @ qv[0]
         if allowed is not None:
             scores = np.where(np.isin(st.ids, np.fromiter(allowed, np.int64)), scores, -np.inf)
@@ -493,7 +507,8 @@ class Retriever:
             return self._ranked_hits(st, [(p, s, {}) for p, s in self.bm25_ranked(st, text, k, allowed)], cited, k)
         qv = self.embed_query(text, st)
         if mode == "dense":
-            ranked = [(p, s, {}) for p, s in self.dense(st, qv, k, allowed)]
+            laws = self._laws_only(st, filters)
+            ranked = [(p, s, {}) for p, s in self.dense(st, qv, k, allowed, laws)]
         elif mode == "questions":
             if st.q_in.ntotal == 0:
                 raise QueryError("this index has no pseudo-queries: build it with --llm to search by questions")

@@ -160,6 +160,8 @@ class MilvusVectorIndex:
     """One vector set as of one generation. Reads filter by generation; writes (a build) tag rows
     with this generation, which readers of the committed one do not see."""
 
+    filters_by_law = True  # the retriever may hand it a law filter instead of filtering itself
+
     def __init__(self, store: MilvusStore, collection: str, dim: int, generation: int):
         self.store, self.collection, self.dim, self.generation = store, collection, dim, generation
         self._count: int | None = None

@@ -145,6 +145,12 @@ class MilvusServer:
         self.log.close()
 
 
+def vector_file(snapshot: Path, set_name: str) -> str:
+    """The snapshot file that holds a vector set: its FAISS index, or with Milvus (whose vectors
+    are not in the snapshot) its id→hash map."""
+    return f"{set_name}.faiss" if (snapshot / f"{set_name}.faiss").exists() else f"{set_name}.map.npy"
+
+
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory):
     pytest.importorskip("pymilvus")

@@ -20,7 +20,7 @@ from indexer.index import Index
 from indexer.library import read_library
 from indexer.settings import Settings
 
-from .conftest import LAWS_2024, requires_data, write_law
+from .conftest import LAWS_2024, requires_data, vector_file, write_law
 from .fakes.legal_llm import legal_questions
 from .fakes.openai_server import FakeOpenAI, Fault
 
@@ -219,8 +219,9 @@ def test_flipped_byte_in_graph_is_detected_and_repaired(tmp_path, insurance, fak
         idx.build(insurance, embedder=USE, llm="openai:fake")
         edges_before = sorted((u, v, d["kind"]) for u, v, d in idx.graph().edges(data=True))
     calls = _chat_requests(fake_llm)
-    for name in ("graph.npy", "questions_in.faiss", "questions_out.map.npy"):
-        f = home / "snapshots" / "gen-000001" / name
+    snap = home / "snapshots" / "gen-000001"
+    for name in ("graph.npy", vector_file(snap, "questions_in"), "questions_out.map.npy"):
+        f = snap / name
         data = bytearray(f.read_bytes())
         data[-3] ^= 0x01
         f.write_bytes(bytes(data))

@@ -14,7 +14,7 @@ from indexer.index import EmbedderMismatch, Index
 from indexer.library import LibraryError
 from storage.models import EmbeddingRow, PassageRow
 
-from .conftest import write_law
+from .conftest import vector_file, write_law
 
 USE = "use-multilingual"
 
@@ -134,7 +134,8 @@ def test_corrupt_or_missing_snapshot_is_rebuilt_without_embedding(tmp_path, lib)
         idx.build(lib, embedder=USE)
         expected = [h.key for h in idx.query("雇主延長工作時間", k=3)]
         cached = idx.stats()["cached_embeddings"]
-    snap = home / "snapshots" / "gen-000001" / "passages.faiss"
+    snap = home / "snapshots" / "gen-000001"
+    snap = snap / vector_file(snap, "passages")
     data = bytearray(snap.read_bytes())
     data[len(data) // 2] ^= 0xFF
     snap.write_bytes(bytes(data))

@@ -158,3 +158,30 @@ def test_postgresql_and_milvus_together(tmp_path, toy_libs, milvus_server, postg
         assert (hit.key, hit.text) == ("T0000001:2", TOY_V2["2"])
         hops = idx.hop_search("主管機關", k=3)
         assert hops and all(h.generation == 2 for h in hops)
+
+
+def test_a_law_filter_runs_in_milvus(tmp_path, milvus_server, monkeypatch):
+    """Dense search filtered by law asks Milvus with the filter (and answers as FAISS does)."""
+    from storage.milvus import MilvusVectorIndex
+
+    from .conftest import write_law
+
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "工資法", {"1": "雇主應按月給付工資。", "2": "延長工作時間應加給工資。"})
+    write_law(lib, "T0000002", "休假法", {"1": "勞工每七日應有二日休息。", "2": "雇主應給付休假日工資。"})
+    asked: list = []
+    original = MilvusVectorIndex.search
+
+    def spy(self, queries, k, laws=None):
+        asked.append(laws)
+        return original(self, queries, k, laws)
+
+    with Index(settings=_settings(tmp_path, milvus_server)) as idx:
+        idx.build(lib, embedder=USE)
+        monkeypatch.setattr(MilvusVectorIndex, "search", spy)
+        hits = idx.search("雇主給付工資", k=5, filters={"law": "休假法"})
+        assert {h.law for h in hits} == {"休假法"} and len(hits) == 2 and asked == [["休假法"]]
+    with Index(settings=Settings(home=tmp_path / "faiss")) as ref:
+        ref.build(lib, embedder=USE)
+        want = ref.search("雇主給付工資", k=5, filters={"law": "休假法"})
+    assert [(h.key, round(h.score, 4)) for h in hits] == [(h.key, round(h.score, 4)) for h in want]

@@ -17,7 +17,7 @@ from indexer.index import Index
 from storage.models import PseudoQueryRow
 from storage.vectors import VectorIndex
 
-from .conftest import write_law
+from .conftest import vector_file, write_law
 
 USE = "use-multilingual"
 SNAP = "snapshots/gen-000001"
@@ -139,10 +139,11 @@ def test_older_sha256_manifest_is_still_verified(built):
     with Index(home) as idx:
         assert [h.key for h in idx.search("延長工作時間之工資", k=3, mode="hybrid")] == answer
         assert idx.repairs == [] and idx.verify_snapshot(1) is None
-    data = bytearray((folder / "questions_out.faiss").read_bytes())
+    name = vector_file(folder, "questions_out")
+    data = bytearray((folder / name).read_bytes())
     data[-5] ^= 0x01
-    (folder / "questions_out.faiss").write_bytes(bytes(data))
+    (folder / name).write_bytes(bytes(data))
     with Index(home) as idx:
         assert idx.verify_snapshot(1) is not None and "checksum mismatch" in idx.verify_snapshot(1)
         assert [h.key for h in idx.search("延長工作時間之工資", k=3, mode="hybrid")] == answer
-        assert any("checksum mismatch" in r and "questions_out.faiss" in r for r in idx.repairs)
+        assert any("checksum mismatch" in r and name in r for r in idx.repairs)
