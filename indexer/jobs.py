@@ -151,8 +151,14 @@ def run_build_process(
     `started(process)` is called once the child runs (the caller may terminate it)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
+    from .vector_engines import engine_for
+
+    # resolved here, so that the child writes exactly where this server reads (the default SQLite
+    # file of its home, the Milvus collections of its engine)
+    resolved = _settings_payload(settings) | {"database_url": settings.database_url_for()}
+    resolved |= engine_for(settings).settings()
     payload = {
-        "settings": _settings_payload(settings),
+        "settings": resolved,
         "root": root,
         "embedder": embedder,
         "llm": llm,

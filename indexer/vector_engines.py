@@ -15,6 +15,7 @@ Public API:
         .committed(fp, generation)    after the commit: drop what no kept generation can see
     (fp: the embedder's Fingerprint: Milvus keeps one collection per set and embedder)
         .describe() -> dict           for stats and the snapshot's info
+        .settings() -> dict           the Settings fields that name this engine (for a build process)
     FaissEngine(), MilvusEngine(store, keep)
     engine_for(settings) -> VectorEngine
 """
@@ -44,6 +45,7 @@ class VectorEngine(Protocol):
     def begin(self, fp: Fingerprint, committed: int) -> None: ...
     def committed(self, fp: Fingerprint, generation: int) -> None: ...
     def describe(self) -> dict: ...
+    def settings(self) -> dict: ...
 
 
 class FaissEngine:
@@ -65,6 +67,9 @@ class FaissEngine:
 
     def describe(self) -> dict:
         return {"engine": "faiss"}
+
+    def settings(self) -> dict:
+        return {"vectors": "faiss"}
 
 
 class MilvusEngine:
@@ -97,6 +102,9 @@ class MilvusEngine:
 
     def describe(self) -> dict:
         return {"engine": "milvus", "uri": _redact(self.store.uri), "prefix": self.store.prefix}
+
+    def settings(self) -> dict:
+        return {"vectors": "milvus", "milvus_uri": self.store.uri, "milvus_prefix": self.store.prefix}
 
 
 def _redact(uri: str) -> str:
