@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     milvus_uri: str | None = Field(None, description="Milvus Lite file, or http://host:19530 (standalone, cluster)")
     milvus_prefix: str = Field("hoprag", description="collection name prefix: one per index on a shared Milvus")
     milvus_token: SecretStr | None = Field(None, description="Milvus user:password or API token")
+    milvus_index: Literal["FLAT", "IVF_FLAT"] = Field("FLAT", description="exact (FLAT) or clustered (IVF_FLAT)")
+    milvus_nlist: int = Field(1024, ge=1, description="IVF_FLAT clusters")
+    milvus_nprobe: int = Field(32, ge=1, description="IVF_FLAT clusters searched per query")
 
     snapshot_keep: int = Field(3, ge=1, description="snapshots kept on disk (newest first)")
 

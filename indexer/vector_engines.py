@@ -104,7 +104,15 @@ class MilvusEngine:
         return {"engine": "milvus", "uri": _redact(self.store.uri), "prefix": self.store.prefix}
 
     def settings(self) -> dict:
-        return {"vectors": "milvus", "milvus_uri": self.store.uri, "milvus_prefix": self.store.prefix}
+        st = self.store
+        return {
+            "vectors": "milvus",
+            "milvus_uri": st.uri,
+            "milvus_prefix": st.prefix,
+            "milvus_index": st.index_type,
+            "milvus_nlist": st.nlist,
+            "milvus_nprobe": st.nprobe,
+        }
 
 
 def _redact(uri: str) -> str:
@@ -130,5 +138,7 @@ def engine_for(settings: Settings) -> VectorEngine:
     key = (uri, settings.milvus_prefix)
     if key not in _stores:  # one client per process and server: gRPC channels are not cheap
         token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
-        _stores[key] = MilvusStore(uri, settings.milvus_prefix, token)
+        _stores[key] = MilvusStore(
+            uri, settings.milvus_prefix, token, settings.milvus_index, settings.milvus_nlist, settings.milvus_nprobe
+        )
     return MilvusEngine(_stores[key], settings.snapshot_keep)

@@ -16,7 +16,8 @@ Primary key: vector id << 20 | gen_from, so a re-run of a crashed build's genera
 of the generation the database just named.
 
 Public API:
-    MilvusStore(uri, prefix="hoprag", token=None)   uri: a Milvus Lite file or http://host:19530
+    MilvusStore(uri, prefix="hoprag", token=None, index="FLAT", nlist=1024, nprobe=32)
+                                                  uri: a Milvus Lite file or http://host:19530
         .index(name, dim, generation, create=False) -> MilvusVectorIndex   the set as of a generation
         .discard_after(name, dim, generation)     undo rows of generations after it (a crashed build)
         .vacuum(name, dim, keep_from)             delete rows invisible to generations >= keep_from
@@ -43,6 +44,7 @@ from .vectors import check_batch, check_vectors
 
 __all__ = ["MilvusStore", "MilvusVectorIndex", "LIVE"]
 
+INDEX_TYPES = ("FLAT", "IVF_FLAT")
 LIVE = 2**62  # gen_to of a row no generation has retired
 _GEN_BITS = 20  # generations per vector id before the primary key would wrap: 1M builds
 _BATCH = 2000  # rows per insert/upsert call (gRPC messages stay well under 64 MiB at 1024-d)
@@ -66,10 +68,21 @@ def _name_part(text: str) -> str:
 
 
 class MilvusStore:
-    def __init__(self, uri: str, prefix: str = "hoprag", token: str | None = None):
+    def __init__(
+        self,
+        uri: str,
+        prefix: str = "hoprag",
+        token: str | None = None,
+        index: str = "FLAT",
+        nlist: int = 1024,
+        nprobe: int = 32,
+    ):
         from pymilvus import MilvusClient  # imported on first use, like FAISS
 
+        if index not in INDEX_TYPES:
+            raise VectorIndexError(f"unknown Milvus index {index!r}: {', '.join(INDEX_TYPES)}")
         self.uri, self.prefix = uri, _name_part(prefix)
+        self.index_type, self.nlist, self.nprobe = index, int(nlist), int(nprobe)
         try:
             self.client = MilvusClient(uri=uri, token=token or "")
         except Exception as exc:  # pymilvus raises its own MilvusException and gRPC errors
@@ -105,9 +118,10 @@ class MilvusStore:
         schema.add_field("gen_to", DataType.INT64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(dim))
         params = self.client.prepare_index_params()
-        # FLAT: exact inner product, as FAISS gives; at millions of vectors an HNSW or IVF index
-        # would go here (docs/scale.md)
-        params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+        # FLAT: exact inner product, as FAISS gives (statutes: 10^4 vectors). IVF_FLAT: clusters
+        # probed `nprobe` at a time, for millions (bench_scale.py, docs/scale.md)
+        extra = {"nlist": self.nlist} if self.index_type == "IVF_FLAT" else {}
+        params.add_index(field_name="vector", index_type=self.index_type, metric_type="IP", params=extra)
         self.client.create_collection(coll, schema=schema, index_params=params, **_STRONG)
 
     def index(self, name: str, dim: int, generation: int, create: bool = False) -> MilvusVectorIndex:
@@ -135,6 +149,11 @@ class MilvusStore:
             if self.client.has_collection(coll):
                 self.client.drop_collection(coll)
             self._known.discard(coll)
+
+    def search_params(self) -> dict:
+        if self.index_type == "IVF_FLAT":
+            return {"metric_type": "IP", "params": {"nprobe": self.nprobe}}
+        return {"metric_type": "IP"}
 
     def close(self) -> None:
         self.client.close()
@@ -247,7 +266,7 @@ class MilvusVectorIndex:
             limit=k,
             filter=expr,
             output_fields=["vid"],
-            search_params={"metric_type": "IP"},
+            search_params=self.store.search_params(),
             **_STRONG,
         )
         width = max((len(hits) for hits in res), default=0)

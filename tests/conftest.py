@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -105,46 +104,6 @@ def postgres_url(postgres_server):
     return f"postgresql+psycopg://postgres@/{name}?host={host}"
 
 
-class MilvusServer:
-    """`milvus-lite server` (Milvus' gRPC API, from the milvus-lite wheel) on a free loopback port
-    with its own data folder; ready in ~1 s."""
-
-    def __init__(self, data: Path):
-        import shutil as _shutil
-        import socket
-        import subprocess
-        import sys
-
-        exe = _shutil.which("milvus-lite") or str(Path(sys.executable).with_name("milvus-lite"))
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.log = open(data.with_suffix(".log"), "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [exe, "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"milvus-lite server did not start: see {self.log.name}") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except Exception:
-            self.proc.kill()
-        self.log.close()
-
-
 def vector_file(snapshot: Path, set_name: str) -> str:
     """The snapshot file that holds a vector set: its FAISS index, or with Milvus (whose vectors
     are not in the snapshot) its id→hash map."""
@@ -155,7 +114,9 @@ def vector_file(snapshot: Path, set_name: str) -> str:
 def milvus_server(tmp_path_factory):
     pytest.importorskip("pymilvus")
     pytest.importorskip("milvus_lite")
-    server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data")
+    from storage.milvus_server import MilvusLiteServer
+
+    server = MilvusLiteServer(tmp_path_factory.mktemp("milvus") / "data")
     yield server
     server.stop()
 
