@@ -322,7 +322,7 @@ class Builder:
             self.db.set_meta(s, "library_files", files)  # what the next build compares before parsing
             self.db.set_meta(s, "as_of", when.isoformat())
             history.record(self.db, s, lib.passages, plan.embed_hashes, when)
-            self.db.set_meta(s, DIGEST_META, {"generation": generation, "digest": derived.digest()})
+            self.db.set_meta(s, DIGEST_META, self.derived.commit_record(derived))
             self.derived.save(derived, fp)
             timer.mark("snapshot")
         self.derived.after_commit(fp, generation)
@@ -457,7 +457,7 @@ class Builder:
             self.db.set_meta(s, "generation", generation)
             self.db.set_meta(s, "embedder", emb.fingerprint.to_dict())
             self.db.set_meta(s, "graph_signature", graph_signature(self.settings, emb.fingerprint))
-            self.db.set_meta(s, DIGEST_META, {"generation": generation, "digest": derived.digest()})
+            self.db.set_meta(s, DIGEST_META, self.derived.commit_record(derived))
             timer.mark("edges")
             self.derived.save(derived, emb.fingerprint)
             timer.mark("snapshot")

@@ -85,6 +85,7 @@ class DbView(NamedTuple):
     generation: int
     fingerprint: Fingerprint | None
     digest: str  # of the vector sets, edges and passages the database says this generation has
+    vectors: dict = {}  # what the vector engine committed with it (Milvus: its last write's timestamp)
 
 
 def _digest(tables: dict[str, np.ndarray], n_edges: int, n_passages: int) -> str:
@@ -165,15 +166,17 @@ class DerivedStore:
         generation = int(self.db.get_meta_in(s, "generation", 0))
         fp = self.db.get_meta_in(s, "embedder")
         stored = self.db.get_meta_in(s, DIGEST_META) or {}
+        token: dict = {}
         if stored.get("generation") == generation and stored.get("digest"):
             digest = str(stored["digest"])
+            token = dict(stored.get("vectors") or {})
         else:  # no digest committed with this generation: the rows themselves
             desired = _desired(s)
             tables = {name: map_table(desired[name]) for name in SETS}
             n_edges = int(s.scalar(select(func.count()).select_from(EdgeRow)) or 0)
             n_passages = int(s.scalar(select(func.count()).select_from(PassageRow)) or 0)
             digest = _digest(tables, n_edges, n_passages)
-        return DbView(generation, Fingerprint.from_dict(fp) if fp else None, digest)
+        return DbView(generation, Fingerprint.from_dict(fp) if fp else None, digest, token)
 
     def read(self, view: DbView) -> tuple[Derived | None, str | None]:
         """The snapshot of the view's generation, verified (checksums, embedder, ids and hashes,
@@ -202,7 +205,7 @@ class DerivedStore:
                 return VectorIndex.from_file(self.snapshots.verified_path(snap, file))
 
             def opener(name: str) -> Callable[[str], Any]:
-                return lambda _file: self.engine.open(name, fp, view.generation, mapped)
+                return lambda _file: self.engine.open(name, fp, view.generation, mapped, view.vectors)
 
             sets = {name: VectorSet.from_files(name, read, opener(name)) for name in SETS}
             edges = npy_load(read(GRAPH_FILE))
@@ -306,6 +309,11 @@ class DerivedStore:
         snap = self.snapshots.save(derived.generation, files, info)
         self.current = derived
         return snap
+
+    def commit_record(self, derived: Derived) -> dict:
+        """What a build commits under DIGEST_META with its generation: the digest a snapshot must
+        match and what the vector engine's readers need."""
+        return {"generation": derived.generation, "digest": derived.digest(), "vectors": self.engine.token()}
 
     def after_commit(self, fp: Fingerprint, generation: int) -> None:
         """Once the database names `generation`: the engine may drop rows older readers no longer need."""

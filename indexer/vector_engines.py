@@ -10,7 +10,9 @@ Public API:
         .in_snapshot -> bool          the index files go into the snapshot (FAISS) or not (Milvus)
         .wants_laws -> bool           rows carry their law (Milvus filters by it)
         .empty(name, fp, generation)  an empty set to fill from the cache (a first build, a repair)
-        .open(name, fp, generation, read_index) -> index   the committed set
+        .open(name, fp, generation, read_index, token) -> index   the committed set
+        .token() -> dict              after a build's writes: what its readers need (Milvus: the
+                                      last write's timestamp), committed with the generation
         .begin(fp, committed)         before a build writes: undo what a crashed build left
         .committed(fp, generation)    after the commit: drop what no kept generation can see
     (fp: the embedder's Fingerprint: Milvus keeps one collection per set and embedder)
@@ -41,7 +43,10 @@ class VectorEngine(Protocol):
     wants_laws: bool
 
     def empty(self, name: str, fp: Fingerprint, generation: int) -> Any: ...
-    def open(self, name: str, fp: Fingerprint, generation: int, read_index: Callable[[str], VectorIndex]) -> Any: ...
+    def open(
+        self, name: str, fp: Fingerprint, generation: int, read_index: Callable[[str], VectorIndex], token: dict
+    ) -> Any: ...
+    def token(self) -> dict: ...
     def begin(self, fp: Fingerprint, committed: int) -> None: ...
     def committed(self, fp: Fingerprint, generation: int) -> None: ...
     def describe(self) -> dict: ...
@@ -55,9 +60,12 @@ class FaissEngine:
         return VectorIndex(fp.dim)
 
     def open(
-        self, name: str, fp: Fingerprint, generation: int, read_index: Callable[[str], VectorIndex]
+        self, name: str, fp: Fingerprint, generation: int, read_index: Callable[[str], VectorIndex], token: dict
     ) -> VectorIndex:
         return read_index(f"{name}.faiss")
+
+    def token(self) -> dict:
+        return {}
 
     def begin(self, fp: Fingerprint, committed: int) -> None:
         pass  # a build patches a copy in memory: nothing of a crashed one survives it
@@ -87,10 +95,15 @@ class MilvusEngine:
         # a rebuild starts the collection over; readers of older generations fall back to their
         # own repair (their rows are gone), which is what a damaged collection needs anyway
         self.store.reset(self._set(name, fp), fp.dim)
-        return self.store.index(self._set(name, fp), fp.dim, generation, create=True)
+        return self.store.index(
+            self._set(name, fp), fp.dim, generation, create=True, ts=-1
+        )  # a rebuild reads its own writes
 
-    def open(self, name: str, fp: Fingerprint, generation: int, read_index: Callable[[str], VectorIndex]):
-        return self.store.index(self._set(name, fp), fp.dim, generation)
+    def open(self, name: str, fp: Fingerprint, generation: int, read_index: Callable[[str], VectorIndex], token: dict):
+        return self.store.index(self._set(name, fp), fp.dim, generation, ts=int(token.get("milvus_ts", 0)))
+
+    def token(self) -> dict:
+        return {"milvus_ts": self.store.last_write_ts()}
 
     def begin(self, fp: Fingerprint, committed: int) -> None:
         for name in SET_NAMES:

@@ -18,7 +18,8 @@ of the generation the database just named.
 Public API:
     MilvusStore(uri, prefix="hoprag", token=None, index="FLAT", nlist=1024, nprobe=32)
                                                   uri: a Milvus Lite file or http://host:19530
-        .index(name, dim, generation, create=False) -> MilvusVectorIndex   the set as of a generation
+        .index(name, dim, generation, create=False, ts=0) -> MilvusVectorIndex   the set as of a generation
+        .last_write_ts() -> int                   this process's last write: what readers of its build wait for
         .discard_after(name, dim, generation)     undo rows of generations after it (a crashed build)
         .vacuum(name, dim, keep_from)             delete rows invisible to generations >= keep_from
         .reset(name, dim)                         drop and recreate (a damaged collection, rebuilt)
@@ -52,6 +53,18 @@ _QUERY_PAGE = 16384  # Milvus' largest query window
 _STRONG = {"consistency_level": "Strong"}
 
 
+_SESSION = {"consistency_level": "Session"}
+
+
+def _consistency(ts: int) -> dict:
+    """Strong makes a real Milvus wait for its next time tick (~400 ms on a 2.3 standalone); a
+    reader that knows the build's last write timestamp asks for exactly that much instead, and a
+    build reads its own writes (Session). ts: > 0 that timestamp, 0 Strong, -1 Session."""
+    if ts > 0:
+        return {"consistency_level": "Customized", "guarantee_timestamp": int(ts)}
+    return _SESSION if ts < 0 else _STRONG
+
+
 class _NoFallbackNotice(logging.Filter):
     """Milvus Lite hands out no snapshot timestamp for query iterators; pymilvus then uses the
     client's clock, which under Strong consistency is the same guarantee. Said once per page: quiet."""
@@ -61,6 +74,7 @@ class _NoFallbackNotice(logging.Filter):
 
 
 logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoFallbackNotice())
+log = logging.getLogger(__name__)
 
 
 def _name_part(text: str) -> str:
@@ -89,6 +103,7 @@ class MilvusStore:
             raise VectorIndexError(f"cannot connect to Milvus at {uri}: {exc}") from None
         self._known: set[str] = set()
         self._lock = threading.Lock()
+        self._partial: bool | None = None  # does the server take partial updates? (learnt on first use)
 
     def collection(self, name: str, dim: int) -> str:
         return f"{self.prefix}_{_name_part(name)}_{int(dim)}d"
@@ -124,10 +139,21 @@ class MilvusStore:
         params.add_index(field_name="vector", index_type=self.index_type, metric_type="IP", params=extra)
         self.client.create_collection(coll, schema=schema, index_params=params, **_STRONG)
 
-    def index(self, name: str, dim: int, generation: int, create: bool = False) -> MilvusVectorIndex:
+    def index(self, name: str, dim: int, generation: int, create: bool = False, ts: int = 0) -> MilvusVectorIndex:
+        """ts: the last write of the build that made `generation` (see last_write_ts); 0: Strong."""
         if not create and not self.exists(name, dim):
             raise VectorIndexError(f"Milvus collection {self.collection(name, dim)} is missing at {self.uri}")
-        return MilvusVectorIndex(self, self._ensure(name, dim), int(dim), int(generation))
+        return MilvusVectorIndex(self, self._ensure(name, dim), int(dim), int(generation), int(ts))
+
+    def last_write_ts(self) -> int:
+        """Milvus' hybrid timestamp of this process's last write to any collection it touched (0 if
+        the server gives none): committed with a generation, it lets readers elsewhere ask for
+        exactly the writes of that build."""
+        from pymilvus.client import ts_utils
+
+        endpoint = self.client._get_connection().server_address
+        found = [ts_utils.get_collection_ts(c, endpoint, db) for c in self._known for db in ("default", "")]
+        return max([int(t or 0) for t in found] + [0])
 
     def discard_after(self, name: str, dim: int, generation: int) -> None:
         """Rows a build of a later generation wrote without committing: new ones deleted, retired
@@ -159,9 +185,11 @@ class MilvusStore:
         self.client.close()
 
     # ------------------------------------------------------------------ helpers
-    def _query(self, coll: str, expr: str, fields: list[str]) -> list[dict]:
+    def _query(self, coll: str, expr: str, fields: list[str], ts: int = 0) -> list[dict]:
         rows: list[dict] = []
-        it = self.client.query_iterator(coll, filter=expr, output_fields=fields, batch_size=_QUERY_PAGE, **_STRONG)
+        it = self.client.query_iterator(
+            coll, filter=expr, output_fields=fields, batch_size=_QUERY_PAGE, **_consistency(ts)
+        )
         try:
             while batch := it.next():
                 rows.extend(batch)
@@ -171,8 +199,25 @@ class MilvusStore:
 
     def _set_gen_to(self, coll: str, pks: Sequence[int], gen_to: int) -> None:
         for i in range(0, len(pks), _BATCH):
-            rows = [{"pk": pk, "gen_to": int(gen_to)} for pk in pks[i : i + _BATCH]]
-            self.client.upsert(coll, data=rows, partial_update=True)
+            chunk = [int(pk) for pk in pks[i : i + _BATCH]]
+            if self._partial is not False:
+                try:
+                    self.client.upsert(
+                        coll, data=[{"pk": pk, "gen_to": int(gen_to)} for pk in chunk], partial_update=True
+                    )
+                    self._partial = True
+                    continue
+                except Exception as exc:  # a server before 2.6 (the 2.3 standalone) has no partial update
+                    if self._partial:
+                        raise
+                    log.info("Milvus at %s has no partial update (%s): rows are rewritten whole", self.uri, exc)
+                    self._partial = False
+            ids = ", ".join(map(str, chunk))
+            rows = self._query(coll, f"pk in [{ids}]", ["pk", "vid", "law", "gen_from", "gen_to", "vector"])
+            for row in rows:
+                row["gen_to"] = int(gen_to)
+            if rows:
+                self.client.upsert(coll, data=rows)
 
 
 class MilvusVectorIndex:
@@ -181,8 +226,9 @@ class MilvusVectorIndex:
 
     filters_by_law = True  # the retriever may hand it a law filter instead of filtering itself
 
-    def __init__(self, store: MilvusStore, collection: str, dim: int, generation: int):
+    def __init__(self, store: MilvusStore, collection: str, dim: int, generation: int, ts: int = 0):
         self.store, self.collection, self.dim, self.generation = store, collection, dim, generation
+        self.ts = ts  # reads see every write up to it (0: all writes, Strong; -1: this process's, Session)
         self._count: int | None = None
 
     @property
@@ -196,12 +242,14 @@ class MilvusVectorIndex:
     @property
     def ntotal(self) -> int:
         if self._count is None:
-            res = self.client.query(self.collection, filter=self._visible(), output_fields=["count(*)"], **_STRONG)
+            res = self.client.query(
+                self.collection, filter=self._visible(), output_fields=["count(*)"], **_consistency(self.ts)
+            )
             self._count = int(res[0]["count(*)"]) if res else 0
         return self._count
 
     def _rows(self, fields: list[str], expr: str | None = None) -> list[dict]:
-        return self.store._query(self.collection, expr or self._visible(), fields)
+        return self.store._query(self.collection, expr or self._visible(), fields, self.ts)
 
     def ids(self) -> np.ndarray:
         return np.array(sorted(int(r["vid"]) for r in self._rows(["vid"])), dtype=np.int64)
@@ -267,7 +315,7 @@ class MilvusVectorIndex:
             filter=expr,
             output_fields=["vid"],
             search_params=self.store.search_params(),
-            **_STRONG,
+            **_consistency(self.ts),
         )
         width = max((len(hits) for hits in res), default=0)
         scores = np.full((len(queries), width), -np.inf, np.float32)

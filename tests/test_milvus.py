@@ -185,3 +185,21 @@ def test_a_law_filter_runs_in_milvus(tmp_path, milvus_server, monkeypatch):
         ref.build(lib, embedder=USE)
         want = ref.search("雇主給付工資", k=5, filters={"law": "休假法"})
     assert [(h.key, round(h.score, 4)) for h in hits] == [(h.key, round(h.score, 4)) for h in want]
+
+
+def test_readers_wait_for_the_builds_last_write_not_for_strong(tmp_path, toy_libs, milvus_server):
+    """A build commits Milvus' timestamp of its last write with the generation; readers ask for
+    exactly that (Customized consistency) instead of Strong, which a real Milvus answers only at its
+    next time tick (~400 ms on a 2.3 standalone)."""
+    from indexer.derived import DIGEST_META
+
+    _, new = toy_libs
+    settings = _settings(tmp_path, milvus_server)
+    with Index(settings=settings) as idx:
+        idx.build(new, embedder=USE)
+        ts = idx.db.get_meta(DIGEST_META)["vectors"]["milvus_ts"]
+        assert ts >= 0  # milvus-lite reports no write timestamps (0: readers use Strong, free there)
+    with Index(settings=settings) as idx:
+        idx.search("主管機關", k=1)
+        index = idx.retriever.state().passage_index
+        assert idx.repairs == [] and index.ts == ts and index.generation == 1, idx.repairs
