@@ -99,14 +99,8 @@ def _child(conn, payload: bytes) -> None:  # pragma: no cover - runs in the spaw
         send({"progress": [stage, int(done), int(total)]})
 
     try:
+        # cpu_threads reaches the embedders (torch's pool is set where a sentence-transformers model loads)
         settings = Settings(**settings_dict)
-        if threads:
-            try:
-                import torch
-
-                torch.set_num_threads(threads)
-            except ImportError:
-                pass
         report = run_build(settings, job["root"], job["embedder"], job["llm"], progress, job["as_of"])
         send({"report": report.to_dict()})
     except BaseException as exc:
