@@ -399,7 +399,7 @@ def screen_question(
     """(the question as stored, None), or (None, why it was dropped: one of DROP_REASONS)."""
     if not isinstance(q, str):
         return None, "type"
-    script = script or script_of(f"{law}{text}")
+    script = script or script_of(f"{law}{text}" or q)  # no passage given: the question's own script
     q = _NUMBERING.sub("", " ".join(q.split())).strip(" \"'「」")
     q = _to_script(q, script)
     if law and script != "other":
@@ -418,10 +418,13 @@ def screen_question(
         return None, "short"
     if _pasted(q, text):
         return None, "pasted"
+    mark = "?" if script == "other" else "？"
     if q[-1] not in "？?":
         if not _QUESTION_WORD.search(q):
             return None, "statement"  # often a sentence of the article
-        q = q.rstrip("。.！!；;，,") + ("?" if script == "other" else "？")
+        q = q.rstrip("。.！!；;，,") + mark
+    elif q[-1] != mark:
+        q = q[:-1].rstrip() + mark  # small models mix half- and full-width marks; one form per script
     return q, None
 
 

@@ -119,6 +119,14 @@ def test_every_drop_has_a_named_reason() -> None:
     assert screen_question("擅自重製他人著作有什麼刑責？", law=LAW, text=ART91)[1] is None
 
 
+def test_a_question_mark_takes_the_form_of_the_passage_script() -> None:
+    from indexer.pseudo_queries import screen_question
+    # the 1.5B model ends some Chinese questions with a half-width "?" (seen in CI)
+    assert screen_question("侵害著作人格權的行為有哪些?", law=LAW, text=ART91) == ("侵害著作人格權的行為有哪些？", None)
+    assert screen_question("What does the fair use test weigh？", text="Fair use is judged by four factors.") == (
+        "What does the fair use test weigh?", None)
+
+
 def test_cache_key_names_prompt_version_model_and_counts() -> None:
     k = cache_key("openai:qwen", "a" * 64)
     assert k != cache_key("openai:other", "a" * 64) != cache_key("openai:qwen", "a" * 64, QuestionCounts(1, 2, 1, 2))
