@@ -22,7 +22,7 @@ endif
 EXTRAS ?= st,gemini,pdf,server,test
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart lint test test-engines bench audit clean
+.PHONY: install quickstart serve lint test test-engines bench audit clean
 
 $(BIN)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ install: $(BIN)/.installed
 quickstart: install
 	$(BIN)/hoprag build $(DATA)/laws/2024-10-11 --embedder use-multilingual --home $(HOME_DIR)
 	$(BIN)/hoprag search "雇主延長工作時間之工資如何計算" --mode hybrid -k 5 --home $(HOME_DIR)
+
+# the web page and the HTTP API over the quickstart's index: open http://127.0.0.1:8000/
+serve: install
+	$(BIN)/hoprag serve --home $(HOME_DIR) --library-root $(DATA)/laws
 
 lint: install
 	$(BIN)/ruff check indexer storage tests bench migrations

@@ -23,6 +23,8 @@ Public API:
     diff(session, date_from, date_to, law=None) -> dict   added, changed, removed, renamed
     history_of(db, key), diff_of(db, date_from, date_to, law), version_of(db, key, as_of)   the same
                                          for the facade, as JSON-ready dicts, in their own transaction
+                                         (history_of: each later version with `changes`, its diff)
+    diff_segments(old, new) -> [(op, text)]   a character-level diff: "=", "-", "+" runs
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -57,6 +60,7 @@ __all__ = [
     "history_of",
     "diff_of",
     "version_of",
+    "diff_segments",
 ]
 
 _CHUNK = 500  # keys per IN (...): SQLite's variable limit is far above, PostgreSQL's too
@@ -280,17 +284,23 @@ def state_at(s: Session, as_of: dt.date) -> dict[str, Version]:
     return {key: _version(rows[vid], since, None) for key, vid, since in picked if vid is not None}
 
 
-def _inline_diff(old: str, new: str) -> str:
-    """A character-level diff that reads in Chinese: [-removed-]{+added+}."""
-    out = []
+def diff_segments(old: str, new: str) -> list[tuple[str, str]]:
+    """A character-level diff (Chinese has no words to split on): ("=" | "-" | "+", text) runs."""
+    out: list[tuple[str, str]] = []
     for op, a, b, c, d in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
         if op == "equal":
-            out.append(old[a:b])
+            out.append(("=", old[a:b]))
         if op in ("delete", "replace"):
-            out.append(f"[-{old[a:b]}-]")
+            out.append(("-", old[a:b]))
         if op in ("insert", "replace"):
-            out.append(f"{{+{new[c:d]}+}}")
-    return "".join(out)
+            out.append(("+", new[c:d]))
+    return out
+
+
+def _inline_diff(old: str, new: str) -> str:
+    """The diff as one readable string: [-removed-]{+added+}."""
+    marks = {"=": "{}", "-": "[-{}-]", "+": "{{+{}+}}"}
+    return "".join(marks[op].format(text) for op, text in diff_segments(old, new))
 
 
 def diff(s: Session, date_from: dt.date, date_to: dt.date, law: str | None = None) -> dict:
@@ -344,8 +354,12 @@ def diff(s: Session, date_from: dt.date, date_to: dt.date, law: str | None = Non
 
 
 def history_of(db: Database, key: str) -> list[dict]:
+    """Each version after the first carries `changes`: its diff_segments against the one before."""
     with db.session() as s:
-        return [v.to_dict() for v in history(s, key)]
+        versions = [v.to_dict() for v in history(s, key)]
+    for before, after in itertools.pairwise(versions):
+        after["changes"] = [list(seg) for seg in diff_segments(before["text"], after["text"])]
+    return versions
 
 
 def diff_of(db: Database, date_from: str | dt.date, date_to: str | dt.date, law: str | None = None) -> dict:

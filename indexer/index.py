@@ -13,9 +13,11 @@ Public API:
         .search(text, k=10, mode="dense"|"questions"|"hybrid"|"bm25", filters=None) -> list[Hit]; .query = dense
         .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> HopHits
         .neighbors(passage, direction="out", kinds=None) -> list[dict]
+        .neighbourhood(ref, hops=2, limit=60, as_of=None) -> {center, nodes, edges}   to draw
         .passage(id_or_key) -> dict | None
         .graph() -> networkx.MultiDiGraph           node and edge attributes for export
         .stats() -> dict
+        .graph_summary() -> dict                    edges per law, degree histogram, recent builds
         .export_questions(path) -> dict, .import_questions(path) -> dict
         .history(key) -> list[dict], .diff(date_from, date_to, law=None) -> dict   the law over time
         .snapshots_list() -> list[dict], .verify_snapshot(generation), .restore_snapshot(generation)
@@ -39,7 +41,7 @@ from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library
 from .report import BuildReport, ProgressFn, unchanged_library
 from .settings import Settings
-from .views import passage_view, stats_view, stored_fingerprint
+from .views import graph_summary_view, passage_view, stats_view, stored_fingerprint
 
 if TYPE_CHECKING:
     from storage.cache import EmbeddingCache
@@ -191,6 +193,17 @@ class Index:
         """The passages one edge away (out, in or both), with the edge's kind and questions;
         `as_of`: among the articles in force on that date (passage by key)."""
         return self.retriever.neighbors(passage, direction=direction, kinds=kinds, as_of=as_of)
+
+    def neighbourhood(self, ref: int | str, hops: int = 2, limit: int = 60, as_of: Any = None) -> dict:
+        """The passages one and two edges away (both directions) and the edges among them, for
+        drawing; KeyError if the index (as of the date) has no such passage."""
+        from .neighbourhood import neighbourhood
+
+        return neighbourhood(self.retriever, self.db, ref, hops=hops, limit=limit, as_of=as_of)
+
+    def graph_summary(self) -> dict:
+        """Edges per law by kind, a histogram of passage degrees, the newest builds."""
+        return graph_summary_view(self.db)
 
     def passage(self, ref: int | str, as_of: Any = None) -> dict | None:
         """One passage by id or key, with its pseudo-queries; None if there is none. `as_of`: the

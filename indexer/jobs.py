@@ -13,6 +13,7 @@ Public API:
     BuildJobs(settings, keep=100)
         .submit(library, embedder=None, llm=None) -> dict   the queued job; BuildBusy if one is active
         .get(job_id) -> dict | None                         a consistent copy of the job's state
+        .list() -> list[dict]                               every kept job, newest first
         .busy -> bool                                       a job is queued or running
         .close(timeout=5.0)                                 stop the worker after the current job
     BuildBusy                                               a build is already queued or running
@@ -268,6 +269,11 @@ class BuildJobs:
                 self._worker.start()
         self._queue.put(job)
         return snapshot
+
+    def list(self) -> list[dict[str, Any]]:
+        """The jobs kept in memory, newest first."""
+        with self._lock:
+            return [job.to_dict() for job in reversed(self._jobs.values())]
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -598,6 +598,15 @@ class Retriever:
         a, b = st.edge_start.get(pid, (0, 0))
         return range(a, b)
 
+    def passage_brief(self, passage: int | str, as_of: Any = None) -> dict:
+        """key, law, label, article of a passage the index (as of the date) holds; KeyError if none."""
+        st = self.state_at(as_of)
+        pid = st.by_key.get(passage) if isinstance(passage, str) else passage
+        if pid is None or pid not in st.info:
+            raise KeyError(passage)
+        key, law, article, label, *_ = st.info[pid]
+        return {"key": key, "law": law, "label": label, "article": article}
+
     def neighbors(
         self, passage: int | str, direction: str = "out", kinds: Iterable[str] | None = None, as_of: Any = None
     ) -> list[dict]:

@@ -12,7 +12,12 @@ Endpoints (JSON in and out; with an api_key every one but /healthz needs `Author
     POST /builds        {library, embedder?, llm?}      -> 202 the job; 409 while one is queued or running;
                                                            403 unless the library lies inside a configured root
     GET  /builds/{job id}                               -> {id, status, stage, done, total, report, error, ...}
-    GET  /stats, GET /healthz, /docs, /openapi.json
+    GET  /passages/{id or key}/graph?hops=2&limit=60    -> {center, nodes, edges}  the neighbourhood to draw
+    GET  /passages/{key}/history                        -> {versions}  each later one with its `changes`
+    GET  /builds                                        -> {jobs, libraries}  kept jobs, folders under the roots
+    GET  /stats, GET /stats/graph (edges per law, degrees, recent builds), GET /healthz, /docs, /openapi.json
+    GET  /, /ui/...                                     the web page (indexer/web): its data comes from the
+                                                        endpoints above, with the same key
 
 Status codes: 400 invalid query or library, 401 missing or wrong key, 403 library outside the roots,
 404 unknown passage or job, 409 build already active or embedder mismatch, 422 request that does
@@ -59,6 +64,7 @@ from .index import Index
 from .jobs import BuildJobs
 from .library import read_library
 from .settings import Settings
+from .web import add_pages, is_page_path
 
 __all__ = ["create_app", "run", "ServiceConfigError"]
 
@@ -243,6 +249,28 @@ def _check_model_path(ref: str, roots: list[Path]) -> None:
     _confine(ref, roots, "model folder")
 
 
+def _libraries(roots: list[Path], limit: int = 200) -> list[str]:
+    """Each root and the folders up to two levels below it that hold law files (what a build reads)."""
+    from .library import FORMATS
+
+    found: list[str] = []
+    for root in roots:
+        for folder in [root, *sorted(root.glob("*")), *sorted(root.glob("*/*"))]:
+            try:
+                real = folder.resolve()
+                # a symlink out of the root is listed nowhere: a build could not read it (403)
+                if not real.is_dir() or not real.is_relative_to(root) or str(real) in found:
+                    continue
+                if any(f.suffix.lower() in FORMATS for f in real.iterdir() if f.is_file()):
+                    found.append(str(real))
+            except OSError:
+                continue
+            if len(found) >= limit:
+                return found
+    return found
+    return found
+
+
 def _is_loopback(host: str) -> bool:
     host = host.strip().strip("[]").lower()
     if host in _LOOPBACK_NAMES:
@@ -258,15 +286,18 @@ def _digest(text: str) -> bytes:
 
 
 class _BearerAuth:
-    """Every path but OPEN_PATHS needs `Authorization: Bearer <key>`; /docs and 404s included, so
-    nothing is reachable by accident. Digests are compared, in constant time and equal length."""
+    """Every path but OPEN_PATHS and the web page's shells needs `Authorization: Bearer <key>`;
+    /docs and 404s included, so nothing is reachable by accident. The shells hold no data: the page
+    fetches it from the API with the key. Digests are compared, in constant time and equal length."""
 
     def __init__(self, app: ASGIApp, key: str):
         self.app = app
         self._key = _digest(key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" or (scope["type"] == "http" and scope["path"] in OPEN_PATHS):
+        if scope["type"] == "lifespan" or (
+            scope["type"] == "http" and (scope["path"] in OPEN_PATHS or is_page_path(scope["path"]))
+        ):
             return await self.app(scope, receive, send)
         scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(_digest(token.strip()), self._key):
@@ -542,6 +573,26 @@ def create_app(
 
     # {ref:path}: keys of JSONL libraries may hold a slash; the neighbors route must come first
     @app.get(
+        "/passages/{ref:path}/graph",
+        tags=["passages"],
+        responses=_responses(404, 503) | {422: {"model": ValidationProblem}},
+    )
+    def neighbourhood(
+        ref: str,
+        hops: int = Query(2, ge=0, le=2, description="rings of neighbours: 1 or 2"),
+        limit: int = Query(60, ge=1, le=300, description="at most this many passages drawn"),
+        as_of: dt.date | None = Query(None, description="among the articles in force on this date (by key)"),
+    ) -> dict:
+        """A passage's neighbourhood to draw: passages one and two edges away (both directions), the
+        nearer and stronger first, and the edges among them with questions and citation spans."""
+        for candidate in _refs(ref) if as_of is None else [ref]:
+            try:
+                return index.neighbourhood(candidate, hops=hops, limit=limit, as_of=as_of)
+            except KeyError:
+                continue
+        raise HTTPException(404, f"no passage {ref!r} in this index" + (f" on {as_of}" if as_of else ""))
+
+    @app.get(
         "/passages/{ref:path}/neighbors",
         tags=["passages"],
         responses=_responses(400, 404, 503) | {422: {"model": ValidationProblem}},
@@ -624,6 +675,12 @@ def create_app(
         response.headers["Location"] = f"/builds/{job['id']}"
         return job
 
+    @app.get("/builds", tags=["builds"])
+    def list_builds() -> dict:
+        """The builds this service ran since it started (newest first) and the library folders
+        under its roots that a build may read."""
+        return {"jobs": jobs.list(), "libraries": _libraries(roots)}
+
     @app.get("/builds/{job_id}", response_model=Job, tags=["builds"], responses=_responses(404))
     def get_build(job_id: str) -> dict:
         """A build's status and progress (stage, done, total); the report once committed."""
@@ -637,11 +694,17 @@ def create_app(
         """Counts, embedder, generation, snapshot and the last build report."""
         return index.stats()
 
+    @app.get("/stats/graph", tags=["index"])
+    def graph_stats() -> dict:
+        """Passages and edges per law by kind, a histogram of passage degrees, the newest builds."""
+        return index.graph_summary()
+
     @app.get("/healthz", tags=["index"])
     def healthz() -> dict:
         """Liveness and the committed generation; open without an API key."""
         return {"status": "ok", "generation": index.generation}
 
+    add_pages(app)
     return app
 
 

@@ -9,6 +9,7 @@ Public API:
     table_counts(db) -> dict                      laws, passages, embedded, cached embeddings, questions
     stats_view(db, home, vectors, snapshot, repairs) -> dict   what `hoprag stats` shows
     stored_fingerprint(db) -> Fingerprint | None  the embedder the index's vectors were made with
+    graph_summary_view(db, builds=10) -> dict     edges per law by kind, degree histogram, recent builds
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "table_counts",
     "stored_fingerprint",
     "stats_view",
+    "graph_summary_view",
 ]
 
 
@@ -150,7 +152,62 @@ def stats_view(db: Database, home: Path, vectors: int, snapshot: Snapshot | None
         "snapshot_generation": snapshot.generation if snapshot else None,
         "snapshot": snapshot.path.name if snapshot else None,
         "library": db.get_meta("library"),
+        "llm": db.get_meta("llm"),
         "as_of": db.get_meta("as_of"),
         "last_build": last_report(db),
         "repairs": list(repairs),
     }
+
+
+# degree buckets of the histogram: statutes have a long tail (a definitions article is cited by
+# hundreds), so powers of two keep the chart readable
+DEGREE_BUCKETS = ((0, 0), (1, 1), (2, 2), (3, 4), (5, 8), (9, 16), (17, 32), (33, None))
+
+
+def graph_summary_view(db: Database, builds: int = 10) -> dict:
+    """The graph at a glance: per law its passages and the edges leaving them by kind, a histogram
+    of passage degrees (in + out, all kinds), and the newest builds."""
+    with db.session() as s:
+        laws: dict[int, dict] = {}
+        for doc_id, doc_key, name, n in s.execute(
+            select(DocumentRow.id, DocumentRow.doc_key, DocumentRow.name, func.count(PassageRow.id))
+            .join(PassageRow, PassageRow.document_id == DocumentRow.id)
+            .where(PassageRow.embed_hash.is_not(None))
+            .group_by(DocumentRow.id)
+        ):
+            laws[doc_id] = {"law": name, "pcode": doc_key, "passages": int(n), "edges": dict.fromkeys(EDGE_KINDS, 0)}
+        for doc_id, kind, n in s.execute(
+            select(PassageRow.document_id, EdgeRow.kind, func.count())
+            .join(PassageRow, PassageRow.id == EdgeRow.source_id)
+            .group_by(PassageRow.document_id, EdgeRow.kind)
+        ):
+            if doc_id in laws and kind in laws[doc_id]["edges"]:
+                laws[doc_id]["edges"][kind] = int(n)
+        degree: dict[int, int] = dict.fromkeys(
+            s.scalars(select(PassageRow.id).where(PassageRow.embed_hash.is_not(None))), 0
+        )
+        for column in (EdgeRow.source_id, EdgeRow.target_id):
+            for pid, n in s.execute(select(column, func.count()).group_by(column)):
+                if pid in degree:
+                    degree[pid] += int(n)
+        recent = s.scalars(select(BuildRow).order_by(BuildRow.id.desc()).limit(builds)).all()
+        build_rows = [
+            {
+                "generation": b.generation,
+                "status": b.status,
+                "library": b.library,
+                "embedder": b.embedder,
+                "seconds": round(b.seconds, 3),
+                "finished_at": b.finished_at.isoformat() if b.finished_at else None,
+                "embedded": (b.report or {}).get("embedded"),
+                "passages": (b.report or {}).get("passages"),
+            }
+            for b in recent
+        ]
+    histogram = []
+    for lo, hi in DEGREE_BUCKETS:
+        n = sum(1 for d in degree.values() if d >= lo and (hi is None or d <= hi))
+        label = str(lo) if lo == hi else (f"{lo}+" if hi is None else f"{lo}–{hi}")
+        histogram.append({"degree": label, "passages": n})
+    per_law = sorted(laws.values(), key=lambda r: (-sum(r["edges"].values()), r["pcode"]))
+    return {"laws": per_law, "degree_histogram": histogram, "builds": build_rows}

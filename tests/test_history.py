@@ -56,6 +56,10 @@ def test_history_intervals_repeal_and_rename(tmp_path, toy_libs):
         assert [(v["valid_from"], v["valid_to"]) for v in four] == [("2023-01-01", None)]   # not before
         one = idx.history("T0000001:1")            # same text, the law renamed: a new version all the same
         assert [v["law"] for v in one] == ["勞工工時法", "勞動工時法"]
+        # each later version carries its change as diff runs (what the web page draws as del/ins)
+        assert "changes" not in two[0]
+        assert two[1]["changes"] == [["=", "雇主延長工作時間者，應加給工資"], ["+", "三分之一以上"], ["=", "。"]]
+        assert one[1]["changes"] == [["=", V1["1"]]]
         assert idx.history("T0000001:99") == []
 
 

@@ -165,6 +165,54 @@ def test_neighbors_include_citation_edges(client):
     assert client.get("/passages/N0030001:9999/neighbors").status_code == 404
 
 
+def test_the_neighbourhood_to_draw(client):
+    g = client.get("/passages/N0030001:24/graph", params={"hops": 2}).json()
+    nodes = {n["key"]: n for n in g["nodes"]}
+    assert g["center"] == "N0030001:24" and g["nodes"][0] == nodes["N0030001:24"] | {"hop": 0}
+    both = client.get("/passages/N0030001:24/neighbors", params={"direction": "both"}).json()["neighbors"]
+    assert {n["key"] for n in both} == {k for k, n in nodes.items() if n["hop"] == 1}  # ring 1 = its edges
+    assert any(n["hop"] == 2 for n in g["nodes"]) and len(nodes) == len(g["nodes"])
+    assert all(e["source"] in nodes and e["target"] in nodes for e in g["edges"])
+    # 32-1 cites 第二十四條: the edge carries the citation as written
+    cite = [e for e in g["edges"] if (e["source"], e["target"], e["kind"]) == ("N0030001:32-1", "N0030001:24", "citation")]
+    assert len(cite) == 1 and "二十四條" in cite[0]["span"]
+    ring1 = client.get("/passages/N0030001:24/graph", params={"hops": 1}).json()
+    assert {n["hop"] for n in ring1["nodes"]} == {0, 1}
+    small = client.get("/passages/N0030001:24/graph", params={"limit": 3}).json()
+    assert len(small["nodes"]) == 3 and small["truncated"]
+    assert client.get("/passages/N0030001:9999/graph").status_code == 404
+    assert client.get("/passages/N0030001:24/graph", params={"hops": 3}).status_code == 422
+
+
+def test_graph_stats_and_build_listing(client, env):
+    g = client.get("/stats/graph").json()
+    stats = client.get("/stats").json()
+    assert {row["pcode"] for row in g["laws"]} == set(LAWS)
+    assert sum(row["passages"] for row in g["laws"]) == stats["embedded_passages"]
+    for kind in ("citation", "structural"):  # edges counted at their source: every edge once
+        assert sum(row["edges"][kind] for row in g["laws"]) == stats["edges"][kind]
+    assert sum(b["passages"] for b in g["degree_histogram"]) == stats["embedded_passages"]
+    assert g["builds"][0]["generation"] == stats["generation"] and g["builds"][0]["status"] == "committed"
+    listing = client.get("/builds").json()
+    assert listing["libraries"] == [str(env["lib"].resolve())]  # the roots' folders that hold law files
+    assert [j["id"] for j in listing["jobs"]] == [j["id"] for j in sorted(
+        listing["jobs"], key=lambda j: j["created_at"], reverse=True)]
+
+
+def test_the_page_shells_are_open_and_their_data_is_not(env):
+    with LiveServer(create_app(env["settings"], api_key=KEY)) as server, server.client() as c:
+        for path in ("/", "/ui/passages/N0030001:24", "/ui/builds", "/ui/stats", "/ui/static/app.js"):
+            r = c.get(path)
+            assert r.status_code == 200, path
+        page = c.get("/ui/passages/N0030001:24")
+        assert page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "三分之一" not in page.text  # a shell: the article's text comes from the API, with the key
+        for path in ("/passages/N0030001:24/graph", "/stats/graph", "/builds"):
+            assert c.get(path).status_code == 401, path
+        assert c.get("/ui/static/../../stats").status_code in (401, 404)
+
+
 def test_hop_search_returns_paths(client, env):
     r = client.post("/hop-search", json={"query": "延長工作時間的工資加給", "k": 20, "n_hop": 2})
     hits = r.json()["hits"]
