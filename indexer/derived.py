@@ -18,6 +18,7 @@ Public API:
         .save(derived, fingerprint) -> Snapshot
         .after_commit(fingerprint, generation)             the engine drops what no kept generation sees
         .list(current) -> list[dict], .verify(generation) -> str | None, .forget()
+        .restore(generation, current)     serve the current generation's snapshot again, verified
         .repairs                          what loading had to rebuild, for stats and logs
     edge_table(session) -> np.ndarray     the edge table as the graph module's structured array
     DIGEST_META                           the meta key a build commits Derived.digest() under
@@ -341,6 +342,22 @@ class DerivedStore:
                 }
             )
         return out
+
+    def restore(self, generation: int, current: int) -> None:
+        """Load the current generation's snapshot from disk as the serving state (the database is
+        untouched). Older snapshots describe a database state that no longer exists, so they are
+        refused with an explanation."""
+        problem = self.verify(generation)
+        if problem:
+            raise SnapshotError(problem)
+        if generation != current:
+            raise SnapshotError(
+                f"generation {generation} is not the database's current generation ({current}); "
+                f"snapshots are derived from the database, so only the current one can be restored — "
+                f"rebuild the library as of then to go back"
+            )
+        self.forget()
+        self.load()
 
     def verify(self, generation: int) -> str | None:
         """None if the snapshot of `generation` is intact (every checksum), else what is wrong."""

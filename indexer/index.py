@@ -33,15 +33,15 @@ from typing import TYPE_CHECKING, Any
 
 from storage.db import Database
 from storage.lock import AdvisoryLock, WriterLock, writer_lock
-from storage.snapshots import SnapshotError
 
 from . import history
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
+from .neighbourhood import neighbourhood
 from .passages import Library
 from .report import BuildReport, ProgressFn, unchanged_library
 from .settings import Settings
-from .views import graph_summary_view, passage_view, stats_view, stored_fingerprint
+from .views import graph_summary_view, graph_view, passage_view, stats_view, stored_fingerprint
 
 if TYPE_CHECKING:
     from storage.cache import EmbeddingCache
@@ -195,10 +195,7 @@ class Index:
         return self.retriever.neighbors(passage, direction=direction, kinds=kinds, as_of=as_of)
 
     def neighbourhood(self, ref: int | str, hops: int = 2, limit: int = 60, as_of: Any = None) -> dict:
-        """The passages one and two edges away (both directions) and the edges among them, for
-        drawing; KeyError if the index (as of the date) has no such passage."""
-        from .neighbourhood import neighbourhood
-
+        """Passages up to `hops` edges away and the edges among them, to draw; KeyError if unknown."""
         return neighbourhood(self.retriever, self.db, ref, hops=hops, limit=limit, as_of=as_of)
 
     def graph_summary(self) -> dict:
@@ -213,8 +210,6 @@ class Index:
     def graph(self) -> Any:
         """The passage graph (networkx.MultiDiGraph) with attributes (key, law, article,
         questions, spans) for export."""
-        from .views import graph_view
-
         derived = self.derived.load()
         assert derived is not None
         return graph_view(self.db, derived.edges)
@@ -243,17 +238,5 @@ class Index:
         return self.derived.verify(generation)
 
     def restore_snapshot(self, generation: int) -> None:
-        """Load the current generation's snapshot from disk as the serving state (the database is
-        untouched). Older snapshots describe a database state that no longer exists, so they are
-        refused with an explanation."""
-        problem = self.verify_snapshot(generation)
-        if problem:
-            raise SnapshotError(problem)
-        if generation != self.generation:
-            raise SnapshotError(
-                f"generation {generation} is not the database's current generation ({self.generation}); "
-                f"snapshots are derived from the database, so only the current one can be restored — "
-                f"rebuild the library as of then to go back"
-            )
-        self.derived.forget()
-        self.derived.load()
+        """Serve the current generation's snapshot again (verified); older ones are refused."""
+        self.derived.restore(generation, self.generation)
