@@ -415,11 +415,13 @@ class Retriever:
     ) -> list[tuple[int, float]]:
         """Exact top-k by inner product. One query against the in-memory matrix is a single BLAS
         call; FAISS's thread pool would only fight the embedder's threads for it. A filter by law
-        alone (`laws`) on a Milvus index is searched in Milvus, where the filter is an index scan."""
+        alone (`laws`) on a Milvus index is searched in Milvus, where the filter is an index scan;
+        so is every unfiltered query on a Milvus IVF index (a library too large to scan exactly)."""
         if not len(st.ids) or (allowed is not None and not allowed):
             return []
-        if laws and getattr(st.passage_index, "filters_by_law", False):
-            scores, ids = st.passage_index.search(qv, k, laws=laws)
+        index = st.passage_index
+        if getattr(index, "filters_by_law", False) and (laws or (allowed is None and index.approximate)):
+            scores, ids = index.search(qv, k, laws=laws)
             return [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0 and int(i) in st.info]
         scores = st.matrix @ qv[0]
         if allowed is not None:

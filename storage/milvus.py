@@ -235,6 +235,11 @@ class MilvusVectorIndex:
     def client(self):
         return self.store.client
 
+    @property
+    def approximate(self) -> bool:
+        """An IVF index: chosen for libraries too large to scan, so every dense query goes to it."""
+        return self.store.index_type != "FLAT"
+
     def _visible(self) -> str:
         g = self.generation
         return f"gen_from <= {g} and gen_to > {g}"

@@ -187,6 +187,37 @@ def test_a_law_filter_runs_in_milvus(tmp_path, milvus_server, monkeypatch):
     assert [(h.key, round(h.score, 4)) for h in hits] == [(h.key, round(h.score, 4)) for h in want]
 
 
+@pytest.mark.parametrize("index_type", ["FLAT", "IVF_FLAT"])
+def test_an_ivf_index_answers_every_dense_query(tmp_path, milvus_server, monkeypatch, index_type):
+    """On IVF (chosen for libraries too large to scan) unfiltered dense search goes to Milvus; on
+    FLAT the in-memory scan answers it (faster than a round trip at statute sizes). Same hits."""
+    from storage.milvus import MilvusVectorIndex
+
+    from .conftest import write_law
+
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "工資法", {"1": "雇主應按月給付工資。", "2": "延長工作時間應加給工資。"})
+    write_law(lib, "T0000002", "休假法", {"1": "勞工每七日應有二日休息。", "2": "雇主應給付休假日工資。"})
+    asked: list = []
+    original = MilvusVectorIndex.search
+
+    def spy(self, queries, k, laws=None):
+        asked.append(laws)
+        return original(self, queries, k, laws)
+
+    # nprobe = nlist: the IVF search probes every list, so its hits are the exact ones
+    with Index(settings=_settings(tmp_path, milvus_server, milvus_index=index_type, milvus_nlist=2,
+                                  milvus_nprobe=2)) as idx:
+        idx.build(lib, embedder=USE)
+        monkeypatch.setattr(MilvusVectorIndex, "search", spy)
+        hits = idx.search("雇主給付工資", k=3, mode="dense")
+    assert asked == ([None] if index_type == "IVF_FLAT" else [])
+    with Index(settings=Settings(home=tmp_path / "faiss")) as ref:
+        ref.build(lib, embedder=USE)
+        want = ref.search("雇主給付工資", k=3, mode="dense")
+    assert [(h.key, round(h.score, 4)) for h in hits] == [(h.key, round(h.score, 4)) for h in want]
+
+
 def test_readers_wait_for_the_builds_last_write_not_for_strong(tmp_path, toy_libs, milvus_server):
     """A build commits Milvus' timestamp of its last write with the generation; readers ask for
     exactly that (Customized consistency) instead of Strong, which a real Milvus answers only at its
