@@ -600,13 +600,18 @@ class Retriever:
         a, b = st.edge_start.get(pid, (0, 0))
         return range(a, b)
 
-    def passage_brief(self, passage: int | str, as_of: Any = None) -> dict:
-        """key, law, label, article of a passage the index (as of the date) holds; KeyError if none."""
-        st = self.state_at(as_of)
+    @staticmethod
+    def _pid(st: State, passage: int | str) -> int:
+        """The row id of a passage (by id or key) the state holds; KeyError if none."""
         pid = st.by_key.get(passage) if isinstance(passage, str) else passage
         if pid is None or pid not in st.info:
             raise KeyError(passage)
-        key, law, article, label, *_ = st.info[pid]
+        return pid
+
+    def passage_brief(self, passage: int | str, as_of: Any = None) -> dict:
+        """key, law, label, article of a passage the index (as of the date) holds; KeyError if none."""
+        st = self.state_at(as_of)
+        key, law, article, label, *_ = st.info[self._pid(st, passage)]
         return {"key": key, "law": law, "label": label, "article": article}
 
     def neighbors(
@@ -618,9 +623,7 @@ class Retriever:
         if kinds - set(EDGE_KINDS):
             raise QueryError(f"unknown edge kind {sorted(kinds - set(EDGE_KINDS))[0]!r}: {', '.join(EDGE_KINDS)}")
         st = self.state_at(as_of)
-        pid = st.by_key.get(passage) if isinstance(passage, str) else passage
-        if pid is None or pid not in st.info:
-            raise KeyError(passage)
+        pid = self._pid(st, passage)
         out = []
         if direction in ("out", "both"):
             out += [

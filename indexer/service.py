@@ -189,10 +189,11 @@ def _answer(index: Index, hits: list) -> dict:
     return {"hits": [h.to_dict() for h in hits], "generation": generation}
 
 
-def _refs(ref: str) -> list[Any]:
-    """What a path segment may name: a numeric id first, else a key (keys may be all digits too)."""
+def _refs(ref: str, as_of: dt.date | None = None) -> list[Any]:
+    """What a path segment may name: a numeric id first, else a key (keys may be all digits too);
+    as of a date, a key only (ids name the rows of today's passages)."""
     # the length test first: int() refuses strings of more than 4300 digits
-    if ref.isascii() and ref.isdigit() and len(ref) <= 19 and int(ref) <= _MAX_PASSAGE_ID:
+    if as_of is None and ref.isascii() and ref.isdigit() and len(ref) <= 19 and int(ref) <= _MAX_PASSAGE_ID:
         return [int(ref), ref]
     return [ref]
 
@@ -267,7 +268,6 @@ def _libraries(roots: list[Path], limit: int = 200) -> list[str]:
                 continue
             if len(found) >= limit:
                 return found
-    return found
     return found
 
 
@@ -585,7 +585,7 @@ def create_app(
     ) -> dict:
         """A passage's neighbourhood to draw: passages one and two edges away (both directions), the
         nearer and stronger first, and the edges among them with questions and citation spans."""
-        for candidate in _refs(ref) if as_of is None else [ref]:
+        for candidate in _refs(ref, as_of):
             try:
                 return index.neighbourhood(candidate, hops=hops, limit=limit, as_of=as_of)
             except KeyError:
@@ -607,7 +607,7 @@ def create_app(
     ) -> dict:
         """Edges of one passage (by numeric id or key), strongest first."""
         wanted = kinds.split(",") if kinds else None
-        for candidate in _refs(ref) if as_of is None else [ref]:
+        for candidate in _refs(ref, as_of):
             try:
                 return {"neighbors": index.neighbors(candidate, direction=direction, kinds=wanted, as_of=as_of)}
             except KeyError:
@@ -626,7 +626,7 @@ def create_app(
     def passage(ref: str, as_of: dt.date | None = Query(None, description="the version in force on this date")) -> dict:
         """One passage by numeric id or key (N0030001:24), with its pseudo-queries; as of a date,
         the version of that key then (with its interval)."""
-        for candidate in _refs(ref) if as_of is None else [ref]:
+        for candidate in _refs(ref, as_of):
             found = index.passage(candidate, as_of=as_of)
             if found is not None:
                 return found

@@ -160,8 +160,9 @@ def test_postgresql_and_milvus_together(tmp_path, toy_libs, milvus_server, postg
         assert hops and all(h.generation == 2 for h in hops)
 
 
-def test_a_law_filter_runs_in_milvus(tmp_path, milvus_server, monkeypatch):
-    """Dense search filtered by law asks Milvus with the filter (and answers as FAISS does)."""
+def _two_laws_and_a_search_spy(tmp_path, monkeypatch):
+    """A library of two small laws, `asked`, and watch(): from then on MilvusVectorIndex.search
+    records each call's laws in `asked` (and searches for real)."""
     from storage.milvus import MilvusVectorIndex
 
     from .conftest import write_law
@@ -176,9 +177,15 @@ def test_a_law_filter_runs_in_milvus(tmp_path, milvus_server, monkeypatch):
         asked.append(laws)
         return original(self, queries, k, laws)
 
+    return lib, asked, lambda: monkeypatch.setattr(MilvusVectorIndex, "search", spy)
+
+
+def test_a_law_filter_runs_in_milvus(tmp_path, milvus_server, monkeypatch):
+    """Dense search filtered by law asks Milvus with the filter (and answers as FAISS does)."""
+    lib, asked, watch = _two_laws_and_a_search_spy(tmp_path, monkeypatch)
     with Index(settings=_settings(tmp_path, milvus_server)) as idx:
         idx.build(lib, embedder=USE)
-        monkeypatch.setattr(MilvusVectorIndex, "search", spy)
+        watch()
         hits = idx.search("雇主給付工資", k=5, filters={"law": "休假法"})
         assert {h.law for h in hits} == {"休假法"} and len(hits) == 2 and asked == [["休假法"]]
     with Index(settings=Settings(home=tmp_path / "faiss")) as ref:
@@ -191,25 +198,12 @@ def test_a_law_filter_runs_in_milvus(tmp_path, milvus_server, monkeypatch):
 def test_an_ivf_index_answers_every_dense_query(tmp_path, milvus_server, monkeypatch, index_type):
     """On IVF (chosen for libraries too large to scan) unfiltered dense search goes to Milvus; on
     FLAT the in-memory scan answers it (faster than a round trip at statute sizes). Same hits."""
-    from storage.milvus import MilvusVectorIndex
-
-    from .conftest import write_law
-
-    lib = tmp_path / "lib"
-    write_law(lib, "T0000001", "工資法", {"1": "雇主應按月給付工資。", "2": "延長工作時間應加給工資。"})
-    write_law(lib, "T0000002", "休假法", {"1": "勞工每七日應有二日休息。", "2": "雇主應給付休假日工資。"})
-    asked: list = []
-    original = MilvusVectorIndex.search
-
-    def spy(self, queries, k, laws=None):
-        asked.append(laws)
-        return original(self, queries, k, laws)
-
+    lib, asked, watch = _two_laws_and_a_search_spy(tmp_path, monkeypatch)
     # nprobe = nlist: the IVF search probes every list, so its hits are the exact ones
     with Index(settings=_settings(tmp_path, milvus_server, milvus_index=index_type, milvus_nlist=2,
                                   milvus_nprobe=2)) as idx:
         idx.build(lib, embedder=USE)
-        monkeypatch.setattr(MilvusVectorIndex, "search", spy)
+        watch()
         hits = idx.search("雇主給付工資", k=3, mode="dense")
     assert asked == ([None] if index_type == "IVF_FLAT" else [])
     with Index(settings=Settings(home=tmp_path / "faiss")) as ref:
