@@ -103,7 +103,9 @@ class Settings(BaseSettings):
     # One thread per query embedding in the service: requests arrive concurrently, and an
     # intra-op pool per request leaves threads spinning for a core a build or another request holds
     # (measured by hand, 8 clients beside one busy process: 33 requests/s with 2 threads per query, 114 with 1).
-    serve_threads: int = Field(1, ge=0, description="embedder threads per query in `hoprag serve` (0: all cores)")
+    serve_threads: int = Field(
+        1, ge=0, description="threads per query in `hoprag serve`: embedder, FAISS and BLAS pools (0: all cores)"
+    )
     # `hoprag serve` builds in a child process at this niceness with this many embedder threads, so
     # that queries keep a core and the scheduler's favour while the embedder works.
     build_worker: Literal["process", "thread"] = Field("process", description="where `hoprag serve` runs a build")

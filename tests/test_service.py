@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from indexer.index import Index
-from indexer.service import ServiceConfigError, _is_loopback, create_app, run
+from indexer.service import ServiceConfigError, _is_loopback, create_app, limit_native_threads, run
 from indexer.settings import Settings
 
 from .conftest import LAWS_2024, requires_data, write_law
@@ -616,3 +616,19 @@ def test_fifo_in_a_library_root_does_not_block_the_service(env, tmp_path):
             time.sleep(0.1)
         assert state["status"] == "committed", state
         assert any("x.json (not a regular file" in s for s in state["report"]["skipped_files"])
+
+
+def test_serving_sizes_the_native_thread_pools():
+    """`hoprag serve` runs FAISS's OpenMP pool and numpy's BLAS at serve_threads, not every core."""
+    import faiss  # noqa: F401  (loads its OpenMP runtime, so that there is a pool to size)
+    from threadpoolctl import threadpool_info
+
+    assert limit_native_threads(0) is None
+    limiter = limit_native_threads(1)
+    try:
+        pools = [p for p in threadpool_info() if p["user_api"] in ("openmp", "blas")]
+        assert {p["user_api"] for p in pools} == {"openmp", "blas"}
+        assert [p["num_threads"] for p in pools] == [1] * len(pools)
+    finally:
+        limiter.restore_original_limits()
+    assert Settings().serve_threads == 1
