@@ -216,3 +216,34 @@ def test_queries_go_before_the_next_bulk_batch():
     for t in (t1, t2, t3):
         t.join(5)
     assert order == ["bulk-1", "query", "bulk-2"]
+
+
+def test_a_stream_of_queries_does_not_starve_a_bulk_batch():
+    import threading
+
+    from indexer.embedders.use import PriorityLock
+
+    lock, order = PriorityLock(query_run=4), []
+    first_batch_running, release = threading.Event(), threading.Event()
+
+    def hold(name, urgent):
+        with lock.hold(urgent=urgent):
+            order.append(name)
+            if name == "bulk-1":
+                first_batch_running.set()
+                release.wait(5)
+
+    threads = [threading.Thread(target=hold, args=("bulk-1", False))]
+    threads[0].start()
+    first_batch_running.wait(5)
+    threads.append(threading.Thread(target=hold, args=("bulk-2", False)))
+    threads[-1].start()
+    time.sleep(0.05)
+    for _ in range(7):                       # more queries queued than may pass a waiting batch
+        threads.append(threading.Thread(target=hold, args=("query", True)))
+        threads[-1].start()
+    time.sleep(0.1)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert order == ["bulk-1"] + ["query"] * 4 + ["bulk-2"] + ["query"] * 3
