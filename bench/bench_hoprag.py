@@ -117,8 +117,9 @@ def walk_headroom(idx: Index, queries, n_hop: int, depth: int = 20) -> dict:
     reached_outside = 0.0
     counts = {f"{a}-{b}": {"arrived": [0, 0], "not": [0, 0]} for a, b in BANDS} | {">100": {"arrived": [0, 0]}}
     scored = 0
+    known = set(idx.retriever.state().by_key)
     for q in queries:
-        rel = set(q.relevant) & set(idx.retriever.state().by_key)
+        rel = set(q.relevant) & known
         if not rel:
             continue
         hybrid = [h.key for h in idx.search(q.question, k=BANDS[-1][1], mode="hybrid")]

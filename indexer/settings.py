@@ -100,9 +100,10 @@ class Settings(BaseSettings):
     hop_max_llm_calls: int = Field(16, ge=0, description="LLM calls of one llm-mode hop search")
     hop_llm_options: int = Field(8, ge=1, le=32, description="edges shown to the LLM per passage")
 
-    # One thread per query embedding in the service: requests arrive concurrently, and an
-    # intra-op pool per request leaves threads spinning for a core a build or another request holds
-    # (measured by hand, 8 clients beside one busy process: 33 requests/s with 2 threads per query, 114 with 1).
+    # One thread per query in the service (the embedder, and FAISS's and BLAS's pools): requests
+    # arrive concurrently, and an intra-op pool per request leaves threads spinning for a core a build
+    # or another request holds (measured by hand, 8 clients beside one busy process: 33 requests/s
+    # with 2 threads per query, 114 with 1).
     serve_threads: int = Field(
         1, ge=0, description="threads per query in `hoprag serve`: embedder, FAISS and BLAS pools (0: all cores)"
     )

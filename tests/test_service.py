@@ -631,4 +631,4 @@ def test_serving_sizes_the_native_thread_pools():
         assert [p["num_threads"] for p in pools] == [1] * len(pools)
     finally:
         limiter.restore_original_limits()
-    assert Settings().serve_threads == 1
+    assert Settings.model_fields["serve_threads"].default == 1

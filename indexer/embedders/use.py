@@ -45,7 +45,7 @@ class PriorityLock:
     def _must_wait(self, urgent: bool) -> bool:
         if self._busy:
             return True
-        batch_due = self._waiting[False] and self._run >= self._query_run
+        batch_due = bool(self._waiting[False]) and self._run >= self._query_run
         return batch_due if urgent else bool(self._waiting[True]) and self._run < self._query_run
 
     @contextmanager
