@@ -198,7 +198,15 @@ def export_answers(db: Database, path: str | Path) -> dict:
         failed = s.query(LLMResultRow).filter(LLMResultRow.status != "ok").count()
     models = sorted({r["model"] for r in lines})
     versions = sorted({r["prompt_version"] for r in lines})
-    header = {"format": ANSWERS_FORMAT, "answers": len(lines), "models": models, "prompt_versions": versions}
+    # the failed count tells a reader "every passage was asked, these calls failed" apart from
+    # "still being asked": failures are not exported, so a later build asks for them again
+    header = {
+        "format": ANSWERS_FORMAT,
+        "answers": len(lines),
+        "failed": failed,
+        "models": models,
+        "prompt_versions": versions,
+    }
     body = "\n".join(json.dumps(x, ensure_ascii=False) for x in [header, *lines]) + "\n"
     atomic_write(Path(path), body.encode("utf-8"))
     return {

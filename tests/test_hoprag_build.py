@@ -127,7 +127,8 @@ def test_questions_export_then_import_asks_the_llm_for_nothing(tmp_path, fake_ll
         questions = {k: idx.passage(k)["questions"] for k in (f"T0000001:{i}" for i in range(1, 6))}
     assert info["answers"] == 4 and info["failed_not_exported"] == 1 and info["models"] == ["openai:fake"]
     lines = (tmp_path / "q.jsonl").read_text(encoding="utf-8").splitlines()
-    assert json.loads(lines[0])["format"] == "hoprag-pseudo-queries/1" and len(lines) == 5
+    head = json.loads(lines[0])
+    assert (head["format"], head["answers"], head["failed"], len(lines)) == ("hoprag-pseudo-queries/1", 4, 1, 5)
 
     before = _chat_requests(fake_llm)
     with Index(settings=_settings(tmp_path / "b", fake_llm)) as idx:
