@@ -21,6 +21,8 @@ Run (repository root, virtualenv, quiet machine; ~10 minutes on 2 cores without 
 
     python bench/bench_hoprag.py --out bench/results/hoprag-stard-cpu-2core.json
     python bench/bench_hoprag.py --llm-sample 40 --llm-base-url http://127.0.0.1:8765/v1 --out ...
+    python bench/bench_hoprag.py --llm-sample 10 --llm-base-url http://127.0.0.1:8765/v1 \
+        --llm-sample-into bench/results/hoprag-stard-cpu-2core.json   # the sample alone, tuned settings
     python bench/bench_hoprag.py --quick        # 150 dev + 150 test queries, small grids: a smoke run
 """
 
@@ -172,6 +174,40 @@ def build(home: Path, embedder: str, with_llm: bool, log) -> dict:
     return info
 
 
+def llm_sample_rows(idx: Index, sample, n_hop: int) -> dict:
+    """hop llm on `sample`, and hop similarity on the same queries to compare with."""
+    return {f"hop llm (first {len(sample)})": run_queries(idx, sample, "hop", n_hop=n_hop, mode="llm"),
+            f"hop similarity (same {len(sample)})": run_queries(idx, sample, "hop", n_hop=n_hop, mode="similarity")}
+
+
+def add_llm_sample(path: Path, n: int, base_url: str, embedder: str, log) -> dict:
+    """hop llm on the first `n` test queries of the index with LLM questions, at the settings that an
+    earlier run of this benchmark tuned on dev (read from its results file, which gets the rows):
+    the LLM-bound sample runs apart from the grid, so neither waits for the other."""
+    result = json.loads(path.read_text(encoding="utf-8"))
+    report = result["variants"]["llm_questions"]
+    tuned = dict(report["tuned"])
+    n_hop = tuned.pop("n_hop")
+    test = split_queries(load_queries(STARD / "queries.jsonl"), "test")[:n]
+    with tempfile.TemporaryDirectory(prefix="hoprag-bench-") as tmp:
+        home = Path(tmp) / "llm_questions"
+        build(home, embedder, True, log)
+        settings = Settings(home=home, llm_base_url=base_url, llm_concurrency=1, llm_max_retries=1,
+                            bm25_tokenizer=tuned.pop("bm25_tokenizer"))
+        with Index(settings=settings) as idx:
+            edges = {k: tuned.pop(k) for k in ("edge_threshold", "edge_keyword_weight") if k in tuned}
+            if edges:
+                with_settings(idx, **edges)
+                idx.build(STARD / "corpus.jsonl", llm=LLM)
+            with_settings(idx, **tuned)
+            rows = llm_sample_rows(idx, test, n_hop)
+    report["test"] |= rows
+    report["llm_sample"] = {"queries": n, "base_url": base_url, "machine": machine_facts()}
+    write_result(path, result)
+    log(table("llm_questions", report))
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--embedder", default="use-multilingual")
@@ -182,10 +218,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--partial", action="store_true",
                     help="measure the LLM variant on an incomplete export too (a development preview: "
                          "the result says so, and README never quotes it)")
+    ap.add_argument("--llm-sample-into", type=Path, metavar="RESULTS",
+                    help="skip the grids: run --llm-sample at the settings tuned in RESULTS and add the rows to it")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
+
+    if args.llm_sample_into:
+        if not (args.llm_sample and args.llm_base_url):
+            ap.error("--llm-sample-into needs --llm-sample N and --llm-base-url")
+        return add_llm_sample(args.llm_sample_into, args.llm_sample, args.llm_base_url, args.embedder, log)
 
     queries = load_queries(STARD / "queries.jsonl")
     dev, test = split_queries(queries, "dev"), split_queries(queries, "test")
@@ -294,11 +337,7 @@ def main(argv: list[str] | None = None) -> dict:
                     report["headroom"] = {"dev": walk_headroom(idx, dev, n_hop), "test": walk_headroom(idx, test, n_hop)}
                     log(f"  walk headroom: {json.dumps(report['headroom'], ensure_ascii=False)}")
                 if args.llm_sample and name == "llm_questions" and args.llm_base_url:
-                    sample = test[:args.llm_sample]
-                    report["test"][f"hop llm (first {len(sample)})"] = run_queries(idx, sample, "hop", n_hop=n_hop,
-                                                                                   mode="llm")
-                    report["test"][f"hop similarity (same {len(sample)})"] = run_queries(
-                        idx, sample, "hop", n_hop=n_hop, mode="similarity")
+                    report["test"] |= llm_sample_rows(idx, test[:args.llm_sample], n_hop)
                 result["variants"][name] = report
             log(table(name, report))
     result["answers_file"] = {"path": str(ANSWERS.relative_to(ROOT)), "answers": answers,
