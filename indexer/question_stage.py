@@ -97,12 +97,17 @@ class QuestionStage:
             keys[p.key] = cache_key(self.llm.name, embed_hash, self.counts)
         cached = self._cached(sorted(set(keys.values())))
         todo: dict[str, Passage] = {}
+        failed_before: dict[str, Passage] = {}
         for p in passages:
             row = cached.get(keys[p.key])
             if row is not None and row.status == "ok":
                 result.questions[p.key] = (keys[p.key], PseudoQueries(tuple(row.incoming), tuple(row.outgoing)))
             else:
-                todo.setdefault(keys[p.key], p)  # identical texts share one call
+                # identical texts share one call; passages never asked go before those whose call
+                # failed on an earlier build: stubborn ones (a small model pasting a long article)
+                # take several tries each and must not hold back new text
+                (todo if row is None else failed_before).setdefault(keys[p.key], p)
+        todo |= {k: p for k, p in failed_before.items() if k not in todo}
         if not todo:
             return result
 

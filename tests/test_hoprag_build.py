@@ -101,7 +101,8 @@ def test_pseudo_queries_edges_and_a_one_article_rebuild(tmp_path, insurance, fak
 
 def test_failed_calls_are_reported_and_retried_next_build(tmp_path, fake_llm):
     lib = tmp_path / "lib"
-    write_law(lib, "T0000001", "測試法", {str(i): f"第{i}條之內容，依第一條規定辦理。" for i in range(1, 6)})
+    articles = {str(i): f"第{i}條之內容，依第一條規定辦理。" for i in range(1, 6)}
+    write_law(lib, "T0000001", "測試法", articles)
     s = _settings(tmp_path / "h", fake_llm, retries=0, llm_concurrency=1)
     fake_llm.push(Fault.status(500), Fault.malformed())
     with Index(settings=s) as idx:
@@ -110,9 +111,14 @@ def test_failed_calls_are_reported_and_retried_next_build(tmp_path, fake_llm):
         assert r.pseudo_queries == len(_question_texts(idx, distinct=False))
         failed = [k for k in (f"T0000001:{i}" for i in range(1, 6)) if not idx.passage(k)["questions"]["incoming"]]
         assert len(failed) == 2
-        before = _chat_requests(fake_llm)
+        # a new article at the end of the law is asked before the two that failed
+        write_law(lib, "T0000001", "測試法", articles | {"6": "第6條之新內容，違反第五條者處罰鍰。"})
+        before = len(fake_llm.requests)
         r2 = idx.build(lib, llm="openai:fake")
-        assert (r2.llm_calls, r2.llm_failures, _chat_requests(fake_llm) - before) == (2, 0, 2)
+        asked = [json.dumps(q.body, ensure_ascii=False) for q in fake_llm.requests[before:]
+                 if q.path.endswith("/chat/completions")]
+        assert (r2.llm_calls, r2.llm_failures, len(asked)) == (3, 0, 3)
+        assert "第6條之新內容" in asked[0] and all("第6條之新內容" not in a for a in asked[1:])
         assert all(idx.passage(k)["questions"]["incoming"] for k in failed)
 
 
