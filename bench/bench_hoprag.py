@@ -249,14 +249,16 @@ def main(argv: list[str] | None = None) -> dict:
     if ANSWERS.exists():
         head = json.loads(ANSWERS.read_text(encoding="utf-8").split("\n", 1)[0])
         answers, failed = head.get("answers", 0), head.get("failed", 0)
-    corpus_size = sum(1 for line in (STARD / "corpus.jsonl").open(encoding="utf-8") if line.strip())
-    # complete = every article was asked: a graph from some articles' questions would measure the
-    # export's progress, not HopRAG. Articles whose call failed (after the build's retries and a
-    # rerun) are left without questions, as a real build leaves them, and reported as such.
-    complete = bool(answers) and answers + failed >= corpus_size
+    articles = [json.loads(line) for line in (STARD / "corpus.jsonl").open(encoding="utf-8") if line.strip()]
+    corpus_size = len(articles)
+    texts = len({a["text"] for a in articles})      # identical texts share one LLM call (one cache key)
+    # complete = every distinct text was asked: a graph from some articles' questions would measure
+    # the export's progress, not HopRAG. Texts whose call failed (after the build's retries and
+    # reruns) are left without questions, as a real build leaves them, and reported as such.
+    complete = bool(answers) and answers + failed >= texts
     if answers and not complete and not args.partial:
-        log(f"{ANSWERS.name} answers {answers} of {corpus_size} articles ({failed} failed), the rest not yet "
-            "asked: the LLM variant waits for all of them")
+        log(f"{ANSWERS.name} answers {answers} of {texts} distinct article texts ({failed} failed), the rest "
+            "not yet asked: the LLM variant waits for all of them")
     variants = ["no_llm"] + (["llm_questions"] if complete or (answers and args.partial) else [])
     with tempfile.TemporaryDirectory(prefix="hoprag-bench-") as tmp:
         for name in variants:
@@ -341,7 +343,8 @@ def main(argv: list[str] | None = None) -> dict:
                 result["variants"][name] = report
             log(table(name, report))
     result["answers_file"] = {"path": str(ANSWERS.relative_to(ROOT)), "answers": answers,
-                              "failed": failed, "articles": corpus_size, "complete": complete}
+                              "failed": failed, "articles": corpus_size,
+                              "distinct_texts": texts, "complete": complete}
     write_result(args.out, result)
     return result
 
