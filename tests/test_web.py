@@ -66,7 +66,10 @@ def env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def live(env):
-    with LiveServer(create_app(Settings(home=env["home"]), library_roots=[env["roots"]])) as server:
+    # a walk that may hop and promote what it reaches (the paper's w = 0.5): the page must draw a
+    # path, whatever the defaults tuned on STARD rank first
+    settings = Settings(home=env["home"], hop_min_sim=0.3, hop_imp_weight=0.5)
+    with LiveServer(create_app(settings, library_roots=[env["roots"]])) as server:
         yield server
 
 
