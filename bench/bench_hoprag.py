@@ -175,6 +175,12 @@ def build(home: Path, embedder: str, with_llm: bool, log) -> dict:
     return info
 
 
+def query_settings(home: Path, **kw) -> Settings:
+    """Settings for measuring an index: its rebuilds (new edge parameters) answer from the cache alone,
+    and only `llm_sample_rows` points it at a real LLM."""
+    return Settings(home=home, llm_base_url=UNREACHABLE, llm_concurrency=1, llm_max_retries=1, **kw)
+
+
 def llm_sample_rows(idx: Index, sample, n_hop: int, base_url: str) -> dict:
     """hop llm on `sample`, and hop similarity on the same queries to compare with. Only here does
     the index see the real LLM: a build with it reachable would re-ask the texts whose call failed."""
@@ -195,9 +201,7 @@ def add_llm_sample(path: Path, n: int, base_url: str, embedder: str, log) -> dic
     with tempfile.TemporaryDirectory(prefix="hoprag-bench-") as tmp:
         home = Path(tmp) / "llm_questions"
         build(home, embedder, True, log)
-        settings = Settings(home=home, llm_base_url=UNREACHABLE, llm_concurrency=1, llm_max_retries=1,
-                            bm25_tokenizer=tuned.pop("bm25_tokenizer"))
-        with Index(settings=settings) as idx:
+        with Index(settings=query_settings(home, bm25_tokenizer=tuned.pop("bm25_tokenizer"))) as idx:
             edges = {k: tuned.pop(k) for k in ("edge_threshold", "edge_keyword_weight") if k in tuned}
             if edges:
                 with_settings(idx, **edges)
@@ -267,8 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
         for name in variants:
             home = Path(tmp) / name
             info = build(home, args.embedder, name == "llm_questions", log)
-            settings = Settings(home=home, llm_base_url=UNREACHABLE, llm_concurrency=1,
-                                llm_max_retries=1)
+            settings = query_settings(home)
             # BM25's tokenizer, chosen on dev by the best hybrid it gives (opening with another
             # tokenizer rebuilds BM25 from the database); both are reported on test
             tok_dev, tok_test = {}, {}

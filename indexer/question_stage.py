@@ -107,7 +107,7 @@ class QuestionStage:
                 # failed on an earlier build: stubborn ones (a small model pasting a long article)
                 # take several tries each and must not hold back new text
                 (todo if row is None else failed_before).setdefault(keys[p.key], p)
-        todo |= {k: p for k, p in failed_before.items() if k not in todo}
+        todo |= failed_before  # one text, one cache row: a key is in one of the two, never both
         if not todo:
             return result
 

@@ -19,6 +19,9 @@ DATA = Path(os.environ.get("HOPRAG_DATA", Path(__file__).resolve().parents[2] / 
 LAWS_2022 = DATA / "laws" / "2022-01-07"
 LAWS_2024 = DATA / "laws" / "2024-10-11"
 
+# a walk that may hop and promote what it reaches (the paper's w = 0.5) and questions at full weight:
+# tests of the walk's mechanics use it, not the defaults tuned for STARD's mostly single-article questions
+WALK_MECHANICS = {"hop_min_sim": 0.3, "hop_imp_weight": 0.5, "question_weight": 1.0}
 requires_data = pytest.mark.skipif(not DATA.is_dir() and not os.environ.get("CI"),
                                    reason=f"real data not found at {DATA} (set HOPRAG_DATA)")
 

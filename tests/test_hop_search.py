@@ -16,7 +16,7 @@ from indexer.index import Index
 from indexer.retrieval import HopHits, HopLLMError
 from indexer.settings import Settings
 
-from .conftest import LAWS_2024, requires_data
+from .conftest import LAWS_2024, WALK_MECHANICS, requires_data
 from .fakes.openai_server import Fault
 from .test_hoprag_build import legal_questions
 
@@ -143,10 +143,7 @@ def idx(tmp_path_factory, fake):
     for pcode in ("N0030001", "N0030002"):
         shutil.copy(LAWS_2024 / f"{pcode}.json", lib)
     home = tmp_path_factory.mktemp("home")
-    # the walk's mechanics under test, with a walk that may hop and promote what it finds (the
-    # paper's w = 0.5), not the defaults tuned for STARD's mostly single-article questions
-    mechanics = {"hop_min_sim": 0.3, "hop_imp_weight": 0.5, "question_weight": 1.0}
-    with Index(settings=Settings(home=home, llm_base_url=fake.url, llm_max_retries=1, **mechanics)) as index:
+    with Index(settings=Settings(home=home, llm_base_url=fake.url, llm_max_retries=1, **WALK_MECHANICS)) as index:
         report = index.build(lib, embedder=USE, llm="openai:fake")
         assert report.llm_failures == 0 and report.edges["question"] > 0
         yield index
@@ -228,9 +225,7 @@ def test_no_hop_when_nothing_is_relevant_enough(idx, monkeypatch):
 
 
 @requires_data
-def test_imp_lets_a_reached_passage_outrank_an_entry(idx, monkeypatch):
-    # the paper's (SIM + IMP)/2, whatever the default tuned on STARD: the mechanism is under test
-    monkeypatch.setattr(idx.settings, "hop_imp_weight", 0.5)
+def test_imp_lets_a_reached_passage_outrank_an_entry(idx):
     w = idx.settings.hop_imp_weight
     outranked = []
     for text in QUERIES:

@@ -24,7 +24,7 @@ from indexer.service import create_app
 from indexer.settings import Settings
 from indexer.web.browser import chromium_path, launch
 
-from .conftest import LAWS_2022, LAWS_2024, requires_data, write_law
+from .conftest import LAWS_2022, LAWS_2024, WALK_MECHANICS, requires_data, write_law
 from .test_service import LiveServer
 
 CHROMIUM = chromium_path()
@@ -66,9 +66,8 @@ def env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def live(env):
-    # a walk that may hop and promote what it reaches (the paper's w = 0.5): the page must draw a
-    # path, whatever the defaults tuned on STARD rank first
-    settings = Settings(home=env["home"], hop_min_sim=0.3, hop_imp_weight=0.5)
+    # the page must draw a hop path, whatever the defaults tuned on STARD rank first
+    settings = Settings(home=env["home"], **WALK_MECHANICS)
     with LiveServer(create_app(settings, library_roots=[env["roots"]])) as server:
         yield server
 
