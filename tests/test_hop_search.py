@@ -5,6 +5,7 @@ reversed citations, the "none" choice, IMP, and the bounded, memoized, fault-tol
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -354,3 +355,74 @@ def test_question_weight_and_rrf_k_shape_the_fusion(idx, monkeypatch):
     assert max(s for _, s in r.fused(st, OVERTIME, qv, 10, None)) <= top2 + 1e-12
     monkeypatch.setattr(idx.settings, "rrf_k", 1)
     assert max(r.fusion_scores(st, OVERTIME, qv, 50).values()) > top2
+
+
+# ------------------------------------------------------------------ llm mode: every wait bounded
+def _closed_url() -> str:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+
+
+@requires_data
+@pytest.mark.parametrize("endpoint", ["closed", "503", "hanging"])
+def test_llm_hop_answers_within_its_deadline(idx, endpoint):
+    """A closed port, a server answering 503, and one that never answers: each llm-mode query over
+    HTTP answers within the deadline + 2 s (not 48 s, 96 attempts, or hours), without the URL."""
+    import time
+
+    from indexer.service import create_app
+
+    from .fakes.openai_server import FakeOpenAI
+    from .test_service import LiveServer
+    with FakeOpenAI() as upstream:
+        upstream.push(*[Fault.status(503) if endpoint == "503" else Fault.hang(120)] * 500)
+        url = _closed_url() if endpoint == "closed" else upstream.url
+        settings = Settings(home=idx.home, llm_base_url=url, llm_timeout_s=120, hop_llm_deadline_s=3)
+        with LiveServer(create_app(settings)) as server, server.client() as c:
+            t0 = time.monotonic()
+            r = c.post("/hop-search", json={"query": OVERTIME, "k": 5, "n_hop": 2, "mode": "llm"})
+            elapsed = time.monotonic() - t0
+    assert elapsed < 3 + 2, (endpoint, elapsed)
+    assert "127.0.0.1" not in r.text and "/v1" not in r.text
+    if endpoint == "closed":     # the breaker: nothing answered, nothing to wait for
+        assert r.status_code == 502 and "unreachable" in r.json()["detail"] and elapsed < 2, r.text
+    else:                        # time ran out: the walk's similarity choice stands
+        body = r.json()
+        assert r.status_code == 200 and body["deadline_hit"] is True and len(body["hits"]) == 5, r.text
+        assert body["llm_calls"] >= 1 and body["llm_failures"] == body["llm_calls"]
+        assert elapsed >= 3
+
+
+@requires_data
+def test_llm_hop_stops_when_its_client_goes_away(idx):
+    """One llm-mode slot; the first walk hangs on the LLM, its client disconnects: the slot is free
+    at once for the next walk (else it would wait out the first one's 60 s deadline)."""
+    import socket
+    import time
+
+    from indexer.service import create_app
+
+    from .fakes.openai_server import FakeOpenAI
+    from .test_service import LiveServer
+    with FakeOpenAI() as upstream:
+        upstream.responder = lambda prompt, system, schema: {"helpful": [0]}
+        upstream.push(*[Fault.hang(120)] * 4)                  # the first walk's calls (hop_max_llm_calls)
+        settings = Settings(home=idx.home, llm_base_url=upstream.url, llm_timeout_s=120, hop_llm_deadline_s=60,
+                            hop_llm_queries=1, hop_max_llm_calls=4)
+        with LiveServer(create_app(settings)) as server, server.client() as c:
+            host, port = server.url.removeprefix("http://").split(":")
+            body = json.dumps({"query": OVERTIME, "k": 5, "n_hop": 1, "mode": "llm"}).encode()
+            with socket.create_connection((host, int(port))) as raw:
+                raw.sendall(b"POST /hop-search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                deadline = time.monotonic() + 10
+                while not upstream.requests and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert upstream.requests, "the first walk never asked the LLM"
+            t0 = time.monotonic()                              # the client is gone
+            r = c.post("/hop-search", json={"query": OVERTIME, "k": 5, "n_hop": 1, "mode": "llm"})
+            elapsed = time.monotonic() - t0
+    assert r.status_code == 200 and r.json()["deadline_hit"] is False and r.json()["llm_calls"] >= 1, r.text
+    assert elapsed < 5

@@ -414,3 +414,70 @@ def test_reembed_keeps_the_llm_questions_and_recomputes_question_edges(tmp_path,
     with Index(settings=settings) as idx:                          # and after reopening, from the snapshot
         assert idx.repairs == [] and idx.fingerprint.name == minilm
         assert idx.search(query, k=1)[0].key == "T0000001:5"
+
+
+# ------------------------------------------------------------------ an LLM that goes away
+def _llm_errors(idx) -> list[str]:
+    from sqlalchemy import select
+
+    from storage.models import LLMResultRow
+    with idx.db.session() as s:
+        return [r.error or "" for r in s.scalars(select(LLMResultRow).where(LLMResultRow.status != "ok"))]
+
+
+def test_a_server_killed_mid_build_stops_the_asking_and_the_next_build_asks_the_rest(tmp_path, insurance, capsys):
+    """The LLM server dies after 5 answers: the build stops asking within seconds (not 6 attempts ×
+    every passage), records the rest as failed, still embeds, cites and snapshots, and says so;
+    the next build, with a server back, asks exactly those passages."""
+    import threading
+    import time
+
+    from indexer.cli import _print_report
+
+    killed: list[float] = []
+    with FakeOpenAI() as dying:
+        def responder(prompt, system, schema):
+            if len(dying.requests) == 5 and not killed:
+                killed.append(time.monotonic())
+                threading.Thread(target=dying.kill).start()     # as SIGKILL: reset, then refused
+            return legal_questions(prompt, system, schema)
+        dying.responder = responder
+        settings = _settings(tmp_path / "h", dying, retries=5, llm_concurrency=1)
+        with Index(settings=settings) as idx:
+            r = idx.build(insurance, embedder=USE, llm="openai:fake")
+            ended = time.monotonic()
+            live = r.passages - r.repealed
+            assert r.llm_unreachable and r.llm_calls == live
+            answered = live - r.llm_failures
+            assert 4 <= answered <= 5 and ended - killed[0] < 15    # backoff 1 + 2 s, then the breaker
+            assert len(dying.requests) <= answered + 3                # 3 failed attempts, then none
+            assert r.edges["citation"] > 100 and idx.stats()["passages"] == r.passages   # the rest of the build
+            errors = _llm_errors(idx)
+            assert len(errors) == r.llm_failures and all("LLM unreachable" in e for e in errors)
+    _print_report(r.to_dict())
+    out = capsys.readouterr().out
+    assert sum("LLM unreachable" in line for line in out.splitlines()) == 1
+
+    with FakeOpenAI() as back:
+        back.responder = legal_questions
+        with Index(settings=_settings(tmp_path / "h", back)) as idx:
+            r2 = idx.build(insurance, llm="openai:fake")
+            assert (r2.llm_calls, r2.llm_failures, r2.llm_unreachable) == (r.llm_failures, 0, False)
+            assert _chat_requests(back) == r.llm_failures and _llm_errors(idx) == []
+
+
+def test_a_hanging_server_trips_the_breaker_after_a_few_timeouts(tmp_path):
+    import time
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "測試法", {str(i): f"第{i}條之內容，依第一條規定辦理。" for i in range(1, 41)})
+    with FakeOpenAI() as hanging:
+        hanging.push(*[Fault.hang(60)] * 200)
+        settings = _settings(tmp_path / "h", hanging, retries=5, llm_concurrency=2, llm_timeout_s=0.5)
+        with Index(settings=settings) as idx:
+            t0 = time.monotonic()
+            r = idx.build(lib, embedder=USE, llm="openai:fake")
+            elapsed = time.monotonic() - t0
+            assert r.llm_unreachable and (r.llm_calls, r.llm_failures) == (40, 40)
+            assert r.edges["citation"] == 39 and r.generation == 1
+        # two rounds of 0.5 s timeouts and a backoff, not 6 × 40 of them (2 in flight: 60 s)
+        assert elapsed < 15 and len(hanging.requests) <= 6

@@ -17,6 +17,7 @@ import pytest
 
 from indexer.llm import LLMConfigError, LLMError, LLMRequest, get_llm, openai_compat, run_requests_sync, runner_options
 from indexer.llm.base import LLMClient
+from indexer.llm.budget import Breaker, Deadline
 from indexer.llm.gemini import GeminiLLM
 from indexer.llm.openai_compat import OpenAICompatLLM
 from indexer.settings import Settings
@@ -476,3 +477,92 @@ def test_runner_options_and_error_pickling() -> None:
     assert (back.kind, back.status, back.attempts, back.retry_after_s, str(back)) == ("http", 503, 3, 2.0, "boom")
     assert err.retriable and not LLMError("x", kind="refused").retriable
     assert not LLMError("x", kind="http", status=404).retriable
+
+
+# -- bounds: the circuit breaker and the deadline --------------------------------------------
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_breaker_counts_only_consecutive_transport_failures() -> None:
+    b = Breaker(3)
+    conn, timeout = LLMError("x", kind="connection"), LLMError("x", kind="timeout")
+    for outcome in (conn, timeout, None, conn, LLMError("busy", kind="http", status=503), conn, conn):
+        b.record(outcome)
+    assert not b.tripped and b.consecutive == 2     # a reply (even a 503) says the server is there
+    b.record(LLMError("bad gateway", kind="http", status=502))   # a proxy whose backend is gone
+    assert b.tripped and "bad gateway" in b.reason
+    err = b.error()
+    assert err.kind == "unreachable" and not err.retriable and str(err).startswith("LLM unreachable")
+    never = Breaker(0)
+    for _ in range(100):
+        never.record(conn)
+    assert not never.tripped
+
+
+def test_breaker_stops_a_run_against_a_closed_port() -> None:
+    """Without it: 20 requests × 6 attempts with backoff. With it: 3 attempts, then every
+    request ends at once as 'LLM unreachable'."""
+    client = OpenAICompatLLM(OPENAI_MODEL, Settings(llm_base_url=f"http://127.0.0.1:{_closed_port()}/v1"))
+    done: dict[str, Any] = {}
+    t0 = time.monotonic()
+    out = run(client, reqs(20), concurrency=1, max_retries=5, backoff_base_s=0.05, breaker=Breaker(3),
+              on_done=done.__setitem__)
+    assert time.monotonic() - t0 < 2
+    assert done.keys() == out.keys()                          # every request reported, asked or not
+    assert all(isinstance(e, LLMError) and e.kind == "unreachable" for e in out.values()), out
+    assert "3 consecutive transport failures" in str(out["k19"])
+
+
+def test_breaker_ends_a_run_against_a_hanging_server_soon_after_it_trips() -> None:
+    with FakeOpenAI() as fake:
+        fake.push(*[Fault.hang(HANG_S)] * 40)
+        breaker = Breaker(3)
+        t0 = time.monotonic()
+        out = run(_openai(fake).make(key=None, llm_timeout_s=0.3), reqs(12), concurrency=4, max_retries=5,
+                  breaker=breaker)
+        elapsed = time.monotonic() - t0
+    assert breaker.tripped and all(e.kind == "unreachable" for e in out.values())
+    # one round of 0.3 s timeouts trips it (4 in flight), then nothing more is asked
+    assert elapsed < 2 and len(fake.requests) <= 8
+
+
+def test_deadline_bounds_every_wait_against_a_hanging_server() -> None:
+    with FakeOpenAI() as fake:
+        fake.push(*[Fault.hang(HANG_S)] * 40)
+        t0 = time.monotonic()
+        out = run(_openai(fake).make(key=None, llm_timeout_s=120), reqs(6), concurrency=2, max_retries=5,
+                  deadline=Deadline(0.5))
+        elapsed = time.monotonic() - t0
+    assert 0.5 <= elapsed < 1.5                               # not the client's 120 s
+    assert all(isinstance(e, LLMError) and e.kind == "deadline" for e in out.values()), out
+    assert "deadline of 0.5s" in str(out["k0"])
+
+
+def test_deadline_cuts_retries_against_a_503_server() -> None:
+    with FakeOpenAI() as fake:
+        fake.push(*[Fault.status(503)] * 1000)
+        t0 = time.monotonic()
+        out = run(_openai(fake).make(key=None), reqs(4), concurrency=4, max_retries=50, backoff_base_s=0.2,
+                  deadline=Deadline(1.0))
+        elapsed = time.monotonic() - t0
+    assert 1.0 <= elapsed < 2.0
+    assert all(isinstance(e, LLMError) and e.kind in ("deadline", "http") for e in out.values())
+    assert any(e.kind == "deadline" for e in out.values())
+    assert len(fake.requests) < 60                            # backoff, not a busy loop
+
+
+def test_cancel_event_stops_the_run() -> None:
+    import threading
+    cancel = threading.Event()
+    with FakeOpenAI() as fake:
+        fake.push(*[Fault.hang(HANG_S)] * 10)
+        threading.Timer(0.3, cancel.set).start()
+        t0 = time.monotonic()
+        out = run(_openai(fake).make(key=None, llm_timeout_s=120), reqs(3), deadline=Deadline(60, cancel))
+        elapsed = time.monotonic() - t0
+    assert elapsed < 1.0
+    assert all(e.kind == "deadline" and "went away" in str(e) for e in out.values())

@@ -280,18 +280,20 @@ async def run_requests(
                     t.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
                 pending = set()
-                unanswered = [k for k in keys if k not in results]
-                log.warning("%s: %s; %d requests not asked", client.name, stop.message, len(unanswered))
-                for k in unanswered:
-                    results[k] = stop
-                    if on_done is not None:
-                        on_done(k, stop)
+                for k in keys:
+                    if k not in results:
+                        results[k] = stop
+                        if on_done is not None:
+                            on_done(k, stop)
     except BaseException:
         # A bug (in the client, validate or on_done) stops the run rather than half-finishing it.
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+    stops = [r for r in results.values() if isinstance(r, LLMError) and r.kind in ("unreachable", "deadline")]
+    if stops:
+        log.warning("%s: %s; %d of %d requests ended unanswered", client.name, stops[0].message, len(stops), len(keys))
     return {k: results[k] for k in keys}
 
 

@@ -14,6 +14,7 @@ Public API:
         .latency_s               delay before every reply, so that concurrent requests overlap
         .serial                  answer one request at a time, the others wait (llama-cpp-python's server)
         .responder               (prompt, system, schema) -> dict: what an LLM fake answers
+        .kill()                  die mid-run: open connections closed unanswered, new ones refused
     Fault                        status(code, retry_after=, retry_delay=), hang(s), malformed(),
                                  wrong_count(), content(text), refused()
     Recorded                     method, path, headers (lower-cased names), body (parsed JSON or None), fault,
@@ -157,6 +158,7 @@ class FakeHTTPServer:
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._dead = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -219,6 +221,12 @@ class FakeHTTPServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def kill(self) -> None:
+        """Die as a killed process does: no more answers on open keep-alive connections (closed
+        unanswered), and the port refuses new ones."""
+        self._dead = True
+        self.stop()
+
     def __enter__(self) -> Any:
         return self.start()
 
@@ -237,6 +245,9 @@ class FakeHTTPServer:
                 self._in_flight -= 1
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        if self._dead:
+            h.close_connection = True
+            return
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
         try:
@@ -249,7 +260,7 @@ class FakeHTTPServer:
             self.requests.append(rec)
         rec.fault = self._next_fault()
         reply = self._reply(rec)
-        if reply is None:  # a hang: the client has given up by now
+        if reply is None or self._dead:  # a hang (the client has given up by now), or killed meanwhile
             h.close_connection = True
             return
         if self.latency_s:
