@@ -105,3 +105,101 @@ def test_a_hop_search_follows_a_question_edge(index):
         crossed += [s for s in hits.steps if s["kind"] == "question"]
     assert crossed
     assert all(s["question"] and s["matched_question"] and s["from"] in sources for s in crossed)
+
+
+def _complete(url: str, timeout: float = 300) -> dict:
+    """One short completion in the form the client negotiates with llama-cpp-python's server."""
+    schema = {"type": "object", "properties": {"article": {"type": "integer"}}, "required": ["article"]}
+    body = {"model": "qwen", "temperature": 0, "max_tokens": 24,
+            "messages": [{"role": "user", "content": "民法第一百八十四條是第幾條？以 JSON 回答。"}],
+            "response_format": {"type": "json_object", "schema": schema}}
+    req = urllib.request.Request(f"{url}/chat/completions", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.load(resp)
+
+
+def test_the_server_survives_a_real_structured_generation():
+    """The CPU kernels run on the first generation: a build with instructions this CPU refuses
+    (AMX tiles under -march=native) answered /docs and then died here (issue 21)."""
+    reply = _complete(URL)
+    assert isinstance(json.loads(reply["choices"][0]["message"]["content"])["article"], int)
+    assert _answering(URL)                                    # still there after generating
+    assert _complete(URL)["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def _start_second_server(port: int):
+    """Another llama.cpp server from the same venv and model (scripts/local_llm.sh's), to kill."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    model = Path(subprocess.run(["bash", str(Path(__file__).parents[1] / "scripts" / "local_llm.sh"), "path"],
+                                capture_output=True, text=True, check=True).stdout.strip())
+    python = model.parent / "venv" / "bin" / "python"
+    assert model.is_file() and python.is_file(), (model, python)
+    proc = subprocess.Popen([str(python), "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "qwen",
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the second server exited"
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=2).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("the second server did not start")
+
+
+def test_a_real_server_killed_mid_build(tmp_path):
+    """SIGKILL to the llama.cpp server after two answers: the build finishes within ~30 s of the
+    kill, says llm_unreachable, keeps what was answered; with a server back, the next build asks
+    exactly the passages that were not answered."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    raw = json.loads((LAWS_2024 / "J0070017.json").read_text(encoding="utf-8-sig"))
+    keep = {f"第 {n} 條" for n in ("22", "23", "24", "65", "87", "91")}
+    raw["法規內容"] = [a for a in raw["法規內容"] if a.get("條號") in keep]
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "J0070017.json").write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+
+    proc, url = _start_second_server(port)
+    killed: list[float] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "llm" and done == 2 and not killed:
+            proc.send_signal(signal.SIGKILL)
+            killed.append(time.monotonic())
+
+    settings = Settings(home=tmp_path / "home", llm_base_url=url, llm_concurrency=1, llm_timeout_s=300,
+                        llm_max_retries=5)
+    try:
+        with Index(settings=settings) as idx:
+            report = idx.build(lib, embedder="use-multilingual", llm="openai:qwen", progress=progress)
+            ended = time.monotonic()
+            assert killed and report.llm_unreachable and report.llm_calls == 6
+            assert 4 <= report.llm_failures <= 6 and ended - killed[0] < 30, (report, ended - killed[0])
+            # the rest of the build happened: embedded, committed, searchable
+            assert report.generation == 1 and idx.stats()["passages"] == 6
+            assert idx.search("擅自重製他人著作的處罰", k=1)[0].key.startswith("J0070017:")
+    finally:
+        proc.kill()
+        proc.wait()
+
+    proc, url = _start_second_server(port)
+    try:
+        with Index(settings=settings.model_copy(update={"llm_base_url": url})) as idx:
+            again = idx.build(lib, llm="openai:qwen")
+            assert again.llm_calls == report.llm_failures and not again.llm_unreachable, again
+    finally:
+        proc.kill()
+        proc.wait()
