@@ -668,9 +668,7 @@ class Retriever:
         st = self.state_at(as_of)
         allowed = self._allowed(st, filters)
         llm = self._hop_llm() if mode == "llm" and n_hop > 0 else None
-        spent = _LLMSpend(
-            deadline=deadline or Deadline(s.hop_llm_deadline_s), breaker=Breaker(s.llm_breaker_failures)
-        )
+        spent = _LLMSpend(deadline=deadline or Deadline(s.hop_llm_deadline_s), breaker=Breaker(s.llm_breaker_failures))
         qv = self.embed_query(text, st)
         # SIM: reciprocal rank fusion over the whole library (dense rank, BM25 rank, and the rank
         # among incoming questions), so a passage reached by a hop is judged as an entry would be.

@@ -61,13 +61,13 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import retrieval
-from .llm.budget import Deadline
 from .embedders import EmbedderError, embedder_kind
 from .errors import HTTP_STATUS, BuildBusy
 from .graph import EDGE_KINDS
 from .index import Index
 from .jobs import BuildJobs
 from .library import read_library
+from .llm.budget import Deadline
 from .settings import Settings
 from .web import add_pages, is_page_path
 

@@ -111,9 +111,14 @@ class Settings(BaseSettings):
     hop_llm_options: int = Field(8, ge=1, le=32, description="edges shown to the LLM per passage")
     # Covers every LLM call and retry of one llm-mode hop search (in `hoprag serve`, from the
     # request's arrival): on expiry the walk finishes with the similarity choice (deadline_hit).
-    hop_llm_deadline_s: float = Field(30.0, gt=0, le=3600, description="time limit of one llm-mode hop search's LLM work")
+    hop_llm_deadline_s: float = Field(
+        30.0, gt=0, le=3600, description="time limit of one llm-mode hop search's LLM work"
+    )
     hop_llm_queries: int = Field(
-        2, ge=1, le=64, description="llm-mode hop searches `hoprag serve` runs at once (others queue, apart from other queries)"
+        2,
+        ge=1,
+        le=64,
+        description="llm-mode hop searches `hoprag serve` runs at once (others queue, apart from other queries)",
     )
 
     # One thread per query in the service (the embedder, and FAISS's and BLAS's pools): requests

@@ -127,18 +127,21 @@ alive() { local pid; pid=$(server_pid); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/n
 
 # why a server died, as far as can be told: its log, and for a fatal signal the CPU-features hint
 died() {
-  local code="${1:-}"
+  local code="${1:-}" amx build
+  amx=$( (grep -o 'amx[a-z_0-9]*' /proc/cpuinfo 2>/dev/null || true) | sort -u | tr '\n' ' ')
+  build=$(cat "$STAMP" 2>/dev/null || echo 'unrecorded (an old -march=native build)')
   log "the server died${code:+ (exit status $code)}; last lines of $DIR/server.log:"
   tail -20 "$DIR/server.log" >&2 || true
   if [ -n "$code" ] && [ "$code" -gt 128 ]; then
-    log "killed by signal $((code - 128)) ($(kill -l "$((code - 128))" 2>/dev/null || echo '?')):" \
-        "a fatal signal on the first generation is most often a CPU instruction this machine refuses" \
-        "(AMX tiles under -march=native; this CPU has: $(grep -o 'amx[a-z_0-9]*' /proc/cpuinfo 2>/dev/null | sort -u | tr '\n' ' ')" \
-        "). The build in use: $(cat "$STAMP" 2>/dev/null || echo unrecorded); HOPRAG_LOCAL_LLM_BUILD=portable rebuilds without them."
-  else
-    log "if it died on its first generation, check the CPU features (grep -o 'amx[a-z_0-9]*' /proc/cpuinfo)" \
-        "and the build in use: $(cat "$STAMP" 2>/dev/null || echo unrecorded)"
+    log "killed by signal $((code - 128)) ($(kill -l "$((code - 128))" 2>/dev/null || echo '?')): a fatal signal on" \
+        "the first generation is most often an instruction this CPU refuses (AMX tiles under -march=native)."
   fi
+  log "this CPU's AMX flags: ${amx:-none}; AVX2: $(grep -q avx2 /proc/cpuinfo && echo yes || echo NO)." \
+      "The build in use: $build."
+  case "$build" in
+    *GGML_NATIVE=OFF*) log "that is the portable build (no AMX or AVX-512 code): look at memory (dmesg) and the log" ;;
+    *) log "rebuild portable: HOPRAG_LOCAL_LLM_BUILD=portable $0 start (the default)" ;;
+  esac
 }
 
 start() {
