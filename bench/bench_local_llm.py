@@ -11,16 +11,17 @@ worked example, json_object+schema: grammar-constrained decoding):
                      evaluation, one token); a nonce opens the system prompt, so no prompt prefix
                      is reused from the previous request
   tokens/s           generated tokens / time from the first streamed token to the last
+  call seconds       the whole streamed request (prompt evaluation and generation), as a build waits
 
 Medians over articles and rounds. Also which SIMD the library was compiled with (AMX tile
 instructions counted in libggml-cpu.so: 0 in the portable build).
 
-Run (from the repository root, in the project venv, on a quiet machine; ~5 minutes on 2 cores):
+Run (from the repository root, in the project venv, on a quiet machine; ~17 minutes on 2 cores):
 
-    scripts/local_llm.sh install
+    HOPRAG_LOCAL_LLM_DIR=~/.cache/hoprag/local-llm-portable HOPRAG_LOCAL_LLM_BUILD=portable scripts/local_llm.sh install
     HOPRAG_LOCAL_LLM_DIR=~/.cache/hoprag/local-llm-native HOPRAG_LOCAL_LLM_BUILD=native scripts/local_llm.sh install
-    python bench/bench_local_llm.py --native-dir ~/.cache/hoprag/local-llm-native \
-        --out bench/results/local-llm-cpu-2core.json
+    python bench/bench_local_llm.py --portable-dir ~/.cache/hoprag/local-llm-portable \
+        --native-dir ~/.cache/hoprag/local-llm-native --out bench/results/local-llm-cpu-2core.json
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def measure(url: str, body: dict, client: httpx.Client) -> dict:
     prompt_tokens = r.json()["usage"]["prompt_tokens"]
     first = last = None
     tokens = 0
+    t1 = time.perf_counter()
     with client.stream("POST", f"{url}/chat/completions", json=with_nonce(body) | {"stream": True}) as resp:
         resp.raise_for_status()
         for line in resp.iter_lines():
@@ -162,17 +164,19 @@ def measure(url: str, body: dict, client: httpx.Client) -> dict:
         "prompt_tokens_per_s": round(prompt_tokens / prompt_s, 1),
         "generated_tokens": tokens,
         "tokens_per_s": round((tokens - 1) / gen_s, 2) if tokens > 1 else None,
+        "call_s": round(time.perf_counter() - t1, 2),  # the whole request, as a build's call waits for it
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--portable-dir", type=Path, default=Path.home() / ".cache" / "hoprag" / "local-llm")
+    ap.add_argument("--portable-dir", type=Path, required=True)
     ap.add_argument("--native-dir", type=Path, required=True)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    machine = machine_facts()  # the tree as it was measured, before anything else can change it
     builds = {"portable": args.portable_dir.expanduser(), "native": args.native_dir.expanduser()}
     flags = {name: (home / "venv" / "hoprag-build.txt").read_text().strip() for name, home in builds.items()}
     bodies = requests_for()
@@ -191,12 +195,16 @@ def main() -> None:
         summary[name] = {
             "prompt_tokens_per_s_median": statistics.median(r["prompt_tokens_per_s"] for r in rows),
             "tokens_per_s_median": statistics.median(r["tokens_per_s"] for r in rows if r["tokens_per_s"]),
+            "call_s_median": statistics.median(r["call_s"] for r in rows),
             "amx_instructions": amx_instructions(builds[name] / "venv"),
             "build": flags[name],
         }
     ratios = {
         "prompt_portable_over_native": round(
             summary["portable"]["prompt_tokens_per_s_median"] / summary["native"]["prompt_tokens_per_s_median"], 3
+        ),
+        "call_native_over_portable": round(
+            summary["native"]["call_s_median"] / summary["portable"]["call_s_median"], 3
         ),
         "generation_portable_over_native": round(
             summary["portable"]["tokens_per_s_median"] / summary["native"]["tokens_per_s_median"], 3
@@ -205,7 +213,7 @@ def main() -> None:
     cpu_flags = Path("/proc/cpuinfo").read_text()
     result = {
         "benchmark": "local-llm builds",
-        "machine": machine_facts(),
+        "machine": machine,
         "cpu_has": {f: f in cpu_flags for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")},
         "model": "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
         "threads": args.threads,

@@ -163,7 +163,7 @@ class Builder:
         # like the embedder, the LLM an index was built with stays its default
         llm_name = llm or self.db.get_meta("llm") or self.settings.llm
         llm_client = get_llm(llm_name, self.settings)  # a bad name fails before any work
-        wanted_date = history.parse_date(as_of) if as_of is not None else None
+        wanted_date = history.parse_build_date(as_of) if as_of is not None else None
         files = None if isinstance(library, Library) else library_fingerprint(library, self.settings.max_file_mb)
         if files is not None:
             noop = unchanged_build(
@@ -171,7 +171,11 @@ class Builder:
             )
             if noop is not None:
                 return noop
-        lib = library if isinstance(library, Library) else read_library(library, self.settings.max_file_mb)
+        lib = (
+            library
+            if isinstance(library, Library)
+            else read_library(library, self.settings.max_file_mb, self.settings.read_within)
+        )
         timer.mark("read")
         emb = self.embedder(embedder)
         when = history.build_date(lib, wanted_date)

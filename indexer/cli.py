@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from .index import Index
+    from .settings import Settings
 
 __all__ = ["app"]
 
@@ -72,23 +73,31 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-@contextmanager
-def _open(home: Path | None, create: bool = False, **overrides) -> Iterator[Index]:
+def _settings(home: Path | None = None, **overrides) -> Settings:
+    """The one way the CLI makes its Settings: a bad HOPRAG_* value is one `error:` line."""
     from pydantic import ValidationError
 
-    from .index import Index
     from .settings import Settings
 
     try:
         base: dict[str, Any] = {"home": home} if home is not None else {}
-        settings = Settings(**base, **overrides)
+        return Settings(**base, **overrides)
     except ValidationError as exc:
         _fail(f"invalid HOPRAG_* setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+
+
+@contextmanager
+def _open(home: Path | None, create: bool = False, **overrides) -> Iterator[Index]:
+    from .index import Index
+
+    settings = _settings(home, **overrides)
     try:
         with Index(settings=settings, create=create) as idx:
             yield idx
     except _user_errors() as exc:
         _fail(str(exc))
+    except OSError as exc:  # a home under a file (--home FILE/sub), a full disk: one line, no traceback
+        _fail(f"{exc.filename or settings.home}: {exc.strerror or exc}")
 
 
 def _emit(data, as_json: bool, human) -> None:
@@ -211,6 +220,8 @@ def build(
 ) -> None:
     """Index a library; only new or changed passages are embedded or sent to the LLM."""
     overrides = {"llm_base_url": llm_base_url} if llm_base_url else {}
+    if not library.exists() and not library.is_symlink():
+        _fail(f"{library}: no such file or folder (nothing was built, no index was created)")
     with _open(home, create=True, **overrides) as idx, _Progress() as progress:
         report = idx.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of).to_dict()
     _emit(report, as_json, _print_report)
@@ -254,9 +265,7 @@ def _print_hits(rows: list[dict]) -> None:
 
 def _check_k(k: int) -> int:
     """-k within the limit the HTTP API applies (Settings.max_k): a usage error, exit 2."""
-    from .settings import Settings
-
-    limit = Settings().max_k
+    limit = _settings().max_k
     if not 1 <= k <= limit:
         raise typer.BadParameter(f"k must be between 1 and {limit} (HOPRAG_MAX_K)")
     return k
@@ -403,7 +412,7 @@ def diff(
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind; other than loopback needs --api-key"),
-    port: int = typer.Option(8000, "--port"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
     api_key: str | None = typer.Option(
         None,
         "--api-key",
@@ -427,9 +436,8 @@ def serve(
     except MissingExtra as exc:
         _fail(str(exc))
     from .service import run
-    from .settings import Settings
 
-    settings = Settings() if home is None else Settings(home=home)
+    settings = _settings(home)
     if api_key_file is not None:
         try:
             lines = api_key_file.read_text(encoding="utf-8").splitlines()
@@ -562,7 +570,12 @@ def questions_import(
     with _open(home, create=True) as idx:
         info = idx.import_questions(src)
     _emit(
-        info, as_json, lambda i: typer.echo(f"imported {i['imported']} answers ({i['already_cached']} already cached)")
+        info,
+        as_json,
+        lambda i: typer.echo(
+            f"imported {i['imported']} answers ({i['already_cached']} already cached, {i['rejected']} rejected by "
+            "the question filter: the next build asks the LLM for those)"
+        ),
     )
 
 
@@ -613,9 +626,8 @@ def snapshots_restore(
 def doctor(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
     """Which embedders and devices are usable here, where models are cached, free disk."""
     from .doctor import diagnose, render
-    from .settings import Settings
 
-    report = diagnose(Settings() if home is None else Settings(home=home))
+    report = diagnose(_settings(home))
     _emit(report, as_json, render)
 
 

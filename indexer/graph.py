@@ -14,12 +14,15 @@ Public API:
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from storage.files import atomic_write
 
 from .edge_params import EDGE_KINDS  # defined where a no-op build can read it without numpy
 
@@ -81,9 +84,12 @@ def export_graph(graph: nx.MultiDiGraph, fmt: str, path: str | Path) -> None:
         g.add_edges_from(
             (s, t, k, {a: v for a, v in d.items() if v is not None}) for s, t, k, d in graph.edges(keys=True, data=True)
         )
-        nx.write_graphml(g, path)
+        buf = io.BytesIO()
+        nx.write_graphml(g, buf)
+        body = buf.getvalue()
     elif fmt == "json":
-        data = nx.node_link_data(graph, edges="edges")
-        Path(path).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        body = json.dumps(nx.node_link_data(graph, edges="edges"), ensure_ascii=False).encode("utf-8")
     else:
         raise ValueError(f"unknown graph format {fmt!r}: graphml or json")
+    # whole or not at all, and never over a device, FIFO, link or folder
+    atomic_write(Path(path), body)

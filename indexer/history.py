@@ -15,6 +15,8 @@ Public API:
     Version                              key, law, article, label, text, embed_hash, valid_from, valid_to
     build_date(library, as_of=None) -> date
     parse_date(text) -> date             YYYY-MM-DD or YYYYMMDD, else QueryError (a ValueError)
+    parse_build_date(text) -> date       the same, refusing a date after horizon()
+    horizon() -> date                    tomorrow (UTC): no build is dated, no answer shows, after it
     record(db, session, passages, embed_hashes, as_of)   one build's observations (in its transaction)
     seed_from_current(db, session)       an index made before versions: its passages observed once
     latest_date(session) -> date | None  the newest observation: the law "as now"
@@ -51,6 +53,8 @@ __all__ = [
     "Version",
     "build_date",
     "parse_date",
+    "parse_build_date",
+    "horizon",
     "record",
     "seed_from_current",
     "latest_date",
@@ -108,12 +112,36 @@ def parse_date(text: str | dt.date) -> dt.date:
     raise QueryError(f"not a date: {text!r} (use YYYY-MM-DD)")
 
 
+# A build observes the law as it stands, never as it will: one dated after tomorrow (UTC; a day of
+# skew for clocks and time zones) would be "the newest" forever, and every later build of the
+# current law would be taken for history. Observations past it, if an older version let one in,
+# are left out of every answer.
+FUTURE_SKEW = dt.timedelta(days=1)
+
+
+def horizon() -> dt.date:
+    """The latest date a build may be dated, and an answer may show."""
+    return dt.datetime.now(dt.timezone.utc).date() + FUTURE_SKEW
+
+
+def parse_build_date(text: str | dt.date) -> dt.date:
+    """parse_date, refusing a date after horizon() (QueryError)."""
+    when = parse_date(text)
+    if when > horizon():
+        raise QueryError(
+            f"the build date {when.isoformat()} is in the future (today is "
+            f"{(horizon() - FUTURE_SKEW).isoformat()}): a build records the law as it stands on a date "
+            "that has come"
+        )
+    return when
+
+
 def build_date(library: Library, as_of: str | dt.date | None = None) -> dt.date:
     """`as_of`, else the newest amendment date (最新異動日期) among the library's laws, else today:
-    a folder of official JSON files dates itself."""
+    a folder of official JSON files dates itself (a file's date after horizon() is no date)."""
     if as_of is not None:
-        return parse_date(as_of)
-    dates = _amendment_dates(d.metadata.get("最新異動日期") for d in library.documents)
+        return parse_build_date(as_of)
+    dates = [d for d in _amendment_dates(d.metadata.get("最新異動日期") for d in library.documents) if d <= horizon()]
     return max(dates) if dates else dt.datetime.now(dt.timezone.utc).date()
 
 
@@ -222,7 +250,7 @@ def seed_from_current(db: Database, s: Session) -> dt.date | None:
 
 
 def latest_date(s: Session) -> dt.date | None:
-    return s.scalar(select(func.max(ObservationRow.as_of)))
+    return s.scalar(select(func.max(ObservationRow.as_of)).where(ObservationRow.as_of <= horizon()))
 
 
 def _version(row: ArticleVersionRow, start: dt.date, end: dt.date | None) -> Version:
@@ -246,7 +274,7 @@ def history(s: Session, key: str) -> list[Version]:
     """The versions of one article, oldest first, each with the interval it was in force."""
     obs = s.execute(
         select(ObservationRow.as_of, ObservationRow.version_id)
-        .where(ObservationRow.key == key)
+        .where(ObservationRow.key == key, ObservationRow.as_of <= horizon())
         .order_by(ObservationRow.as_of)
     ).all()
     runs: list[tuple[int | None, dt.date, dt.date | None]] = []
@@ -266,7 +294,7 @@ def state_at(s: Session, as_of: dt.date) -> dict[str, Version]:
     version); repealed ones included, with embed_hash None."""
     newest = (
         select(ObservationRow.key, func.max(ObservationRow.as_of).label("as_of"))
-        .where(ObservationRow.as_of <= as_of)
+        .where(ObservationRow.as_of <= min(as_of, horizon()))
         .group_by(ObservationRow.key)
         .subquery()
     )

@@ -166,10 +166,11 @@ class Index:
     def import_questions(self, path: str | Path) -> dict:
         """Seed the pseudo-query cache from an export; the next build uses it (answers already
         cached are kept)."""
-        from .question_stage import import_answers
+        from .question_stage import read_answers, store_answers
 
+        answers = read_answers(path, self.settings.questions_import_max_mb)  # a slow or huge file holds no lock
         with self._lock():
-            return import_answers(self.db, path)
+            return store_answers(self.db, answers)
 
     def search(
         self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None

@@ -76,6 +76,8 @@ def _settings_payload(settings: Settings) -> dict[str, Any]:
             value = value.get_secret_value()
         elif isinstance(value, Path):
             value = str(value)
+        elif isinstance(value, list):
+            value = [str(v) if isinstance(v, Path) else v for v in value]
         out[name] = value
     return out
 
@@ -242,6 +244,22 @@ class BuildJobs:
         self._worker: threading.Thread | None = None
         self._process: Any = None  # the running build process, for close()
 
+    def _public(self, message: str) -> str:
+        """A job's error as any client may read it: the server's own places (its index home, the
+        model cache, the LLM endpoint, the user's home folder) named, not spelled out. The
+        library's path is the client's own input and stays."""
+        places: list[tuple[str, str]] = [(str(Path(self.settings.home).resolve()), "<index home>")]
+        if self.settings.llm_base_url:
+            places.append((self.settings.llm_base_url.rstrip("/"), "<the LLM endpoint>"))
+        # huggingface_hub's defaults, without importing it (the build ran in another process)
+        hf_home = os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
+        places += [(os.environ.get("HF_HUB_CACHE") or "", "<the model cache>"), (hf_home, "<the model cache>")]
+        places.append((str(Path.home()), "~"))
+        for place, name in sorted(places, key=lambda p: -len(p[0])):  # the longest first: nested places
+            if place and place not in ("/", "~"):
+                message = message.replace(place, name)
+        return message
+
     @property
     def busy(self) -> bool:
         with self._lock:
@@ -322,7 +340,7 @@ class BuildJobs:
                 log.exception("build %s failed", job.id)
                 message = f"{type(exc).__name__}: {exc}"
             with self._lock:
-                job.status, job.error, job.finished_at = "failed", message, _now()
+                job.status, job.error, job.finished_at = "failed", self._public(message), _now()
                 self._active = None
             return
         finally:

@@ -13,7 +13,10 @@ Public API:
     StageResult     questions {key: (cache_key, PseudoQueries)}, calls, failures, failed_keys,
                     unreachable (the breaker stopped asking: the rest recorded as failed, asked next build)
     export_answers(db, path) -> dict       the cache's answers (status ok) as JSONL, written atomically
-    import_answers(db, path) -> dict       answers from such a file into the cache (existing rows kept)
+    read_answers(path, max_mb=64) -> ImportedAnswers   such a file read and checked (regular file, size
+                                           cap, every answer through the question filter), nothing written
+    store_answers(db, answers) -> dict     into the cache (existing rows kept)
+    import_answers(db, path, max_mb=64) -> dict   the two
     ANSWERS_FORMAT                         the header's "format"
 """
 
@@ -41,9 +44,19 @@ from .pseudo_queries import (
     parse_reply,
     prompt_for,
     response_schema,
+    screen_question,
 )
 
-__all__ = ["QuestionStage", "StageResult", "export_answers", "import_answers", "ANSWERS_FORMAT"]
+__all__ = [
+    "QuestionStage",
+    "StageResult",
+    "ImportedAnswers",
+    "export_answers",
+    "read_answers",
+    "store_answers",
+    "import_answers",
+    "ANSWERS_FORMAT",
+]
 
 ANSWERS_FORMAT = "hoprag-pseudo-queries/1"
 
@@ -229,9 +242,22 @@ def export_answers(db: Database, path: str | Path) -> dict:
     }
 
 
-def import_answers(db: Database, path: str | Path) -> dict:
-    """Load an export into the cache. A row the cache already answers is kept as it is; a bad line
-    fails the whole import before anything is written (ValueError naming the line)."""
+@dataclass
+class ImportedAnswers:
+    """What a questions file holds, read and checked, before anything is written."""
+
+    path: str
+    rows: dict[str, dict]
+    rejected: list[str]  # "line N: why" of each answer the question filter left too little of
+
+
+def read_answers(path: str | Path, max_mb: float = 64) -> ImportedAnswers:
+    """Read an export: a regular file of at most `max_mb` (never a FIFO or device), each answer's
+    questions through the same filter as an LLM's reply (length, form, script, repetition). A line
+    that is not an answer fails the whole file (ValueError naming the line); an answer the filter
+    leaves without an incoming question is rejected, counted, and asked of the LLM by the next build."""
+    from storage.files import read_regular
+
     from .library.jsonl import json_objects
 
     path = Path(path)
@@ -239,11 +265,13 @@ def import_answers(db: Database, path: str | Path) -> dict:
     def fail(reason: str, line: int | None) -> ValueError:
         return ValueError(f"{path}: line {line}: {reason}" if line else f"{path}: {reason}")
 
-    objs = json_objects(path.read_bytes(), fail, "cache_key, model, prompt_version, incoming, outgoing")
+    raw = read_regular(path, int(max_mb * 2**20), "HOPRAG_QUESTIONS_IMPORT_MAX_MB")
+    objs = json_objects(raw, fail, "cache_key, model, prompt_version, incoming, outgoing")
     first = next(objs, None)
     if first is None or first[1].get("format") != ANSWERS_FORMAT:
         raise fail(f'not a pseudo-query export (the first line must say "format": "{ANSWERS_FORMAT}")', 1)
     rows: dict[str, dict] = {}
+    rejected: list[str] = []
     for lineno, obj in objs:
         key, model, version = obj.get("cache_key"), obj.get("model"), obj.get("prompt_version")
         if not isinstance(key, str) or not _HEX64.fullmatch(key):
@@ -256,17 +284,36 @@ def import_answers(db: Database, path: str | Path) -> dict:
                 raise fail(f"{d} must be a list of non-empty strings", lineno)
         if not qs["incoming"]:
             raise fail("an answer needs at least one incoming question", lineno)
+        # what the filter would drop goes (5,000-character "questions" were stored and embedded);
+        # what it keeps is stored as exported: an import carries answers, it does not rewrite them
+        checked = cast(dict[str, list[str]], qs)  # both lists of non-empty strings, checked above
+        kept = {
+            d: list(dict.fromkeys(q.strip() for q in v if screen_question(q)[0] is not None))
+            for d, v in checked.items()
+        }
+        if not kept["incoming"]:
+            dropped = {screen_question(q)[1] for q in qs["incoming"]}
+            rejected.append(
+                f"line {lineno}: no incoming question passes the filter ({', '.join(sorted(map(str, dropped)))})"
+            )
+            continue
         rows[key] = {
             "cache_key": key,
             "model": model,
             "prompt_version": version,
             "status": "ok",
-            "incoming": qs["incoming"],
-            "outgoing": qs["outgoing"],
+            "incoming": kept["incoming"],
+            "outgoing": kept["outgoing"],
             "error": None,
             "attempts": 0,
             "updated_at": utcnow(),
         }
+    return ImportedAnswers(str(path), rows, rejected)
+
+
+def store_answers(db: Database, answers: ImportedAnswers) -> dict:
+    """Write read answers into the cache. A row the cache already answers is kept as it is."""
+    rows = answers.rows
     with db.session() as s:
         existing = (
             {
@@ -285,8 +332,15 @@ def import_answers(db: Database, path: str | Path) -> dict:
         if new:
             s.execute(cast(Table, LLMResultRow.__table__).insert(), new)
     return {
-        "path": str(path),
+        "path": answers.path,
         "imported": len(new),
         "already_cached": len(kept),
+        "rejected": len(answers.rejected),
+        "rejected_lines": answers.rejected[:20],
         "other_prompt_version": sum(1 for v in rows.values() if v["prompt_version"] != PROMPT_VERSION),
     }
+
+
+def import_answers(db: Database, path: str | Path, max_mb: float = 64) -> dict:
+    """read_answers, then store_answers."""
+    return store_answers(db, read_answers(path, max_mb))

@@ -54,8 +54,9 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,6 +65,7 @@ from . import retrieval
 from .embedders import EmbedderError, embedder_kind
 from .errors import HTTP_STATUS, BuildBusy
 from .graph import EDGE_KINDS
+from .history import parse_build_date
 from .index import Index
 from .jobs import BuildJobs
 from .library import read_library
@@ -272,7 +274,7 @@ def _libraries(roots: list[Path], limit: int = 200) -> list[str]:
                     continue
                 if any(f.suffix.lower() in FORMATS for f in real.iterdir() if f.is_file()):
                     found.append(str(real))
-            except OSError:
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
                 continue
             if len(found) >= limit:
                 return found
@@ -495,7 +497,9 @@ def create_app(
         roots.append(root)
     # the serving index embeds one query per request; builds run elsewhere with their own threads
     index = Index(settings=settings.model_copy(update={"cpu_threads": settings.serve_threads}))
-    jobs = BuildJobs(settings)
+    # a client's `st:` model is a hub id or an absolute folder under the roots, never a path
+    # relative to the server's working directory
+    jobs = BuildJobs(settings.model_copy(update={"st_relative_folders": False, "read_within": roots}))
 
     # request bodies whose limits come from Settings, so the OpenAPI schema states them
     QueryText = Annotated[
@@ -541,6 +545,9 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         description="HopRAG index of Taiwan laws: dense, question, hybrid and multi-hop search.",
+        # the default pages load Swagger UI and ReDoc from a CDN, unpinned: /docs is served below
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.index, app.state.jobs, app.state.library_roots = index, jobs, roots
     _add_error_handlers(app)
@@ -698,6 +705,8 @@ def create_app(
                 403, f"builds over HTTP are disabled because no library roots are configured; {_ROOTS_HINT}"
             )
         path = _confine(body.library, roots)
+        if body.as_of is not None:
+            parse_build_date(body.as_of)  # a date to come: 400 now, not a failed job later
         if jobs.busy:
             raise BuildBusy("a build is already queued or running; one build runs at a time")
         if body.embedder:
@@ -709,7 +718,7 @@ def create_app(
         if body.llm:
             _check_llm(body.llm, settings)
         try:
-            library = read_library(path)
+            library = read_library(path, settings.max_file_mb, roots)
         except OSError as exc:
             raise HTTPException(400, f"cannot read library {body.library!r}: {exc}") from None
         as_of = body.as_of.isoformat() if body.as_of else None
@@ -745,6 +754,17 @@ def create_app(
     def healthz() -> dict:
         """Liveness and the committed generation; open without an API key."""
         return {"status": "ok", "generation": index.generation}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        vendor = "/ui/static/vendor"
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="hoprag-index API",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
     add_pages(app)
     return app

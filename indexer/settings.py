@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         3, ge=0, description="consecutive transport failures after which a run stops asking the LLM (0: never)"
     )
     # 0.3: on the local 1.5B model, varied enough that a re-ask differs, steady enough to keep the form
+    questions_import_max_mb: float = Field(
+        64, gt=0, description="largest file `questions import` reads (an export of 100k answers is ~55 MB)"
+    )
     llm_temperature: float = Field(0.3, ge=0, le=2)
     # the temperatures of the 1st, 2nd, … re-ask after a reply that did not fit (the last repeats)
     llm_repair_temperatures: list[float] = Field(default_factory=lambda: [0.6, 0.9])
@@ -143,6 +146,16 @@ class Settings(BaseSettings):
     milvus_index: Literal["FLAT", "IVF_FLAT"] = Field("FLAT", description="exact (FLAT) or clustered (IVF_FLAT)")
     milvus_nlist: int = Field(1024, ge=1, description="IVF_FLAT clusters")
     milvus_nprobe: int = Field(32, ge=1, description="IVF_FLAT clusters searched per query")
+
+    # `hoprag serve` sets its library roots here for the builds it runs: each file is checked where
+    # it is opened, so a folder swapped for a link after the request was checked is never read
+    read_within: list[Path] = Field(
+        default_factory=list, description="folders every library file a build reads must lie in (empty: anywhere)"
+    )
+    # `hoprag serve` turns it off for the builds it runs: a client's `st:org/name` is a hub id there
+    st_relative_folders: bool = Field(
+        True, description="a relative st:<model> may name a local folder (off: only absolute paths do)"
+    )
 
     snapshot_keep: int = Field(3, ge=1, description="snapshots kept on disk (newest first)")
 

@@ -8,12 +8,17 @@
 #   scripts/local_llm.sh start     install if needed, start on 127.0.0.1:$PORT, ready once it has
 #                                  answered one real structured completion
 #   scripts/local_llm.sh status    the same check against the running server
-#   scripts/local_llm.sh stop | path | flags
+#   scripts/local_llm.sh stop | path | flags | stamp   (stamp: the build this machine gets)
 #
-# The build is portable: llama.cpp's default (-march=native) compiles in whatever the build machine
-# has, AMX tile instructions included, and on some AMX machines the server then dies with a general
-# protection fault on its first generation. HOPRAG_LOCAL_LLM_BUILD=native keeps that build for
-# measuring; a venv built with other flags than asked is rebuilt (flags recorded beside it).
+# Which build (HOPRAG_LOCAL_LLM_BUILD, default auto): llama.cpp's own default, -march=native,
+# compiles in whatever the build machine has, AMX tile instructions included, and on AMX machines
+# the server died with a general protection fault on its first generation. So:
+#   portable   AVX2/FMA/F16C kernels only: runs on any x86-64 CPU of the last decade
+#   native     -march=native; refused on a CPU that lists amx_tile
+#   auto       native where the CPU has AVX-512 and no AMX (prompt evaluation measured 1.9x the
+#              portable build's there: README), else portable
+# The build's flags and, for native, the CPU it was made for are recorded beside the venv; a venv
+# built another way, or for another CPU, is rebuilt.
 #
 # Then: hoprag build LIB --llm openai:qwen --llm-base-url http://127.0.0.1:8765/v1
 set -euo pipefail
@@ -22,7 +27,8 @@ DIR="${HOPRAG_LOCAL_LLM_DIR:-$HOME/.cache/hoprag/local-llm}"
 PORT="${HOPRAG_LOCAL_LLM_PORT:-8765}"
 THREADS="${HOPRAG_LOCAL_LLM_THREADS:-$(nproc)}"
 CTX="${HOPRAG_LOCAL_LLM_CTX:-4096}"
-BUILD="${HOPRAG_LOCAL_LLM_BUILD:-portable}"
+BUILD="${HOPRAG_LOCAL_LLM_BUILD:-auto}"
+CPUINFO="${HOPRAG_LOCAL_LLM_CPUINFO:-/proc/cpuinfo}"   # another file only to test the choice
 # a completion on 2 busy cores takes seconds; a server that is generating for someone else answers
 # only after that reply, so the check waits this long before calling it dead
 CHECK_TIMEOUT="${HOPRAG_LOCAL_LLM_CHECK_TIMEOUT:-180}"
@@ -36,23 +42,35 @@ MODEL_SHA256=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 
 # x86-64 with AVX2 (every x86-64 server CPU since 2013-2015): AVX2/FMA/F16C kernels, no
 # AVX-512 and no AMX code paths, so nothing in the library can fault on a CPU that lacks them.
-# AVX-512 was measured against this on an AVX-512 machine (README) and does not pay for the risk.
 PORTABLE_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+cpu_has() { grep -qw "$1" "$CPUINFO" 2>/dev/null; }
+if [ "$BUILD" = auto ]; then
+  if cpu_has avx512f && cpu_has avx512_vnni && ! cpu_has amx_tile; then BUILD=native; else BUILD=portable; fi
+fi
+CPU=""
 case "$BUILD" in
   portable) FLAGS="$PORTABLE_FLAGS" ;;
-  native) FLAGS="-DGGML_NATIVE=ON" ;;
-  *) echo "local-llm: HOPRAG_LOCAL_LLM_BUILD must be portable or native, not '$BUILD'" >&2; exit 2 ;;
+  native)
+    if cpu_has amx_tile; then
+      echo "local-llm: this CPU lists amx_tile: a native build compiles AMX tile code, which faulted on such machines; use the portable build" >&2
+      exit 2
+    fi
+    FLAGS="-DGGML_NATIVE=ON"
+    # what -march=native saw: a native build is for this CPU only
+    CPU=" CPU=$( (grep -m1 '^model name' "$CPUINFO" || true) | cut -d: -f2 | xargs) FLAGS-SHA=$( (grep -m1 '^flags' "$CPUINFO" || true) | sha256sum | cut -c1-12)" ;;
+  *) echo "local-llm: HOPRAG_LOCAL_LLM_BUILD must be auto, portable or native, not '$BUILD'" >&2; exit 2 ;;
 esac
-if [ "$(uname -m)" != x86_64 ]; then FLAGS=""; fi   # arm64 etc.: llama.cpp's defaults fit there
+if [ "$(uname -m)" != x86_64 ]; then FLAGS=""; CPU=""; fi   # arm64 etc.: llama.cpp's defaults fit there
 STAMP="$DIR/venv/hoprag-build.txt"
 
 log() { echo "local-llm: $*" >&2; }
 
 install_server() {
-  local want="$LLAMA_SPEC CMAKE_ARGS=$FLAGS"
+  local want="$LLAMA_SPEC CMAKE_ARGS=$FLAGS$CPU"
   if [ -x "$DIR/venv/bin/python" ] && "$DIR/venv/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
     if [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then return; fi
-    log "the server in $DIR/venv was built with other flags ($(cat "$STAMP" 2>/dev/null || echo 'unrecorded: -march=native')); rebuilding"
+    log "the server in $DIR/venv was built another way ($(cat "$STAMP" 2>/dev/null || echo 'unrecorded: -march=native'))" \
+        "than this machine wants ($want); rebuilding"
     stop_server
     rm -rf "$DIR/venv"
   fi
@@ -128,7 +146,7 @@ alive() { local pid; pid=$(server_pid); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/n
 # why a server died, as far as can be told: its log, and for a fatal signal the CPU-features hint
 died() {
   local code="${1:-}" amx build
-  amx=$( (grep -o 'amx[a-z_0-9]*' /proc/cpuinfo 2>/dev/null || true) | sort -u | tr '\n' ' ')
+  amx=$( (grep -o 'amx[a-z_0-9]*' "$CPUINFO" 2>/dev/null || true) | sort -u | tr '\n' ' ')
   build=$(cat "$STAMP" 2>/dev/null || echo 'unrecorded (an old -march=native build)')
   log "the server died${code:+ (exit status $code)}; last lines of $DIR/server.log:"
   tail -20 "$DIR/server.log" >&2 || true
@@ -136,11 +154,11 @@ died() {
     log "killed by signal $((code - 128)) ($(kill -l "$((code - 128))" 2>/dev/null || echo '?')): a fatal signal on" \
         "the first generation is most often an instruction this CPU refuses (AMX tiles under -march=native)."
   fi
-  log "this CPU's AMX flags: ${amx:-none}; AVX2: $(grep -q avx2 /proc/cpuinfo && echo yes || echo NO)." \
+  log "this CPU's AMX flags: ${amx:-none}; AVX2: $(cpu_has avx2 && echo yes || echo NO)." \
       "The build in use: $build."
   case "$build" in
     *GGML_NATIVE=OFF*) log "that is the portable build (no AMX or AVX-512 code): look at memory (dmesg) and the log" ;;
-    *) log "rebuild portable: HOPRAG_LOCAL_LLM_BUILD=portable $0 start (the default)" ;;
+    *) log "rebuild portable: HOPRAG_LOCAL_LLM_BUILD=portable $0 start" ;;
   esac
 }
 
@@ -202,5 +220,6 @@ case "${1:-start}" in
   status) status ;;
   path) echo "$MODEL" ;;
   flags) echo "$FLAGS" ;;
-  *) echo "usage: $0 install|start|stop|status|path|flags" >&2; exit 2 ;;
+  stamp) echo "$LLAMA_SPEC CMAKE_ARGS=$FLAGS$CPU" ;;   # what install records beside the venv
+  *) echo "usage: $0 install|start|stop|status|path|flags|stamp" >&2; exit 2 ;;
 esac

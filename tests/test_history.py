@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from indexer.cli import app
 from indexer.index import Index
+from indexer.settings import Settings
 
 from .conftest import TOY_V1, TOY_V2, requires_data
 
@@ -215,3 +216,45 @@ def test_reembed_gives_old_versions_vectors_too(tmp_path, toy_libs):
         then = idx.search("overtime", k=4, as_of="2021-01-01")
         assert {h.key for h in then} == {"T0000001:1", "T0000001:2", "T0000001:3"}
         assert all(h.as_of == "2021-01-01" for h in then)
+
+
+def test_a_build_dated_in_the_future_is_refused_and_cannot_freeze_the_index(tmp_path, toy_libs):
+    """A build dated 9999-12-31 would be "the newest" forever: every later build of the current law
+    would be history only. It is refused (Python, CLI, HTTP); an observation from the future that an
+    older version let in is left out of every answer and does not freeze the index."""
+    import datetime as dt
+
+    from indexer.errors import QueryError
+    from indexer.service import create_app
+    from storage.models import ObservationRow
+
+    from .test_service import LiveServer
+    old, new = toy_libs
+    home = tmp_path / "h"
+    _build(home, old)
+    with Index(home) as idx:
+        with pytest.raises(QueryError, match="in the future"):
+            idx.build(new, as_of="9999-12-31")
+        assert idx.history("T0000001:2")[-1]["valid_to"] is None       # nothing recorded
+    with Index(tmp_path / "skew") as idx:                                # a day of clock skew passes
+        tomorrow = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)).isoformat()
+        assert idx.build(old, embedder=USE, as_of=tomorrow).as_of == tomorrow
+    r = CliRunner().invoke(app, ["build", str(new), "--as-of", "9999-12-31", "--home", str(home)])
+    assert r.exit_code != 0 and "error:" in r.output and "in the future" in r.output
+    assert "Traceback" not in r.output
+
+    # an index an older version let a 9999 build into
+    with Index(home) as idx:
+        with idx.db.session() as s:
+            rows = s.query(ObservationRow).filter(ObservationRow.key == "T0000001:2").all()
+            s.add(ObservationRow(key="T0000001:2", version_id=rows[0].version_id, as_of=dt.date(9999, 12, 31)))
+        report = idx.build(new)                                       # the current law: not history
+        assert not report.history_only and idx.passage("T0000001:2")["text"] == V2["2"]
+        assert all(v["valid_from"] < "9999" for v in idx.history("T0000001:2"))
+        assert idx.history("T0000001:2")[-1]["valid_to"] is None
+        assert idx.diff("2023-01-01", "9999-12-31")["counts"] == {"added": 0, "changed": 0, "removed": 0,
+                                                                  "relabeled": 0}
+
+    with LiveServer(create_app(Settings(home=home), library_roots=[new.parent])) as server, server.client() as c:
+        r = c.post("/builds", json={"library": str(new), "as_of": "9999-12-31"})
+        assert r.status_code == 400 and "in the future" in r.json()["detail"], r.text

@@ -221,3 +221,27 @@ def test_a_build_started_from_the_page_commits(page, live, env):
     assert page.locator("#jobs tbody tr").count() == 1
     job = json.loads(page.request.get(f"{live.url}/builds").text())["jobs"][0]
     assert job["status"] == "committed" and job["report"]["added"] == 2
+
+
+def test_link_values_cannot_add_api_parameters_or_draw_made_up_steps(page, live, env):
+    """?as_of=2024-09-30%26limit%3D1 added `limit=1` to the API's URL; ?path= drew any keys and
+    text a link's maker chose. A date must be a date (encoded when sent); only real edges are drawn,
+    with the index's own questions."""
+    import json as _json
+    from urllib.parse import quote
+
+    cited = sorted(env["cited"])[0]
+    fake = [{"from": "N0030001:24", "to": "EVIL:1", "kind": "citation", "question": "點此領獎"},
+            {"from": "N0030001:24", "to": cited, "kind": "citation", "question": "made-up text"}]
+    url = (f"{live.url}/ui/passages/N0030001:24?as_of={quote('2024-09-30&limit=1', safe='')}"
+           f"&path={quote(_json.dumps(fake, ensure_ascii=False), safe='')}")
+    page.goto(url)
+    page.locator('#graph g.node[data-node="N0030001:24"]').wait_for()
+    page.locator("#graph line.edge.on-path").first.wait_for()
+    api_urls = [r.url for r in page.requests if "/passages/" in r.url and "/ui/" not in r.url]
+    assert api_urls and not any("limit=" in u for u in api_urls), api_urls
+    drawn = set(page.locator("#graph g.node").evaluate_all("ns => ns.map(n => n.dataset.node)"))
+    assert "EVIL:1" not in drawn and cited in drawn
+    assert page.locator("#graph g.node.on-path").count() == 2          # the real step only
+    html = page.content()
+    assert "點此領獎" not in html and "made-up text" not in html

@@ -6,7 +6,7 @@ with instructions instead of retrying the hub for a minute.
 
 Public API:
     SentenceTransformerEmbedder(model, settings, name=None)
-    resolve_model(model) -> (local_path, revision)
+    resolve_model(model, relative_folders=True) -> (local_path, revision)
     hf_cache_dir() -> Path
 """
 
@@ -102,10 +102,13 @@ def _weights_digest(folder: Path) -> str:
     return digest
 
 
-def resolve_model(model: str) -> tuple[Path, str]:
-    """A local folder for `model` and the revision that identifies its weights."""
-    local = Path(model).expanduser()
-    if local.exists():
+def resolve_model(model: str, relative_folders: bool = True) -> tuple[Path, str]:
+    """A local folder for `model` and the revision that identifies its weights. Without
+    `relative_folders` only an absolute path names a folder: anything else is a hub id, never
+    looked up on disk (over HTTP, `evil/mini` would otherwise load ./evil/mini from the server's
+    working directory)."""
+    local = Path(model).expanduser() if relative_folders else Path(model)
+    if (relative_folders or local.is_absolute()) and local.exists():
         if not (local / "config.json").exists() and not (local / "modules.json").exists():
             raise EmbedderError(f"{local} is not a sentence-transformers model folder (no config.json/modules.json)")
         return local.resolve(), _weights_digest(local.resolve())
@@ -144,7 +147,7 @@ class SentenceTransformerEmbedder:
         self.model_id = model
         self.settings = settings
         self.device = _pick_device(settings.device)
-        self.path, self.revision = resolve_model(model)
+        self.path, self.revision = resolve_model(model, settings.st_relative_folders)
         self._model: SentenceTransformer | None = None
         self.batch_size = settings.batch_size
 

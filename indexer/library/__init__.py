@@ -5,8 +5,9 @@ Formats are detected per file: .json (全國法規資料庫), .pdf (its printout
 file fails the build with its name and leaves the index as it was.
 
 Public API:
-    read_library(path, max_file_mb=64) -> Library    skipped files are listed as "path (reason)"
-    read_file(path, max_mb=64) -> Document
+    read_library(path, max_file_mb=64, within=()) -> Library    skipped files are listed as "path
+                    (reason)"; within: folders every file read must really lie in (checked on the open file)
+    read_file(path, max_mb=64, within=()) -> Document
     library_fingerprint(path, max_file_mb=64) -> str | None   what the files say, without parsing them
     FORMATS         suffix -> format name
     READER_VERSION  bumped whenever a reader's output for the same bytes changes
@@ -17,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from storage.files import RegularFileError, read_regular
 
 from ..errors import require
 from ..passages import Document, Library, LibraryError
@@ -50,41 +53,21 @@ def _reader(fmt: str) -> Callable[[Path, bytes, str], Document]:
 MAX_FILE_MB = 64  # the largest statute (民法) is 0.5 MB; a file 100x that size is no law file
 
 
-def _read_regular(path: Path, max_mb: float) -> bytes:
-    """The bytes of a regular file of at most max_mb. Opened non-blocking and checked with fstat
-    before reading: a FIFO or a device named like a law file must fail the build with its name,
-    not hang it (with the write lock held, or a service thread)."""
+def _read_regular(path: Path, max_mb: float, within: Sequence[Path] = ()) -> bytes:
+    """A law file's bytes (storage.files.read_regular): never a FIFO or device, never over max_mb,
+    and (with `within`) never from outside those folders, whatever a link says by then."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise LibraryError(path, f"cannot read ({exc.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise LibraryError(path, "not a regular file (a FIFO, socket or device is never read)")
-        limit = int(max_mb * 2**20)
-        if info.st_size > limit:
-            raise LibraryError(
-                path,
-                f"{info.st_size / 2**20:.0f} MB is over the {max_mb:g} MB limit for one law file (HOPRAG_MAX_FILE_MB)",
-            )
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            raw = fh.read(limit + 1)  # a file that grows while read still stops at the limit
-    except OSError as exc:
-        raise LibraryError(path, f"cannot read ({exc.strerror})") from None
-    finally:
-        os.close(fd)
-    if len(raw) > limit:
-        raise LibraryError(path, f"over the {max_mb:g} MB limit for one law file (HOPRAG_MAX_FILE_MB)")
-    return raw
+        return read_regular(path, int(max_mb * 2**20), "HOPRAG_MAX_FILE_MB, for one law file", within)
+    except RegularFileError as exc:
+        raise LibraryError(path, exc.reason) from None
 
 
-def read_file(path: Path, max_mb: float = MAX_FILE_MB) -> Document:
+def read_file(path: Path, max_mb: float = MAX_FILE_MB, within: Sequence[Path] = ()) -> Document:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise LibraryError(path, f"unknown format {path.suffix!r}; expected one of {', '.join(sorted(FORMATS))}")
-    raw = _read_regular(path, max_mb)
+    raw = _read_regular(path, max_mb, within)
     if not raw.strip():
         raise LibraryError(path, "empty file")
     return _reader(fmt)(path, raw, hashlib.sha256(raw).hexdigest())
@@ -161,7 +144,10 @@ def library_fingerprint(path: str | os.PathLike, max_file_mb: float = MAX_FILE_M
     return digest.hexdigest()
 
 
-def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> Library:
+def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, within: Sequence[Path] = ()) -> Library:
+    """`within`: folders the library and every file it reads must really lie in (the service's
+    library roots), checked now and again on each open file: a folder swapped for a link between
+    the service's check and this read is refused, not read."""
     root = Path(path)
     try:
         exists = root.exists()
@@ -169,6 +155,9 @@ def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> L
         raise LibraryError(root, f"cannot read ({exc.strerror})") from None
     if not exists:
         raise LibraryError(root, "no such file or folder")
+    real = _resolve(root)
+    if within and (real is None or not any(real.is_relative_to(w) for w in within)):
+        raise LibraryError(root, "outside the library roots")
     files: list[Path]
     skipped: list[str]
     if root.is_file():
@@ -181,7 +170,7 @@ def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> L
     documents: list[Document] = []
     owners: dict[str, str] = {}
     for file in files:
-        doc = read_file(file, max_file_mb)
+        doc = read_file(file, max_file_mb, within)
         if doc.doc_key in owners:
             raise LibraryError(file, f"law key {doc.doc_key!r} is already read from {owners[doc.doc_key]}")
         owners[doc.doc_key] = str(file)

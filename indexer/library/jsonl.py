@@ -6,17 +6,32 @@ label the passage and travel with its embedded text.
 Public API:
     read_jsonl(path, raw, content_hash) -> Document
     json_objects(raw, fail, what) -> iterator of (line number, object)   shared with query files
+    loads(text) -> Any          json.loads whose every failure is a ValueError saying what was wrong
+                                (bad JSON, a number of thousands of digits, nesting past the stack)
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..passages import Document, LibraryError, Passage, normalize_text
 
-__all__ = ["read_jsonl", "json_objects"]
+__all__ = ["read_jsonl", "json_objects", "loads"]
+
+
+def loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(str(exc)) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except ValueError:  # int() of 100,000 digits: "Exceeds the limit (4300 digits) ..."
+        raise ValueError(f"a number of more than {sys.get_int_max_str_digits()} digits") from None
 
 
 def json_objects(raw: bytes, fail: Callable[[str, int | None], Exception], what: str) -> Iterator[tuple[int, dict]]:
@@ -30,9 +45,9 @@ def json_objects(raw: bytes, fail: Callable[[str, int | None], Exception], what:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise fail(f"invalid JSON ({exc.msg})", lineno) from None
+            obj = loads(line)
+        except ValueError as exc:
+            raise fail(f"invalid JSON ({exc})", lineno) from None
         if not isinstance(obj, dict):
             raise fail(f"expected an object with {what}", lineno)
         yield lineno, obj

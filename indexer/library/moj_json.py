@@ -7,7 +7,6 @@ Public API:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -15,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 from ..numerals import article_number
 from ..passages import Document, LibraryError, Passage, normalize_text, passage_key, split_paragraphs
 from .chapters import ChapterPath
+from .jsonl import loads
 
 __all__ = ["looks_like_moj_json", "read_moj_json"]
 
@@ -33,8 +33,10 @@ def _pcode(data: dict, path: Path) -> str:
 
 def read_moj_json(path: Path, raw: bytes, content_hash: str) -> Document:
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise LibraryError(path, f"not valid UTF-8 JSON ({exc})") from None
+    except ValueError as exc:
         raise LibraryError(path, f"not valid UTF-8 JSON ({exc})") from None
     if not looks_like_moj_json(data):
         raise LibraryError(path, "JSON without the keys 法規名稱 and 法規內容")

@@ -55,14 +55,36 @@ function renderHistory(versions) {
   }));
 }
 
+// The steps of a ?path= link that are edges of this index, with the index's own questions: a link
+// can only point at a path, never put keys or text of its maker's choosing on the page.
+async function realSteps(linked, graph, asOf) {
+  const steps = [];
+  for (const s of Array.isArray(linked) ? linked.slice(0, 16) : []) {
+    if (!s || typeof s.from !== "string" || typeof s.to !== "string" || typeof s.kind !== "string") continue;
+    const same = (a, b) => (a.source === s.from && a.target === s.to) || (a.source === s.to && a.target === s.from);
+    let edge = graph.edges.find((e) => e.kind === s.kind && same(e, s));
+    if (!edge) {
+      try {
+        const q = `?direction=both&kinds=${encodeURIComponent(s.kind)}${asOf ? `&as_of=${encodeURIComponent(asOf)}` : ""}`;
+        const { neighbors } = await Hop.api(`/passages/${encodeURIComponent(s.from)}/neighbors${q}`);
+        const n = neighbors.find((x) => x.key === s.to && x.kind === s.kind);
+        if (n) edge = { kind: n.kind, question: n.question };
+      } catch (_) { edge = undefined; }  // an unknown key, a kind that is no kind: not drawn
+    }
+    if (edge) steps.push({ from: s.from, to: s.to, kind: edge.kind, question: edge.question || "" });
+  }
+  return steps;
+}
+
 Hop.start(async () => {
   const { api } = Hop;
   const key = pageKey();
   const params = new URLSearchParams(location.search);
-  const asOf = params.get("as_of") || "";
+  // a link's values are anyone's: a date is a date (else none), and goes into API URLs encoded
+  const asOf = /^\d{4}-\d{2}-\d{2}$/.test(params.get("as_of") || "") ? params.get("as_of") : "";
   const hops = params.get("hops") === "1" ? 1 : 2;
-  let path = [];
-  try { path = JSON.parse(params.get("path") || "[]"); } catch (_) { path = []; }
+  let linked = [];
+  try { linked = JSON.parse(params.get("path") || "[]"); } catch (_) { linked = []; }
   const form = document.getElementById("asof");
   form.elements.as_of.value = asOf;
   form.elements.hops.value = String(hops);
@@ -70,12 +92,13 @@ Hop.start(async () => {
     event.preventDefault();
     location.href = Hop.passageUrl(key, { as_of: form.elements.as_of.value, hops: form.elements.hops.value });
   };
-  const when = asOf ? `?as_of=${asOf}` : "";
+  const when = asOf ? `?as_of=${encodeURIComponent(asOf)}` : "";
   const ref = encodeURIComponent(key);
   const [passage, graph] = await Promise.all([
     api(`/passages/${ref}${when}`),
-    api(`/passages/${ref}/graph?hops=${hops}${asOf ? `&as_of=${asOf}` : ""}`),
+    api(`/passages/${ref}/graph?hops=${hops}${asOf ? `&as_of=${encodeURIComponent(asOf)}` : ""}`),
   ]);
+  const path = await realSteps(linked, graph, asOf);
   renderPassage(passage);
   HopGraph.draw(document.getElementById("graph"), graph, {
     path, onOpen: (k) => { if (k !== key) location.href = Hop.passageUrl(k, { as_of: asOf, hops }); },
