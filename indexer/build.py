@@ -43,6 +43,7 @@ from .embedders.base import Embedder
 from .errors import EmbedderMismatch
 from .graph import EDGE_KINDS
 from .library import library_fingerprint, read_library
+from .library.limits import PdfLimits, pdf_limits
 from .passages import Library, Passage, embed_text, text_hash
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
 from .pseudo_queries import QuestionCounts
@@ -171,11 +172,11 @@ class Builder:
             )
             if noop is not None:
                 return noop
-        lib = (
-            library
-            if isinstance(library, Library)
-            else read_library(library, self.settings.max_file_mb, self.settings.read_within)
-        )
+        if isinstance(library, Library):
+            lib = library
+        else:
+            with pdf_limits(PdfLimits.from_settings(self.settings)):
+                lib = read_library(library, self.settings.max_file_mb, self.settings.read_within)
         timer.mark("read")
         emb = self.embedder(embedder)
         when = history.build_date(lib, wanted_date)

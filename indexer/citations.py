@@ -27,10 +27,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from .numerals import NUMBER_CHARS, cn_to_int
+from .numerals import NUMBER_CHARS, article_number, cn_to_int
 from .passages import Document, Library, Passage
 
 __all__ = ["Citation", "CitationEdge", "CitationReport", "find_citations", "resolve_citations", "law_aliases"]
+
+# --- Simplified Chinese ------------------------------------------------------------------------
+# The PRC's statutes cite in the same forms in Simplified characters (第十条, 前条, 本法第二条,
+# 《中华人民共和国民法典》第一千一百六十五条, 条/款/项). A text is read through this map, one
+# character for one, so every offset, and so every span, is the text's own; law names are compared
+# through it too. Only characters of the grammar below and its word lists are mapped.
+_S2T = str.maketrans(
+    "条项该细则规准适违据参办标纲约后两与并对经过为应属负载系时须视关当于罚处务权义释决订",
+    "條項該細則規準適違據參辦標綱約後兩與並對經過為應屬負載係時須視關當於罰處務權義釋決訂",
+)
+
+
+def _trad(text: str) -> str:
+    return text.translate(_S2T)
+
 
 # --- the shapes of a reference ------------------------------------------------------------------
 
@@ -58,8 +73,11 @@ _CLAUSE_END = re.compile(r"[，,。；\n：:]")
 
 # --- the law a reference names ------------------------------------------------------------------
 
-_LAW_SUFFIX = re.compile(r"(?:法|條例|規則|細則|通則|辦法|標準|準則|規程|公約|條文|綱要)$")
-_SELF = re.compile(r"本(?:法|條例|細則|規則|憲法|通則|辦法|準則|標準|規程)$")
+# 規定, 解釋 and 決定 end the titles of PRC regulations and judicial interpretations
+_LAW_SUFFIX = re.compile(r"(?:法|法典|條例|規則|細則|通則|辦法|標準|準則|規程|公約|條文|綱要|規定|解釋|決定)$")
+_SELF = re.compile(r"本(?:法|條例|細則|規則|憲法|通則|辦法|準則|標準|規程|規定|解釋|決定)$")
+# 《中华人民共和国民法典》: a title in book brackets just before the reference
+_TITLE = re.compile(r"《([^《》]{2,60})》\s*$")
 _ANAPHOR = re.compile(r"[同該](?:法|條例|細則|規則)$")
 _RUN = re.compile(rf"[{_CJK}]+$")
 _DEFINED_AS = re.compile(r"（以下(?:簡)?稱[^（）]{1,12}）$")
@@ -67,14 +85,14 @@ _LEADING_CONJUNCTION = re.compile(r"^(?:及|或|與|暨|和|並|、)+")
 # Words that end the text before a law name (依刑法, 不受憲法, 在我國從事就業服務法). A known name
 # preceded by anything else is part of a longer name: 陸海空軍刑法 is not 刑法, 全民健康保險法 not 保險法.
 _BEFORE_LAW = re.compile(
-    r"(?:依照|依據|依|按|照|比照|適用|準用|違反|從事|受|參酌|參照|視同|符合|超過|罹患|行使|相當於|較|包括|指|有|在"
+    r"(?:依照|依據|根據|按照|依|按|照|比照|適用|準用|違反|從事|受|參酌|參照|視同|符合|超過|罹患|行使|相當於|較|包括|指|有|在"
     r"|對|經過|經|曾|免|已|犯|於|為|及|或|與|暨|、|並|除|就|將|因|由|應|得|但|即|屬|具|之|服|負|載|附|係|如"
     r"|而|則|者|時|所|以|乃|又|且|亦|均|仍|另|再|須|至|到|其|不|未)$"
 )
 # The same idea for cutting an unknown law's name out of the text before it; fewer words, because
 # this cut may land inside a name (就業服務法, 組織犯罪防制條例, 入出國及移民法).
 _TRIM = re.compile(
-    r"(?:依照|依據|依|按|比照|適用|準用|違反|從事|不受|受|參酌|參照|視同|符合|超過|罹患|行使|相當於|較|包括|指|在"
+    r"(?:依照|依據|根據|按照|依|按|比照|適用|準用|違反|從事|不受|受|參酌|參照|視同|符合|超過|罹患|行使|相當於|較|包括|指|在"
     r"|對於|經過|經|曾|免|已|犯(?!罪)|於|為|並|或|除|就(?!業)|因|由|應|(?<!所)得|但|屬|具|負|載|附|係|有(?!關))"
 )
 # Words ending like a law name that name no law (依法, 違法), or name this law (現行條文第十九條).
@@ -101,6 +119,11 @@ _NOT_A_LAW = {
     "細則",
     "準則",
     "通則",
+    "規定",
+    "有關規定",
+    "相關規定",
+    "解釋",
+    "決定",
 }
 _LOOKBACK = 40
 
@@ -153,10 +176,15 @@ class CitationReport:
         return Counter(e.kind for e in self.edges)
 
 
+_STATE_PREFIXES = ("中華民國", "中华人民共和国", "中華人民共和國")
+
+
 def law_aliases(name: str) -> tuple[str, ...]:
-    """The names a law is cited by: its 法規名稱, and without 中華民國 (刑法, 憲法, 憲法增修條文)."""
-    if name.startswith("中華民國") and len(name) > len("中華民國") + 1:
-        return name, name[len("中華民國") :]
+    """The names a law is cited by: its 法規名稱, and without 中華民國 (刑法, 憲法, 憲法增修條文) or
+    中华人民共和国 (民法典, 刑法 of the PRC)."""
+    for prefix in _STATE_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix) + 1:
+            return name, name[len(prefix) :]
     return (name,)
 
 
@@ -215,6 +243,9 @@ class _Parser:
         note = _DEFINED_AS.search(text, max(floor, pos - 20), pos)  # 勞動基準法（以下簡稱本法）第八十五條
         if note:
             end = note.start()
+        title = _TITLE.search(text, max(floor, end - 64), end)
+        if title:
+            return title.group(1), "", title.start()
         run_m = _RUN.search(text, max(floor, end - _LOOKBACK), end)
         if not run_m:
             return None, "", pos
@@ -397,9 +428,23 @@ def find_citations(text: str, laws: Iterable[str] = ()) -> list[Citation]:
     """Every article reference in text, in order. Paragraph-only references (前項, 第二項) are none.
 
     `laws`: law names (and aliases) the caller knows; without them a law's name is cut out of the
-    text before 第 by the words that usually precede one (依, 適用, 違反 …).
+    text before 第 by the words that usually precede one (依, 適用, 違反 …). Traditional and
+    Simplified Chinese alike: spans and known law names come back as the text and `laws` write them.
     """
-    return _parser(tuple(sorted(set(laws)))).find(text)
+    known = {_trad(name): name for name in laws}
+    trad = _trad(text)
+    found = _parser(tuple(sorted(known))).find(trad)
+    if trad == text and all(k == v for k, v in known.items()):
+        return found
+    return [
+        replace(
+            c,
+            span=text[c.start : c.end],
+            law=known.get(c.law, c.law) if c.law else None,
+            context_law=known.get(c.context_law, c.context_law) if c.context_law else None,
+        )
+        for c in found
+    ]
 
 
 # --- resolving references in a library ---------------------------------------------------------
@@ -414,11 +459,29 @@ _BARE_PARENT = re.compile(rf"本法(?!(?:（以下(?:簡)?稱[^（）]{{1,12}}�
 
 @dataclass
 class _Law:
-    doc: Document
+    name: str
     order: list[Passage]
     index: dict[str, int]  # article number -> position in order
     parent: _Law | None = None
     authorizing: str | None = None  # the parent's article the regulation is made under
+
+
+def _laws_of(doc: Document) -> list[tuple[str, list[Passage]]]:
+    """The laws in a document, each with its articles in order: an official law file is one law;
+    a JSONL file of passages (STARD) may hold articles of many, told apart by their `law`."""
+    groups: dict[str, list[Passage]] = {}
+    for p in doc.passages:
+        if p.article:
+            groups.setdefault(p.law or doc.name, []).append(p)
+    return list(groups.items()) or [(doc.name, [])]
+
+
+def _article_key(article: str) -> str:
+    """'24' as it is; a label (第四百六十五条, 第十五條之一) as its number, as citations name it."""
+    try:
+        return article_number(article)
+    except ValueError:
+        return article
 
 
 class _Resolver:
@@ -426,11 +489,11 @@ class _Resolver:
         self.laws: dict[str, _Law] = {}
         self.by_name: dict[str, _Law] = {}
         for doc in library.documents:
-            order = [p for p in doc.passages if p.article]
-            law = _Law(doc, order, {p.article: i for i, p in enumerate(order)})
-            self.laws[doc.doc_key] = law
-            for alias in law_aliases(doc.name):
-                self.by_name.setdefault(alias, law)
+            for name, order in _laws_of(doc):
+                law = _Law(name, order, {_article_key(p.article): i for i, p in enumerate(order)})
+                self.laws[f"{doc.doc_key}\t{name}"] = law
+                for alias in law_aliases(name):
+                    self.by_name.setdefault(alias, law)
         self.names = tuple(sorted(self.by_name))
         for law in self.laws.values():
             law.parent, law.authorizing = self._parent(law)
@@ -441,7 +504,7 @@ class _Resolver:
         勞動基準法施行細則 -> 勞動基準法 (by name), and its 第1條 本細則依勞動基準法第八十五條規定訂定之 -> 85.
         A regulation with another name takes the act its 第1條 names.
         """
-        name = law.doc.name
+        name = law.name
         parent = self.by_name.get(name[: -len(_REGULATION)]) if name.endswith(_REGULATION) else None
         first = law.order[law.index["1"]] if "1" in law.index else None
         if first is None or not _AUTHORIZED.search(first.text):
@@ -462,9 +525,9 @@ class _Resolver:
             return law, "" if law else "law not in library"
         if _ANAPHOR.fullmatch(c.qualifier):
             return None, "no law named before 同法/該法"
-        if _SELF.fullmatch(c.qualifier) and not here.doc.name.endswith(c.qualifier[1:]):
+        if _SELF.fullmatch(c.qualifier) and not _trad(here.name).endswith(c.qualifier[1:]):
             # 本法 in a 施行細則 (本條例 in a 規則) is the act it is made under; 本細則 is itself.
-            if here.parent is None and here.doc.name.endswith(_REGULATION):
+            if here.parent is None and here.name.endswith(_REGULATION):
                 return None, "parent act not in library"
             return here.parent or here, ""
         return here, ""
@@ -576,7 +639,7 @@ def _sentence(text: str, pos: int) -> int:
 def _structural(law: _Law, passage: Passage) -> CitationEdge | None:
     """A 施行細則 article that speaks of 本法 in general hangs off the article that authorizes it."""
     parent = law.parent
-    if parent is None or not law.doc.name.endswith(_REGULATION) or not _BARE_PARENT.search(passage.text):
+    if parent is None or not law.name.endswith(_REGULATION) or not _BARE_PARENT.search(passage.text):
         return None
     target = law.authorizing or ("1" if "1" in parent.index else None)
     if target is None:

@@ -266,17 +266,23 @@ class BuildJobs:
             return self._active is not None
 
     def submit(
-        self, library: Library, embedder: str | None = None, llm: str | None = None, as_of: str | None = None
+        self,
+        library: Library | str | Path,
+        embedder: str | None = None,
+        llm: str | None = None,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
+        """Queue a build of `library`: a folder the worker reads (the service's way: nothing is
+        parsed in a request thread), or a Library already read."""
         with self._lock:
             if self._active is not None:
                 raise BuildBusy(
                     f"build {self._active.id} is {self._active.status}; one build runs at a time — "
                     f"poll GET /builds/{self._active.id} and submit again when it has finished"
                 )
-            job = _Job(
-                id=uuid.uuid4().hex[:12], library=library, root=library.root, embedder=embedder, llm=llm, as_of=as_of
-            )
+            parsed = library if isinstance(library, Library) else None
+            root = library.root if isinstance(library, Library) else str(library)
+            job = _Job(id=uuid.uuid4().hex[:12], library=parsed, root=root, embedder=embedder, llm=llm, as_of=as_of)
             self._active = job
             self._jobs[job.id] = job
             while len(self._jobs) > self._keep:
@@ -324,14 +330,14 @@ class BuildJobs:
         with self._lock:
             job.status, job.started_at = "running", _now()
             library, job.library = job.library, None  # a finished job keeps its report, not its input
-        assert library is not None
         try:
             if self.settings.build_worker == "process":
                 report = run_build_process(
-                    self.settings, library.root, job.embedder, job.llm, progress, job.as_of, self._started
+                    self.settings, job.root, job.embedder, job.llm, progress, job.as_of, self._started
                 )
             else:
-                report = run_build(self.settings, library, job.embedder, job.llm, progress, job.as_of).to_dict()
+                source = library if library is not None else job.root
+                report = run_build(self.settings, source, job.embedder, job.llm, progress, job.as_of).to_dict()
         except Exception as exc:  # the worker must survive any build failure and say why
             if isinstance(exc, (*USER_ERRORS, BuildProcessError)):
                 log.warning("build %s failed: %s", job.id, exc)

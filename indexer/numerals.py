@@ -12,11 +12,25 @@ import re
 
 __all__ = ["cn_to_int", "article_number", "article_heading", "CN_DIGITS", "NUMBER_CHARS"]
 
-CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "兩": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 _FULLWIDTH = str.maketrans("０１２３４５６７８９－", "0123456789-")
 # Characters that can make up one number in a heading: Arabic, full-width, or Chinese numerals.
-NUMBER_CHARS = "0-9０-９零〇一二兩三四五六七八九十百千"
+NUMBER_CHARS = "0-9０-９零〇一二兩两三四五六七八九十百千"
 
 
 def cn_to_int(text: str) -> int:
@@ -37,7 +51,10 @@ def cn_to_int(text: str) -> int:
     return total + (digit or 0)
 
 
-_ARTICLE = re.compile(rf"^\s*第?\s*([{NUMBER_CHARS}]+)\s*(?:條)?\s*(?:(?:之|-)\s*([{NUMBER_CHARS}]+))?\s*(?:條)?\s*$")
+# 條 (Traditional) or 条 (Simplified: the PRC's statutes)
+_ARTICLE = re.compile(
+    rf"^\s*第?\s*([{NUMBER_CHARS}]+)\s*(?:[條条])?\s*(?:(?:之|-)\s*([{NUMBER_CHARS}]+))?\s*(?:[條条])?\s*$"
+)
 
 
 def article_number(text: str) -> str:

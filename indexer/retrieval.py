@@ -35,12 +35,13 @@ and uses rrf_k.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
@@ -48,7 +49,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import ArticleVersionRow, BuildRow, DocumentRow, PassageRow, PseudoQueryRow
+from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow, PseudoQueryRow
 
 from .derived import DerivedStore
 from .errors import EmbedderMismatch, HopLLMError, IndexStateError, QueryError
@@ -203,11 +204,16 @@ class State:
         return self.lexicon
 
 
+_DATED_KEPT = 4  # dated states kept (each holds its vectors: ~13 MB for the 30 laws at 512-d)
+
+
 class Retriever:
     def __init__(self, db: Database, derived: DerivedStore, settings: Settings):
         self.db, self.derived, self.settings = db, derived, settings
         self._state: State | None = None
-        self._dated: dict[tuple, State] = {}  # as_of states, oldest first
+        self._dated: OrderedDict[tuple, State] = OrderedDict()  # as_of states by (observation date, history)
+        self._making: dict[tuple, threading.Event] = {}  # dated states being made, outside the lock
+        self._epochs: tuple[tuple, list[dt.date]] = ((), [])  # (history, its observation dates)
         self._lock = threading.Lock()
         self._embedders: dict[str, Any] = {}
 
@@ -225,31 +231,71 @@ class Retriever:
             return self._state
 
     def state_at(self, as_of: str | dt.date | None) -> State:
-        """Today's state, or the law in force on `as_of` (asof.py): made once per date and
-        history (a build, even of an older date, makes it anew), a few dates kept."""
+        """Today's state, or the law in force on `as_of` (asof.py). Every date between two
+        observation dates sees the same law, so a state is made once per observation date it
+        resolves to (and per history: a build, even of an older date, makes them anew), outside
+        the lock (a state being made holds up only the queries that wait for that one), and the
+        `_DATED_KEPT` most recently used are kept: a burst of distinct dates costs no more than
+        the distinct states they name."""
         current = self.state()
         if as_of is None:
             return current
         from .history import parse_date
 
         when = parse_date(as_of)
-        with self.db.session() as s:
-            key = (when, current.generation, s.scalar(select(func.max(BuildRow.id))))
-        with self._lock:
-            dated = self._dated.get(key)
-            if dated is None:
-                from .asof import dated_derived
+        epoch, history_key = self._epoch(when, current.generation)
+        key = (epoch, history_key)
+        while True:
+            with self._lock:
+                dated = self._dated.get(key)
+                if dated is not None:
+                    self._dated.move_to_end(key)
+                    return replace(dated, as_of=when.isoformat())
+                waiting = self._making.get(key)
+                mine = waiting is None
+                making = threading.Event() if waiting is None else waiting
+                if mine:
+                    self._making[key] = making
+            if not mine:
+                making.wait()  # made by another query (or failed there: then made here)
+                continue
+            try:
+                made = self._make_dated(current, epoch or when)
+                with self._lock:
+                    self._dated[key] = made
+                    while len(self._dated) > _DATED_KEPT:
+                        self._dated.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._making.pop(key, None)
+                making.set()
 
-                with self.db.session() as s:
-                    derived, rows = dated_derived(
-                        s, self.derived.cache, current.fingerprint, self.settings.bm25_tokenizer, current.lexicon, when
-                    )
-                dated = self._make_state(current.generation, derived, rows, [])
-                dated.fingerprint, dated.lexicon, dated.as_of = current.fingerprint, derived.lexicon, when.isoformat()
-                self._dated[key] = dated
-                while len(self._dated) > 4:
-                    self._dated.pop(next(iter(self._dated)))
-            return dated
+    def _epoch(self, when: dt.date, generation: int) -> tuple[dt.date | None, tuple]:
+        """The newest observation date on or before `when` (None: before the history starts), and
+        what identifies the history (generation, newest build): the dates are read once per history."""
+        from .history import horizon
+
+        with self.db.session() as s:
+            history_key = (generation, s.scalar(select(func.max(BuildRow.id))))
+            if self._epochs[0] != history_key:
+                dates = s.scalars(
+                    select(ObservationRow.as_of).where(ObservationRow.as_of <= horizon()).distinct()
+                ).all()
+                self._epochs = (history_key, sorted(dates))
+        dates = self._epochs[1]
+        i = bisect.bisect_right(dates, when)
+        return (dates[i - 1] if i else None), history_key
+
+    def _make_dated(self, current: State, when: dt.date) -> State:
+        from .asof import dated_derived
+
+        with self.db.session() as s:
+            derived, rows = dated_derived(
+                s, self.derived.cache, current.fingerprint, self.settings.bm25_tokenizer, current.lexicon, when
+            )
+        dated = self._make_state(current.generation, derived, rows, [])
+        dated.fingerprint, dated.lexicon, dated.as_of = current.fingerprint, derived.lexicon, when.isoformat()
+        return dated
 
     def _generation(self) -> int:
         return int(self.db.get_meta("generation", 0))

@@ -68,7 +68,6 @@ from .graph import EDGE_KINDS
 from .history import parse_build_date
 from .index import Index
 from .jobs import BuildJobs
-from .library import read_library
 from .llm.budget import Deadline
 from .settings import Settings
 from .web import add_pages, is_page_path
@@ -707,7 +706,7 @@ def create_app(
         path = _confine(body.library, roots)
         if body.as_of is not None:
             parse_build_date(body.as_of)  # a date to come: 400 now, not a failed job later
-        if jobs.busy:
+        if jobs.busy:  # before anything costs time: a second request must not parse a thing
             raise BuildBusy("a build is already queued or running; one build runs at a time")
         if body.embedder:
             _check_embedder(body.embedder)
@@ -717,12 +716,12 @@ def create_app(
                 _check_model_path(body.embedder[3:], roots)
         if body.llm:
             _check_llm(body.llm, settings)
-        try:
-            library = read_library(path, settings.max_file_mb, roots)
-        except OSError as exc:
-            raise HTTPException(400, f"cannot read library {body.library!r}: {exc}") from None
+        if not path.exists():
+            raise HTTPException(400, f"cannot read library {body.library!r}: no such file or folder")
+        # Not parsed here: the build reads it, in its own process, within the roots and the
+        # HOPRAG_PDF_* limits; a file it cannot read fails the job with the file's name.
         as_of = body.as_of.isoformat() if body.as_of else None
-        job = jobs.submit(library, embedder=body.embedder, llm=body.llm, as_of=as_of)
+        job = jobs.submit(path, embedder=body.embedder, llm=body.llm, as_of=as_of)
         response.headers["Location"] = f"/builds/{job['id']}"
         return job
 

@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     milvus_nlist: int = Field(1024, ge=1, description="IVF_FLAT clusters")
     milvus_nprobe: int = Field(32, ge=1, description="IVF_FLAT clusters searched per query")
 
+    # one PDF's reading (a decompression bomb must fail fast, with the file's name)
+    pdf_max_stream_mb: float = Field(16, gt=0, description="largest decompressed stream of a PDF")
+    pdf_max_pages: int = Field(2000, ge=1, description="most pages of one PDF")
+    pdf_max_seconds: float = Field(60, gt=0, description="longest text extraction of one PDF")
     # `hoprag serve` sets its library roots here for the builds it runs: each file is checked where
     # it is opened, so a folder swapped for a link after the request was checked is never read
     read_within: list[Path] = Field(

@@ -376,3 +376,60 @@ def test_all_30_laws_counts_and_speed(real_report):
     assert len(report.unresolved_spans) == report.unresolved
     assert len(edge_pairs(report)) == len(report.edges)   # one edge per (source, target)
     assert seconds < 1.0          # 0.13 s of CPU measured for the 30 laws: a regression to quadratic work fails
+
+
+# --- Simplified Chinese: the PRC's statutes (STARD) ---------------------------------------------
+
+PRC = ("中华人民共和国民法典", "中华人民共和国民事诉讼法", "劳动合同法")
+
+
+@pytest.mark.parametrize("text, want", [
+    ("依照本法第十条第二款规定处罚。", [("本法第十条第二款", None, ("10",), "article", "本法")]),
+    ("第一百二十条之一的规定，适用于前款情形。", [("第一百二十条之一", None, ("120-1",), "article", "")]),
+    ("违反前条规定的，依照《中华人民共和国民法典》第一千一百六十五条承担责任。",
+     [("前条", None, ("prev:1",), "relative", ""),
+      ("《中华人民共和国民法典》第一千一百六十五条", "中华人民共和国民法典", ("1165",), "article", "")]),
+    ("根据民法典第七百三十五条的规定", [("民法典第七百三十五条", "民法典", ("735",), "article", "")]),
+    ("适用本解释第三条、第五条至第七条。",
+     [("本解释第三条", None, ("3",), "article", "本解釋"), ("第五条至第七条", None, ("5", "7"), "range", "本解釋")]),
+    ("劳动合同法第三十九条和第四十条第一项规定的情形", [
+        ("劳动合同法第三十九条", "劳动合同法", ("39",), "article", ""),
+        ("第四十条第一项", "劳动合同法", ("40",), "article", "")]),
+    ("第两百条", [("第两百条", None, ("200",), "article", "")]),
+], ids=["this-law", "zhi-yi", "book-title", "short-name", "this-interpretation", "list", "liang"])
+def test_simplified_citations_read_like_traditional_ones(text, want):
+    got = [(c.span, c.law, c.articles, c.kind, c.qualifier) for c in find_citations(text, PRC + ("民法典",))]
+    assert got == want
+    for c in find_citations(text, PRC):
+        assert text[c.start:c.end] == c.span              # offsets are the text's own
+
+
+def test_prc_names_lose_their_state_prefix_like_taiwan_ones():
+    assert law_aliases("中华人民共和国民法典") == ("中华人民共和国民法典", "民法典")
+    assert law_aliases("中華民國刑法") == ("中華民國刑法", "刑法")
+
+
+def test_simplified_mutatis_mutandis():
+    (c,) = find_citations("第十条的规定，于前款情形准用之。")
+    assert c.articles == ("10",) and c.mutatis
+
+
+@requires_data
+def test_stard_gets_citation_edges():
+    """The PRC corpus had no citation edge at all: 条 was not read. Its articles are one JSONL file
+    of many laws, told apart by `law`; a sample of edges checked by hand."""
+    from .conftest import DATA
+    lib = read_library(DATA / "eval" / "stard" / "corpus.jsonl")
+    by_key = {p.key: p for d in lib.documents for p in d.passages}
+    report = resolve_citations(lib)
+    pairs = {(by_key[e.source].law + by_key[e.source].article, by_key[e.target].law + by_key[e.target].article)
+             for e in report.edges}
+    assert len(report.edges) >= 150 and report.by_kind["cross-law"] >= 50, report.by_kind
+    for pair in [("劳动合同法第三十八条", "劳动合同法第二十六条"),
+                 ("商标法第六十条", "商标法第五十七条"),
+                 ("著作权法第五十三条", "著作权法第五十二条"),
+                 ("最高人民法院关于审理建设工程施工合同纠纷案件适用法律问题的解释（一）第三十六条",
+                  "中华人民共和国民法典第八百零七条"),
+                 ("最高人民法院关于适用《民法典》有关担保制度的解释第十四条",
+                  "最高人民法院关于适用《民法典》有关担保制度的解释第十三条")]:
+        assert pair in pairs, pair

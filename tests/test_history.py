@@ -258,3 +258,52 @@ def test_a_build_dated_in_the_future_is_refused_and_cannot_freeze_the_index(tmp_
     with LiveServer(create_app(Settings(home=home), library_roots=[new.parent])) as server, server.client() as c:
         r = c.post("/builds", json={"library": str(new), "as_of": "9999-12-31"})
         assert r.status_code == 400 and "in the future" in r.json()["detail"], r.text
+
+
+@requires_data
+def test_as_of_states_are_made_once_per_observation_date_and_outside_the_lock(laws_index, monkeypatch):
+    """Each new as-of date cost ~1 s of CPU under the retriever's lock (3 clients cycling dates
+    pushed other as-of queries to 3-5 s). Dates between two observations see the same law: 100
+    distinct dates cost the distinct states they name (2 here), a cached date answers while another
+    state is being made, and an as-of query on a made state is as fast as one of today."""
+    import datetime as dt
+    import statistics
+    import threading
+    import time
+
+    from indexer import asof
+    made: list[dt.date] = []
+    real = asof.dated_derived
+
+    def counting(s, cache, fp, tokenizer, base, when):
+        made.append(when)
+        if when.year == 2024:
+            time.sleep(1.0)                     # a slow state: others must not wait for it
+        return real(s, cache, fp, tokenizer, base, when)
+
+    monkeypatch.setattr(asof, "dated_derived", counting)
+    first, second, _ = laws_index["reports"]
+    start, end = dt.date.fromisoformat(first.as_of), dt.date.fromisoformat(second.as_of)
+    with Index(laws_index["home"]) as idx:
+        query = "雇主延長工作時間之工資如何計算"
+        old = [start + dt.timedelta(days=7 * i) for i in range(100) if start + dt.timedelta(days=7 * i) < end]
+        assert len(old) > 50
+        seconds = []
+        for day in old:
+            t0 = time.perf_counter()
+            hits = idx.search(query, k=5, as_of=day)
+            seconds.append(time.perf_counter() - t0)
+            assert hits[0].as_of == day.isoformat()         # the date asked, not the state's
+        assert made == [start]                               # one state for every date before 2024
+        assert statistics.median(seconds[1:]) < 0.05, statistics.median(seconds[1:])
+
+        slow = threading.Thread(target=idx.search, args=(query,), kwargs={"k": 5, "as_of": end})
+        slow.start()
+        time.sleep(0.2)                                      # the 2024 state is being made
+        t0 = time.perf_counter()
+        idx.search(query, k=5, as_of=old[3])
+        assert time.perf_counter() - t0 < 0.5                # not behind the one being made
+        slow.join()
+        for day in (end, end + dt.timedelta(days=30), dt.date.today()):
+            assert idx.search(query, k=5, as_of=day)[0].as_of == day.isoformat()
+        assert made == [start, end]                          # 2024 onwards: one more state
