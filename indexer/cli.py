@@ -98,6 +98,10 @@ def _open(home: Path | None, create: bool = False, **overrides) -> Iterator[Inde
         _fail(str(exc))
     except OSError as exc:  # a home under a file (--home FILE/sub), a full disk: one line, no traceback
         _fail(f"{exc.filename or settings.home}: {exc.strerror or exc}")
+    except RuntimeError as exc:
+        if not str(exc).startswith("Symlink loop"):  # pathlib's word for ELOOP before Python 3.13
+            raise
+        _fail(f"{settings.home}: a symlink loop")
 
 
 def _emit(data, as_json: bool, human) -> None:

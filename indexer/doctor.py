@@ -29,7 +29,7 @@ def _version(pkg: str) -> str | None:
 
 
 def _free_gib(path: Path) -> float | None:
-    path = Path(path).resolve()
+    path = Path(os.path.realpath(path))  # realpath, not resolve(): a symlink loop must not raise
     while not path.exists() and path != path.parent:
         path = path.parent
     try:
@@ -116,7 +116,7 @@ def diagnose(settings: Settings) -> dict:
             "free_gib": _free_gib(hf),
             "hf_endpoint": os.environ.get("HF_ENDPOINT", "https://huggingface.co"),
         },
-        "home": {"path": str(Path(settings.home).resolve()), "free_gib": _free_gib(settings.home)},
+        "home": {"path": os.path.realpath(settings.home), "free_gib": _free_gib(settings.home)},
     }
 
 

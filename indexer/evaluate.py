@@ -99,11 +99,13 @@ class QueryFileError(ValueError):
 
 def load_queries(path: str | Path) -> list[EvalQuery]:
     """Read a JSONL query set ({question | query, relevant: [keys or ids], id?} per line)."""
+    from storage.files import RegularFileError, read_regular
+
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise QueryFileError(path, f"cannot read ({exc.strerror})") from None
+    try:  # never a FIFO (it would hang the CLI) or a device; 64 MB is ~300k queries
+        raw = read_regular(path, 64 * 2**20)
+    except RegularFileError as exc:
+        raise QueryFileError(path, exc.reason) from None
     queries: list[EvalQuery] = []
     seen: dict[str, int] = {}
     for lineno, obj in json_objects(

@@ -29,6 +29,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import re
 import sys
 import threading
 import uuid
@@ -257,7 +258,8 @@ class BuildJobs:
         places.append((str(Path.home()), "~"))
         for place, name in sorted(places, key=lambda p: -len(p[0])):  # the longest first: nested places
             if place and place not in ("/", "~"):
-                message = message.replace(place, name)
+                # a whole path component: /root is the home folder, /roots is not
+                message = re.sub(rf"{re.escape(place)}(?![\w.-])", name.replace("\\", r"\\"), message)
         return message
 
     @property

@@ -168,7 +168,7 @@ def test_pdf_limits_name_the_file_and_the_setting(tmp_path):
     bomb = tmp_path / "bomb.pdf"
     bomb.write_bytes(bomb_pdf(streams=1, inflated_mb=20))
     t0 = time.monotonic()
-    with pytest.raises(LibraryError, match=r"bomb\\.pdf: a stream inflates to more than 16 MB"):
+    with pytest.raises(LibraryError, match=r"bomb[.]pdf: a stream inflates to more than 16 MB"):
         read_file(bomb)
     assert time.monotonic() - t0 < 10
     real = DATA / "laws" / "pdf" / "著作權法.pdf"          # the official printout: several pages

@@ -7,17 +7,22 @@ Public API:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
 import re
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
+import pypdf
 import pypdf.filters
 from pypdf import PdfReader
 from pypdf.errors import LimitReachedError
 
 from ..passages import Document, LibraryError
-from .limits import PDF_LIMITS
+from .limits import PDF_LIMITS, PdfLimits
 from .structured import parse_law_lines
 
 __all__ = ["read_pdf"]
@@ -40,23 +45,36 @@ def _page_lines(text: str) -> list[str]:
     return lines
 
 
-def _cap_streams(max_bytes: int) -> None:
-    # pypdf's own caps on what one stream may inflate to (75 MB each by default): process-wide
-    # settings of the library, set before each read from the limits of the build doing it
-    for name in (
-        "ZLIB_MAX_OUTPUT_LENGTH",
-        "LZW_MAX_OUTPUT_LENGTH",
-        "RUN_LENGTH_MAX_OUTPUT_LENGTH",
-        "MAX_DECLARED_STREAM_LENGTH",
-        "MAX_ARRAY_BASED_STREAM_OUTPUT_LENGTH",
-    ):
+_CAPPED = (  # pypdf 7's names of what one stream may inflate to (75 MB each by default)
+    "maximum_declared_stream_length",
+    "array_based_stream_maximum_output_length",
+    "lzw_maximum_output_length",
+    "run_length_maximum_output_length",
+    "zlib_maximum_output_length",
+    "brotli_maximum_output_length",
+)
+
+
+def _capped_streams(max_bytes: int) -> AbstractContextManager:
+    """pypdf's own caps on inflating, at max_bytes for the reads inside: its configuration (a
+    context variable) from pypdf 7 on, its module constants before."""
+    if hasattr(pypdf, "apply_configuration"):
+        known = {f.name for f in dataclasses.fields(pypdf.Configuration)}
+        apply: Any = pypdf.apply_configuration
+        return apply(None, **{name: max_bytes for name in _CAPPED if name in known})
+    for name in ("ZLIB_MAX_OUTPUT_LENGTH", "LZW_MAX_OUTPUT_LENGTH", "RUN_LENGTH_MAX_OUTPUT_LENGTH"):
         if hasattr(pypdf.filters, name):
             setattr(pypdf.filters, name, max_bytes)
+    return contextlib.nullcontext()
 
 
 def read_pdf(path: Path, raw: bytes, content_hash: str) -> Document:
     limits = PDF_LIMITS.get()
-    _cap_streams(int(limits.max_stream_mb * 2**20))
+    with _capped_streams(int(limits.max_stream_mb * 2**20)):
+        return _read_pdf(path, raw, content_hash, limits)
+
+
+def _read_pdf(path: Path, raw: bytes, content_hash: str, limits: PdfLimits) -> Document:
     started = time.monotonic()
     try:
         reader = PdfReader(io.BytesIO(raw))
@@ -69,6 +87,9 @@ def read_pdf(path: Path, raw: bytes, content_hash: str) -> Document:
             )
         pages = []
         for page in reader.pages:
+            contents = page.get_contents()
+            if contents is not None:
+                contents.get_data()  # inflated here, within the caps: extract_text would hide a cap as ""
             pages.append(_page_lines(page.extract_text() or ""))
             if time.monotonic() - started > limits.max_seconds:
                 raise LibraryError(
