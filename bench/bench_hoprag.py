@@ -24,6 +24,8 @@ Run (repository root, virtualenv, quiet machine; 53 minutes on 2 cores without -
     python bench/bench_hoprag.py --llm-sample 10 --llm-base-url http://127.0.0.1:8765/v1 \
         --llm-sample-into bench/results/hoprag-stard-cpu-2core.json   # the sample alone, tuned settings
     python bench/bench_hoprag.py --quick        # 150 dev + 150 test queries, small grids: a smoke run
+    python bench/bench_hoprag.py --hop-again-from bench/results/hoprag-stard-cpu-2core.json \
+        --out bench/results/hoprag-stard-hop-again-cpu-2core.json   # the walk again, at those settings (~5 min)
 """
 
 from __future__ import annotations
@@ -215,6 +217,40 @@ def add_llm_sample(path: Path, n: int, base_url: str, embedder: str, log) -> dic
     return result
 
 
+def hop_again(tuned_from: Path, out: Path | None, embedder: str, log) -> dict:
+    """The walk measured again on the test half at the settings a full run of this benchmark tuned
+    on dev (read from its results file, left as it is), with the graph the current code builds
+    (STARD's citation edges, since the parser reads 条), beside hybrid at the same settings in the
+    same run; into a results file of its own. Not a re-tuning: the grids need the full run."""
+    earlier = json.loads(tuned_from.read_text(encoding="utf-8"))
+    test = split_queries(load_queries(STARD / "queries.jsonl"), "test")
+    result: dict = {"benchmark": "hoprag-stard hop again", "machine": machine_facts(), "embedder": embedder,
+                    "tuned_in": {"file": str(tuned_from.relative_to(ROOT)) if tuned_from.is_absolute() else str(tuned_from),
+                                 "commit": earlier["machine"].get("git_commit")},
+                    "split": {"test": len(test)}, "variants": {}}
+    with tempfile.TemporaryDirectory(prefix="hoprag-bench-") as tmp:
+        for name, earlier_report in earlier["variants"].items():
+            tuned = dict(earlier_report["tuned"])
+            n_hop = tuned.pop("n_hop")
+            home = Path(tmp) / name
+            info = build(home, embedder, name == "llm_questions", log)
+            with Index(settings=query_settings(home, bm25_tokenizer=tuned.pop("bm25_tokenizer"))) as idx:
+                edges = {k: tuned.pop(k) for k in ("edge_threshold", "edge_keyword_weight") if k in tuned}
+                if edges:
+                    with_settings(idx, **edges)
+                    info["edges"] = idx.build(STARD / "corpus.jsonl", llm=LLM if name == "llm_questions" else "none").edges
+                with_settings(idx, **tuned)
+                report = {"build": info, "tuned": earlier_report["tuned"], "test": {
+                    "hybrid (dev-tuned)": run_queries(idx, test, "hybrid"),
+                    "hop similarity (dev-tuned)": run_queries(idx, test, "hop", n_hop=n_hop, mode="similarity"),
+                }}
+                report["headroom"] = {"test": walk_headroom(idx, test, n_hop)}
+            result["variants"][name] = report
+            log(table(name, report))
+    write_result(out, result)
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--embedder", default="use-multilingual")
@@ -227,10 +263,16 @@ def main(argv: list[str] | None = None) -> dict:
                          "the result says so, and README never quotes it)")
     ap.add_argument("--llm-sample-into", type=Path, metavar="RESULTS",
                     help="skip the grids: run --llm-sample at the settings tuned in RESULTS and add the rows to it")
+    ap.add_argument("--hop-again-from", type=Path, metavar="RESULTS",
+                    help="skip the grids: measure hybrid and hop on the test half at the settings tuned in "
+                         "RESULTS, with the graph the current code builds, into --out")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
+
+    if args.hop_again_from:
+        return hop_again(args.hop_again_from, args.out, args.embedder, log)
 
     if args.llm_sample_into:
         if not (args.llm_sample and args.llm_base_url):

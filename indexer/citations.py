@@ -78,7 +78,8 @@ _LAW_SUFFIX = re.compile(r"(?:法|法典|條例|規則|細則|通則|辦法|標�
 _SELF = re.compile(r"本(?:法|條例|細則|規則|憲法|通則|辦法|準則|標準|規程|規定|解釋|決定)$")
 # 《中华人民共和国民法典》: a title in book brackets just before the reference
 _TITLE = re.compile(r"《([^《》]{2,60})》\s*$")
-_ANAPHOR = re.compile(r"[同該](?:法|條例|細則|規則)$")
+# 同法 refers back, but 合同法 (the PRC's contract law) is a name
+_ANAPHOR = re.compile(r"(?:(?<!合)同|該)(?:法|條例|細則|規則)$")
 _RUN = re.compile(rf"[{_CJK}]+$")
 _DEFINED_AS = re.compile(r"（以下(?:簡)?稱[^（）]{1,12}）$")
 _LEADING_CONJUNCTION = re.compile(r"^(?:及|或|與|暨|和|並|、)+")
