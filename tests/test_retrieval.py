@@ -107,7 +107,9 @@ def test_hop_search_paths(idx):
     hits = idx.hop_search(OVERTIME, k=10, n_hop=2)
     assert "N0030001:24" in keys(hits)
     assert all(0 <= h.imp <= 1 and 0 <= h.sim <= 1 for h in hits)
-    assert abs(hits[0].score - (hits[0].sim + hits[0].imp) / 2) < 1e-6
+    w = idx.settings.hop_imp_weight      # H = (1-w)·SIM + w·IMP (+1 for a named article), every hit
+    assert all(abs(h.score - ((1 - w) * h.sim + w * h.imp + (1.0 if h.cited else 0.0))) < 1e-5 for h in hits)
+    assert any(h.sim != h.imp for h in hits)                     # so the weights are told apart
     hopped = [h for h in hits if h.path]
     for h in hopped:                                             # a path ends where the hit is
         assert h.path[-1]["to"] == h.key
