@@ -165,7 +165,11 @@ class Builder:
         llm_name = llm or self.db.get_meta("llm") or self.settings.llm
         llm_client = get_llm(llm_name, self.settings)  # a bad name fails before any work
         wanted_date = history.parse_build_date(as_of) if as_of is not None else None
-        files = None if isinstance(library, Library) else library_fingerprint(library, self.settings.max_file_mb)
+        files = (
+            None
+            if isinstance(library, Library)
+            else library_fingerprint(library, self.settings.max_file_mb, self.settings.read_within)
+        )
         if files is not None:
             noop = unchanged_build(
                 self.db, self.settings, files, embedder, llm_name, llm_client is not None, timer, wanted_date

@@ -16,7 +16,6 @@ Public API:
     read_answers(path, max_mb=64) -> ImportedAnswers   such a file read and checked (regular file, size
                                            cap, every answer through the question filter), nothing written
     store_answers(db, answers) -> dict     into the cache (existing rows kept)
-    import_answers(db, path, max_mb=64) -> dict   the two
     ANSWERS_FORMAT                         the header's "format"
 """
 
@@ -54,7 +53,6 @@ __all__ = [
     "export_answers",
     "read_answers",
     "store_answers",
-    "import_answers",
     "ANSWERS_FORMAT",
 ]
 
@@ -339,8 +337,3 @@ def store_answers(db: Database, answers: ImportedAnswers) -> dict:
         "rejected_lines": answers.rejected[:20],
         "other_prompt_version": sum(1 for v in rows.values() if v["prompt_version"] != PROMPT_VERSION),
     }
-
-
-def import_answers(db: Database, path: str | Path, max_mb: float = 64) -> dict:
-    """read_answers, then store_answers."""
-    return store_answers(db, read_answers(path, max_mb))

@@ -191,7 +191,7 @@ def unchanged_library(
     timer = StageTimer()
     llm_name = llm or db.get_meta("llm") or settings.llm
     with_llm = get_llm(llm_name, settings) is not None
-    files = library_fingerprint(library, settings.max_file_mb)
+    files = library_fingerprint(library, settings.max_file_mb, settings.read_within)
     when = None
     if as_of is not None:
         from .history import parse_date

@@ -8,7 +8,8 @@ Public API:
     read_library(path, max_file_mb=64, within=()) -> Library    skipped files are listed as "path
                     (reason)"; within: folders every file read must really lie in (checked on the open file)
     read_file(path, max_mb=64, within=()) -> Document
-    library_fingerprint(path, max_file_mb=64) -> str | None   what the files say, without parsing them
+    library_fingerprint(path, max_file_mb=64, within=()) -> str | None   what the files say, without
+                    parsing them (None for a file it may not read: the full read says why)
     FORMATS         suffix -> format name
     READER_VERSION  bumped whenever a reader's output for the same bytes changes
 """
@@ -120,7 +121,9 @@ def _is_regular(path: Path) -> bool:
         return True  # unreadable: read_file says why, with the file's name
 
 
-def library_fingerprint(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB) -> str | None:
+def library_fingerprint(
+    path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, within: Sequence[Path] = ()
+) -> str | None:
     """A digest of every law file the library would read (relative path and content), the
     readers' version and the size limit: equal digests mean `read_library` would return the same
     Library. None when a file cannot be read or is over the limit (the full read says why)."""
@@ -134,7 +137,7 @@ def library_fingerprint(path: str | os.PathLike, max_file_mb: float = MAX_FILE_M
     digest = hashlib.sha256(f"hoprag-library/{READER_VERSION}/{max_file_mb}".encode())
     for file in files:
         try:
-            content = hashlib.sha256(_read_regular(file, max_file_mb)).hexdigest()
+            content = hashlib.sha256(_read_regular(file, max_file_mb, within)).hexdigest()
         except LibraryError:
             return None
         name = file.name if file == root else file.relative_to(root).as_posix()

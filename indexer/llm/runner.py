@@ -183,7 +183,7 @@ async def run_requests(
             )
             try:
                 try:
-                    reply = await (asyncio.wait_for(call, wait) if wait else call)
+                    reply = await (asyncio.wait_for(call, wait) if wait is not None else call)
                 except asyncio.TimeoutError:
                     if deadline is not None and deadline.expired:
                         raise deadline.error() from None
