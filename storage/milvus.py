@@ -51,6 +51,12 @@ _GEN_BITS = 20  # generations per vector id before the primary key would wrap: 1
 _BATCH = 2000  # rows per insert/upsert call (gRPC messages stay well under 64 MiB at 1024-d)
 _QUERY_PAGE = 16384  # Milvus' largest query window
 _STRONG = {"consistency_level": "Strong"}
+# pymilvus (>= 2.6.9) pings its channel every 10 s, calls or none. A C++ gRPC server with default
+# settings -- milvus-lite's, which pymilvus also starts for a .db file -- takes one ping per 5
+# minutes without data and answers the third early one with GOAWAY "too_many_pings", failing the
+# call that meets it (a CI run lost a test to it). Pings no more often than that policy allows,
+# and none on an idle channel; a dead server still shows on the next call.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 360_000, "grpc.keepalive_permit_without_calls": False}
 
 
 _SESSION = {"consistency_level": "Session"}
@@ -98,7 +104,7 @@ class MilvusStore:
         self.uri, self.prefix = uri, _name_part(prefix)
         self.index_type, self.nlist, self.nprobe = index, int(nlist), int(nprobe)
         try:
-            self.client = MilvusClient(uri=uri, token=token or "")
+            self.client = MilvusClient(uri=uri, token=token or "", grpc_options=GRPC_OPTIONS)
         except Exception as exc:  # pymilvus raises its own MilvusException and gRPC errors
             raise VectorIndexError(f"cannot connect to Milvus at {uri}: {exc}") from None
         self._known: set[str] = set()

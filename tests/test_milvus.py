@@ -228,3 +228,16 @@ def test_readers_wait_for_the_builds_last_write_not_for_strong(tmp_path, toy_lib
         idx.search("主管機關", k=1)
         index = idx.retriever.state().passage_index
         assert idx.repairs == [] and index.ts == ts and index.generation == 1, idx.repairs
+
+
+def test_the_client_pings_no_faster_than_a_milvus_lite_server_allows(milvus_server):
+    """pymilvus' own keepalive (a ping every 10 s, idle or not) breaks gRPC's default server policy
+    (one ping per 5 minutes without data, GOAWAY "too_many_pings" on the third early one), which
+    milvus-lite's server keeps: a CI run lost a connection to it. The live channel must carry ours."""
+    from storage.milvus import MilvusStore
+
+    store = MilvusStore(milvus_server.uri, f"k_{uuid.uuid4().hex[:8]}")
+    options = store.client._get_connection()._grpc_options
+    assert options["grpc.keepalive_time_ms"] >= 5 * 60 * 1000
+    assert options["grpc.keepalive_permit_without_calls"] is False
+    assert store.exists("x", 8) is False  # and the channel answers
