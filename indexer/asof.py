@@ -101,7 +101,7 @@ def dated_derived(
     lexicon = build_lexicon(texts, tokenizer, base_lexicon)
     cites = resolve_citations(_library(versions))
     edges = edge_table(
-        (n, ids[e.source], ids[e.target], e.kind, 1.0, None, None)
+        (n, ids[e.source], ids[e.target], e.kind, 1.0, None, None, e.role)
         for n, e in enumerate(cites.edges, start=1)
         if e.source in ids and e.target in ids
     )

@@ -421,7 +421,7 @@ class Builder:
                     "in_query_id": None,
                     "score": 1.0,
                     "span": e.span,
-                    "data": {"mutatis": True} if e.mutatis else {},
+                    "data": ({"mutatis": True} if e.mutatis else {}) | ({"role": e.role} if e.role else {}),
                 }
                 for e in cites.edges
                 if e.source in ids and e.target in ids

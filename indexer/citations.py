@@ -16,6 +16,8 @@ Public API:
                                       structural) and unresolved by reason
     resolve_citations(library) -> CitationReport
     law_aliases(name) -> tuple[str, ...]     the names a law is cited by (刑法 for 中華民國刑法)
+    ROLES                             ("punishes", "exception", "defines", "applies"): what the citing
+                                      article does to the cited one, read from the citing sentence
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from functools import lru_cache
 from .numerals import NUMBER_CHARS, article_number, cn_to_int
 from .passages import Document, Library, Passage
 
-__all__ = ["Citation", "CitationEdge", "CitationReport", "find_citations", "resolve_citations", "law_aliases"]
+__all__ = ["ROLES", "Citation", "CitationEdge", "CitationReport", "find_citations", "resolve_citations", "law_aliases"]
 
 # --- Simplified Chinese ------------------------------------------------------------------------
 # The PRC's statutes cite in the same forms in Simplified characters (第十条, 前条, 本法第二条,
@@ -144,6 +146,7 @@ class Citation:
     kind: str = "article"  # "article" | "range" | "relative" | "same" (同條/該條)
     qualifier: str = ""  # how the law was designated: "", "本法", "本細則", "同法", "該條例" …
     context_law: str | None = None  # bare reference: a law named before it in the same sentence
+    role: str = ""  # what the citing sentence does with it, where it says so: one of ROLES, or ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class CitationEdge:
     span: str  # the reference that made the edge (the first one, if several)
     mutatis: bool = False
     kind: str = "citation"  # "citation" | "structural"
+    role: str = ""  # one of ROLES, or "" where no reference between the two says
 
 
 @dataclass
@@ -395,29 +399,85 @@ class _Parser:
                 c = replace(c, context_law=named.law)
             if c.law is not None:
                 named = c
-            out.append(replace(c, mutatis=_mutatis(text, c)) if "準用" in text else c)
+            mutatis = "準用" in text and _mutatis(text, c)
+            out.append(replace(c, mutatis=mutatis, role=_role(text, c, mutatis)))
         return out
 
 
 def _mutatis(text: str, c: Citation) -> bool:
     """Whether the sentence applies the cited articles 準用 (mutatis mutandis), not merely mentions 準用."""
-    start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, c.start)), default=0)
-    end_m = _SENTENCE_END.search(text, c.end)
-    end = end_m.start() if end_m else len(text)
-    if "準用" not in text[start:end]:
+    return _verb_governs(text, c, "準用")
+
+
+def _verb_governs(text: str, c: Citation, verb: str) -> bool:
+    """Whether `verb` (準用, 適用, 不適用) in the reference's sentence has the cited articles as its
+    object, not merely stands beside them."""
+    start, end = _sentence_bounds(text, c)
+    if verb not in text[start:end]:
         return False
     clause_start = max((m.end() for m in _CLAUSE_END.finditer(text, start, c.start)), default=start)
-    if "準用" in text[clause_start : c.start]:
+    if verb in text[clause_start : c.start]:
         return True  # 準用第X條、第Y條
     clause_m = _CLAUSE_END.search(text, c.end, end)
     clause_end = clause_m.start() if clause_m else end
     rest = text[c.end : clause_end]
-    if "準用" in rest:
+    if verb in rest:
         # 第X條規定於前項準用之; but in 於第X條之參加訴訟準用之, X is where, not what, 準用 applies.
         return not text[clause_start : c.start].endswith("於")
     # 第X條之規定，於前項情形準用之 — but not 依第X條聲明異議，…準用前三條 (that is 前三條's 準用).
     following = text[clause_end + 1 : end]
-    return rest.endswith("規定") and following.startswith(("於", "對於", "在")) and "準用" in following
+    return rest.endswith("規定") and following.startswith(("於", "對於", "在")) and verb in following
+
+
+def _sentence_bounds(text: str, c: Citation) -> tuple[int, int]:
+    start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, c.start)), default=0)
+    end_m = _SENTENCE_END.search(text, c.end)
+    return start, end_m.start() if end_m else len(text)
+
+
+# --- what the citing article does with the cited one ---------------------------------------------
+
+ROLES = ("punishes", "exception", "defines", "applies")
+# A sanction anywhere in the citing article (an item 一、違反第五條規定者 takes the penalty its
+# article's head names). Simplified forms where the one-character map does not reach (没收, 减轻).
+_PENALTY = re.compile(r"罰鍰|罰金|罰款|徒刑|拘役|處罰|沒收|没收|[減减][輕轻]其刑|免除其刑|加重其刑|吊扣|吊銷|吊销")
+_BREACH = re.compile(r"違反|違背|未依|不依|未遵守|不遵守|未遵照")
+# 第X條所稱勞工，指… / 第X条所称…是指…: the citing article says what a word of the cited one means
+_DEFINES = re.compile(r"(?:之?規定)?(?:所稱|所称|所定|所謂|所谓|所指)[^。；\n]{1,30}?(?:，|,)?(?:係指|是指|指|謂|谓)")
+# 除第X條另有規定外 (but not 刪除, 免除, 解除, 排除 …)
+_EXCEPT = re.compile(r"(?<![刪删免解排扣消廢废革拆剔切])除")
+# 除第X條規定外，並應… is "besides", not "except"
+_BESIDES = re.compile(r"外[，,]?\s*(?:並|亦|另|尚|還|还)")
+# Placeholders of the same length keep offsets while one verb is read apart from a longer one.
+_NEGATED_APPLY = re.compile(r"不適用|停止適用")
+
+
+def _role(text: str, c: Citation, mutatis: bool) -> str:
+    """What the citing sentence does with the cited articles, where its words say it: punishes
+    (違反第X條…者，處…罰鍰; 犯第X條之罪…減輕其刑), exception (不適用第X條, 不受第X條之限制,
+    除第X條…外, …但第X條…不在此限, 第X條以外), defines (第X條所稱…，指…), applies (準用, 適用). "" otherwise:
+    a bare 依第X條 is a mention, not a role."""
+    start, end = _sentence_bounds(text, c)
+    clause_start = max((m.end() for m in _CLAUSE_END.finditer(text, start, c.start)), default=start)
+    clause_m = _CLAUSE_END.search(text, c.end, end)
+    before, after = text[clause_start : c.start], text[c.end : clause_m.start() if clause_m else end]
+    if text.startswith("以外", c.end):
+        return "exception"  # 犯前二條以外之罪
+    if _PENALTY.search(text) and (_BREACH.search(before) or ("犯" in before and "罪" in after)):
+        return "punishes"
+    negated = _NEGATED_APPLY.sub(lambda m: "不" * (len(m.group()) - 3) + "不適用", text)
+    if (
+        ("不受" in before and "限制" in text[c.end : end])
+        or (_EXCEPT.search(before) and _BESIDES.search(text, c.end, end) is None and "外" in text[c.end : end])
+        or ("不在此限" in text[start:end] and "但" in text[start : c.start])
+        or _verb_governs(negated, c, "不適用")
+    ):
+        return "exception"
+    if _DEFINES.match(text, c.end, end):
+        return "defines"
+    if mutatis or _verb_governs(_NEGATED_APPLY.sub(lambda m: "＿" * len(m.group()), text), c, "適用"):
+        return "applies"
+    return ""
 
 
 @lru_cache(maxsize=8)
@@ -568,13 +628,19 @@ def resolve_citations(library: Library) -> CitationReport:
     started = time.perf_counter()
     resolver = _Resolver(library)
     report = CitationReport()
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], int] = {}  # (source, target) -> position in report.edges
 
     def add(edge: CitationEdge) -> bool:
-        # One edge per (source, target), the first reference kept; never an article to itself.
-        if edge.source == edge.target or (edge.source, edge.target) in seen:
+        # One edge per (source, target), the first reference kept, with the first role any
+        # reference between the two states; never an article to itself.
+        if edge.source == edge.target:
             return False
-        seen.add((edge.source, edge.target))
+        at = seen.get((edge.source, edge.target))
+        if at is not None:
+            if edge.role and not report.edges[at].role:
+                report.edges[at] = replace(report.edges[at], role=edge.role)
+            return False
+        seen[(edge.source, edge.target)] = len(report.edges)
         report.edges.append(edge)
         return True
 
@@ -592,7 +658,7 @@ def resolve_citations(library: Library) -> CitationReport:
                 report.resolved += 1
                 report.by_kind[_category(c, law, target_law)] += 1
                 for t in live:
-                    add(CitationEdge(passage.key, t.key, c.span, c.mutatis, "citation"))
+                    add(CitationEdge(passage.key, t.key, c.span, c.mutatis, "citation", c.role))
             edge = _structural(law, passage)
             if edge is not None and add(edge):
                 report.by_kind["structural"] += 1

@@ -51,6 +51,7 @@ from storage.vectors import VectorIndex, VectorIndexError
 
 from .embedders.base import Fingerprint
 from .errors import IndexStateError
+from .graph import EDGE_DTYPE
 from .graph import edge_table as _as_edge_table
 from .lexical import Lexicon, build_lexicon, lexical_text
 from .settings import Settings
@@ -99,19 +100,19 @@ def _digest(tables: dict[str, np.ndarray], n_edges: int, n_passages: int) -> str
 
 
 def edge_table(s: Session) -> np.ndarray:
-    return _as_edge_table(
-        s.execute(
-            select(
-                EdgeRow.id,
-                EdgeRow.source_id,
-                EdgeRow.target_id,
-                EdgeRow.kind,
-                EdgeRow.score,
-                EdgeRow.out_query_id,
-                EdgeRow.in_query_id,
-            ).order_by(EdgeRow.id)
-        ).all()
+    rows = s.execute(
+        select(
+            EdgeRow.id,
+            EdgeRow.source_id,
+            EdgeRow.target_id,
+            EdgeRow.kind,
+            EdgeRow.score,
+            EdgeRow.out_query_id,
+            EdgeRow.in_query_id,
+            EdgeRow.data,
+        ).order_by(EdgeRow.id)
     )
+    return _as_edge_table((*row[:7], (row[7] or {}).get("role", "")) for row in rows)
 
 
 def _laws(s: Session) -> dict[str, dict[int, str]]:
@@ -210,6 +211,8 @@ class DerivedStore:
 
             sets = {name: VectorSet.from_files(name, read, opener(name)) for name in SETS}
             edges = npy_load(read(GRAPH_FILE))
+            if edges.dtype != EDGE_DTYPE:  # a snapshot from before a column was added (role)
+                raise SnapshotError("the snapshot's graph table is of an older format")
             lexicon = Lexicon.from_files(read, self.tokenizer)
             derived = Derived(view.generation, sets, edges, lexicon)
             if derived.digest() != view.digest:

@@ -3,6 +3,7 @@ build's graph depends on can be compared without importing numpy (the no-op buil
 
 Public API:
     EDGE_KINDS                     ("question", "citation", "structural")
+    CITATION_RULES                 the citation parser's version, part of the graph signature
     EdgeParams(top_k, threshold, max_per_passage, keyword_weight, exact_limit, candidates,
                generic_cosine, generic_passages)
         EdgeParams.from_settings(settings) -> EdgeParams
@@ -12,9 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EdgeParams", "EDGE_KINDS"]
+__all__ = ["EdgeParams", "EDGE_KINDS", "CITATION_RULES"]
 
 EDGE_KINDS = ("question", "citation", "structural")
+# The citation parser's rules, in the graph signature: a new version re-reads every citation on the
+# next build, even of an unchanged library (2: legal roles).
+CITATION_RULES = 2
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """The passage graph: a networkx MultiDiGraph over passages, one edge per question match or citation.
 
 Snapshots hold the edges as one numpy table (`graph.npy`: id, source, target, kind, score, out_q,
-in_q); the
-graph is rebuilt from it, or from the database, on load. Export adds texts and questions for
+in_q, role); the graph is rebuilt from it, or from the database, on load. Export adds texts and questions for
 Gephi (GraphML) and networkx users (node-link JSON).
 
 Public API:
     EDGE_KINDS                              ("question", "citation", "structural")
-    edge_table(rows) -> np.ndarray          rows of (id, source, target, kind, score, out_q, in_q)
+    EDGE_ROLES                              ("", "punishes", "exception", "defines", "applies"): a
+                                            citation's legal role, "" where its text does not say
+    edge_table(rows) -> np.ndarray          rows of (id, source, target, kind, score, out_q, in_q[, role])
     graph_from_table(table, nodes=()) -> nx.MultiDiGraph
     export_graph(graph, fmt, path)          fmt: graphml | json
 """
@@ -24,12 +25,15 @@ import numpy as np
 
 from storage.files import atomic_write
 
+from .citations import ROLES
 from .edge_params import EDGE_KINDS  # defined where a no-op build can read it without numpy
 
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["EDGE_KINDS", "EDGE_DTYPE", "edge_table", "graph_from_table", "export_graph"]
+__all__ = ["EDGE_KINDS", "EDGE_ROLES", "EDGE_DTYPE", "edge_table", "graph_from_table", "export_graph"]
+
+EDGE_ROLES = ("", *ROLES)
 
 # out_q / in_q: the pseudo-query ids of a question edge (-1 for citations): hop search scores
 # an edge by how close its outgoing question is to the query.
@@ -42,14 +46,19 @@ EDGE_DTYPE = np.dtype(
         ("score", "<f4"),
         ("out_q", "<i8"),
         ("in_q", "<i8"),
+        ("role", "u1"),  # EDGE_ROLES: what a citation does with the article it cites
     ]
 )
 
 
 def edge_table(rows: Iterable[tuple]) -> np.ndarray:
-    """rows of (id, source, target, kind, score, out_q | None, in_q | None)."""
+    """rows of (id, source, target, kind, score, out_q | None, in_q | None[, role])."""
     code = {k: i for i, k in enumerate(EDGE_KINDS)}
-    data = [(i, s, t, code[k], sc, -1 if o is None else o, -1 if q is None else q) for i, s, t, k, sc, o, q in rows]
+    role = {r: i for i, r in enumerate(EDGE_ROLES)}
+    data = [
+        (i, s, t, code[k], sc, -1 if o is None else o, -1 if q is None else q, role[r[0] if r else ""])
+        for i, s, t, k, sc, o, q, *r in rows
+    ]
     return np.array(data, dtype=EDGE_DTYPE) if data else np.zeros(0, EDGE_DTYPE)
 
 
@@ -59,7 +68,8 @@ def graph_from_table(table: np.ndarray, nodes: Iterable[int] = ()) -> nx.MultiDi
     g = nx.MultiDiGraph()
     g.add_nodes_from(int(n) for n in nodes)
     g.add_edges_from(
-        (int(s), int(t), int(i), {"kind": EDGE_KINDS[k], "score": float(sc)}) for i, s, t, k, sc, _, _ in table.tolist()
+        (int(s), int(t), int(i), {"kind": EDGE_KINDS[k], "score": float(sc)} | ({"role": EDGE_ROLES[r]} if r else {}))
+        for i, s, t, k, sc, _, _, r in table.tolist()
     )
     return g
 

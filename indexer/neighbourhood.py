@@ -5,7 +5,7 @@ Public API:
     neighbourhood(retriever, db, ref, hops=2, limit=60, as_of=None) -> dict
         {"center": key, "hops": n, "truncated": bool,
          "nodes": [{key, law, label, article, hop}],                       the center first (hop 0)
-         "edges": [{source, target, kind, score, question?, matched_question?, span?}]}
+         "edges": [{source, target, kind, score, question?, matched_question?, span?, role?}]}
 
 Every passage one edge away is drawn before any two away, and the strongest edges first within a
 ring, so a truncated picture (over `limit` nodes: a definitions article cited by hundreds) still
@@ -46,6 +46,8 @@ def neighbourhood(
                 }
                 if n.get("question"):
                     e["question"], e["matched_question"] = n["question"], n.get("matched_question")
+                if n.get("role"):
+                    e["role"] = n["role"]
                 edges.setdefault((e["source"], e["target"], e["kind"], e.get("question")), e)
                 if n["key"] not in nodes:
                     ring.append(n)

@@ -11,7 +11,7 @@ Public API:
     unchanged_build(db, settings, files, embedder, llm_name, with_llm) -> BuildReport | None
     unchanged_library(db, settings, library, embedder, llm) -> BuildReport | None   the same from a path
     record_build(db, report)         the build's row in `builds`
-    graph_signature(settings, fingerprint) -> str   what question edges depend on besides the data
+    graph_signature(settings, fingerprint) -> str   what the edges depend on besides the data
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import BuildRow, PassageRow, utcnow
 
-from .edge_params import EdgeParams
+from .edge_params import CITATION_RULES, EdgeParams
 from .embedders.base import Fingerprint
 from .settings import Settings
 from .views import last_report, stored_fingerprint
@@ -103,8 +103,8 @@ class StageTimer:
 
 
 def graph_signature(settings: Settings, fp: Fingerprint) -> str:
-    """What question edges depend on besides the data: a change forces recomputation."""
-    blob = json.dumps([fp.id, asdict(EdgeParams.from_settings(settings))], sort_keys=True)
+    """What the graph's edges depend on besides the data: a change forces recomputation."""
+    blob = json.dumps([fp.id, asdict(EdgeParams.from_settings(settings)), CITATION_RULES], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -53,7 +53,7 @@ from storage.models import ArticleVersionRow, BuildRow, DocumentRow, Observation
 
 from .derived import DerivedStore
 from .errors import EmbedderMismatch, HopLLMError, IndexStateError, QueryError
-from .graph import EDGE_KINDS
+from .graph import EDGE_KINDS, EDGE_ROLES
 from .lexical import Lexicon
 from .llm.base import LLMError
 from .llm.budget import Breaker, Deadline
@@ -641,6 +641,8 @@ class Retriever:
             "label": label,
             "text": text,
         }
+        if int(e["role"]):
+            d["role"] = EDGE_ROLES[int(e["role"])]
         if int(e["out_q"]) >= 0:
             d["question"] = st.q_text.get(int(e["out_q"]))
             d["matched_question"] = st.q_text.get(int(e["in_q"]))
@@ -723,9 +725,14 @@ class Retriever:
         order = (int(st.ids[i]) for i in by_rank)
         top_rrf = float(fused[by_rank[0]]) if len(fused) and fused[by_rank[0]] > 0 else 1.0
 
+        # SIM a passage holds of its own, or passed to it over a citation with a legal role (the
+        # article that punishes a breach of a relevant duty is as relevant as hop_role_weight says)
+        passed: dict[int, float] = {}
+
         def sim(pid: int) -> float:
             row = st.row_of.get(pid)
-            return float(fused[row]) / top_rrf if row is not None else 0.0
+            own = float(fused[row]) / top_rrf if row is not None else 0.0
+            return max(own, passed.get(pid, 0.0))
 
         # a query naming a hundred articles must not make a hundred entries: k in all
         cited = self.cited_articles(st, text, allowed)[:k]
@@ -753,6 +760,8 @@ class Retriever:
                 # v is expanded once and its options name each target once: one arrival per (v, t)
                 for o in picks[v]:
                     arrivals[o.target] += 1
+                    if o.passed:
+                        passed[o.target] = max(passed.get(o.target, 0.0), o.passed)
                     step = self._step(st, v, o)
                     steps.append(step)
                     if o.target not in paths:
@@ -791,12 +800,16 @@ class Retriever:
         edges into v taken backwards (the penalty or exception article that cites v). One option
         per target: its SIM, tie-broken by the question's cosine to the query."""
         best: dict[int, _Option] = {}
+        role_weight = self.settings.hop_role_weight
+        passing = role_weight * sim(v)
 
         def consider(t: int, pos: int, direction: str, kind: str, q: int) -> None:
             if t == v or t not in st.info or (allowed is not None and t not in allowed):
                 return
             qcos = float(st.q_out_matrix[st.q_out_row[q]] @ qv[0]) if q >= 0 and q in st.q_out_row else -1.0
-            o = _Option(t, pos, direction, kind, sim(t), qcos)
+            own = sim(t)
+            given = passing if role_weight and int(st.edges["role"][pos]) and passing > own else 0.0
+            o = _Option(t, pos, direction, kind, max(own, given), qcos, given)
             old = best.get(t)
             if old is None or (o.sim, o.qcos) > (old.sim, old.qcos):
                 best[t] = o
@@ -822,6 +835,9 @@ class Retriever:
             "kind": o.kind,
             "direction": o.direction,
         }
+        role = int(st.edges["role"][o.pos])
+        if role:
+            step["role"] = EDGE_ROLES[role]
         q = int(st.edges["out_q"][o.pos])
         if q >= 0:
             step["question"] = st.q_text.get(q)
@@ -842,7 +858,10 @@ class Retriever:
             q = int(st.edges["out_q"][o.pos])
             relation = f"問題：{st.q_text.get(q, '')}／對應：{st.q_text.get(int(st.edges['in_q'][o.pos]), '')}"
         elif o.kind == "citation":
-            relation = "引用" if o.direction == "out" else "被引用"
+            role = _ROLE_WORDS.get(EDGE_ROLES[int(st.edges["role"][o.pos])])
+            relation = ("引用" if o.direction == "out" else "被引用") + (
+                f"（{role[o.direction == 'in']}）" if role else ""
+            )
         else:
             relation = "母法授權條文" if o.direction == "out" else "施行細則"
         snippet = " ".join(body.split())[:120]
@@ -924,9 +943,20 @@ class Retriever:
         return {v: judged[v] for v in frontier if v in judged}
 
 
+# How the LLM is told a citation's role, from the current article: (it cites the option, the
+# option cites it), after 引用 / 被引用
+_ROLE_WORDS = {
+    "punishes": ("處罰違反該條者", "該條處罰違反目前條文者"),
+    "exception": ("為該條之例外", "該條為目前條文之例外"),
+    "defines": ("解釋該條用語", "該條解釋目前條文用語"),
+    "applies": ("準用或適用該條", "該條準用或適用目前條文"),
+}
+
+
 @dataclass(frozen=True)
 class _Option:
-    """A way on from a frontier passage: an edge position, followed along (out) or against (in) it."""
+    """A way on from a frontier passage: an edge position, followed along (out) or against (in) it.
+    sim: the target's SIM, or what the edge's legal role passes to it (`passed`, 0 if nothing)."""
 
     target: int
     pos: int
@@ -934,6 +964,7 @@ class _Option:
     kind: str
     sim: float
     qcos: float
+    passed: float = 0.0
 
 
 @dataclass

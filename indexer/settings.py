@@ -110,6 +110,15 @@ class Settings(BaseSettings):
         ),
     )
     hop_branch: int = Field(1, ge=1, le=8, description="edges followed from one passage per hop")
+    hop_role_weight: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "a citation whose text says its legal role (punishes, exception, defines, applies) passes this share of"
+            " a passage's SIM to the article at its other end, either way (0: roles do not weigh)"
+        ),
+    )
     hop_max_llm_calls: int = Field(16, ge=0, description="LLM calls of one llm-mode hop search")
     hop_llm_options: int = Field(8, ge=1, le=32, description="edges shown to the LLM per passage")
     # Covers every LLM call and retry of one llm-mode hop search (in `hoprag serve`, from the

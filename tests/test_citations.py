@@ -433,3 +433,48 @@ def test_stard_gets_citation_edges():
                  ("最高人民法院关于适用《民法典》有关担保制度的解释第十四条",
                   "最高人民法院关于适用《民法典》有关担保制度的解释第十三条")]:
         assert pair in pairs, pair
+
+
+# --- legal roles: what the citing article does with the cited one --------------------------------
+
+@pytest.mark.parametrize("text,roles", [
+    ("違反第五條規定者，處新臺幣三萬元以上十五萬元以下罰鍰。", ["punishes"]),
+    # an item takes the penalty its article's head names
+    ("有下列情形之一者，處新臺幣二萬元以上罰鍰：\n一、違反第八條或第九條規定。", ["punishes", "punishes"]),
+    ("對於直系血親尊親屬，犯前條之罪者，加重其刑至二分之一。", ["punishes"]),
+    ("犯前二條以外之罪，而其最輕本刑為三年以上有期徒刑者，適用之。", ["exception"]),
+    ("每日不得超過二小時，不受前條第二項規定之限制。", ["exception"]),
+    ("由警察機關處罰，不適用第八條第一項第一款規定。", ["exception"]),
+    ("前條規定，於出賣人故意不告知瑕疵於買受人者，不適用之。", ["exception"]),
+    ("除第四百六十九條第一款至第五款之情形外，原判決違背法令而不影響裁判之結果者，不得廢棄原判決。", ["exception"]),
+    ("但依第二十八條之規定移送他法院者，不在此限。", ["exception"]),
+    ("其合格基準除依第六十四條規定外，並經醫師判定符合下列基準。", [""]),   # besides, not except
+    ("本法第十二條所稱適當方式通知，指即時以言詞、書面或電話為之。", ["defines"]),
+    ("前條所稱之行政訴訟，指撤銷訴訟、確認訴訟及給付訴訟。", ["defines"]),
+    ("第七十八條至第八十三條規定，於未依前項規定得輔助人同意之情形，準用之。", ["applies"]),
+    ("第一百九十三條第二項之規定，於前項損害賠償適用之。", ["applies"]),
+    ("依第三十條規定辦理。", [""]),
+    ("公務機關依本法第十七條規定為公開，應於一個月內為之。", [""]),
+    # Simplified Chinese, through the same rules
+    ("违反本法第十条规定的，处五千元以上五万元以下的罚款。", ["punishes"]),
+    ("本法第二条所称劳动者，是指与用人单位建立劳动关系的自然人。", ["defines"]),
+    ("外国人在境内工作的，不适用本法第五条的规定。", ["exception"]),
+    ("第十条的规定，于前款情形准用之。", ["applies"]),
+])
+def test_a_citation_knows_its_legal_role_where_the_sentence_says_it(text, roles):
+    assert [c.role for c in find_citations(text)] == roles
+
+
+@requires_data
+def test_real_citation_edges_carry_their_roles(real_report):
+    """Hand-read in the 2024 laws: 行政訴訟法 3 says what 2's 行政訴訟 means; 刑法 61's 但書 takes
+    132 out of its mercy; 政府採購法 66 punishes the breach 65 forbids; 民法 192 applies 193 II."""
+    report, _, _ = real_report
+    roles = {(e.source, e.target): e.role for e in report.edges}
+    assert roles[("A0030154:3", "A0030154:2")] == "defines"
+    assert roles[("C0000001:61", "C0000001:132")] == "exception"
+    assert roles[("A0030057:66", "A0030057:65")] == "punishes"
+    assert roles[("B0000001:192", "B0000001:193")] == "applies"
+    counts = {r: sum(1 for e in report.edges if e.role == r) for r in ("punishes", "exception", "defines", "applies")}
+    assert counts["punishes"] >= 250 and counts["exception"] >= 350 and counts["defines"] >= 20, counts
+    assert counts["applies"] >= 1000, counts

@@ -147,3 +147,25 @@ def test_older_sha256_manifest_is_still_verified(built):
         assert idx.verify_snapshot(1) is not None and "checksum mismatch" in idx.verify_snapshot(1)
         assert [h.key for h in idx.search("延長工作時間之工資", k=3, mode="hybrid")] == answer
         assert any("checksum mismatch" in r and name in r for r in idx.repairs)
+
+
+def test_a_snapshot_from_before_edge_roles_is_rebuilt_with_them(built):
+    """Snapshots written before citation roles hold a graph table without the role column; such a
+    snapshot is rebuilt from the database on open (checksums alone would let it through)."""
+    from numpy.lib import recfunctions
+
+    from indexer.graph import EDGE_DTYPE
+    from indexer.views import stored_fingerprint
+
+    home, answer, _ = built
+    with Index(home) as idx:
+        derived = idx.derived.load()
+        derived.edges = recfunctions.drop_fields(derived.edges, "role", usemask=False)
+        idx.derived.save(derived, stored_fingerprint(idx.db))
+    with Index(home) as idx:
+        assert [h.key for h in idx.search("延長工作時間之工資", k=3, mode="hybrid")] == answer
+        assert len(idx.repairs) == 1 and "older format" in idx.repairs[0], idx.repairs
+        assert idx.retriever.state().edges.dtype == EDGE_DTYPE
+    with Index(home) as idx:                           # and the repaired snapshot was saved
+        idx.derived.load()
+        assert idx.repairs == []

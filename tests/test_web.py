@@ -245,3 +245,18 @@ def test_link_values_cannot_add_api_parameters_or_draw_made_up_steps(page, live,
     assert page.locator("#graph g.node.on-path").count() == 2          # the real step only
     html = page.content()
     assert "點此領獎" not in html and "made-up text" not in html
+
+
+def test_a_hop_path_shows_the_legal_role_of_each_citation(page, live):
+    """勞基法 79 punishes breaches of 24: a path over that citation is drawn with its role written
+    on the line, the index's role, not one a link claims."""
+    import json as _json
+    from urllib.parse import quote
+
+    claimed = [{"from": "N0030001:24", "to": "N0030001:79", "kind": "citation", "role": "defines"}]
+    page.goto(f"{live.url}/ui/passages/N0030001:79?path={quote(_json.dumps(claimed), safe='')}")
+    label = page.locator("#graph text.edge-role")
+    label.first.wait_for()
+    assert label.evaluate_all("ts => ts.map(t => [t.dataset.role, t.textContent])") == [["punishes", "punishes"]]
+    row = page.locator('#edges tbody tr[data-key="N0030001:24"]')
+    assert "(punishes)" in row.inner_text()

@@ -4,6 +4,8 @@
 
 const HopGraph = (() => {
   const RADIUS = { 0: 11, 1: 8, 2: 6 };
+  // what a citation's source does to its target, where the citing sentence says it
+  const ROLE_TEXT = { punishes: "punishes a breach of", exception: "makes an exception to", defines: "defines a term of", applies: "applies" };
 
   // draw(container, {nodes, edges, center}, {path, onOpen}) -> the d3 simulation
   function draw(container, data, { path = [], onOpen } = {}) {
@@ -22,7 +24,7 @@ const HopGraph = (() => {
       }
       const found = links.find((l) => l.kind === s.kind && ((l.source === s.from && l.target === s.to) || (l.source === s.to && l.target === s.from)));
       if (found) found.onPath = true;
-      else links.push({ source: s.from, target: s.to, kind: s.kind, question: s.question, onPath: true });
+      else links.push({ source: s.from, target: s.to, kind: s.kind, question: s.question, role: s.role, onPath: true });
       onPath.add(s.from); onPath.add(s.to);
     }
 
@@ -38,7 +40,7 @@ const HopGraph = (() => {
 
     const edgeText = (l) => l.kind === "question"
       ? `${l.question || ""}${l.matched_question ? ` → ${l.matched_question}` : ""}`
-      : l.kind === "citation" ? `cites: ${l.span || "(citation)"}` : "next/previous article";
+      : l.kind === "citation" ? `${ROLE_TEXT[l.role] || "cites"}: ${l.span || "(citation)"}` : "next/previous article";
     const edge = layer.append("g").selectAll("g").data(links).join("g");
     const line = edge.append("line")
       .attr("class", (l) => `edge ${l.kind}${l.onPath ? " on-path" : ""}`)
@@ -49,6 +51,10 @@ const HopGraph = (() => {
       .on("mouseenter", (event, l) => show(event, edgeText(l))).on("mouseleave", hide)
       .on("click", (event, l) => show(event, edgeText(l)));
     edge.append("title").text(edgeText);
+    // the legal role of each citation on the hop path, written on its line
+    const roleLabel = edge.filter((l) => l.onPath && l.role).append("text")
+      .attr("class", (l) => `edge-role role-${l.role}`).attr("data-role", (l) => l.role)
+      .attr("text-anchor", "middle").text((l) => l.role);
 
     // userSpaceOnUse: the arrow keeps its size on a thick (path) line
     svg.append("defs").append("marker").attr("id", "arrow").attr("viewBox", "0 -4 8 8").attr("refX", 18)
@@ -75,6 +81,7 @@ const HopGraph = (() => {
           sel.attr("x1", (l) => l.source.x).attr("y1", (l) => l.source.y)
             .attr("x2", (l) => l.target.x).attr("y2", (l) => l.target.y);
         }
+        roleLabel.attr("x", (l) => (l.source.x + l.target.x) / 2).attr("y", (l) => (l.source.y + l.target.y) / 2 - 4);
         node.attr("transform", (n) => `translate(${n.x},${n.y})`);
       });
     const center = byKey.get(data.center);

@@ -31,7 +31,7 @@ function renderEdges(graph, key, asOf) {
   const rows = graph.edges.filter((e) => e.source === key || e.target === key).map((e) => {
     const out = e.source === key, other = info.get(out ? e.target : e.source);
     const note = e.kind === "question" ? `${e.question || ""}${e.matched_question ? ` → ${e.matched_question}` : ""}`
-      : e.kind === "citation" ? (e.span || "") : "";
+      : e.kind === "citation" ? `${e.span || ""}${e.role ? ` (${e.role})` : ""}` : "";
     return el("tr", { "data-key": other.key },
       el("td", {}, out ? "out" : "in"), el("td", { class: `kind-${e.kind}` }, e.kind),
       el("td", {}, el("a", { href: passageUrl(other.key, { as_of: asOf }) }, `${other.law} ${other.label}`)),
@@ -68,10 +68,10 @@ async function realSteps(linked, graph, asOf) {
         const q = `?direction=both&kinds=${encodeURIComponent(s.kind)}${asOf ? `&as_of=${encodeURIComponent(asOf)}` : ""}`;
         const { neighbors } = await Hop.api(`/passages/${encodeURIComponent(s.from)}/neighbors${q}`);
         const n = neighbors.find((x) => x.key === s.to && x.kind === s.kind);
-        if (n) edge = { kind: n.kind, question: n.question };
+        if (n) edge = { kind: n.kind, question: n.question, role: n.role };
       } catch (_) { edge = undefined; }  // an unknown key, a kind that is no kind: not drawn
     }
-    if (edge) steps.push({ from: s.from, to: s.to, kind: edge.kind, question: edge.question || "" });
+    if (edge) steps.push({ from: s.from, to: s.to, kind: edge.kind, question: edge.question || "", role: edge.role || "" });
   }
   return steps;
 }

@@ -46,7 +46,7 @@ function hitRow(hit, p) {
       const steps = el("ol", { class: "path" });
       for (const s of hit.path) {
         steps.append(el("li", { class: `kind-${s.kind}` },
-          `${s.from} → ${s.to} (${s.kind}${s.direction === "in" ? ", backwards" : ""})`,
+          `${s.from} → ${s.to} (${s.kind}${s.role ? `: ${s.role}` : ""}${s.direction === "in" ? ", backwards" : ""})`,
           s.question ? el("span", { class: "question" }, ` ${s.question}`) : null));
       }
       const path = JSON.stringify(hit.path.map((s) => ({ from: s.from, to: s.to, kind: s.kind, question: s.question || null })));
