@@ -1,4 +1,4 @@
-"""Retrieval quality of an index on a query set: recall@k, MRR and nDCG@10 per search mode.
+"""Retrieval quality of an index on a query set: recall@k, complete@10, MRR and nDCG@10 per search mode.
 
 A query set is JSONL, one object per line:
 
@@ -14,6 +14,8 @@ every k-metric computed on a prefix of it):
     recall@k   |relevant ∩ top k| / |relevant|, computed per query, then averaged over the scored
                queries (macro average, the usual definition; a query with 3 relevant articles of
                which 2 are in the top 10 contributes 0.667)
+    complete@10  1 if every relevant passage is in the top 10, else 0; averaged (a question that
+               needs two articles is answered only when both are there: recall@10 gives it 0.5)
     MRR        1 / rank of the first relevant passage within the top max(ks), 0 if none; averaged
     nDCG@10    DCG = Σ_{rank r ≤ 10, relevant} 1 / log2(r + 1); ideal DCG puts min(|relevant|, 10)
                relevant passages at ranks 1..; nDCG = DCG / ideal DCG; averaged
@@ -41,8 +43,9 @@ Public API:
              progress=None, keep_rankings=False) -> EvalReport
     EvalReport.to_dict(), ModeResult
     format_table(report) -> str                         Markdown: modes × metrics, deltas vs dense
-    recall_at(ranked, relevant, k), reciprocal_rank(ranked, relevant, depth), ndcg_at(ranked, relevant, k)
-    MODES, DEFAULT_KS, NDCG_K
+    recall_at(ranked, relevant, k), complete_at(ranked, relevant, k), reciprocal_rank(ranked, relevant, depth),
+    ndcg_at(ranked, relevant, k)
+    MODES, DEFAULT_KS, NDCG_K, COMPLETE_K
 """
 
 from __future__ import annotations
@@ -68,16 +71,19 @@ __all__ = [
     "ModeResult",
     "format_table",
     "recall_at",
+    "complete_at",
     "reciprocal_rank",
     "ndcg_at",
     "MODES",
     "DEFAULT_KS",
     "NDCG_K",
+    "COMPLETE_K",
 ]
 
 MODES = ("dense", "questions", "hybrid", "bm25", "hop")
 DEFAULT_KS = (1, 5, 10, 20)
 NDCG_K = 10
+COMPLETE_K = 10
 _MAX_ERRORS = 5  # error messages kept per mode
 
 
@@ -164,6 +170,11 @@ def recall_at(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) 
     return len(rel.intersection(_dedupe(ranked)[:k])) / len(rel)
 
 
+def complete_at(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) -> float:
+    """1.0 if every one of `relevant` is among the first k of `ranked`, else 0.0."""
+    return 1.0 if recall_at(ranked, relevant, k) == 1.0 else 0.0
+
+
 def reciprocal_rank(ranked: Sequence[Hashable], relevant: Iterable[Hashable], depth: int | None = None) -> float:
     """1 / rank of the first relevant item within the first `depth` (all if None); 0 if none."""
     rel = set(relevant)
@@ -197,11 +208,14 @@ class ModeResult:
     failed: int = 0  # queries the index refused (scored 0)
     errors: list[str] = field(default_factory=list)
     per_query: list[dict] | None = None  # keep_rankings: {id, ranked keys, rr, ndcg, recall}
+    complete: float = 0.0  # mean complete@COMPLETE_K
 
     def metric(self, name: str) -> float:
-        """'recall@10', 'mrr' or 'ndcg@10'."""
+        """'recall@10', 'complete@10', 'mrr' or 'ndcg@10'."""
         if name == "mrr":
             return self.mrr
+        if name == f"complete@{COMPLETE_K}":
+            return self.complete
         if name == f"ndcg@{NDCG_K}":
             return self.ndcg
         if name.startswith("recall@"):
@@ -213,6 +227,7 @@ class ModeResult:
             "mode": self.mode,
             "queries": self.queries,
             "recall": {str(k): round(v, 6) for k, v in self.recall.items()},
+            f"complete@{COMPLETE_K}": round(self.complete, 6),
             "mrr": round(self.mrr, 6),
             f"ndcg@{NDCG_K}": round(self.ndcg, 6),
             "seconds": round(self.seconds, 3),
@@ -240,7 +255,7 @@ class EvalReport:
     index: dict  # generation, embedder, passages, vectors, pseudo-queries, edges
 
     def metrics(self) -> list[str]:
-        return [f"recall@{k}" for k in self.ks] + ["mrr", f"ndcg@{NDCG_K}"]
+        return [f"recall@{k}" for k in self.ks] + [f"complete@{COMPLETE_K}", "mrr", f"ndcg@{NDCG_K}"]
 
     def delta(self, mode: str, metric: str, baseline: str = "dense") -> float | None:
         if mode not in self.modes or baseline not in self.modes:
@@ -273,7 +288,11 @@ class EvalReport:
 def format_table(report: EvalReport) -> str:
     """A Markdown table, one row per mode; other modes' cells carry their difference to dense."""
     metrics = report.metrics()
-    names = {f"recall@{k}": f"R@{k}" for k in report.ks} | {"mrr": "MRR", f"ndcg@{NDCG_K}": f"nDCG@{NDCG_K}"}
+    names = {f"recall@{k}": f"R@{k}" for k in report.ks} | {
+        f"complete@{COMPLETE_K}": f"C@{COMPLETE_K}",
+        "mrr": "MRR",
+        f"ndcg@{NDCG_K}": f"nDCG@{NDCG_K}",
+    }
     lines = [
         "| mode | " + " | ".join(names[m] for m in metrics) + " | s | q/s |",
         "|---|" + "---:|" * (len(metrics) + 2),
@@ -392,7 +411,7 @@ def evaluate(
                 run(mode, scored[0][0].question)
         progress(stage, 0, len(scored))
         sums = {k: 0.0 for k in ks}
-        rr_sum = ndcg_sum = 0.0
+        rr_sum = ndcg_sum = complete_sum = 0.0
         failed = 0
         errors: list[str] = []
         per_query: list[dict] | None = [] if keep_rankings else None
@@ -413,6 +432,7 @@ def evaluate(
                 sums[k] += recalls[k]
             rr_sum += rr
             ndcg_sum += nd
+            complete_sum += complete_at(ranked, rel, COMPLETE_K)
             if per_query is not None:
                 per_query.append(
                     {
@@ -438,6 +458,7 @@ def evaluate(
             failed=failed,
             errors=errors,
             per_query=per_query,
+            complete=complete_sum / n if n else 0.0,
         )
     return EvalReport(
         ks=ks,

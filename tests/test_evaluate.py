@@ -184,8 +184,8 @@ def test_evaluate_averages_per_query_and_counts_missing():
     assert d["index"]["edges"] == {"question": 0, "citation": 0, "structural": 0}
     json.dumps(d)
     table = format_table(r)
-    assert table.splitlines()[0] == "| mode | R@1 | R@2 | R@20 | MRR | nDCG@10 | s | q/s |"
-    assert "| dense | 0.250 | 0.500 | 0.500 | 0.375 |" in table
+    assert table.splitlines()[0] == "| mode | R@1 | R@2 | R@20 | C@10 | MRR | nDCG@10 | s | q/s |"
+    assert "| dense | 0.250 | 0.500 | 0.500 | 0.500 | 0.375 |" in table
     assert "| hop (n_hop=2) | 0.250 (+0.000) |" in table
     assert "4 of 5 queries scored; 1 skipped" in table and "3 relevant items missing" in table
     assert "refused queries (scored 0): dense 1, hop 1" in table
@@ -266,3 +266,11 @@ def test_dev_test_split_is_fixed_disjoint_and_covers_all():
     assert split_queries(qs, "all") == qs
     with pytest.raises(ValueError, match="unknown split"):
         split_queries(qs, "train")
+
+
+def test_complete_answer_needs_every_relevant_article_in_the_top_k():
+    from indexer.evaluate import complete_at
+
+    assert complete_at([1, 2, 3], {1, 3}, 3) == 1.0
+    assert complete_at([1, 2, 3], {1, 3}, 2) == 0.0 and recall_at([1, 2, 3], {1, 3}, 2) == 0.5
+    assert complete_at([1, 1, 2], {1, 2}, 2) == 1.0          # a repeat counts once, in its first place
