@@ -729,10 +729,12 @@ class Retriever:
         # article that punishes a breach of a relevant duty is as relevant as hop_role_weight says)
         passed: dict[int, float] = {}
 
-        def sim(pid: int) -> float:
+        def own_sim(pid: int) -> float:
             row = st.row_of.get(pid)
-            own = float(fused[row]) / top_rrf if row is not None else 0.0
-            return max(own, passed.get(pid, 0.0))
+            return float(fused[row]) / top_rrf if row is not None else 0.0
+
+        def sim(pid: int) -> float:
+            return max(own_sim(pid), passed.get(pid, 0.0))
 
         # a query naming a hundred articles must not make a hundred entries: k in all
         cited = self.cited_articles(st, text, allowed)[:k]
@@ -751,7 +753,7 @@ class Retriever:
             if not frontier:
                 break
             expanded.update(frontier)
-            options = {v: self._hop_options(st, qv, v, sim, allowed) for v in frontier}
+            options = {v: self._hop_options(st, qv, v, sim, own_sim(v), allowed) for v in frontier}
             picks = {v: self._choose_similarity(opts) for v, opts in options.items()}
             if llm is not None:
                 picks.update(self._choose_llm(st, text, llm, frontier, options, picks, judged, spent))
@@ -795,13 +797,17 @@ class Retriever:
             deadline_hit=spent.deadline_hit,
         )
 
-    def _hop_options(self, st: State, qv: np.ndarray, v: int, sim, allowed: set[int] | None) -> list[_Option]:
+    def _hop_options(
+        self, st: State, qv: np.ndarray, v: int, sim, v_own: float, allowed: set[int] | None
+    ) -> list[_Option]:
         """Where the walk may go from v, best first: its out-edges, and the citation and structural
         edges into v taken backwards (the penalty or exception article that cites v). One option
-        per target: its SIM, tie-broken by the question's cosine to the query."""
+        per target: its SIM, tie-broken by the question's cosine to the query. Over a citation with
+        a legal role, the target's SIM is at least hop_role_weight × v's own SIM (only what v holds
+        of its own passes: a penalty article reached so does not lift the other duties it punishes)."""
         best: dict[int, _Option] = {}
         role_weight = self.settings.hop_role_weight
-        passing = role_weight * sim(v)
+        passing = role_weight * v_own
 
         def consider(t: int, pos: int, direction: str, kind: str, q: int) -> None:
             if t == v or t not in st.info or (allowed is not None and t not in allowed):
