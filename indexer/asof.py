@@ -18,18 +18,16 @@ import datetime as dt
 from collections import defaultdict
 
 import numpy as np
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.cache import EmbeddingCache
-from storage.models import ObservationRow
 from storage.vectors import VectorIndex
 
 from .derived import SETS, Derived
 from .embedders.base import Fingerprint
-from .errors import IndexStateError, QueryError
+from .errors import IndexStateError
 from .graph import edge_table
-from .history import Version, state_at
+from .history import Version, require_history, state_at
 from .lexical import Lexicon, build_lexicon, lexical_text
 from .passages import Document, Library, Passage
 from .vectorsets import VectorSet
@@ -72,14 +70,8 @@ def dated_derived(
 ) -> tuple[Derived, list[tuple]]:
     from .citations import resolve_citations
 
+    require_history(s, when)
     versions = state_at(s, when)
-    if not versions:
-        first = s.scalar(select(func.min(ObservationRow.as_of)))
-        raise QueryError(
-            f"the index knows no article in force on {when.isoformat()}: its history starts on {first}"
-            if first
-            else "this index has no history yet: build a library first"
-        )
     ids = {key: v.version_id for key, v in versions.items()}
     live = {v.version_id: v.embed_hash for v in versions.values() if v.embed_hash is not None}
     vectors = cache.get_many(fp.id, sorted(set(live.values())))

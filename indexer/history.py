@@ -23,6 +23,7 @@ Public API:
     history(session, key) -> list[Version]
     state_at(session, as_of) -> {key: Version}   the articles in force on that date (repealed ones too)
     diff(session, date_from, date_to, law=None) -> dict   added, changed, removed, renamed
+    require_history(session, when)        QueryError for a date before the history starts (or none)
     history_of(db, key), diff_of(db, date_from, date_to, law), version_of(db, key, as_of)   the same
                                          for the facade, as JSON-ready dicts, in their own transaction
                                          (history_of: each later version with `changes`, its diff)
@@ -331,11 +332,24 @@ def _inline_diff(old: str, new: str) -> str:
     return "".join(marks[op].format(text) for op, text in diff_segments(old, new))
 
 
+def require_history(s: Session, when: dt.date) -> None:
+    """QueryError unless the index's history reaches back to `when`: before its first observation
+    the index knows nothing in force (not "no article"), and says so, for as-of queries and diffs alike."""
+    first = s.scalar(select(func.min(ObservationRow.as_of)))
+    if first is None:
+        raise QueryError("this index has no history yet: build a library first")
+    if when < first:
+        raise QueryError(f"the index knows no article in force on {when.isoformat()}: its history starts on {first}")
+
+
 def diff(s: Session, date_from: dt.date, date_to: dt.date, law: str | None = None) -> dict:
     """What changed between two dates: articles added (no version before), changed (another
     text, with a text diff; `repealed` when it became （刪除）), removed (no version after: gone from
     the law's file), relabeled (same text, the law renamed or the article renumbered), and the
-    renamed laws. `law`: a law name (either date's) or pcode."""
+    renamed laws. `law`: a law name (either date's) or pcode. A date before the history starts
+    is a QueryError (everything would count as added)."""
+    for when in (date_from, date_to):
+        require_history(s, when)
     before, after = state_at(s, date_from), state_at(s, date_to)
 
     def wanted(*vs: Version | None) -> bool:

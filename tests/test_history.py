@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from indexer.cli import app
+from indexer.errors import QueryError
 from indexer.index import Index
 from indexer.settings import Settings
 
@@ -76,8 +77,12 @@ def test_diff_of_two_dates_and_at_interval_edges(tmp_path, toy_libs):
         assert not amended["repealed"] and (repealed["key"], repealed["repealed"]) == ("T0000001:3", True)
         assert idx.diff("2022-12-31", "2023-01-01")["counts"]["changed"] == 2     # the day it changed
         assert idx.diff("2023-01-01", "2030-01-01")["counts"] == {"added": 0, "changed": 0, "removed": 0, "relabeled": 0}
-        before = idx.diff("2019-12-31", "2020-01-01")                            # the first day it is known
-        assert before["counts"]["added"] == 3
+        # before the history starts the index knows nothing in force: refused, as search --as-of is
+        with pytest.raises(QueryError, match="history starts on 2020-01-01"):
+            idx.diff("2019-12-31", "2020-01-01")
+        with pytest.raises(QueryError, match="history starts on 2020-01-01"):
+            idx.search("工時", as_of="2019-12-31")
+        assert idx.diff("2020-01-01", "2020-01-02")["counts"]["added"] == 0     # the first day it is known
         assert idx.diff("2020-06-01", "2023-01-01", law="T9999999")["counts"]["changed"] == 0
 
 
