@@ -253,7 +253,7 @@ class Builder:
             )
             report.citations_unresolved = cites
         else:
-            last = last_report(self.db)
+            last = last_report(self.db, current=True)
             report.citations_unresolved = last.get("citations_unresolved", 0) if last else 0
             with self.db.session() as s:  # what the next build compares before parsing
                 self.db.set_meta(s, "library_files", files)

@@ -147,6 +147,13 @@ class _Progress:
 
 
 def _print_report(r: dict) -> None:
+    if r.get("history_only"):
+        typer.echo(
+            f"history only: {r['passages']} passages of {r['as_of']} joined the history "
+            f"({r['embedded']} texts embedded, {r['cache_hits']} cache hits, {r['seconds']:.2f} s); "
+            f"the index as now (generation {r['generation']}) is unchanged"
+        )
+        return
     typer.echo(
         f"generation {r['generation']}: {r['documents']} documents, {r['passages']} passages "
         f"({r['repealed']} repealed, not embedded) with {r['embedder']}"

@@ -139,7 +139,7 @@ def unchanged_build(
     build. None otherwise."""
     timer = timer or StageTimer()
     stored = stored_fingerprint(db)
-    last = last_report(db)
+    last = last_report(db, current=True)
     if (
         stored is None
         or last is None

@@ -226,14 +226,17 @@ def _check_llm(name: str, settings: Settings) -> None:
 
 
 def _confine(raw: str, roots: list[Path], what: str = "library") -> Path:
-    """The path, with symlinks and .. resolved, if it lies inside a root; else 403. `~` is refused,
+    """The path, with symlinks and .. resolved, if it lies inside a root; else 403. A relative path
+    is looked for in each root in turn. `~` is refused,
     not expanded (what the check confines must be what is read), and the answer never says what a
     path resolved to (that would let a client map the server's files)."""
     if raw.startswith("~"):
         raise HTTPException(400, f"{what} {raw!r}: `~` is not expanded over HTTP; give a path inside a library root")
     path = Path(raw)
     if not path.is_absolute():
-        path = roots[0] / path
+        # a relative path names something inside a root: the first root that holds it (else the
+        # first root, where it then does not exist); one that climbs out is refused below
+        path = next((root / path for root in roots if (root / path).exists()), roots[0] / path)
     try:
         resolved = path.resolve()
     except (OSError, ValueError, RuntimeError):

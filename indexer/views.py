@@ -5,7 +5,7 @@ Public API:
     passage_view(db, ref) -> dict | None          ref: passage id (int) or key (str)
     graph_view(db, edges) -> networkx.MultiDiGraph
     edge_counts(db) -> {kind: count}
-    last_report(db) -> dict | None
+    last_report(db, current=False) -> dict | None   current: passing over history-only builds
     table_counts(db) -> dict                      laws, passages, embedded, cached embeddings, questions
     stats_view(db, home, vectors, snapshot, repairs) -> dict   what `hoprag stats` shows
     stored_fingerprint(db) -> Fingerprint | None  the embedder the index's vectors were made with
@@ -110,10 +110,14 @@ def edge_counts(db: Database) -> dict[str, int]:
     return {k: int(counts.get(k, 0)) for k in EDGE_KINDS}
 
 
-def last_report(db: Database) -> dict | None:
+def last_report(db: Database, current: bool = False) -> dict | None:
+    """The newest build's report; `current`: the newest that made or kept the index as it is now,
+    passing over history-only builds (an older library's versions joined the history, nothing else)."""
     with db.session() as s:
-        last = s.scalar(select(BuildRow).order_by(BuildRow.id.desc()).limit(1))
-        return last.report if last else None
+        for row in s.scalars(select(BuildRow).order_by(BuildRow.id.desc()).execution_options(yield_per=16)):
+            if not (current and (row.report or {}).get("history_only")):
+                return row.report
+        return None
 
 
 def table_counts(db: Database) -> dict[str, Any]:

@@ -42,6 +42,23 @@ def test_builds_date_themselves_and_arrive_in_any_order(tmp_path, toy_libs):
         assert idx.passage("T0000001:2")["law"] == "勞動工時法"
 
 
+def test_a_noop_build_after_a_history_only_one_reports_the_index_as_now(tmp_path, toy_libs):
+    """A no-op build reported the history-only build before it (the older library, its passage
+    count) as if it were the index; a history-only build now says what it is in its text output."""
+    old, new = toy_libs
+    home = tmp_path / "h"
+    now, past = _build(home, new, old)
+    assert past.history_only and past.passages != now.passages
+    with Index(home) as idx:
+        again = idx.build(new)
+    assert again.unchanged == now.passages and (again.passages, again.documents) == (now.passages, now.documents)
+    assert (again.library, again.as_of, again.history_only) == (now.library, "2023-01-01", False)
+    result = CliRunner().invoke(app, ["build", str(old), "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"history only: {past.passages} passages of 2020-01-01 joined the history")
+    assert "the index as now (generation 1) is unchanged" in result.output
+
+
 def test_history_intervals_repeal_and_rename(tmp_path, toy_libs):
     old, new = toy_libs
     _build(tmp_path / "h", new, old)

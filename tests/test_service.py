@@ -618,6 +618,27 @@ def test_fifo_in_a_library_root_does_not_block_the_service(env, tmp_path):
         assert any("x.json (not a regular file" in s for s in state["report"]["skipped_files"])
 
 
+def test_a_relative_library_is_found_in_whichever_root_holds_it(tmp_path):
+    """Issue 24, item 9: a relative path was read against the first root only, and a library in the
+    second root got 403 "outside the library roots". Now each root is tried in turn; climbing out
+    of them is still refused, and a name no root holds is 400."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    write_law(second / "lib", "T0000001", "測試法", {"1": "本法為測試而定。", "2": "違反第一條者，處罰鍰。"})
+    settings = Settings(home=tmp_path / "home")
+    with LiveServer(create_app(settings, library_roots=[first, second])) as server, server.client() as c:
+        assert c.post("/builds", json={"library": "../second/../../x"}).status_code == 403
+        r = c.post("/builds", json={"library": "nowhere"})
+        assert r.status_code == 400 and "no such file or folder" in r.json()["detail"]
+        r = c.post("/builds", json={"library": "lib", "embedder": "use-multilingual"})
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 120
+        while (state := c.get(f"/builds/{r.json()['id']}").json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.1)
+        assert state["status"] == "committed" and state["report"]["passages"] == 2, state
+
+
 def test_serving_sizes_the_native_thread_pools():
     """`hoprag serve` runs FAISS's OpenMP pool and numpy's BLAS at serve_threads, not every core."""
     import faiss  # noqa: F401  (loads its OpenMP runtime, so that there is a pool to size)
