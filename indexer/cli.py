@@ -366,6 +366,8 @@ def neighbors(
             arrow = "→" if r["direction"] == "out" else "←"
             typer.echo(
                 f"{arrow} {r['law']} {r['label']} [{r['key']}]  {r['kind']} {r['score']:.3f}"
+                + (f" {r['role']}" if r.get("role") else "")
+                + (f"  「{r['span']}」" if r.get("span") else "")
                 + (f"  ↳ {r['question']}" if r.get("question") else "")
             )
 

@@ -37,7 +37,7 @@ from storage.lock import AdvisoryLock, WriterLock, writer_lock
 from . import history
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
-from .neighbourhood import neighbourhood
+from .neighbourhood import add_neighbor_spans, neighbourhood
 from .passages import Library
 from .report import BuildReport, ProgressFn, unchanged_library
 from .settings import Settings
@@ -191,9 +191,13 @@ class Index:
         return self.retriever.hop_search(text, k=k, n_hop=n_hop, mode=mode, **kw)
 
     def neighbors(self, passage: int | str, direction: str = "out", kinds: Any = None, as_of: Any = None) -> list[dict]:
-        """The passages one edge away (out, in or both), with the edge's kind and questions;
+        """The passages one edge away (out, in or both), with the edge's kind, questions, legal role
+        and, for a citation, its `span` as written (today's texts: none as of a date);
         `as_of`: among the articles in force on that date (passage by key)."""
-        return self.retriever.neighbors(passage, direction=direction, kinds=kinds, as_of=as_of)
+        found = self.retriever.neighbors(passage, direction=direction, kinds=kinds, as_of=as_of)
+        if as_of is None and found:
+            add_neighbor_spans(self.db, self.retriever.passage_brief(passage)["key"], found)
+        return found
 
     def neighbourhood(self, ref: int | str, hops: int = 2, limit: int = 60, as_of: Any = None) -> dict:
         """Passages up to `hops` edges away and the edges among them, to draw; KeyError if unknown."""

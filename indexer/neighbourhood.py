@@ -6,6 +6,7 @@ Public API:
         {"center": key, "hops": n, "truncated": bool,
          "nodes": [{key, law, label, article, hop}],                       the center first (hop 0)
          "edges": [{source, target, kind, score, question?, matched_question?, span?, role?}]}
+    add_neighbor_spans(db, center_key, neighbors)   the citation as written on each citation neighbour
 
 Every passage one edge away is drawn before any two away, and the strongest edges first within a
 ring, so a truncated picture (over `limit` nodes: a definitions article cited by hundreds) still
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from storage.db import Database
 from storage.models import EdgeRow, PassageRow
 
-__all__ = ["neighbourhood"]
+__all__ = ["neighbourhood", "add_neighbor_spans"]
 
 
 def neighbourhood(
@@ -76,6 +77,20 @@ def neighbourhood(
         "nodes": list(nodes.values()),
         "edges": drawn,
     }
+
+
+def add_neighbor_spans(db: Database, center: str, neighbors: list[dict]) -> None:
+    """Each citation neighbour of `center` gets the citation as written (`span`), in place."""
+    edges = [
+        {"source": center, "target": n["key"], "kind": n["kind"]}
+        if n["direction"] == "out"
+        else {"source": n["key"], "target": center, "kind": n["kind"]}
+        for n in neighbors
+    ]
+    _add_spans(db, edges)
+    for n, e in zip(neighbors, edges):
+        if "span" in e:
+            n["span"] = e["span"]
 
 
 def _add_spans(db: Database, edges: list[dict]) -> None:

@@ -95,6 +95,11 @@ def test_neighbors_follow_citations(idx):
     assert all(n["kind"] == "citation" and n["direction"] == "out" for n in out)
     incoming = idx.neighbors("N0030001:32", direction="in", kinds=["citation"])
     assert "N0030001:24" in [n["key"] for n in incoming]
+    # every citation neighbour says how it was cited, and with what role where the text says one
+    by_key = {n["key"]: n for n in incoming}
+    assert by_key["N0030001:24"]["span"] == "第三十二條第四項" and "role" not in by_key["N0030001:24"]
+    assert (by_key["N0030001:79"]["span"], by_key["N0030001:79"]["role"]) == ("第三十二條", "punishes")
+    assert all(n["span"] for n in incoming)
     parent = idx.neighbors("N0030001:85", direction="in")       # the 施行細則 is made under 第85條
     assert any(n["key"].startswith("N0030002:") for n in parent)
     with pytest.raises(KeyError):

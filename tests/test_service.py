@@ -155,6 +155,7 @@ def test_neighbors_include_citation_edges(client):
     assert r.status_code == 200
     incoming = r.json()["neighbors"]
     assert "N0030001:32-1" in {n["key"] for n in incoming}          # 32-1 cites 第二十四條
+    assert {n["key"]: n["span"] for n in incoming}["N0030001:32-1"] == "第二十四條"
     assert all((n["direction"], n["kind"]) == ("in", "citation") for n in incoming)
     out = client.get("/passages/N0030001:32-1/neighbors", params={"direction": "out"}).json()["neighbors"]
     assert "N0030001:24" in {n["key"] for n in out}
