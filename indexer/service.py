@@ -88,6 +88,7 @@ class ServiceConfigError(ValueError):
 
 class Error(BaseModel):
     detail: str
+    error: str | None = Field(None, description="the index's exception class (QueryError, IndexBusy, ...)")
 
 
 class ValidationProblem(BaseModel):
@@ -433,7 +434,8 @@ async def _cancel_on_disconnect(request: Request, cancel: threading.Event) -> No
 def _add_error_handlers(app: FastAPI) -> None:
     def answer(status: int):
         async def handle(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=status)
+            # the class, for clients that raise what the index raised (indexer.client)
+            return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
 
         return handle
 

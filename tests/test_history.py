@@ -195,7 +195,7 @@ def test_http_as_of_history_and_diff(tmp_path, toy_libs):
     from indexer.service import create_app
     from indexer.settings import Settings
 
-    from .test_service import LiveServer
+    from .live import LiveServer
 
     old, new = toy_libs
     home = tmp_path / "h"
@@ -250,7 +250,7 @@ def test_a_build_dated_in_the_future_is_refused_and_cannot_freeze_the_index(tmp_
     from indexer.service import create_app
     from storage.models import ObservationRow
 
-    from .test_service import LiveServer
+    from .live import LiveServer
     old, new = toy_libs
     home = tmp_path / "h"
     _build(home, old)

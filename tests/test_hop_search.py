@@ -354,7 +354,7 @@ def test_llm_all_failed_is_an_error(idx, fake, llm, monkeypatch):
 def test_service_reports_llm_calls(idx, fake, llm):
     from indexer.service import create_app
 
-    from .test_service import LiveServer
+    from .live import LiveServer
     settings = Settings(home=idx.home, llm_base_url=fake.url, llm_max_retries=1, hop_max_llm_calls=2)
     with LiveServer(create_app(settings)) as server, server.client() as c:
         body = {"query": OVERTIME, "k": 5, "n_hop": 2}
@@ -401,7 +401,7 @@ def test_llm_hop_answers_within_its_deadline(idx, endpoint):
     from indexer.service import create_app
 
     from .fakes.openai_server import FakeOpenAI
-    from .test_service import LiveServer
+    from .live import LiveServer
     with FakeOpenAI() as upstream:
         upstream.push(*[Fault.status(503) if endpoint == "503" else Fault.hang(120)] * 500)
         url = _closed_url() if endpoint == "closed" else upstream.url
@@ -431,7 +431,7 @@ def test_llm_hop_stops_when_its_client_goes_away(idx):
     from indexer.service import create_app
 
     from .fakes.openai_server import FakeOpenAI
-    from .test_service import LiveServer
+    from .live import LiveServer
     with FakeOpenAI() as upstream:
         upstream.responder = lambda prompt, system, schema: {"helpful": [0]}
         upstream.push(*[Fault.hang(120)] * 4)                  # the first walk's calls (hop_max_llm_calls)

@@ -14,7 +14,7 @@ from indexer.service import create_app
 from indexer.settings import Settings
 
 from .conftest import DATA, requires_data, write_law
-from .test_service import LiveServer, _wait_job
+from .live import LiveServer, wait_job
 
 ARTICLES = {"1": "雇主應給付工資。", "2": "勞工延長工作時間者，雇主應加給工資。"}
 NESTED = "[" * 5000 + "]" * 5000          # past Python's recursion limit when parsed
@@ -54,7 +54,7 @@ def test_http_no_500_on_symlink_loops_nested_json_and_huge_numbers(tmp_path, roo
         for lib, says in (("nested", "nested too deeply"), ("bigint", "digits")):
             r = c.post("/builds", json={"library": str(roots / lib)})      # read by the build, not here
             assert r.status_code == 202, (lib, r.text)
-            job = _wait_job(c, r.json()["id"])
+            job = wait_job(c, r.json()["id"])
             assert job["status"] == "failed" and says in job["error"], (lib, job)
             assert str(tmp_path) not in job["error"].replace(str(roots / lib), "")
 
@@ -109,7 +109,7 @@ def test_http_st_model_is_a_hub_id_never_a_folder_of_the_server(tmp_path, roots,
         for name in ("evil/mini", "evil/none"):
             r = c.post("/builds", json={"library": str(roots / "good"), "embedder": f"st:{name}"})
             assert r.status_code == 202, r.text
-            job = _wait_job(c, r.json()["id"])
+            job = wait_job(c, r.json()["id"])
             assert job["status"] == "failed", job
             errors[name] = job["error"].replace(name, "NAME").replace(name.split("/")[-1], "LAST")
     assert errors["evil/mini"] == errors["evil/none"]      # no oracle: the folder's existence is not told
@@ -153,7 +153,7 @@ def test_a_pdf_bomb_is_refused_fast_by_the_build_never_in_a_request(tmp_path, ro
         assert r.status_code == 202 and time.monotonic() - t0 < 1.0, r.text
         busy = c.post("/builds", json={"library": str(roots / "bomb")})
         assert busy.status_code == 409 and time.monotonic() - t0 < 2.0, busy.text
-        job = _wait_job(c, r.json()["id"])
+        job = wait_job(c, r.json()["id"])
         assert job["status"] == "failed" and "law.pdf" in job["error"], job
         assert "HOPRAG_PDF_MAX_STREAM_MB" in job["error"] and time.monotonic() - t0 < 20
 

@@ -15,46 +15,19 @@ from collections import Counter
 
 import httpx
 import pytest
-import uvicorn
 
 from indexer.index import Index
 from indexer.service import ServiceConfigError, _is_loopback, create_app, limit_native_threads, run
 from indexer.settings import Settings
 
 from .conftest import LAWS_2024, requires_data, write_law
+from .live import LiveServer, wait_job
 
 pytestmark = requires_data
 
 LAWS = ("N0030001", "N0030002", "J0070017")
 NEW_PCODE, NEW_LAW = "Z9990001", "測試服務法"
 KEY = "s3cret-key"
-
-
-class LiveServer:
-    """uvicorn on 127.0.0.1 and a port the OS picks, in a daemon thread."""
-
-    def __init__(self, app):
-        self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                   timeout_graceful_shutdown=5))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-
-    def client(self, **kw) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=120, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -320,16 +293,6 @@ def test_an_unexpected_error_is_a_500_without_traceback(live, client, monkeypatc
     assert client.get("/stats").status_code == 200        # the keep-alive connection survived
 
 
-def _wait_job(client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/builds/{job_id}").json()
-        if job["status"] in ("committed", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"build {job_id} did not finish: {job}")
-
-
 def test_one_build_at_a_time_and_failures_are_reported(client, live, env, monkeypatch):
     """The queue's rules, with the build replaced in the thread worker (a process could not see
     the replacement); test_build_process runs the real one in its process."""
@@ -364,7 +327,7 @@ def test_one_build_at_a_time_and_failures_are_reported(client, live, env, monkey
     running = client.get(f"/builds/{first['id']}").json()
     assert (running["status"], running["done"], running["total"]) == ("running", 1, 2)
     gate.set()
-    done = _wait_job(client, first["id"])
+    done = wait_job(client, first["id"])
     assert done["status"] == "committed" and done["finished_at"]
     assert done["report"]["library"] == str(env["lib"].resolve()) and dates == ["2024-09-30"]
 
@@ -372,7 +335,7 @@ def test_one_build_at_a_time_and_failures_are_reported(client, live, env, monkey
         raise LibraryError(str(library), "the disk ate it")
 
     monkeypatch.setattr(jobs, "run_build", broken)
-    failed = _wait_job(client, client.post("/builds", json={"library": "laws"}).json()["id"])
+    failed = wait_job(client, client.post("/builds", json={"library": "laws"}).json()["id"])
     assert failed["status"] == "failed" and "the disk ate it" in failed["error"] and failed["report"] is None
 
 

@@ -25,7 +25,7 @@ from indexer.settings import Settings
 from indexer.web.browser import chromium_path, launch
 
 from .conftest import LAWS_2022, LAWS_2024, WALK_MECHANICS, requires_data, write_law
-from .test_service import LiveServer
+from .live import LiveServer
 
 CHROMIUM = chromium_path()
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e .[test])")
