@@ -13,7 +13,8 @@ Two query sets, each split once into a dev half and a test half by query id
            questions: the question channel and question edges are absent there).
 
 Configurations: dense, bm25, hybrid without the question channel, hybrid with it (stard2), hop
-similarity at the defaults (roles weigh nothing), and hop with citation roles, its
+similarity at the defaults (roles weigh nothing), hop with citation roles (and the same walk with
+roles off, to tell what the roles add from what the other chosen knobs do), its
 hop_role_weight × hop_min_sim × n_hop chosen on the pooled dev halves by complete@10, then
 recall@10, then MRR, among settings that keep STARD's single-article dev MRR within MRR_GUARD of the
 default hop's. Reported on the test halves: recall@10, complete@10 (every relevant article in the
@@ -176,6 +177,8 @@ def main(argv: list[str] | None = None) -> dict:
             "hybrid + questions": ("hybrid", {}, {}),
             "hop similarity": ("hop", {}, {"n_hop": 2}),
             "hop roles": ("hop", role_settings, {"n_hop": tuned["n_hop"]}),
+            # the same walk with roles weighing nothing: what the roles themselves add
+            "hop roles off": ("hop", role_settings | {"hop_role_weight": 0.0}, {"n_hop": tuned["n_hop"]}),
         }
         test: dict = {}
         for name in ("stard2", "tw2"):
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
         test["stard1"] = {
             label: run("stard1", "test", how, s, **kw)
             for label, (how, s, kw) in configs.items()
-            if label in ("hybrid + questions", "hop similarity", "hop roles")
+            if label in ("hybrid + questions", "hop similarity", "hop roles", "hop roles off")
         }
         result["test"] = test
         result["headroom"] = {}
