@@ -49,10 +49,23 @@ app = typer.Typer(
 )
 
 
+_config: Path | None = None  # --config of this invocation
+
+
 @app.callback()
-def _setup() -> None:
+def _setup(
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        envvar="HOPRAG_CONFIG",
+        help="a TOML file of settings (names as HOPRAG_*, lower case) [default: <home>/hoprag.toml, "
+        "else [tool.hoprag] in ./pyproject.toml]; options and HOPRAG_* variables win over it",
+    ),
+) -> None:
     # configured when a command runs, not when the module is imported (a library user's logging is theirs)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    global _config
+    _config = config  # every invocation sets it (CliRunner runs many in one process)
 
 
 HomeOpt = typer.Option(None, "--home", envvar="HOPRAG_HOME", help="index folder [default: ./.hoprag]")
@@ -77,13 +90,14 @@ def _settings(home: Path | None = None, **overrides) -> Settings:
     """The one way the CLI makes its Settings: a bad HOPRAG_* value is one `error:` line."""
     from pydantic import ValidationError
 
-    from .settings import Settings
+    from .settings import ConfigFileError, Settings
 
     try:
-        base: dict[str, Any] = {"home": home} if home is not None else {}
-        return Settings(**base, **overrides)
+        return Settings.load(home, _config, **overrides)
+    except ConfigFileError as exc:
+        _fail(str(exc))
     except ValidationError as exc:
-        _fail(f"invalid HOPRAG_* setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        _fail(f"invalid setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
 
 
 @contextmanager
@@ -513,6 +527,26 @@ def stats(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
             typer.echo(f"  library: {s['library']}")
 
     _emit(s, as_json, human)
+
+
+@app.command("config")
+def config_cmd(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """The effective settings and where each value came from: argument, environment, config file, default."""
+    from .settings import ConfigFileError, setting_sources
+
+    try:
+        rows = setting_sources(home, _config)
+    except ConfigFileError as exc:
+        _fail(str(exc))
+
+    def human(rows):
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            typer.echo(
+                f"{r['name']:<{width}}  {json.dumps(r['value'], ensure_ascii=False, default=str)}  [{r['source']}]"
+            )
+
+    _emit(rows, as_json, human)
 
 
 @app.command()

@@ -55,7 +55,8 @@ __all__ = ["Index", "EmbedderMismatch", "IndexStateError", "IndexBusy"]
 
 class Index:
     def __init__(self, home: str | Path | None = None, settings: Settings | None = None, *, create: bool = True):
-        settings = settings or Settings()
+        # without Settings: arguments > environment > the home's hoprag.toml (or $HOPRAG_CONFIG) > defaults
+        settings = settings or Settings.load(home)
         if home is not None:
             settings = settings.model_copy(update={"home": Path(home)})
         self.settings = settings

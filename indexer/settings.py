@@ -1,19 +1,38 @@
-"""All configuration in one typed object, read from HOPRAG_* environment variables.
+"""All configuration in one typed object: arguments, HOPRAG_* environment variables, a TOML file.
 
 Public API:
     Settings                    pydantic-settings model; Settings(home=...) overrides per call
+    Settings.load(home=None, config=None, **overrides) -> Settings
+                                arguments > environment > config file > defaults; the file is
+                                `config`, else $HOPRAG_CONFIG, else <home>/hoprag.toml, else
+                                [tool.hoprag] of ./pyproject.toml (whichever exists first)
     Settings.database_url_for() the SQLAlchemy URL (default: SQLite inside the home folder)
+    config_file(home=None, config=None) -> (Path, table) | None     the file Settings.load reads
+    setting_sources(home=None, config=None, **overrides) -> [{name, value, source}]
+                                every setting and where its value came from (for `hoprag config`)
+    ConfigFileError             a config file that cannot be read, or names an unknown setting
 """
 
 from __future__ import annotations
 
+import os
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import tomllib
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "ConfigFileError", "config_file", "setting_sources", "CONFIG_NAME"]
+
+CONFIG_NAME = "hoprag.toml"
+# what Settings.load hands to the sources of the Settings it makes (pydantic-settings asks the class)
+_file_values: ContextVar[dict[str, Any] | None] = ContextVar("hoprag_file_values", default=None)
+
+
+class ConfigFileError(ValueError):
+    """A config file that cannot be read or names an unknown setting; the message names the file."""
 
 
 class Settings(BaseSettings):
@@ -177,3 +196,100 @@ class Settings(BaseSettings):
 
     def database_url_for(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.home).resolve() / 'index.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # first wins: arguments, then the environment, then the config file Settings.load read
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=_file_values.get() or {}))
+
+    @classmethod
+    def load(cls, home: str | Path | None = None, config: str | Path | None = None, **overrides: Any) -> Settings:
+        """Settings from arguments > environment > config file > defaults (see config_file)."""
+        values = _read_config(config_file(home, config))
+        token = _file_values.set(values)
+        given: dict[str, Any] = {"home": Path(home)} if home is not None else {}
+        try:
+            return cls(**given, **overrides)
+        finally:
+            _file_values.reset(token)
+
+
+# Keys belong in the environment, not in a file that is copied, committed or shown
+_SECRETS = {name for name, f in Settings.model_fields.items() if f.annotation in (SecretStr, SecretStr | None)}
+
+
+def config_file(home: str | Path | None = None, config: str | Path | None = None) -> tuple[Path, tuple] | None:
+    """The file Settings.load reads and the table in it: `config` (or $HOPRAG_CONFIG), which must
+    exist; else <home>/hoprag.toml (home: the argument, $HOPRAG_HOME, .hoprag); else ./pyproject.toml
+    if it has [tool.hoprag]; else None."""
+    named = config or os.environ.get("HOPRAG_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigFileError(f"{path}: no such config file")
+        return path, ("tool", "hoprag") if path.name == "pyproject.toml" else ()
+    in_home = Path(home or os.environ.get("HOPRAG_HOME") or ".hoprag") / CONFIG_NAME
+    if in_home.is_file():
+        return in_home, ()
+    project = Path("pyproject.toml")
+    if project.is_file() and "hoprag" in _toml(project).get("tool", {}):
+        return project, ("tool", "hoprag")
+    return None
+
+
+def _toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigFileError(f"{path}: {exc}") from None
+
+
+def _read_config(found: tuple[Path, tuple] | None) -> dict[str, Any]:
+    if found is None:
+        return {}
+    path, table = found
+    values: Any = _toml(path)
+    for part in table:
+        values = values.get(part, {})
+    if not isinstance(values, dict):
+        raise ConfigFileError(f"{path}: [{'.'.join(table)}] is not a table")
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigFileError(f"{path}: unknown setting {unknown[0]!r} (names as in HOPRAG_*, lower case)")
+    secret = sorted(set(values) & _SECRETS)
+    if secret:
+        raise ConfigFileError(f"{path}: {secret[0]!r} is a secret: set it in the environment, not in a file")
+    return values
+
+
+def setting_sources(home: str | Path | None = None, config: str | Path | None = None, **overrides: Any) -> list[dict]:
+    """Every setting's effective value and where it came from: argument, environment (the variable),
+    the config file, or default. Secrets show as set or not, never their value."""
+    found = config_file(home, config)
+    in_file = _read_config(found)
+    settings = Settings.load(home, config, **overrides)
+    given = set(overrides) | ({"home"} if home is not None else set())
+    rows = []
+    for name, f in Settings.model_fields.items():
+        env = f.validation_alias if isinstance(f.validation_alias, str) else f"HOPRAG_{name.upper()}"
+        if name in given:
+            source = "argument"
+        elif env in os.environ:
+            source = f"environment {env}"
+        elif name in in_file and found is not None:
+            source = f"file {found[0]}"
+        else:
+            source = "default"
+        value = getattr(settings, name)
+        if name in _SECRETS:
+            value = "(set)" if value is not None else None
+        rows.append({"name": name, "value": value if not isinstance(value, Path) else str(value), "source": source})
+    return rows

@@ -78,7 +78,7 @@ def test_cli_home_under_a_file_bad_settings_and_bad_port(tmp_path):
     write_law(lib, "T0000001", "測試法", ARTICLES)
     assert "Not a directory" in _one_error_line(_hoprag("build", lib, "--home", f / "sub"))
     r = _hoprag("search", "x", "--home", tmp_path / "h", env={"HOPRAG_MAX_K": "abc"})
-    assert "invalid HOPRAG_* setting: max_k" in _one_error_line(r)
+    assert "invalid setting: max_k" in _one_error_line(r)
     r = _hoprag("serve", "--port", "99999", "--home", tmp_path / "h2")
     assert r.returncode == 2 and "Traceback" not in r.stderr and "less than or equal to 65535" in r.stderr, r.stderr
 
