@@ -342,14 +342,14 @@ def hop(
     citation edges, ranked by relevance and visits."""
     with _open(home) as idx:
         hits = idx.hop_search(text, k=k, n_hop=n_hop, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
-        rows = [h.to_dict() for h in hits]
+        answer = hits.to_dict()  # --json: the object POST /hop-search answers
     if hits.deadline_hit:
         typer.echo(
             f"note: the LLM work ran out of its deadline (HOPRAG_HOP_LLM_DEADLINE_S) after {hits.llm_calls} calls; "
             "the rest of the walk chose by similarity",
             err=True,
         )
-    _emit(rows, as_json, _print_hits)
+    _emit(answer, as_json, lambda a: _print_hits(a["hits"]))
 
 
 @app.command()

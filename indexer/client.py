@@ -101,6 +101,7 @@ def _hop_hits(d: dict) -> HopHits:
         llm_failures=d.get("llm_failures", 0),
         steps=d.get("steps", ()),
         deadline_hit=d.get("deadline_hit", False),
+        generation=d.get("generation", 0),
     )
 
 

@@ -14,7 +14,7 @@ Public API:
         .state() -> State
     Hit                        passage_id, key, law, article, score, text, label, chapters, generation,
                                and per mode: matched_question, path, sim, imp, cited
-    HopHits(list[Hit])         .llm_calls, .llm_failures (0 in similarity mode), .steps (every edge followed),
+    HopHits(list[Hit])         .to_dict(), .generation, .llm_calls, .llm_failures (0 in similarity mode), .steps (every edge followed),
                                .deadline_hit (llm mode ran out of its deadline, or its caller went away)
     RRF_K                      the default of Settings.rrf_k
 
@@ -795,6 +795,7 @@ class Retriever:
             llm_failures=spent.failures,
             steps=steps,
             deadline_hit=spent.deadline_hit,
+            generation=st.generation,
         )
 
     def _hop_options(
@@ -1009,9 +1010,22 @@ class HopHits(list):
         llm_failures: int = 0,
         steps: Iterable[dict] = (),
         deadline_hit: bool = False,
+        generation: int = 0,
     ):
         super().__init__(hits)
         self.llm_calls = llm_calls
         self.llm_failures = llm_failures
         self.steps = list(steps)
         self.deadline_hit = deadline_hit  # llm mode ran out of time: the rest chose by similarity
+        self.generation = generation  # the committed generation the walk ran on
+
+    def to_dict(self) -> dict:
+        """The answer as `POST /hop-search` and `hoprag hop --json` give it."""
+        return {
+            "hits": [h.to_dict() for h in self],
+            "generation": self.generation,
+            "llm_calls": self.llm_calls,
+            "llm_failures": self.llm_failures,
+            "deadline_hit": self.deadline_hit,
+            "steps": self.steps,
+        }

@@ -600,12 +600,7 @@ def create_app(
                 as_of=body.as_of,
                 deadline=deadline,
             )
-            return _answer(index, hits) | {
-                "llm_calls": hits.llm_calls,
-                "llm_failures": hits.llm_failures,
-                "deadline_hit": hits.deadline_hit,
-                "steps": hits.steps,
-            }
+            return hits.to_dict()
 
         if body.mode != "llm" or body.n_hop == 0:
             return await anyio.to_thread.run_sync(walk)

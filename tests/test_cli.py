@@ -144,7 +144,10 @@ def test_cli_mirrors_the_api(tmp_path, lib, monkeypatch):
     assert [h["key"] for h in json.loads(r.output)] == only == ["N0030001:30"]
     r = _run("hop", q, "-k", 2, "--n-hop", 1, "--home", home, "--json")
     assert r.exit_code == 0, r.output
-    assert [h["key"] for h in json.loads(r.output)] == api_hop
+    answer = json.loads(r.output)                   # the object POST /hop-search answers
+    assert [h["key"] for h in answer["hits"]] == api_hop
+    assert set(answer) == {"hits", "generation", "llm_calls", "llm_failures", "deadline_hit", "steps"}
+    assert answer["generation"] >= 1 and answer["llm_calls"] == 0
     r = _run("neighbors", "N0030001:24", "--direction", "both", "--kinds", "citation", "--home", home, "--json")
     assert r.exit_code == 0 and json.loads(r.output) == []
 
