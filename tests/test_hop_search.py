@@ -259,7 +259,7 @@ def test_a_legal_role_passes_relevance_to_the_article_at_the_other_end(idx, monk
     """勞基法 79 punishes breaches of 24 (overtime pay): the edge says so, both ways. With
     hop_role_weight w, a walk from 24 reaches 79 against the citation with SIM >= w·SIM(24), even
     though 79 alone (a list of article numbers and fines) matches the question poorly; at w = 0
-    roles weigh nothing and the walk is what it was."""
+    roles weigh nothing, and the walk is the same before and after."""
     cited_by = {n["key"]: n for n in idx.neighbors("N0030001:24", direction="in", kinds=["citation"])}
     assert cited_by["N0030001:79"]["role"] == "punishes"
     assert "role" not in cited_by["N0030001:32-1"]          # 依第二十四條規定: a mention, no role
@@ -267,6 +267,7 @@ def test_a_legal_role_passes_relevance_to_the_article_at_the_other_end(idx, monk
     by_key = {h.key: h for h in flat}
     assert "N0030001:24" in by_key and "N0030001:79" not in by_key
     monkeypatch.setattr(idx.settings, "hop_min_sim", 0.5)
+    monkeypatch.setattr(idx.settings, "hop_role_weight", 0.0)
     before = [(h.key, h.score) for h in idx.hop_search(OVERTIME, k=3, n_hop=1)]
     monkeypatch.setattr(idx.settings, "hop_role_weight", 0.9)
     hits = {h.key: h for h in idx.hop_search(OVERTIME, k=10, n_hop=1)}
