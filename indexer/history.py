@@ -188,17 +188,24 @@ def record(
         }
         for p in passages
     }
-    db.insert_rows(s, cast(Table, ArticleVersionRow.__table__), list(rows.values()), key=("key", "content_hash"))
-    ids: dict[tuple[str, str], int] = {}
-    keys = list(rows)
-    for part in _chunks(keys):
+    # the versions already stored are read in one pass; only new ones are written (an amendment
+    # adds a few hundred of the library's thousands)
+    ids: dict[tuple[str, str], int] = {
+        (key, ch): vid
+        for vid, key, ch in s.execute(
+            select(ArticleVersionRow.id, ArticleVersionRow.key, ArticleVersionRow.content_hash)
+        )
+    }
+    fresh = [r for k, r in rows.items() if (k, r["content_hash"]) not in ids]
+    db.insert_rows(s, cast(Table, ArticleVersionRow.__table__), fresh, key=("key", "content_hash"))
+    for part in _chunks([r["key"] for r in fresh]):
         for vid, key, ch in s.execute(
             select(ArticleVersionRow.id, ArticleVersionRow.key, ArticleVersionRow.content_hash).where(
                 ArticleVersionRow.key.in_(part)
             )
         ):
             ids[(key, ch)] = vid
-    known = set(s.scalars(select(ArticleVersionRow.key).distinct()))
+    known = {key for key, _ in ids}
     observed = [{"key": k, "as_of": as_of, "version_id": ids[(k, str(r["content_hash"]))]} for k, r in rows.items()]
     absent = [{"key": k, "as_of": as_of, "version_id": None} for k in sorted(known - set(rows))]
     db.insert_rows(
