@@ -22,8 +22,10 @@ Public API:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -97,6 +99,12 @@ def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
         "embed_hash": embed_hash,
         "updated_at": utcnow(),
     }
+
+
+def _preload(load: Callable[[], None]) -> None:
+    # a model that fails to load fails again, with its message, where the build embeds
+    with contextlib.suppress(Exception):
+        load()
 
 
 class _Windowed(Embedder, Protocol):
@@ -176,13 +184,18 @@ class Builder:
             )
             if noop is not None:
                 return noop
+        emb = self.embedder(embedder)
+        # Something changed: the model loads (reading its weights mostly outside the GIL) while
+        # the library is read and compared with the index.
+        preload = getattr(emb, "load", None)
+        if callable(preload):
+            threading.Thread(target=_preload, args=(preload,), name="embedder-load", daemon=True).start()
         if isinstance(library, Library):
             lib = library
         else:
             with pdf_limits(PdfLimits.from_settings(self.settings)):
                 lib = read_library(library, self.settings.max_file_mb, self.settings.read_within)
         timer.mark("read")
-        emb = self.embedder(embedder)
         when = history.build_date(lib, wanted_date)
         with self.db.session() as s:
             history.seed_from_current(self.db, s)

