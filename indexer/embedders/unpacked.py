@@ -53,7 +53,7 @@ def load_backend(weights: Path, revision: str, tokenizer: Any) -> Any:
 
 
 def _digest(array: np.ndarray) -> str:
-    return xxhash.xxh3_128_hexdigest(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return xxhash.xxh3_128_hexdigest(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
 
 
 def _read(folder: Path) -> dict[str, Any] | None:
