@@ -58,6 +58,7 @@ from .lexical import Lexicon
 from .llm.base import LLMError
 from .llm.budget import Breaker, Deadline
 from .numerals import NUMBER_CHARS, article_number
+from .ranks import desc_order
 from .settings import Settings
 
 __all__ = [
@@ -216,6 +217,7 @@ class Retriever:
         self._epochs: tuple[tuple, list[dt.date]] = ((), [])  # (history, its observation dates)
         self._lock = threading.Lock()
         self._embedders: dict[str, Any] = {}
+        self._seen: tuple[int, int] | None = None  # (database data_version, generation) last read
 
     # ---------------------------------------------------------------- state
     def state(self) -> State:
@@ -298,7 +300,14 @@ class Retriever:
         return dated
 
     def _generation(self) -> int:
-        return int(self.db.get_meta("generation", 0))
+        # the version is read before the generation: a commit between the two is seen next time
+        version = self.db.data_version()
+        seen = self._seen
+        if version is not None and seen is not None and seen[0] == version:
+            return seen[1]
+        generation = int(self.db.get_meta("generation", 0))
+        self._seen = (version, generation) if version is not None else None
+        return generation
 
     def load_state(self) -> State:
         for _ in range(3):
@@ -503,7 +512,7 @@ class Retriever:
         scores = st.bm25_scores(text)
         if allowed is not None:
             scores = np.where(np.isin(ids, np.fromiter(allowed, np.int64)), scores, 0.0)
-        top = np.argsort(-scores, kind="stable")[:n]
+        top = desc_order(scores)[:n]
         return [(int(ids[i]), float(scores[i])) for i in top if scores[i] > 0]
 
     def cited_articles(self, st: State, text: str, allowed: set[int] | None) -> list[int]:
@@ -591,12 +600,12 @@ class Retriever:
         if not n:
             return fused
         ranks = np.empty(n, np.int64)
-        ranks[np.argsort(-(st.matrix @ qv[0]), kind="stable")] = np.arange(n)
+        ranks[desc_order(st.matrix @ qv[0])] = np.arange(n)
         fused += 1.0 / (rrf_k + ranks + 1)
         scores = st.bm25_scores(text)
         pos = st.bm25_positions()
         hit = np.flatnonzero((scores > 0) & (pos >= 0))
-        order = hit[np.argsort(-scores[hit], kind="stable")]
+        order = hit[desc_order(scores[hit])]
         fused[pos[order]] += 1.0 / (rrf_k + np.arange(len(order)) + 1)
         if st.q_in.ntotal and q_weight > 0:
             for rank, (pid, _, _) in enumerate(self._questions(st, qv, depth, None)):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -168,6 +169,8 @@ class Database:
         else:
             self.revision = migrate(self.engine) if upgrade else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._watch: Any = None  # the connection data_version() asks
+        self._watch_lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -175,6 +178,25 @@ class Database:
         with self._sessions() as s:
             with s.begin():
                 yield s
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever a connection other than the one asked commits: SQLite's
+        PRAGMA data_version, on a connection of its own that never writes, so any commit (this
+        process's or another's) changes it. A reader checks it in microseconds where reading the
+        meta table through a session costs ~0.8 ms a query. None where there is no such number."""
+        if self.engine.dialect.name != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
+            return None
+        with self._watch_lock:
+            if self._watch is None:
+                conn = self.engine.raw_connection()
+                conn.detach()  # kept for this Database's life, outside the pool
+                self._watch = conn
+            cur = self._watch.cursor()
+            try:
+                cur.execute("PRAGMA data_version")
+                return int(cur.fetchone()[0])
+            finally:
+                cur.close()
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         with self._sessions() as s:
@@ -231,4 +253,8 @@ class Database:
                 )
 
     def close(self) -> None:
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         self.engine.dispose()

@@ -1,0 +1,17 @@
+import numpy as np
+
+from indexer.ranks import desc_order
+
+
+def test_desc_order_is_the_stable_descending_argsort():
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        x = rng.normal(size=int(rng.integers(1, 2000))).astype(np.float32)
+        x[rng.integers(0, len(x), len(x) // 3)] = x[0]  # many ties
+        x[rng.integers(0, len(x), 3)] = 0.0
+        x[rng.integers(0, len(x), 3)] = -0.0  # equal to +0.0, so ordered by position
+        x[rng.integers(0, len(x), 2)] = np.inf
+        x[rng.integers(0, len(x), 2)] = -np.inf
+        np.testing.assert_array_equal(desc_order(x), np.argsort(-x, kind="stable"))
+    assert desc_order(np.zeros(0, np.float32)).shape == (0,)
+
