@@ -22,10 +22,8 @@ Public API:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -40,7 +38,7 @@ from storage.models import ArticleVersionRow, DocumentRow, EdgeRow, PassageRow, 
 from . import history
 from .derived import DIGEST_META, Derived, DerivedStore, edge_table
 from .edges import EdgeParams, keywords_for, match_questions
-from .embedders import Fingerprint, get_embedder
+from .embedders import Fingerprint, get_embedder, preload
 from .embedders.base import Embedder
 from .errors import EmbedderMismatch
 from .graph import EDGE_KINDS
@@ -99,12 +97,6 @@ def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
         "embed_hash": embed_hash,
         "updated_at": utcnow(),
     }
-
-
-def _preload(load: Callable[[], None]) -> None:
-    # a model that fails to load fails again, with its message, where the build embeds
-    with contextlib.suppress(Exception):
-        load()
 
 
 class _Windowed(Embedder, Protocol):
@@ -184,18 +176,14 @@ class Builder:
             )
             if noop is not None:
                 return noop
-        emb = self.embedder(embedder)
-        # Something changed: the model loads (reading its weights mostly outside the GIL) while
-        # the library is read and compared with the index.
-        preload = getattr(emb, "load", None)
-        if callable(preload):
-            threading.Thread(target=_preload, args=(preload,), name="embedder-load", daemon=True).start()
         if isinstance(library, Library):
             lib = library
         else:
             with pdf_limits(PdfLimits.from_settings(self.settings)):
                 lib = read_library(library, self.settings.max_file_mb, self.settings.read_within)
         timer.mark("read")
+        emb = self.embedder(embedder)
+        preload(emb)  # something changed: the model loads while the library is compared with the index
         when = history.build_date(lib, wanted_date)
         with self.db.session() as s:
             history.seed_from_current(self.db, s)

@@ -229,8 +229,25 @@ class Retriever:
             return state
         with self._lock:
             if self._state is None or self._state.generation != self._generation():
+                if self._state is None:
+                    self._preload_embedder()
                 self._state = self.load_state()
             return self._state
+
+    def _preload_embedder(self) -> None:
+        """A new process's first query: the model loads (its weights mapped, outside the GIL) while
+        the snapshot is read; the query's embed waits for that load, not for both one after the other."""
+        from .embedders import get_embedder, preload
+        from .views import stored_fingerprint
+
+        fp = stored_fingerprint(self.db)
+        if fp is None:
+            return
+        try:
+            emb = get_embedder(fp.name, self.settings)
+        except Exception:  # the query itself says what is wrong with the embedder
+            return
+        preload(emb)
 
     def state_at(self, as_of: str | dt.date | None) -> State:
         """Today's state, or the law in force on `as_of` (asof.py). Every date between two

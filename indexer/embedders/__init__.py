@@ -7,17 +7,22 @@
 
 Public API:
     get_embedder(name, settings) -> Embedder     one instance per (name, settings) per process
+    preload(embedder)                            load its model in the background, where it can
     embedder_kind(name) -> str                   bge-m3 | st | use | gemini, by the name's grammar alone
     Embedder, Fingerprint, EmbedderError
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Callable
+
 from ..errors import require
 from ..settings import Settings
 from .base import Embedder, EmbedderError, Fingerprint
 
-__all__ = ["get_embedder", "embedder_kind", "Embedder", "Fingerprint", "EmbedderError", "EMBEDDER_NAMES"]
+__all__ = ["get_embedder", "embedder_kind", "preload", "Embedder", "Fingerprint", "EmbedderError", "EMBEDDER_NAMES"]
 
 EMBEDDER_NAMES = ("bge-m3", "st:<name-or-path>", "use-multilingual", "gemini:<model>")
 _instances: dict[tuple, Embedder] = {}
@@ -75,3 +80,18 @@ def get_embedder(name: str, settings: Settings | None = None) -> Embedder:
     if key not in _instances:
         _instances[key] = _create(name, settings)
     return _instances[key]
+
+
+def preload(embedder: Embedder) -> None:
+    """Start loading the model in a thread of its own (a backend with a `load()`; the others load
+    on first use): a build compares the library with the index meanwhile, a first query reads the
+    snapshot. The first embed waits for that load; a model that fails to load fails again there,
+    with its message."""
+    load = getattr(embedder, "load", None)
+    if callable(load):
+        threading.Thread(target=_quietly, args=(load,), name="embedder-load", daemon=True).start()
+
+
+def _quietly(load: Callable[[], None]) -> None:
+    with contextlib.suppress(Exception):
+        load()
