@@ -501,8 +501,10 @@ def find_citations(text: str, laws: Iterable[str] = ()) -> list[Citation]:
     text before 第 by the words that usually precede one (依, 適用, 違反 …). Traditional and
     Simplified Chinese alike: spans and known law names come back as the text and `laws` write them.
     """
-    known, same = _known(laws if isinstance(laws, tuple) else tuple(laws))
     trad = _trad(text)
+    if "條" not in trad:  # every reference names one (條, or 条 read as 條)
+        return []
+    known, same = _known(laws if isinstance(laws, tuple) else tuple(laws))
     found = _parser(tuple(sorted(known))).find(trad)
     if trad == text and same:
         return found

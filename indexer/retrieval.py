@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import os
 import re
 import threading
 from collections import Counter, OrderedDict
@@ -57,6 +58,7 @@ from .graph import EDGE_KINDS, EDGE_ROLES
 from .lexical import Lexicon
 from .llm.base import LLMError
 from .llm.budget import Breaker, Deadline
+from .native_threads import blas_threads
 from .numerals import NUMBER_CHARS, article_number
 from .ranks import desc_order
 from .settings import Settings
@@ -218,6 +220,8 @@ class Retriever:
         self._lock = threading.Lock()
         self._embedders: dict[str, Any] = {}
         self._seen: tuple[int, int] | None = None  # (database data_version, generation) last read
+        # a query's library scan, at the threads the embedder uses (`hoprag serve`: serve_threads)
+        self._threads = settings.cpu_threads or os.cpu_count() or 1
 
     # ---------------------------------------------------------------- state
     def state(self) -> State:
@@ -499,7 +503,8 @@ class Retriever:
         if getattr(index, "filters_by_law", False) and (laws or (allowed is None and index.approximate)):
             scores, ids = index.search(qv, k, laws=laws)
             return [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0 and int(i) in st.info]
-        scores = st.matrix @ qv[0]
+        with blas_threads(self._threads):
+            scores = st.matrix @ qv[0]
         if allowed is not None:
             scores = np.where(np.isin(st.ids, np.fromiter(allowed, np.int64)), scores, -np.inf)
         k = min(k, len(scores))
@@ -537,6 +542,8 @@ class Retriever:
         from .citations import find_citations
 
         found: list[int] = []
+        if "條" not in text and "条" not in text:  # every form below names one (most queries do not)
+            return found
         names = sorted(st.law_names, key=len, reverse=True)
         # people type a space between the law and the article (性別工作平等法 第1條); statutes never do
         text = re.sub(r"\s+(?=第)", "", text)
@@ -617,7 +624,9 @@ class Retriever:
         if not n:
             return fused
         ranks = np.empty(n, np.int64)
-        ranks[desc_order(st.matrix @ qv[0])] = np.arange(n)
+        with blas_threads(self._threads):
+            dense = st.matrix @ qv[0]
+        ranks[desc_order(dense)] = np.arange(n)
         fused += 1.0 / (rrf_k + ranks + 1)
         scores = st.bm25_scores(text)
         pos = st.bm25_positions()

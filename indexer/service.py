@@ -69,6 +69,7 @@ from .history import parse_build_date
 from .index import Index
 from .jobs import BuildJobs
 from .llm.budget import Deadline
+from .native_threads import limit_native_threads
 from .settings import Settings
 from .web import add_pages, is_page_path
 
@@ -767,19 +768,6 @@ def create_app(
 
     add_pages(app)
     return app
-
-
-def limit_native_threads(threads: int) -> Any:
-    """Size FAISS's OpenMP pool and numpy's BLAS pools for serving (0: leave them at every core).
-    One query's searches are too small to gain from more threads, and beside a busy neighbour (the
-    local LLM on the same cores) a pool of every core waits on the slowest: hybrid search's p50
-    doubled (32 against 14 ms on 2 cores, STARD). Process-wide, hence here and not in create_app.
-    Returns threadpoolctl's limiter (restore_original_limits() undoes it), or None."""
-    if not threads:
-        return None
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=threads)
 
 
 def run(

@@ -18,11 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import threadpool_limits
 
+from ..native_threads import blas_threads
 from ..settings import Settings
 from .base import EmbedderError, Fingerprint, check_vectors
 
@@ -146,17 +146,6 @@ def _load_model():
 
 
 @lru_cache(maxsize=1)
-def _controller() -> ThreadpoolController:
-    return ThreadpoolController()  # finds the BLAS libraries once, not at every query
-
-
-def _blas_threads(n: int) -> Any:
-    """BLAS at n threads for a with-block (a short query's GEMMs gain from two threads: 1.7 against
-    2.2 ms here), then back to the process's one."""
-    return _controller().limit(limits=n, user_api="blas")
-
-
-@lru_cache(maxsize=1)
 def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="use-embed")
 
@@ -192,7 +181,7 @@ class UseEmbedder:
             part = texts[s : s + step]
             with _lock.hold(urgent=urgent):
                 if urgent:  # a query: one call, every thread (model calls never overlap: the lock)
-                    with _blas_threads(self.threads):
+                    with blas_threads(self.threads):
                         out[s : s + len(part)] = model.encode(part)
                     continue
                 if workers == 1:
