@@ -220,6 +220,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._embedders: dict[str, Any] = {}
         self._seen: tuple[int, int] | None = None  # (database data_version, generation) last read
+        self._epochs_seen: tuple[int, int] | None = None  # (data_version, generation) _epochs was read at
         # a query's library scan, at the threads the embedder uses (`hoprag serve`: serve_threads)
         self._threads = settings.cpu_threads or os.cpu_count() or 1
 
@@ -298,14 +299,18 @@ class Retriever:
         what identifies the history (generation, newest build): the dates are read once per history."""
         from .history import horizon
 
-        with self.db.session() as s:
-            history_key = (generation, s.scalar(select(func.max(BuildRow.id))))
-            if self._epochs[0] != history_key:
-                dates = s.scalars(
-                    select(ObservationRow.as_of).where(ObservationRow.as_of <= horizon()).distinct()
-                ).all()
-                self._epochs = (history_key, sorted(dates))
-        dates = self._epochs[1]
+        version = self.db.data_version()  # unchanged: no build since, the same history (no query)
+        known = self._epochs_seen
+        if version is None or known is None or known != (version, generation):
+            with self.db.session() as s:
+                history_key = (generation, s.scalar(select(func.max(BuildRow.id))))
+                if self._epochs[0] != history_key:
+                    dates = s.scalars(
+                        select(ObservationRow.as_of).where(ObservationRow.as_of <= horizon()).distinct()
+                    ).all()
+                    self._epochs = (history_key, sorted(dates))
+            self._epochs_seen = (version, generation) if version is not None else None
+        history_key, dates = self._epochs
         i = bisect.bisect_right(dates, when)
         return (dates[i - 1] if i else None), history_key
 

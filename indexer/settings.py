@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     max_seq_length: int = Field(1024, ge=16, le=8192)
     # Threads for the offline numpy model; more than the machine's cores only adds contention.
     cpu_threads: int = Field(
-        0, ge=0, description="offline model's threads (build workers, a query's embed) and a query's scan; 0 = all cores"
+        0,
+        ge=0,
+        description="offline model's threads (build workers, a query's embed) and a query's scan; 0 = all cores",
     )
 
     # Gemini (google-genai). The key is read from the environment only, never from files we write.
