@@ -323,6 +323,8 @@ class Retriever:
             )
         dated = self._make_state(current.generation, derived, rows, [])
         dated.fingerprint, dated.lexicon, dated.as_of = current.fingerprint, derived.lexicon, when.isoformat()
+        if dated.lexicon is not None:  # now: each query gets a copy (its own as_of), which would map again
+            dated.bm25_positions()
         return dated
 
     def _generation(self) -> int:
