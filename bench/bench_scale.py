@@ -37,7 +37,6 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -390,11 +389,14 @@ def bench_update(tmp: Path, n_http: int) -> dict:
 
 # ------------------------------------------------------------------ main
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    """bench_store's machine facts (CPU, versions, the commit and whether the tree was clean, which
+    README's figures must be traced to) and the memory in bytes."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_store import machine_facts
+
     mem = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
                if line.startswith("MemTotal"))
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem, "python": platform.python_version()}
+    return machine_facts() | {"memory_bytes": mem}
 
 
 def main(argv: list[str] | None = None) -> dict:
