@@ -222,8 +222,14 @@ def build(
         None,
         "--embedder",
         "-e",
-        help="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model> "
+        help="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model> | openai:<model> "
         "[default: the index's, else HOPRAG_EMBEDDER, else bge-m3]",
+    ),
+    embed_base_url: str | None = typer.Option(
+        None,
+        "--embed-base-url",
+        help="OpenAI-compatible embeddings endpoint for openai:<model>, e.g. http://localhost:11434/v1 "
+        "[default: HOPRAG_EMBED_BASE_URL]; queries read it from the environment or hoprag.toml",
     ),
     llm: str | None = typer.Option(
         None,
@@ -244,7 +250,7 @@ def build(
     as_json: bool = JsonOpt,
 ) -> None:
     """Index a library; only new or changed passages are embedded or sent to the LLM."""
-    overrides = {"llm_base_url": llm_base_url} if llm_base_url else {}
+    overrides = {k: v for k, v in (("llm_base_url", llm_base_url), ("embed_base_url", embed_base_url)) if v}
     if not library.exists() and not library.is_symlink():
         _fail(f"{library}: no such file or folder (nothing was built, no index was created)")
     with _open(home, create=True, **overrides) as idx, _Progress() as progress:

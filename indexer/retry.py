@@ -9,6 +9,8 @@ Public API:
     genai_retry_after_s(exc)     the same for a google.genai APIError
     backoff_s(attempt, base_s, max_s, server_wait_s=None) -> float
                                  exponential backoff with jitter, never less than the server's wait
+    wait_before_retry(log, who, why, attempt, attempts, base_s, max_s, server_wait_s=None)
+                                 log the retry and sleep the backoff (the embedding clients)
 """
 
 from __future__ import annotations
@@ -17,13 +19,21 @@ import asyncio
 import email.utils
 import random
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
-__all__ = ["TIMEOUT_ERRORS", "TRANSIENT_TRANSPORT_ERRORS", "backoff_s", "genai_retry_after_s", "retry_after_s"]
+__all__ = [
+    "TIMEOUT_ERRORS",
+    "TRANSIENT_TRANSPORT_ERRORS",
+    "backoff_s",
+    "genai_retry_after_s",
+    "retry_after_s",
+    "wait_before_retry",
+]
 
 
 def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -109,3 +119,18 @@ def genai_http_message(who: str, exc: Any, code: int, fallback: str = "") -> str
     if code == 404:
         return f"{what}; check the model name after 'gemini:'"
     return f"{what}; {fallback}" if fallback else what
+
+
+def wait_before_retry(
+    log: Any,
+    who: str,
+    why: str,
+    attempt: int,
+    attempts: int,
+    base_s: float,
+    max_s: float,
+    server_wait_s: float | None = None,
+) -> None:
+    delay = backoff_s(attempt, base_s, max_s, server_wait_s)
+    log.warning("%s: %s on attempt %d of %d; retrying in %.2fs", who, why, attempt, attempts, delay)
+    time.sleep(delay)

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     gemini_max_retries: int = Field(6, ge=0)
     gemini_output_dim: int | None = Field(None, ge=1, description="truncate Gemini vectors (MRL)")
 
+    # openai:<model>: an OpenAI-compatible /embeddings endpoint (Ollama, TEI, vLLM, infinity, llama.cpp)
+    embed_base_url: str | None = Field(
+        None, description="OpenAI-compatible embeddings endpoint for openai:<model>, e.g. http://localhost:11434/v1"
+    )
+    embed_api_key: SecretStr | None = Field(None, description="bearer key for that endpoint")
+    embed_batch_size: int = Field(64, ge=1, le=2048, description="texts per /embeddings request")
+    embed_timeout_s: float = Field(60.0, gt=0, description="timeout of one /embeddings request")
+    embed_max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts")
+
     # LLM for HopRAG pseudo-queries: gemini:<model> | openai:<model> | none
     llm: str = Field("none", description="gemini:<model> | openai:<model> | none")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1")

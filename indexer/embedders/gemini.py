@@ -18,7 +18,6 @@ Public API:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,7 +26,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from ..retry import TRANSIENT_TRANSPORT_ERRORS as _TRANSIENT
-from ..retry import backoff_s, genai_http_message
+from ..retry import genai_http_message, wait_before_retry
 from ..retry import genai_retry_after_s as _retry_after_s
 from ..settings import Settings
 from .base import EmbedderError, Fingerprint, check_vectors
@@ -133,9 +132,9 @@ class GeminiEmbedder:
         raise AssertionError("unreachable")
 
     def _sleep(self, attempt: int, why: str, server_wait: float | None) -> None:
-        delay = backoff_s(attempt, self._backoff_base_s, self._backoff_max_s, server_wait)
-        log.warning("%s: %s on attempt %d of %d; retrying in %.2fs", self.name, why, attempt, self._retries + 1, delay)
-        time.sleep(delay)
+        wait_before_retry(
+            log, self.name, why, attempt, self._retries + 1, self._backoff_base_s, self._backoff_max_s, server_wait
+        )
 
     def _vectors(self, resp: types.EmbedContentResponse, n: int) -> np.ndarray:
         embs = resp.embeddings or []
