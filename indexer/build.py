@@ -13,7 +13,9 @@ index at its last generation:
 
 Public API:
     Builder(db, cache, derived, settings)
-        .build(library, embedder=None, llm=None, progress=None) -> BuildReport
+        .build(library, embedder=None, llm=None, progress=None) -> BuildReport   library: a path (read
+            once; the no-op decided here), LibraryFiles (read by the caller, who decided the no-op:
+            Index.build) or a Library
         .reembed(embedder, progress=None) -> BuildReport
         .embedder(name) -> Embedder          the index's embedder (or `name`), refusing a mix of two
     ensure_vectors(texts_by_hash, embedder, cache, ...) -> (vectors, embedded, hits)
@@ -42,7 +44,7 @@ from .embedders import Fingerprint, get_embedder, preload
 from .embedders.base import Embedder
 from .errors import EmbedderMismatch
 from .graph import EDGE_KINDS
-from .library import library_fingerprint, read_library
+from .library import LibraryFiles, parse_library, scan_library
 from .library.limits import PdfLimits, pdf_limits
 from .passages import Library, Passage, embed_text, text_hash
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
@@ -149,7 +151,7 @@ class Builder:
     # ---------------------------------------------------------------- build
     def build(
         self,
-        library: str | Path | Library,
+        library: str | Path | Library | LibraryFiles,
         *,
         embedder: str | None = None,
         llm: str | None = None,
@@ -165,22 +167,19 @@ class Builder:
         llm_name = llm or self.db.get_meta("llm") or self.settings.llm
         llm_client = get_llm(llm_name, self.settings)  # a bad name fails before any work
         wanted_date = history.parse_build_date(as_of) if as_of is not None else None
-        files = (
-            None
-            if isinstance(library, Library)
-            else library_fingerprint(library, self.settings.max_file_mb, self.settings.read_within)
-        )
-        if files is not None:
+        if isinstance(library, str | Path):  # read once; a LibraryFiles comes with its no-op decided
+            library = scan_library(library, self.settings.max_file_mb, self.settings.read_within)
             noop = unchanged_build(
-                self.db, self.settings, files, embedder, llm_name, llm_client is not None, timer, wanted_date
+                self.db, self.settings, library.digest, embedder, llm_name, llm_client is not None, timer, wanted_date
             )
             if noop is not None:
                 return noop
+        files = library.digest if isinstance(library, LibraryFiles) else None
         if isinstance(library, Library):
             lib = library
         else:
             with pdf_limits(PdfLimits.from_settings(self.settings)):
-                lib = read_library(library, self.settings.max_file_mb, self.settings.read_within)
+                lib = parse_library(library)
         timer.mark("read")
         emb = self.embedder(embedder)
         preload(emb)  # something changed: the model loads while the library is compared with the index

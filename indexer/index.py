@@ -140,15 +140,23 @@ class Index:
         `as_of` dates what the library says (default: its newest amendment date); a date older
         than the index's newest only adds to the history. Raises IndexBusy while another process
         builds, EmbedderMismatch for a second embedder."""
+        from .library import scan_library
+
         self._writable()
         with self._lock():
-            # decided before the builder (and numpy, FAISS) load; the builder would decide the same
-            noop = (
+            # Each file is read once: its bytes decide the no-op here, before the builder (and
+            # numpy, FAISS) load, and are what the builder parses.
+            files = (
                 None
                 if isinstance(library, Library)
-                else unchanged_library(self.db, self.settings, library, embedder, llm, as_of)
+                else scan_library(library, self.settings.max_file_mb, self.settings.read_within)
             )
-            return noop or self.builder.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of)
+            noop = (
+                None if files is None else unchanged_library(self.db, self.settings, files.digest, embedder, llm, as_of)
+            )
+            return noop or self.builder.build(
+                files or library, embedder=embedder, llm=llm, progress=progress, as_of=as_of
+            )
 
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
         """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM

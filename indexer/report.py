@@ -9,7 +9,7 @@ Public API:
     StageTimer                       seconds per stage
     ProgressFn, no_progress          callback(stage, done, total)
     unchanged_build(db, settings, files, embedder, llm_name, with_llm) -> BuildReport | None
-    unchanged_library(db, settings, library, embedder, llm) -> BuildReport | None   the same from a path
+    unchanged_library(db, settings, files, embedder, llm) -> BuildReport | None   the same for a files digest
     record_build(db, report)         the build's row in `builds`
     graph_signature(settings, fingerprint) -> str   what the edges depend on besides the data
 """
@@ -22,7 +22,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -178,23 +177,21 @@ def unchanged_build(
 def unchanged_library(
     db: Database,
     settings: Settings,
-    library: str | Path,
+    files: str,
     embedder: str | None,
     llm: str | None,
     as_of: str | dt.date | None = None,
 ) -> BuildReport | None:
-    """unchanged_build for a library folder or file, with the LLM the build would use (a bad LLM
-    name fails here, as it does before any build)."""
-    from .library import library_fingerprint
+    """unchanged_build for a library whose files have the digest `files` (LibraryFiles.digest),
+    with the LLM the build would use (a bad LLM name fails here, as it does before any build)."""
     from .llm.runner import get_llm
 
     timer = StageTimer()
     llm_name = llm or db.get_meta("llm") or settings.llm
     with_llm = get_llm(llm_name, settings) is not None
-    files = library_fingerprint(library, settings.max_file_mb, settings.read_within)
     when = None
     if as_of is not None:
         from .history import parse_date
 
         when = parse_date(as_of)
-    return unchanged_build(db, settings, files, embedder, llm_name, with_llm, timer, when) if files else None
+    return unchanged_build(db, settings, files, embedder, llm_name, with_llm, timer, when)

@@ -40,7 +40,7 @@ def _count_calls(monkeypatch, module, name):
 
 def test_noop_build_does_not_parse_or_embed(built, monkeypatch):
     lib, home = built
-    parsed = _count_calls(monkeypatch, build_module, "read_library")
+    parsed = _count_calls(monkeypatch, build_module, "parse_library")
     with Index(home) as idx:
         r = idx.build(lib)
         assert (r.added, r.changed, r.embedded, r.generation, r.unchanged, r.passages) == (0, 0, 0, 1, 3, 3)
@@ -82,7 +82,7 @@ def test_noop_build_in_a_new_process_loads_no_numpy_faiss_or_model(built):
 
 def test_noop_shortcut_yields_to_other_settings(built, monkeypatch):
     lib, home = built
-    parsed = _count_calls(monkeypatch, build_module, "read_library")
+    parsed = _count_calls(monkeypatch, build_module, "parse_library")
     from indexer.settings import Settings
     with Index(home, settings=Settings(edge_threshold=0.9)) as idx:   # other edge parameters
         idx.build(lib)
@@ -126,3 +126,30 @@ def test_another_bm25_tokenizer_rebuilds_bm25_once(built):
             assert idx.search("延長工作時間 加給工資", k=1, mode="bm25")[0].key == "T0000001:2"
             assert idx.retriever.state().lexicon.tokenizer == tokenizer
             assert len(idx.repairs) == repairs, idx.repairs
+
+
+def test_a_build_reads_each_file_once(tmp_path, monkeypatch):
+    """Issue 24, item 3: the no-op decision and the parse share one read of each file, in a
+    first build, a build with changes and a no-op build alike."""
+    import indexer.library as library
+
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "測試法", ARTICLES)
+    write_law(lib, "T0000002", "另一法", {"1": "本法依第一法制定之。"})
+    reads = _count_calls(monkeypatch, library, "read_regular")
+
+    def per_file() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for args in reads:
+            counts[args[0].name] = counts.get(args[0].name, 0) + 1
+        reads.clear()
+        return counts
+
+    with Index(tmp_path / "home") as idx:
+        assert idx.build(lib, embedder=USE).added == 4
+        assert per_file() == {"T0000001.json": 1, "T0000002.json": 1}
+        write_law(lib, "T0000002", "另一法", {"1": "本法依第一法制定之。", "2": "新增條文。"})
+        assert idx.build(lib).added == 1
+        assert per_file() == {"T0000001.json": 1, "T0000002.json": 1}
+        assert idx.build(lib).generation == 2  # a no-op
+        assert per_file() == {"T0000001.json": 1, "T0000002.json": 1}

@@ -25,8 +25,9 @@ USE = "use-multilingual"
 
 # module : attribute path : which call : kill before or after the original runs
 KILL_POINTS = [
-    ("indexer.library", "read_file", 1, "before"),                  # reading
-    ("indexer.library", "read_file", 3, "after"),
+    ("indexer.library", "read_regular", 1, "before"),               # reading the files
+    ("indexer.library", "read_regular", 3, "after"),
+    ("indexer.build", "parse_library", 1, "after"),                  # parsing what was read
     ("indexer.embedders.use", "UseEmbedder.embed", 1, "before"),     # embedding
     ("indexer.embedders.use", "UseEmbedder.embed", 1, "after"),
     ("storage.cache", "EmbeddingCache.put_many", 1, "before"),       # cache writes

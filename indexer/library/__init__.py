@@ -7,9 +7,12 @@ file fails the build with its name and leaves the index as it was.
 Public API:
     read_library(path, max_file_mb=64, within=()) -> Library    skipped files are listed as "path
                     (reason)"; within: folders every file read must really lie in (checked on the open file)
+    scan_library(path, max_file_mb=64, within=()) -> LibraryFiles   every file read once, not parsed:
+                    .digest says whether anything changed; parse_library(files) -> Library parses those
+                    bytes (read_library = both), so a build reads each file once
     read_file(path, max_mb=64, within=()) -> Document
-    library_fingerprint(path, max_file_mb=64, within=()) -> str | None   what the files say, without
-                    parsing them (None for a file it may not read: the full read says why)
+    library_fingerprint(path, max_file_mb=64, within=()) -> str | None   scan_library's digest (None
+                    for a file it may not read: the full read says why)
     FORMATS         suffix -> format name
     READER_VERSION  bumped whenever a reader's output for the same bytes changes
 """
@@ -20,6 +23,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from storage.files import RegularFileError, read_regular
@@ -29,7 +33,17 @@ from ..passages import Document, Library, LibraryError
 from .jsonl import read_jsonl
 from .moj_json import read_moj_json
 
-__all__ = ["read_library", "read_file", "library_fingerprint", "FORMATS", "READER_VERSION", "LibraryError"]
+__all__ = [
+    "read_library",
+    "scan_library",
+    "parse_library",
+    "LibraryFiles",
+    "read_file",
+    "library_fingerprint",
+    "FORMATS",
+    "READER_VERSION",
+    "LibraryError",
+]
 
 FORMATS = {".json": "moj-json", ".pdf": "pdf", ".txt": "text", ".md": "text", ".jsonl": "jsonl"}
 READER_VERSION = 1
@@ -69,9 +83,13 @@ def read_file(path: Path, max_mb: float = MAX_FILE_MB, within: Sequence[Path] = 
     if fmt is None:
         raise LibraryError(path, f"unknown format {path.suffix!r}; expected one of {', '.join(sorted(FORMATS))}")
     raw = _read_regular(path, max_mb, within)
+    return _parse_file(path, fmt, raw, hashlib.sha256(raw).hexdigest())
+
+
+def _parse_file(path: Path, fmt: str, raw: bytes, content_hash: str) -> Document:
     if not raw.strip():
         raise LibraryError(path, "empty file")
-    return _reader(fmt)(path, raw, hashlib.sha256(raw).hexdigest())
+    return _reader(fmt)(path, raw, content_hash)
 
 
 def _library_files(root: Path) -> tuple[list[Path], list[str]]:
@@ -121,25 +139,24 @@ def _is_regular(path: Path) -> bool:
         return True  # unreadable: read_file says why, with the file's name
 
 
-def library_fingerprint(
-    path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, within: Sequence[Path] = ()
-) -> str | None:
-    """A digest of every law file the library would read (relative path and content), the
-    readers' version and the size limit: equal digests mean `read_library` would return the same
-    Library. None when a file cannot be read or is over the limit (the full read says why)."""
-    root = Path(path)
-    try:
-        if not root.exists():
-            return None
-        files, skipped = ([root], []) if root.is_file() else _library_files(root)
-    except (LibraryError, OSError):
-        return None
+@dataclass(frozen=True)
+class LibraryFiles:
+    """A library's files, each read once: bytes, sha256, and the digest of them all (what the
+    index compares with its last build before parsing anything)."""
+
+    root: Path
+    files: tuple[Path, ...]
+    raw: tuple[bytes, ...]
+    hashes: tuple[str, ...]  # sha256 of each file's bytes
+    skipped: tuple[str, ...]  # "path (reason)"
+    digest: str
+
+
+def _digest(
+    root: Path, files: Sequence[Path], hashes: Sequence[str], skipped: Sequence[str], max_file_mb: float
+) -> str:
     digest = hashlib.sha256(f"hoprag-library/{READER_VERSION}/{max_file_mb}".encode())
-    for file in files:
-        try:
-            content = hashlib.sha256(_read_regular(file, max_file_mb, within)).hexdigest()
-        except LibraryError:
-            return None
+    for file, content in zip(files, hashes):
         name = file.name if file == root else file.relative_to(root).as_posix()
         digest.update(f"\n{name}\t{content}".encode())
     for reason in skipped:
@@ -147,10 +164,11 @@ def library_fingerprint(
     return digest.hexdigest()
 
 
-def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, within: Sequence[Path] = ()) -> Library:
-    """`within`: folders the library and every file it reads must really lie in (the service's
-    library roots), checked now and again on each open file: a folder swapped for a link between
-    the service's check and this read is refused, not read."""
+def scan_library(
+    path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, within: Sequence[Path] = ()
+) -> LibraryFiles:
+    """Every law file of the library read once (the checks of read_library: a missing root, one
+    outside `within`, no law files, a file over the limit or not regular); nothing parsed."""
     root = Path(path)
     try:
         exists = root.exists()
@@ -164,16 +182,25 @@ def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, with
     files: list[Path]
     skipped: list[str]
     if root.is_file():
+        if root.suffix.lower() not in FORMATS:
+            raise LibraryError(root, f"unknown format {root.suffix!r}; expected one of {', '.join(sorted(FORMATS))}")
         files, skipped = [root], []
     else:
         files, skipped = _library_files(root)
     if not files:
         raise LibraryError(root, f"no law files ({', '.join(sorted(FORMATS))}) found")
+    raw = [_read_regular(file, max_file_mb, within) for file in files]
+    hashes = [hashlib.sha256(b).hexdigest() for b in raw]
+    digest = _digest(root, files, hashes, skipped, max_file_mb)
+    return LibraryFiles(root, tuple(files), tuple(raw), tuple(hashes), tuple(skipped), digest)
 
+
+def parse_library(scan: LibraryFiles) -> Library:
+    """The Library in the bytes scan_library read: no file is read again."""
     documents: list[Document] = []
     owners: dict[str, str] = {}
-    for file in files:
-        doc = read_file(file, max_file_mb, within)
+    for file, raw, content_hash in zip(scan.files, scan.raw, scan.hashes):
+        doc = _parse_file(file, FORMATS[file.suffix.lower()], raw, content_hash)
         if doc.doc_key in owners:
             raise LibraryError(file, f"law key {doc.doc_key!r} is already read from {owners[doc.doc_key]}")
         owners[doc.doc_key] = str(file)
@@ -185,4 +212,23 @@ def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, with
             if p.key in seen:
                 raise LibraryError(doc.source, f"passage id {p.key!r} is also used in {seen[p.key]}")
             seen[p.key] = doc.source
-    return Library(root=str(root.resolve()), documents=tuple(documents), skipped=tuple(skipped))
+    return Library(root=str(scan.root.resolve()), documents=tuple(documents), skipped=scan.skipped)
+
+
+def library_fingerprint(
+    path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, within: Sequence[Path] = ()
+) -> str | None:
+    """A digest of every law file the library would read (relative path and content), the
+    readers' version and the size limit: equal digests mean `read_library` would return the same
+    Library. None when a file cannot be read or is over the limit (the full read says why)."""
+    try:
+        return scan_library(path, max_file_mb, within).digest
+    except (LibraryError, OSError):
+        return None
+
+
+def read_library(path: str | os.PathLike, max_file_mb: float = MAX_FILE_MB, within: Sequence[Path] = ()) -> Library:
+    """`within`: folders the library and every file it reads must really lie in (the service's
+    library roots), checked now and again on each open file: a folder swapped for a link between
+    the service's check and this read is refused, not read."""
+    return parse_library(scan_library(path, max_file_mb, within))
