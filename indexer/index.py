@@ -140,19 +140,13 @@ class Index:
         `as_of` dates what the library says (default: its newest amendment date); a date older
         than the index's newest only adds to the history. Raises IndexBusy while another process
         builds, EmbedderMismatch for a second embedder."""
-        from .library import scan_library
-
         self._writable()
         with self._lock():
-            # Each file is read once: its bytes decide the no-op here, before the builder (and
-            # numpy, FAISS) load, and are what the builder parses.
-            files = (
-                None
+            # each file read once: its bytes decide the no-op (before numpy, FAISS), then are parsed
+            files, noop = (
+                (None, None)
                 if isinstance(library, Library)
-                else scan_library(library, self.settings.max_file_mb, self.settings.read_within)
-            )
-            noop = (
-                None if files is None else unchanged_library(self.db, self.settings, files.digest, embedder, llm, as_of)
+                else unchanged_library(self.db, self.settings, library, embedder, llm, as_of)
             )
             return noop or self.builder.build(
                 files or library, embedder=embedder, llm=llm, progress=progress, as_of=as_of

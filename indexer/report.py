@@ -9,7 +9,8 @@ Public API:
     StageTimer                       seconds per stage
     ProgressFn, no_progress          callback(stage, done, total)
     unchanged_build(db, settings, files, embedder, llm_name, with_llm) -> BuildReport | None
-    unchanged_library(db, settings, files, embedder, llm) -> BuildReport | None   the same for a files digest
+    unchanged_library(db, settings, library, embedder, llm) -> (LibraryFiles, BuildReport | None)
+                                            the library read once, and the same for its digest
     record_build(db, report)         the build's row in `builds`
     graph_signature(settings, fingerprint) -> str   what the edges depend on besides the data
 """
@@ -22,6 +23,8 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -32,6 +35,9 @@ from .edge_params import CITATION_RULES, EdgeParams
 from .embedders.base import Fingerprint
 from .settings import Settings
 from .views import last_report, stored_fingerprint
+
+if TYPE_CHECKING:
+    from .library import LibraryFiles
 
 __all__ = [
     "BuildReport",
@@ -177,21 +183,24 @@ def unchanged_build(
 def unchanged_library(
     db: Database,
     settings: Settings,
-    files: str,
+    library: str | Path,
     embedder: str | None,
     llm: str | None,
     as_of: str | dt.date | None = None,
-) -> BuildReport | None:
-    """unchanged_build for a library whose files have the digest `files` (LibraryFiles.digest),
-    with the LLM the build would use (a bad LLM name fails here, as it does before any build)."""
+) -> tuple[LibraryFiles, BuildReport | None]:
+    """The library's files, read once (scan_library: a bad library raises LibraryError here), and
+    unchanged_build for their digest, with the LLM the build would use (a bad LLM name fails here,
+    as it does before any build)."""
+    from .library import scan_library
     from .llm.runner import get_llm
 
     timer = StageTimer()
     llm_name = llm or db.get_meta("llm") or settings.llm
     with_llm = get_llm(llm_name, settings) is not None
+    files = scan_library(library, settings.max_file_mb, settings.read_within)
     when = None
     if as_of is not None:
         from .history import parse_date
 
         when = parse_date(as_of)
-    return unchanged_build(db, settings, files, embedder, llm_name, with_llm, timer, when)
+    return files, unchanged_build(db, settings, files.digest, embedder, llm_name, with_llm, timer, when)
