@@ -51,6 +51,8 @@ def _claims() -> list[Claim]:
         Claim(tx, "summary.txtai_update_seconds", "{:.2f} s", "| 2022 → 2024 amendment (444"),
         Claim(tx, "summary.hoprag_update_seconds", "{:.2f} s", "| 2022 → 2024 amendment (444"),
         Claim(tx, "summary.ratios.update_ratio", "{:.2f}", "| 2022 → 2024 amendment (444"),
+        Claim(tx, "summary.hoprag_update_in_process_seconds", "{:.2f} s", "| the same amendment in process"),
+        Claim(tx, "summary.ratios.update_in_process_ratio", "{:.2f}", "| the same amendment in process"),
         Claim(tx, "summary.hoprag_rebuild_seconds", "{:.2f} s", "| identical rebuild | — |"),
         Claim(tx, "summary.txtai_dense_p50_ms", "{:.2f}", "| dense query p50 / p99 (in process, k = 10)"),
         Claim(tx, "summary.hoprag_dense_p50_ms", "{:.2f}", "| dense query p50 / p99 (in process, k = 10)"),
@@ -60,6 +62,7 @@ def _claims() -> list[Claim]:
         Claim(tx, "summary.hoprag_first_query_seconds", "{:.2f} s", "| first query of a new process (import"),
         Claim(tx, "summary.txtai_top10_overlap_with_exact", "{:.1f} %", "| exact top 10 returned", 100),
         Claim(tx, "summary.raw_embed_full_seconds", "{:.2f} s", "| the raw model alone"),
+        Claim(tx, "summary.raw_embed_update_seconds", "{:.2f} s", "| the raw model alone"),
         # store
         Claim(st, "storage.raw_embed_seconds", "{:.2f} s", "| raw embedder (`embedder.embed`)"),
         Claim(st, "storage.raw_texts_per_second", "{:.0f} texts/s", "| raw embedder (`embedder.embed`)"),
