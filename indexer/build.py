@@ -63,6 +63,7 @@ def ensure_vectors(
     *,
     chunk: int = 512,
     progress: ProgressFn = no_progress,
+    stage: str = "embed",
 ) -> tuple[dict[str, np.ndarray], int, int]:
     """Vectors for every hash: from the cache, else embedded and cached chunk by chunk.
 
@@ -72,14 +73,19 @@ def ensure_vectors(
     vectors = cache.get_many(fp, texts_by_hash.keys())
     hits = len(vectors)
     missing = [h for h in texts_by_hash if h not in vectors]
-    progress("embed", 0, len(missing))
+    if missing:
+        progress(stage, 0, len(missing))
     for i in range(0, len(missing), chunk):
         part = missing[i : i + chunk]
-        out = embedder.embed([texts_by_hash[h] for h in part])
+
+        def within(n: int, start: int = i) -> None:  # each batch of the embedder, not each cache chunk
+            progress(stage, start + n, len(missing))
+
+        out = embedder.embed([texts_by_hash[h] for h in part], progress=within)
         fresh = dict(zip(part, out))
         cache.put_many(fp, fresh)
         vectors.update(fresh)
-        progress("embed", min(i + chunk, len(missing)), len(missing))
+        progress(stage, min(i + chunk, len(missing)), len(missing))
     return vectors, len(missing), hits
 
 
@@ -179,7 +185,7 @@ class Builder:
             lib = library
         else:
             with pdf_limits(PdfLimits.from_settings(self.settings)):
-                lib = parse_library(library)
+                lib = parse_library(library, progress)
         timer.mark("read")
         emb = self.embedder(embedder)
         preload(emb)  # something changed: the model loads while the library is compared with the index
@@ -211,7 +217,7 @@ class Builder:
         timer.mark("llm")
         q_texts = {text_hash(q): q for _, pq in new_questions.values() for q in pq.incoming + pq.outgoing}
         _, q_embedded, q_hits = ensure_vectors(
-            q_texts, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress
+            q_texts, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress, stage="embed questions"
         )
         timer.mark("embed")
 
@@ -249,7 +255,7 @@ class Builder:
             # the vectors of the current generation, patched into the next one (a no-op build never loads them)
             base = self.derived.load(required=False)
             generation, cites = self._commit(
-                lib, plan, emb.fingerprint, new_questions, base, signature, files, timer, when
+                lib, plan, emb.fingerprint, new_questions, base, signature, files, timer, when, progress
             )
             report.citations_unresolved = cites
         else:
@@ -311,6 +317,7 @@ class Builder:
         files: str | None,
         timer: StageTimer,
         when: dt.date,
+        progress: ProgressFn = no_progress,
     ) -> tuple[int, int]:
         """Generation N+1 in one transaction, its snapshot written before the commit."""
         from .citations import resolve_citations
@@ -321,7 +328,7 @@ class Builder:
             generation = int(self.db.get_meta_in(s, "generation", 0)) + 1
             derived = self.derived.sync_sets(s, fp, base, generation)
             timer.mark("commit")
-            cites = resolve_citations(lib)
+            cites = resolve_citations(lib, progress)
             derived.edges = self._write_edges(s, derived, ids, cites)
             timer.mark("edges")
             self.db.set_meta(s, "generation", generation)
@@ -333,7 +340,9 @@ class Builder:
             self.db.set_meta(s, "as_of", when.isoformat())
             history.record(self.db, s, lib.passages, plan.embed_hashes, when)
             self.db.set_meta(s, DIGEST_META, self.derived.commit_record(derived))
+            progress("snapshot", 0, 1)
             self.derived.save(derived, fp)
+            progress("snapshot", 1, 1)
             timer.mark("snapshot")
         self.derived.after_commit(fp, generation)
         return generation, cites.unresolved

@@ -14,7 +14,7 @@ Public API:
     CitationReport                    edges, resolved / unresolved counts, unresolved spans, counts by
                                       kind (article, range, relative, same, parent, cross-law,
                                       structural) and unresolved by reason
-    resolve_citations(library) -> CitationReport
+    resolve_citations(library, progress=None) -> CitationReport   progress("citations", laws done, laws)
     law_aliases(name) -> tuple[str, ...]     the names a law is cited by (刑法 for 中華民國刑法)
     ROLES                             ("punishes", "exception", "defines", "applies"): what the citing
                                       article does to the cited one, read from the citing sentence
@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -630,7 +630,7 @@ def _category(c: Citation, here: _Law, target: _Law) -> str:
     return c.kind
 
 
-def resolve_citations(library: Library) -> CitationReport:
+def resolve_citations(library: Library, progress: Callable[[str, int, int], None] | None = None) -> CitationReport:
     """Citation edges between the live articles of a library, and how many references resolved.
 
     Repealed articles (（刪除）) cite nothing and are cited by nothing: a reference that lands only
@@ -655,7 +655,9 @@ def resolve_citations(library: Library) -> CitationReport:
         report.edges.append(edge)
         return True
 
-    for law in resolver.laws.values():
+    for done, law in enumerate(resolver.laws.values(), 1):
+        if progress is not None:
+            progress("citations", done - 1, len(resolver.laws))
         for at, passage in enumerate(law.order):
             if passage.repealed:
                 continue
@@ -673,6 +675,8 @@ def resolve_citations(library: Library) -> CitationReport:
             edge = _structural(law, passage)
             if edge is not None and add(edge):
                 report.by_kind["structural"] += 1
+    if progress is not None:
+        progress("citations", len(resolver.laws), len(resolver.laws))
     report.seconds = time.perf_counter() - started
     return report
 

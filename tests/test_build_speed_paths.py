@@ -153,3 +153,28 @@ def test_a_build_reads_each_file_once(tmp_path, monkeypatch):
         assert per_file() == {"T0000001.json": 1, "T0000002.json": 1}
         assert idx.build(lib).generation == 2  # a no-op
         assert per_file() == {"T0000001.json": 1, "T0000002.json": 1}
+
+
+def test_every_long_stage_reports_its_progress(tmp_path):
+    """Issue 24, item 10: read, embed (batch by batch, not one jump per cache chunk), citations and
+    snapshot each report done/total under their name, ending at done == total."""
+    from indexer.settings import Settings
+
+    lib = tmp_path / "lib"
+    write_law(lib, "T0000001", "測試法", {str(n): f"第{n}條之規定，依前條辦理，事項編號{n}。" for n in range(1, 41)})
+    write_law(lib, "T0000002", "另一法", ARTICLES)
+    seen: dict[str, list[tuple[int, int]]] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        seen.setdefault(stage, []).append((done, total))
+
+    settings = Settings(home=tmp_path / "home", batch_size=4, cpu_threads=2)
+    with Index(settings=settings) as idx:
+        idx.build(lib, embedder=USE, progress=progress)
+    assert {"read", "embed", "citations", "snapshot"} <= set(seen)
+    for stage, steps in seen.items():
+        assert steps[-1][0] == steps[-1][1] > 0, (stage, steps)  # ends complete
+        assert [d for d, _ in steps] == sorted(d for d, _ in steps), (stage, steps)  # never goes back
+    assert seen["read"][-1] == (2, 2) and seen["citations"][-1] == (2, 2)
+    embed = [d for d, _ in seen["embed"]]
+    assert embed[-1] == 43 and len(set(embed)) >= 5  # 43 texts in rounds of 8: 0, 8, 16, … 43

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -58,8 +58,9 @@ class Embedder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts in the given order; float32 (len(texts), dim), rows of unit length."""
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed texts in the given order; float32 (len(texts), dim), rows of unit length.
+        `progress(n)`: n of these texts are done (called after each batch)."""
         ...
 
 

@@ -18,7 +18,7 @@ Public API:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from google import genai
@@ -83,11 +83,15 @@ class GeminiEmbedder:
     def fingerprint(self) -> Fingerprint:
         return Fingerprint(name=self.name, model=self.model, revision="api", dim=self.dim, normalized=True)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [self._embed_batch(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)]
+        parts = []
+        for i in range(0, len(texts), self._batch):
+            parts.append(self._embed_batch(texts[i : i + self._batch]))
+            if progress is not None:
+                progress(min(i + self._batch, len(texts)))
         if self._dim is None:
             self._dim = parts[0].shape[1]
         return check_vectors(np.concatenate(parts), len(texts), self._dim, self.name)

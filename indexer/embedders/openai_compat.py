@@ -21,7 +21,7 @@ Public API:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -77,11 +77,15 @@ class OpenAIEmbedder:
         dim = self.dim  # the probe also learns the served model's name
         return Fingerprint(name=self.name, model=self.model, revision=f"served:{self._served}", dim=dim)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [self._embed_batch(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)]
+        parts = []
+        for i in range(0, len(texts), self._batch):
+            parts.append(self._embed_batch(texts[i : i + self._batch]))
+            if progress is not None:
+                progress(min(i + self._batch, len(texts)))
         assert self._dim is not None
         return check_vectors(np.concatenate(parts), len(texts), self._dim, self.name)
 

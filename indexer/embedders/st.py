@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -216,7 +216,7 @@ class SentenceTransformerEmbedder:
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -240,4 +240,6 @@ class SentenceTransformerEmbedder:
                 log.warning("CUDA out of memory; retrying with batch size %d", self.batch_size)
                 continue
             start += len(idx)
+            if progress is not None:
+                progress(start)
         return check_vectors(out, len(texts), self.dim, self.name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
@@ -166,7 +166,7 @@ class UseEmbedder:
         """Load the model now (a build starts this in the background while it reads the library)."""
         _model()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, _DIM), dtype=np.float32)
@@ -186,8 +186,12 @@ class UseEmbedder:
                     continue
                 if workers == 1:
                     out[s : s + len(part)] = model.encode(part)
+                    if progress is not None:
+                        progress(s + len(part))
                     continue
                 shares = [part[w::workers] for w in range(workers)]
                 for w, vecs in enumerate(_pool(workers).map(model.encode, shares)):
                     out[s + w : s + len(part) : workers] = vecs
+            if progress is not None:
+                progress(s + len(part))
         return check_vectors(out, len(texts), _DIM, self.name)

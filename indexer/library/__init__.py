@@ -195,12 +195,15 @@ def scan_library(
     return LibraryFiles(root, tuple(files), tuple(raw), tuple(hashes), tuple(skipped), digest)
 
 
-def parse_library(scan: LibraryFiles) -> Library:
-    """The Library in the bytes scan_library read: no file is read again."""
+def parse_library(scan: LibraryFiles, progress: Callable[[str, int, int], None] | None = None) -> Library:
+    """The Library in the bytes scan_library read: no file is read again. `progress("read", done,
+    total)` after each file (a PDF printout takes seconds)."""
     documents: list[Document] = []
     owners: dict[str, str] = {}
-    for file, raw, content_hash in zip(scan.files, scan.raw, scan.hashes):
+    for n, (file, raw, content_hash) in enumerate(zip(scan.files, scan.raw, scan.hashes), 1):
         doc = _parse_file(file, FORMATS[file.suffix.lower()], raw, content_hash)
+        if progress is not None:
+            progress("read", n, len(scan.files))
         if doc.doc_key in owners:
             raise LibraryError(file, f"law key {doc.doc_key!r} is already read from {owners[doc.doc_key]}")
         owners[doc.doc_key] = str(file)
