@@ -5,6 +5,7 @@ Public API:
     Fingerprint         what makes two vectors comparable (name, revision, dim, normalization)
     EmbedderError       an embedder that cannot produce vectors; the message says what to do
     check_vectors(...)  the guard every backend runs on its output
+    in_batches(texts, size, call, progress) -> list of call's results   the API embedders' batching
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..errors import EmbedderError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Embedder", "Fingerprint", "EmbedderError", "check_vectors", "l2_normalize"]
+__all__ = ["Embedder", "Fingerprint", "EmbedderError", "check_vectors", "in_batches", "l2_normalize"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,15 @@ def check_vectors(vectors: np.ndarray, n: int, dim: int, who: str) -> np.ndarray
     if not np.all(np.isfinite(vectors)):
         raise EmbedderError(f"{who} returned NaN or infinite values")
     return l2_normalize(vectors)
+
+
+def in_batches(
+    texts: list[str], size: int, call: Callable[[list[str]], np.ndarray], progress: Callable[[int], None] | None
+) -> list[np.ndarray]:
+    """`call` on each run of `size` texts, in order, reporting the texts done after each."""
+    parts = []
+    for i in range(0, len(texts), size):
+        parts.append(call(texts[i : i + size]))
+        if progress is not None:
+            progress(min(i + size, len(texts)))
+    return parts

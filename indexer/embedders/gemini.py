@@ -29,7 +29,7 @@ from ..retry import TRANSIENT_TRANSPORT_ERRORS as _TRANSIENT
 from ..retry import genai_http_message, wait_before_retry
 from ..retry import genai_retry_after_s as _retry_after_s
 from ..settings import Settings
-from .base import EmbedderError, Fingerprint, check_vectors
+from .base import EmbedderError, Fingerprint, check_vectors, in_batches
 
 __all__ = ["GeminiEmbedder"]
 
@@ -87,11 +87,7 @@ class GeminiEmbedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = []
-        for i in range(0, len(texts), self._batch):
-            parts.append(self._embed_batch(texts[i : i + self._batch]))
-            if progress is not None:
-                progress(min(i + self._batch, len(texts)))
+        parts = in_batches(texts, self._batch, self._embed_batch, progress)
         if self._dim is None:
             self._dim = parts[0].shape[1]
         return check_vectors(np.concatenate(parts), len(texts), self._dim, self.name)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..retry import TRANSIENT_TRANSPORT_ERRORS, retry_after_s, wait_before_retry
 from ..settings import Settings
-from .base import EmbedderError, Fingerprint, check_vectors, l2_normalize
+from .base import EmbedderError, Fingerprint, check_vectors, in_batches, l2_normalize
 
 __all__ = ["OpenAIEmbedder"]
 
@@ -81,11 +81,7 @@ class OpenAIEmbedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = []
-        for i in range(0, len(texts), self._batch):
-            parts.append(self._embed_batch(texts[i : i + self._batch]))
-            if progress is not None:
-                progress(min(i + self._batch, len(texts)))
+        parts = in_batches(texts, self._batch, self._embed_batch, progress)
         assert self._dim is not None
         return check_vectors(np.concatenate(parts), len(texts), self._dim, self.name)
 
