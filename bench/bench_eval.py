@@ -60,7 +60,11 @@ from indexer.evaluate import (
 )
 from indexer.index import Index
 from indexer.lexical import TOKENIZERS
-from indexer.retrieval import RRF_K
+from indexer.retrieve import channels
+from indexer.retrieve.named import cited_articles
+from indexer.settings import Settings
+
+RRF_K = Settings.model_fields["rrf_k"].default  # the reciprocal rank fusion constant a user gets
 
 STARD = Path(os.environ.get("HOPRAG_DATA", "/work/shared/data")) / "eval" / "stard"
 REFERENCE = {"recall@1": 0.20, "recall@5": 0.44, "recall@10": 0.55, "recall@20": 0.65}
@@ -80,7 +84,10 @@ def _progress():
 
 
 def _file_sha(rel: str) -> str:
-    return hashlib.sha256((ROOT / rel).read_bytes()).hexdigest()[:16]
+    """sha256 of a file, or of a package's modules in name order."""
+    path = ROOT / rel
+    files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- analysis
@@ -112,7 +119,7 @@ def analyse(idx: Index, report, queries) -> dict:
                 out[f"{a}_vs_{b}_top20"] = compare(a, b, 20)
 
     # queries that name an article (the cited-article boost): STARD writes 条, the citation parser 條
-    out["queries_naming_an_article"] = sum(bool(idx.retriever.cited_articles(st, q.question, None)) for q in queries)
+    out["queries_naming_an_article"] = sum(bool(cited_articles(st, q.question, None)) for q in queries)
 
     # STARD lists some articles twice under two ids (same law, article and text): a twin ranked
     # where the listed id should be counts as a miss for every mode alike.
@@ -218,7 +225,6 @@ def prototypes(idx: Index, scored, depth_k: int) -> dict:
     t0 = time.perf_counter()
     qv = np.asarray(emb.embed(texts), dtype=np.float32)
     embed_s = time.perf_counter() - t0
-    r = idx.retriever
     pool = max(50, 5 * depth_k)          # the index's fusion depth for k = 20
     ids = np.array(sorted(st.info), dtype=np.int64)
     corpus_text = [f"{st.info[i].law} {st.info[i].label} {st.info[i].text}" for i in ids]
@@ -233,7 +239,7 @@ def prototypes(idx: Index, scored, depth_k: int) -> dict:
             top = np.argsort(-scores, kind="stable")[:pool]
             ranks.append([int(ids[i]) for i in top if scores[i] > 0])
         bm25[name] = ranks
-    dense = [[p for p, _ in r.dense(st, qv[i:i + 1], pool, None)] for i in range(len(texts))]
+    dense = [[p for p, _ in channels.dense(st, qv[i:i + 1], pool, None)] for i in range(len(texts))]
     cos = st.matrix @ qv.T                                 # (passages, queries)
 
     def hop_like(i: int, fused_ranked: list[int], fused_score: dict[int, float], alpha: float) -> list[int]:
@@ -328,7 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
               "embedder": args.embedder, "data": str(STARD), "queries": len(queries), "n_hop": args.n_hop,
               "reference_dense": REFERENCE,
               "machine": machine_facts() | {"loadavg_before": load_before, "loadavg_after": load_after,
-                                            "retrieval_py_sha256": _file_sha("indexer/retrieval.py"),
+                                            "retrieve_sha256": _file_sha("indexer/retrieve"),
                                             "evaluate_py_sha256": _file_sha("indexer/evaluate.py")},
               "build": {"seconds": round(build_s, 2), "passages": build.passages, "embedded": build.embedded,
                         "edges": build.edges, "stages": build.stages},

@@ -417,6 +417,9 @@ def _time(fn, *a, **kw) -> tuple[float, object]:
 
 def bench_breakdown(idx: Index, reps: int) -> dict:
     """Median ms of each step of a query over the question set (each question `reps` times)."""
+    from indexer.retrieve import channels
+    from indexer.retrieve.named import cited_articles
+
     ret = idx.retriever
     st = ret.state()
     st.bm25()                                     # built once per generation; timed separately below
@@ -433,8 +436,8 @@ def bench_breakdown(idx: Index, reps: int) -> dict:
             add("embed the query (embedder.embed([q]))", ms)
             ms, _ = _time(ret.state)
             add("state lookup (Retriever.state(): generation query)", ms)
-            ms, _ = _time(ret.dense, st, qv, K, None)
-            add("vector search, numpy (Retriever._dense)", ms)
+            ms, _ = _time(channels.dense, st, qv, K, None)
+            add("vector search, numpy (channels.dense)", ms)
             ms, _ = _time(st.passage_index.search, qv, K)
             add("vector search, FAISS (passage_index.search)", ms)
             ms, toks = _time(st.lexicon.tokenize, q)
@@ -442,11 +445,11 @@ def bench_breakdown(idx: Index, reps: int) -> dict:
             model, _ = st.bm25()
             ms, _ = _time(model.get_scores, toks)
             add("BM25: score all passages (get_scores)", ms)
-            ms, _ = _time(ret.bm25_ranked, st, q, 50, None)
+            ms, _ = _time(channels.bm25, st, q, 50, None)
             add("BM25 ranked top 50 (tokenize + score + sort)", ms)
-            ms, _ = _time(ret.cited_articles, st, q, None)
+            ms, _ = _time(cited_articles, st, q, None)
             add("citation detection (cited_articles)", ms)
-            ms, _ = _time(ret.fusion_scores, st, q, qv, 50)
+            ms, _ = _time(channels.fusion, st, q, qv, 50, idx.settings)
             add("hop: fusion scores over the library (no embedding)", ms)
     # whole calls, one kind at a time over the question set (as a server answering one mode would)
     for name, call in (("Index.search dense (whole call)", lambda q: idx.search(q, K, "dense")),
@@ -459,7 +462,7 @@ def bench_breakdown(idx: Index, reps: int) -> dict:
            for name, v in steps.items()}
     # what the first query of a new generation pays: the state from the snapshot, then (hybrid) BM25
     idx.derived.forget()                          # as the serving index meets a new generation
-    ms, _ = _time(ret.load_state)
+    ms, _ = _time(ret.states.load)
     out["state load from the snapshot, BM25 included (first query of a generation)"] = {
         "median_ms": ms, "p90_ms": ms, "n": 1}
     return out

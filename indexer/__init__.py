@@ -36,8 +36,8 @@ __all__ = [
 
 _WHERE = {
     "Index": "index",
-    "Hit": "retrieval",
-    "HopHits": "retrieval",
+    "Hit": "retrieve.hits",
+    "HopHits": "retrieve.hits",
     "Settings": "settings",
     "BuildReport": "report",
     "Library": "passages",
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from .index import Index
     from .passages import Library, Passage
     from .report import BuildReport
-    from .retrieval import Hit, HopHits
+    from .retrieve.hits import Hit, HopHits
     from .settings import Settings
 
 

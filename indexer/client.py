@@ -41,7 +41,7 @@ import httpx
 
 from . import errors
 from .report import BuildReport
-from .retrieval import Hit, HopHits
+from .retrieve.hits import Hit, HopHits
 
 __all__ = ["Client", "AsyncClient", "ServiceError", "BuildFailed"]
 

@@ -354,7 +354,7 @@ def evaluate(
 
     progress(stage, done, total) is called with stage "eval <mode>"; keep_rankings=True keeps each
     query's ranked keys and scores in ModeResult.per_query (for analysis; to_dict(rankings=True))."""
-    from .retrieval import QueryError
+    from .errors import QueryError
 
     modes = list(dict.fromkeys(modes))
     if not modes:

@@ -37,9 +37,9 @@ from storage.lock import AdvisoryLock, WriterLock, writer_lock
 from . import history
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
-from .neighbourhood import add_neighbor_spans, neighbourhood
 from .passages import Library
 from .report import BuildReport, ProgressFn, unchanged_library
+from .retrieve.neighbourhood import add_neighbor_spans, neighbourhood
 from .settings import Settings
 from .views import graph_summary_view, graph_view, passage_view, stats_view, stored_fingerprint
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from .build import Builder
     from .derived import DerivedStore
-    from .retrieval import Hit, HopHits, Retriever
+    from .retrieve import Hit, HopHits, Retriever
 
 __all__ = ["Index", "EmbedderMismatch", "IndexStateError", "IndexBusy"]
 
@@ -91,7 +91,7 @@ class Index:
 
     @cached_property
     def retriever(self) -> Retriever:
-        from .retrieval import Retriever
+        from .retrieve.retriever import Retriever
 
         return Retriever(self.db, self.derived, self.settings)
 

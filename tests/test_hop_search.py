@@ -370,18 +370,18 @@ def test_service_reports_llm_calls(idx, fake, llm):
 
 @requires_data
 def test_question_weight_and_rrf_k_shape_the_fusion(idx, monkeypatch):
+    from indexer.retrieve.channels import fused, fusion
+
     r = idx.retriever
     st = r.state()
     qv = r.embed_query(OVERTIME, st)
     top2 = 2 / (idx.settings.rrf_k + 1)                          # first in two lists
-    with_q = r.fusion_scores(st, OVERTIME, qv, 50)
-    assert max(with_q.values()) > top2                           # three lists agree on the top
+    assert fusion(st, OVERTIME, qv, 50, idx.settings).max() > top2   # three lists agree on the top
     monkeypatch.setattr(idx.settings, "question_weight", 0.0)
-    without = r.fusion_scores(st, OVERTIME, qv, 50)
-    assert max(without.values()) <= top2 + 1e-12
-    assert max(s for _, s in r.fused(st, OVERTIME, qv, 10, None)) <= top2 + 1e-12
+    assert fusion(st, OVERTIME, qv, 50, idx.settings).max() <= top2 + 1e-12
+    assert max(s for _, s in fused(st, OVERTIME, qv, 10, None, idx.settings)) <= top2 + 1e-12
     monkeypatch.setattr(idx.settings, "rrf_k", 1)
-    assert max(r.fusion_scores(st, OVERTIME, qv, 50).values()) > top2
+    assert fusion(st, OVERTIME, qv, 50, idx.settings).max() > top2
 
 
 # ------------------------------------------------------------------ llm mode: every wait bounded

@@ -1,0 +1,211 @@
+"""One generation as queries read it: an immutable `State` made once per generation (or per date
+in force), and the small questions every channel asks of it.
+
+Public API:
+    State                         vectors, passage and question metadata, edges, BM25 of one generation
+    PassageInfo                   key, law, article, label, text, chapters, doc_key of a passage
+    make_state(generation, derived, rows, questions, former=()) -> State
+    hit(st, pid, score, **extra) -> Hit
+    passage_id(st, ref) -> int    a passage by row id or key; KeyError if the state holds none
+    allowed_passages(st, filters) -> set[int] | None      None: no filter
+    laws_only(st, filters) -> list[str] | None           a filter naming laws and nothing else
+    allowed_mask(ids, allowed) -> np.ndarray[bool]        which of `ids` a filter lets through
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import IndexStateError, QueryError
+from ..lexical import Lexicon
+from .hits import Hit
+from .named import law_names
+
+__all__ = [
+    "State",
+    "PassageInfo",
+    "make_state",
+    "hit",
+    "passage_id",
+    "allowed_passages",
+    "laws_only",
+    "allowed_mask",
+    "FILTER_FIELDS",
+]
+
+FILTER_FIELDS = ("law", "pcode", "key")
+
+
+class PassageInfo(NamedTuple):
+    key: str
+    law: str
+    article: str
+    label: str
+    text: str
+    chapters: tuple[str, ...]
+    doc_key: str
+
+
+@dataclass
+class State:
+    """One generation, read-only once built."""
+
+    generation: int
+    ids: np.ndarray  # passage ids with a vector, in matrix order
+    matrix: np.ndarray  # their vectors
+    row_of: dict[int, int]
+    info: dict[int, PassageInfo]
+    by_key: dict[str, int]
+    by_law_article: dict[tuple[str, str], int]
+    law_names: dict[str, str]  # every name and short name -> official law name
+    doc_of_law: dict[str, str]  # official law name -> doc_key
+    q_text: dict[int, str]
+    q_owner: dict[int, int]
+    q_in: Any  # VectorIndex of incoming questions
+    q_out_row: dict[int, int]
+    q_out_matrix: np.ndarray
+    edges: np.ndarray  # EDGE_DTYPE, sorted by source
+    edge_start: dict[int, tuple[int, int]]  # source -> (start, end) in edges
+    in_edges: dict[int, list[int]]  # target -> positions in edges
+    passage_index: Any  # VectorIndex of passages
+    fingerprint: Any = None  # the embedder the vectors were made with
+    lexicon: Lexicon | None = None  # BM25 of this generation, from its snapshot
+    as_of: str | None = None  # a dated state (asof.py): ids are article-version ids
+    _bm25_pos: np.ndarray | None = field(default=None, repr=False)
+
+    def bm25_positions(self) -> np.ndarray:
+        """For each BM25 document, its row in `ids`/`matrix` (-1: a passage without a vector)."""
+        if self._bm25_pos is None:
+            _, ids = self.bm25()
+            self._bm25_pos = np.array([self.row_of.get(int(i), -1) for i in ids], np.int64)
+        return self._bm25_pos
+
+    def bm25(self) -> tuple[Any, np.ndarray]:
+        """The BM25 model and the passage id of each of its documents."""
+        lexicon = self._lexicon()
+        return lexicon.model, lexicon.ids
+
+    def bm25_scores(self, text: str) -> np.ndarray:
+        """One BM25 score per document, in the order of `bm25()`'s ids (zeros without a token)."""
+        lexicon = self._lexicon()
+        return lexicon.scores(lexicon.tokenize(text))
+
+    def _lexicon(self) -> Lexicon:
+        if self.lexicon is None:
+            raise IndexStateError("this generation has no BM25 index")
+        return self.lexicon
+
+
+def make_state(generation: int, derived: Any, rows: Any, questions: Any, former: Any = ()) -> State:
+    """rows: (id, key, law, article, label, text, chapters, doc_key, law name) per passage;
+    questions: (id, passage id, text); former: (an older name of a law, its doc_key)."""
+    info = {r[0]: PassageInfo(r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7]) for r in rows}
+    doc_of_law = {r[8]: r[7] for r in rows}
+    ids, matrix = derived.sets["passages"].index.vectors()
+    q_ids, q_matrix = derived.sets["questions_out"].index.vectors()
+    edges = np.sort(derived.edges, order=["source", "id"]) if len(derived.edges) else derived.edges
+    edge_start: dict[int, tuple[int, int]] = {}
+    in_edges: dict[int, list[int]] = {}
+    if len(edges):
+        src = edges["source"]
+        bounds = np.flatnonzero(np.r_[True, src[1:] != src[:-1], True])
+        for a, b in pairwise(bounds):
+            edge_start[int(src[a])] = (int(a), int(b))
+        for pos, t in enumerate(edges["target"].tolist()):
+            in_edges.setdefault(t, []).append(pos)
+    return State(
+        generation=generation,
+        ids=ids,
+        matrix=matrix,
+        row_of={int(i): n for n, i in enumerate(ids)},
+        info=info,
+        by_key={v.key: k for k, v in info.items()},
+        by_law_article={(v.law, v.article): k for k, v in info.items()},
+        law_names=law_names(doc_of_law, former),
+        doc_of_law=doc_of_law,
+        q_text={q: t for q, _, t in questions},
+        q_owner={q: p for q, p, _ in questions},
+        q_in=derived.sets["questions_in"].index,
+        q_out_row={int(q): n for n, q in enumerate(q_ids)},
+        q_out_matrix=q_matrix,
+        edges=edges,
+        edge_start=edge_start,
+        in_edges=in_edges,
+        passage_index=derived.sets["passages"].index,
+    )
+
+
+def hit(st: State, pid: int, score: float, **extra: Any) -> Hit:
+    key, law, article, label, text, chapters, _ = st.info[pid]
+    return Hit(
+        passage_id=pid,
+        key=key,
+        law=law,
+        article=article,
+        score=float(score),
+        text=text,
+        label=label,
+        chapters=chapters,
+        generation=st.generation,
+        as_of=st.as_of,
+        **extra,
+    )
+
+
+def passage_id(st: State, ref: int | str) -> int:
+    """The row id of a passage (by id or key) the state holds; KeyError if none."""
+    pid = st.by_key.get(ref) if isinstance(ref, str) else ref
+    if pid is None or pid not in st.info:
+        raise KeyError(ref)
+    return pid
+
+
+def _filter_values(filters: dict, name: str) -> list[str]:
+    v = filters.get(name)
+    if v is None:
+        return []
+    vs = [v] if isinstance(v, str) else list(v)
+    if not all(isinstance(x, str) for x in vs):
+        raise QueryError(f"filter {name!r} takes a string or a list of strings")
+    return vs
+
+
+def allowed_passages(st: State, filters: dict | None) -> set[int] | None:
+    """The passages a filter ({law|pcode|key: a value or a list}) lets through; QueryError for a
+    field or law name the index does not know."""
+    if not filters:
+        return None
+    unknown = set(filters) - set(FILTER_FIELDS)
+    if unknown:
+        raise QueryError(f"unknown filter {sorted(unknown)[0]!r}: use law, pcode or key")
+    laws = _filter_values(filters, "law")
+    resolved = set()
+    for name in laws:
+        full = st.law_names.get(name.strip())
+        if full is None:
+            raise QueryError(f"no law named {name!r} in this index")
+        resolved.add(full)
+    pcodes, keys = set(_filter_values(filters, "pcode")), set(_filter_values(filters, "key"))
+    return {
+        pid
+        for pid, p in st.info.items()
+        if (not laws or p.law in resolved) and (not pcodes or p.doc_key in pcodes) and (not keys or p.key in keys)
+    }
+
+
+def laws_only(st: State, filters: dict | None) -> list[str] | None:
+    """The full law names of a filter that names laws and nothing else (validated by allowed_passages)."""
+    if not filters or set(filters) != {"law"}:
+        return None
+    v = filters["law"]
+    return sorted({st.law_names[x.strip()] for x in ([v] if isinstance(v, str) else v)})
+
+
+def allowed_mask(ids: np.ndarray, allowed: set[int]) -> np.ndarray:
+    """Which of `ids` the filter lets through: scores outside it are masked before top-k, so a
+    filtered query still gets k hits when k match."""
+    return np.isin(ids, np.fromiter(allowed, np.int64, len(allowed)))
