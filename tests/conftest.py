@@ -2,12 +2,14 @@
 
 DATA            the shared real data (laws as JSON and PDF, STARD); HOPRAG_DATA overrides its place
 requires_data   skip marker when the data is absent, except under CI, where absence must fail
+need(module)    import an optional package: skip without it, except under CI, where absence must fail
 laws_index      one index built from laws/2022-01-07 then laws/2024-10-11 (offline embedder),
                 with both build reports: the session's one expensive fixture (~25 s)
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -24,6 +26,14 @@ LAWS_2024 = DATA / "laws" / "2024-10-11"
 WALK_MECHANICS = {"hop_min_sim": 0.3, "hop_imp_weight": 0.5, "question_weight": 1.0}
 requires_data = pytest.mark.skipif(not DATA.is_dir() and not os.environ.get("CI"),
                                    reason=f"real data not found at {DATA} (set HOPRAG_DATA)")
+
+
+def need(module: str):
+    """The optional package `module` (an extra's), imported; the test skips without it, except
+    under CI, which installs every extra: there a missing one fails."""
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
 
 
 @pytest.fixture(autouse=True)

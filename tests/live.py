@@ -1,7 +1,10 @@
-"""A real HTTP server for the tests: uvicorn on loopback in a thread, and waiting for a build job."""
+"""A real HTTP server for the tests: uvicorn on loopback in a thread, an index served by it, and
+waiting for a build job."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import threading
 import time
 
@@ -44,3 +47,26 @@ def wait_job(client, job_id: str, timeout: float = 120) -> dict:
             return job
         time.sleep(0.05)
     raise AssertionError(f"build {job_id} did not finish: {job}")
+
+
+@contextlib.contextmanager
+def served_index(base, laws, api_key: str | None = None, **settings):
+    """An index of the 2024 laws `laws` (pcodes) built with the offline embedder under `base`, a
+    real `hoprag serve` app over it on loopback, and an `Index` opened on the same home:
+    yields {"url", "index", "roots", "home"}."""
+    from indexer.index import Index
+    from indexer.service import create_app
+    from indexer.settings import Settings
+
+    from .conftest import LAWS_2024
+
+    roots, home = base / "roots", base / "home"
+    lib = roots / "laws"
+    lib.mkdir(parents=True)
+    for pcode in laws:
+        shutil.copy(LAWS_2024 / f"{pcode}.json", lib / f"{pcode}.json")
+    with Index(settings=Settings(home=home, **settings)) as idx:
+        idx.build(lib, embedder="use-multilingual")
+    app = create_app(Settings(home=home, **settings), api_key=api_key, library_roots=[roots])
+    with LiveServer(app) as server, Index(settings=Settings(home=home, **settings)) as local:
+        yield {"url": server.url, "index": local, "roots": roots, "home": home}
