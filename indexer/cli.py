@@ -7,7 +7,7 @@
     hoprag serve [--host H --port P]            the HTTP API (indexer/service.py)
     hoprag eval QUERIES.jsonl                   recall@k, MRR, nDCG@10 per mode
     hoprag stats                                Index.stats
-    hoprag passage KEY_OR_ID                    Index.passage
+    hoprag passage KEY_OR_ID                    Index.passage (an all-digit ref: the id, else the key, as over HTTP)
     hoprag reembed --embedder NAME              Index.reembed
     hoprag graph export --format graphml|json   Index.graph
     hoprag snapshots list | restore GEN         Index.snapshots_list / restore_snapshot
@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+
+from .refs import resolve_passage
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -370,13 +372,11 @@ def neighbors(
     as_json: bool = JsonOpt,
 ) -> None:
     """Edges of a passage with their questions, scores and citation spans (Index.neighbors)."""
+    wanted = [k.value for k in kinds] if kinds else None
     with _open(home) as idx:
         try:
-            rows = idx.neighbors(
-                int(ref) if ref.isdigit() else ref,
-                direction=direction.value,
-                kinds=[k.value for k in kinds] if kinds else None,
-                as_of=as_of,
+            rows = resolve_passage(
+                ref, lambda p: idx.neighbors(p, direction=direction.value, kinds=wanted, as_of=as_of), as_of
             )
         except KeyError:
             _fail(f"no passage {ref!r}")
@@ -564,9 +564,10 @@ def passage(
 ) -> None:
     """Show one passage (as of a date: the version in force then, by key)."""
     with _open(home) as idx:
-        p = idx.passage(int(ref) if ref.isdigit() and as_of is None else ref, as_of=as_of)
-    if p is None:
-        _fail(f"no passage {ref!r}")
+        try:
+            p = resolve_passage(ref, lambda r: idx.passage(r, as_of=as_of), as_of)
+        except KeyError:
+            _fail(f"no passage {ref!r}")
     _emit(p, as_json, lambda p: typer.echo(f"{p['law']} {p['label']} [{p['key']}]\n{p['text']}"))
 
 

@@ -70,6 +70,7 @@ from .index import Index
 from .jobs import BuildJobs
 from .llm.budget import Deadline
 from .native_threads import limit_native_threads
+from .refs import resolve_passage
 from .settings import Settings
 from .web import add_pages, is_page_path
 
@@ -79,7 +80,6 @@ log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz"})
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-_MAX_PASSAGE_ID = 2**63 - 1  # SQLite integers: a longer digit string can only be a key
 _ROOTS_HINT = "start the service with library roots: `hoprag serve --library-root DIR` (repeatable)"
 
 
@@ -198,15 +198,6 @@ def _answer(index: Index, hits: list) -> dict:
     # the generation serving now
     generation = hits[0].generation if hits else index.retriever.state().generation
     return {"hits": [h.to_dict() for h in hits], "generation": generation}
-
-
-def _refs(ref: str, as_of: dt.date | None = None) -> list[Any]:
-    """What a path segment may name: a numeric id first, else a key (keys may be all digits too);
-    as of a date, a key only (ids name the rows of today's passages)."""
-    # the length test first: int() refuses strings of more than 4300 digits
-    if as_of is None and ref.isascii() and ref.isdigit() and len(ref) <= 19 and int(ref) <= _MAX_PASSAGE_ID:
-        return [int(ref), ref]
-    return [ref]
 
 
 def _check_embedder(name: str) -> None:
@@ -634,12 +625,10 @@ def create_app(
     ) -> dict:
         """A passage's neighbourhood to draw: passages one and two edges away (both directions), the
         nearer and stronger first, and the edges among them with questions and citation spans."""
-        for candidate in _refs(ref, as_of):
-            try:
-                return index.neighbourhood(candidate, hops=hops, limit=limit, as_of=as_of)
-            except KeyError:
-                continue
-        raise HTTPException(404, f"no passage {ref!r} in this index" + (f" on {as_of}" if as_of else ""))
+        try:
+            return resolve_passage(ref, lambda p: index.neighbourhood(p, hops=hops, limit=limit, as_of=as_of), as_of)
+        except KeyError:
+            raise HTTPException(404, f"no passage {ref!r} in this index" + (f" on {as_of}" if as_of else "")) from None
 
     @app.get(
         "/passages/{ref:path}/neighbors",
@@ -656,12 +645,13 @@ def create_app(
     ) -> dict:
         """Edges of one passage (by numeric id or key), strongest first."""
         wanted = kinds.split(",") if kinds else None
-        for candidate in _refs(ref, as_of):
-            try:
-                return {"neighbors": index.neighbors(candidate, direction=direction, kinds=wanted, as_of=as_of)}
-            except KeyError:
-                continue
-        raise HTTPException(404, f"no passage {ref!r} in this index")
+        try:
+            found = resolve_passage(
+                ref, lambda p: index.neighbors(p, direction=direction, kinds=wanted, as_of=as_of), as_of
+            )
+        except KeyError:
+            raise HTTPException(404, f"no passage {ref!r} in this index") from None
+        return {"neighbors": found}
 
     @app.get("/passages/{ref:path}/history", tags=["passages"], responses=_responses(404))
     def history(ref: str) -> dict:
@@ -675,11 +665,10 @@ def create_app(
     def passage(ref: str, as_of: dt.date | None = Query(None, description="the version in force on this date")) -> dict:
         """One passage by numeric id or key (N0030001:24), with its pseudo-queries; as of a date,
         the version of that key then (with its interval)."""
-        for candidate in _refs(ref, as_of):
-            found = index.passage(candidate, as_of=as_of)
-            if found is not None:
-                return found
-        raise HTTPException(404, f"no passage {ref!r} in this index" + (f" on {as_of}" if as_of else ""))
+        try:
+            return resolve_passage(ref, lambda p: index.passage(p, as_of=as_of), as_of)
+        except KeyError:
+            raise HTTPException(404, f"no passage {ref!r} in this index" + (f" on {as_of}" if as_of else "")) from None
 
     @app.get("/diff", tags=["passages"], responses={422: {"model": ValidationProblem}})
     def diff(
