@@ -34,11 +34,10 @@ Every endpoint that touches the model, FAISS or the database is a plain `def`: F
 in its thread pool, so the event loop only parses requests and writes answers.
 """
 
-# No `from __future__ import annotations`: the request models are built inside create_app (their
-# limits come from Settings), and FastAPI must resolve their annotations at runtime.
+# No `from __future__ import annotations`: the request models are made inside create_app (their
+# limits come from Settings), and FastAPI must resolve the endpoints' annotations at runtime.
 
 import asyncio
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -49,7 +48,7 @@ import threading
 import typing
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import anyio
 from fastapi import FastAPI, HTTPException, Query, Request, Response
@@ -57,11 +56,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import retrieval
 from .embedders import EmbedderError, embedder_kind
 from .errors import HTTP_STATUS, BuildBusy
 from .graph import EDGE_KINDS
@@ -71,8 +68,12 @@ from .jobs import BuildJobs
 from .llm.budget import Deadline
 from .native_threads import limit_native_threads
 from .refs import resolve_passage
+from .serve.schemas import BuildRequest, Hits, HopHits, Job, error_responses, request_models
 from .settings import Settings
 from .web import add_pages, is_page_path
+
+if typing.TYPE_CHECKING:  # the endpoints' body types as type checkers see them; at runtime create_app binds these names
+    from .serve.schemas import HopSearchRequest, SearchRequest  # noqa: F401
 
 __all__ = ["create_app", "run", "ServiceConfigError"]
 
@@ -87,112 +88,7 @@ class ServiceConfigError(ValueError):
     """A service setup that run() refuses to start."""
 
 
-class Error(BaseModel):
-    detail: str
-    error: str | None = Field(None, description="the index's exception class (QueryError, IndexBusy, ...)")
-
-
-class ValidationProblem(BaseModel):
-    detail: str = Field(description="every problem in one line: field: message; ...")
-    errors: list[dict[str, Any]]
-
-
-_Name = Annotated[str, Field(min_length=1, max_length=200, description="one value")]
-_EmbedderName = Annotated[
-    str,
-    Field(min_length=1, max_length=300, description="bge-m3 | st:<name-or-path> | use-multilingual | gemini:<model>"),
-]
-_LLMName = Annotated[str, Field(min_length=1, max_length=300, description="gemini:<model> | openai:<model> | none")]
-# an empty list would silently mean "no filter": at least one value
-_OneOrMany = _Name | Annotated[list[_Name], Field(min_length=1, max_length=100)]
-
-
-class Filters(BaseModel):
-    """Narrow the answer; each filter takes one value or a list (any of them matches)."""
-
-    model_config = ConfigDict(extra="forbid")
-    law: _OneOrMany | None = Field(None, description="law name or short name, e.g. 勞動基準法 or 勞基法")
-    pcode: _OneOrMany | None = Field(None, description="law code, e.g. N0030001")
-    key: _OneOrMany | None = Field(None, description="passage key, e.g. N0030001:24")
-
-    def as_dict(self) -> dict | None:
-        return self.model_dump(exclude_none=True) or None
-
-
-def _model_of(dc: type, name: str) -> type[BaseModel]:
-    """A response model made from a dataclass of the Python API, its field docs as descriptions:
-    the HTTP schema cannot drift from what `Index.search` returns."""
-    fields: dict[str, Any] = {}
-    for f in dataclasses.fields(dc):
-        hint = typing.get_type_hints(dc)[f.name]
-        default = ... if f.default is dataclasses.MISSING else f.default
-        fields[f.name] = (hint, Field(default, description=f.metadata.get("doc")))
-    return create_model(name, __config__=ConfigDict(extra="allow"), **fields)
-
-
-if typing.TYPE_CHECKING:
-    Hit = BaseModel  # made at runtime: retrieval.Hit's fields, which mypy cannot see in a created model
-else:
-    Hit = _model_of(retrieval.Hit, "Hit")
-
-
-class Hits(BaseModel):
-    hits: list[Hit]
-    generation: int = Field(description="the committed generation every hit of this answer comes from")
-
-
-class HopHits(Hits):
-    llm_calls: int = Field(0, description="llm mode: LLM calls this answer made (at most HOPRAG_HOP_MAX_LLM_CALLS)")
-    llm_failures: int = Field(0, description="llm mode: calls that failed; those passages kept the similarity choice")
-    deadline_hit: bool = Field(
-        False, description="llm mode: the LLM work ran out of HOPRAG_HOP_LLM_DEADLINE_S; the rest chose by similarity"
-    )
-    steps: list[dict] = Field(
-        default_factory=list,
-        description="every edge the walk followed (from, to, kind, "
-        "direction, question), also to passages that did not make the top k",
-    )
-
-
-class BuildRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    library: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=4096,
-            description=(
-                "folder or file inside a configured library root; a relative path is taken from the first root"
-            ),
-        ),
-    ]
-    embedder: _EmbedderName | None = None
-    llm: _LLMName | None = None
-    as_of: dt.date | None = Field(None, description="the date the library describes [default: its newest 最新異動日期]")
-
-
-class Job(BaseModel):
-    id: str
-    status: Literal["queued", "running", "committed", "failed"]
-    stage: str | None = Field(None, description="the stage the progress counts belong to (embed, llm, ...)")
-    done: int
-    total: int
-    report: dict[str, Any] | None = Field(None, description="the BuildReport once committed")
-    error: str | None = Field(None, description="why the build failed")
-    library: str
-    embedder: str | None = None
-    llm: str | None = None
-    as_of: str | None = None
-    created_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-
-
 # -------------------------------------------------------------------- helpers
-def _responses(*codes: int) -> dict:
-    return {c: {"model": Error} for c in codes}
-
-
 def _answer(index: Index, hits: list) -> dict:
     # one answer comes from one State, so its hits share a generation; an empty answer reports
     # the generation serving now
@@ -497,37 +393,10 @@ def create_app(
     # relative to the server's working directory
     jobs = BuildJobs(settings.model_copy(update={"st_relative_folders": False, "read_within": roots}))
 
-    # request bodies whose limits come from Settings, so the OpenAPI schema states them
-    QueryText = Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=settings.max_query_chars,
-            description="the question, or an article citation such as 勞基法第24條",
-        ),
-    ]
-    # strict: JSON true is not 1, "5" is not 5
-    TopK = Annotated[int, Field(ge=1, le=settings.max_k, strict=True, description="how many hits")]
-    Hops = Annotated[int, Field(ge=0, le=settings.max_hops, strict=True, description="rounds of edge following")]
-    k_default = min(10, settings.max_k)
-    AsOf = Annotated[dt.date | None, Field(description="the law in force on this date (YYYY-MM-DD); absent: as now")]
-
-    class SearchRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        query: QueryText
-        k: TopK = k_default
-        mode: Literal["dense", "questions", "hybrid", "bm25"] = "dense"
-        filters: Filters | None = None
-        as_of: AsOf = None
-
-    class HopSearchRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        query: QueryText
-        k: TopK = k_default
-        n_hop: Hops = min(2, settings.max_hops)
-        mode: Literal["similarity", "llm"] = "similarity"
-        filters: Filters | None = None
-        as_of: AsOf = None
+    # The bodies FastAPI validates carry this app's limits; type checkers see the classes they
+    # derive from instead (a model made at runtime is no type to them).
+    if not typing.TYPE_CHECKING:
+        SearchRequest, HopSearchRequest = request_models(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -560,7 +429,7 @@ def create_app(
         response_model=Hits,
         response_model_exclude_none=True,
         tags=["query"],
-        responses=_responses(400, 503) | {422: {"model": ValidationProblem}},
+        responses=error_responses(400, 503, invalid=True),
     )
     def search(body: SearchRequest) -> dict:
         """Top-k passages; an article the query names (勞基法第24條) comes first, marked cited."""
@@ -572,7 +441,7 @@ def create_app(
         response_model=HopHits,
         response_model_exclude_none=True,
         tags=["query"],
-        responses=_responses(400, 502, 503) | {422: {"model": ValidationProblem}},
+        responses=error_responses(400, 502, 503, invalid=True),
     )
     async def hop_search(body: HopSearchRequest, request: Request) -> dict:
         """HopRAG retrieve-reason-prune over the passage graph; each hit carries the path that reached it.
@@ -615,7 +484,7 @@ def create_app(
     @app.get(
         "/passages/{ref:path}/graph",
         tags=["passages"],
-        responses=_responses(404, 503) | {422: {"model": ValidationProblem}},
+        responses=error_responses(404, 503, invalid=True),
     )
     def neighbourhood(
         ref: str,
@@ -633,7 +502,7 @@ def create_app(
     @app.get(
         "/passages/{ref:path}/neighbors",
         tags=["passages"],
-        responses=_responses(400, 404, 503) | {422: {"model": ValidationProblem}},
+        responses=error_responses(400, 404, 503, invalid=True),
     )
     def neighbors(
         ref: str,
@@ -653,7 +522,7 @@ def create_app(
             raise HTTPException(404, f"no passage {ref!r} in this index") from None
         return {"neighbors": found}
 
-    @app.get("/passages/{ref:path}/history", tags=["passages"], responses=_responses(404))
+    @app.get("/passages/{ref:path}/history", tags=["passages"], responses=error_responses(404))
     def history(ref: str) -> dict:
         """The versions of one article (by key) with the dates each was in force."""
         versions = index.history(ref)
@@ -661,7 +530,7 @@ def create_app(
             raise HTTPException(404, f"no versions of {ref!r} in this index")
         return {"key": ref, "versions": versions}
 
-    @app.get("/passages/{ref:path}", tags=["passages"], responses=_responses(404) | {422: {"model": ValidationProblem}})
+    @app.get("/passages/{ref:path}", tags=["passages"], responses=error_responses(404, invalid=True))
     def passage(ref: str, as_of: dt.date | None = Query(None, description="the version in force on this date")) -> dict:
         """One passage by numeric id or key (N0030001:24), with its pseudo-queries; as of a date,
         the version of that key then (with its interval)."""
@@ -670,7 +539,7 @@ def create_app(
         except KeyError:
             raise HTTPException(404, f"no passage {ref!r} in this index" + (f" on {as_of}" if as_of else "")) from None
 
-    @app.get("/diff", tags=["passages"], responses={422: {"model": ValidationProblem}})
+    @app.get("/diff", tags=["passages"], responses=error_responses(invalid=True))
     def diff(
         date_from: dt.date = Query(..., alias="from", description="YYYY-MM-DD"),
         date_to: dt.date = Query(..., alias="to", description="YYYY-MM-DD"),
@@ -685,7 +554,7 @@ def create_app(
         status_code=202,
         response_model=Job,
         tags=["builds"],
-        responses=_responses(400, 403, 409) | {422: {"model": ValidationProblem}},
+        responses=error_responses(400, 403, 409, invalid=True),
     )
     def create_build(body: BuildRequest, response: Response) -> dict:
         """Queue a build of a library inside the configured roots; poll GET /builds/{id}."""
@@ -721,7 +590,7 @@ def create_app(
         under its roots that a build may read."""
         return {"jobs": jobs.list(), "libraries": _libraries(roots)}
 
-    @app.get("/builds/{job_id}", response_model=Job, tags=["builds"], responses=_responses(404))
+    @app.get("/builds/{job_id}", response_model=Job, tags=["builds"], responses=error_responses(404))
     def get_build(job_id: str) -> dict:
         """A build's status and progress (stage, done, total); the report once committed."""
         job = jobs.get(job_id)
