@@ -39,10 +39,6 @@ in its thread pool, so the event loop only parses requests and writes answers.
 
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
-import ipaddress
-import logging
 import re
 import threading
 import typing
@@ -52,15 +48,11 @@ from typing import Literal
 
 import anyio
 from fastapi import FastAPI, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi.responses import HTMLResponse
 
 from .embedders import EmbedderError, embedder_kind
-from .errors import HTTP_STATUS, BuildBusy
+from .errors import BuildBusy
 from .graph import EDGE_KINDS
 from .history import parse_build_date
 from .index import Index
@@ -68,19 +60,17 @@ from .jobs import BuildJobs
 from .llm.budget import Deadline
 from .native_threads import limit_native_threads
 from .refs import resolve_passage
+from .serve.middleware import is_loopback, protect
+from .serve.middleware import is_loopback as _is_loopback  # noqa: F401  (imported from here by tests/test_service.py)
 from .serve.schemas import BuildRequest, Hits, HopHits, Job, error_responses, request_models
 from .settings import Settings
-from .web import add_pages, is_page_path
+from .web import add_pages
 
 if typing.TYPE_CHECKING:  # the endpoints' body types as type checkers see them; at runtime create_app binds these names
     from .serve.schemas import HopSearchRequest, SearchRequest  # noqa: F401
 
 __all__ = ["create_app", "run", "ServiceConfigError"]
 
-log = logging.getLogger(__name__)
-
-OPEN_PATHS = frozenset({"/healthz"})
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 _ROOTS_HINT = "start the service with library roots: `hoprag serve --library-root DIR` (repeatable)"
 
 
@@ -172,201 +162,11 @@ def _libraries(roots: list[Path], limit: int = 200) -> list[str]:
     return found
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.strip().strip("[]").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
-
-
-class _BearerAuth:
-    """Every path but OPEN_PATHS and the web page's shells needs `Authorization: Bearer <key>`;
-    /docs and 404s included, so nothing is reachable by accident. The shells hold no data: the page
-    fetches it from the API with the key. Digests are compared, in constant time and equal length."""
-
-    def __init__(self, app: ASGIApp, key: str):
-        self.app = app
-        self._key = _digest(key)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" or (
-            scope["type"] == "http" and (scope["path"] in OPEN_PATHS or is_page_path(scope["path"]))
-        ):
-            return await self.app(scope, receive, send)
-        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(_digest(token.strip()), self._key):
-            return await self.app(scope, receive, send)
-        if scope["type"] != "http":  # a websocket (or any other scope) without the key is closed
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        response = JSONResponse(
-            {"detail": "missing or wrong API key: send the header Authorization: Bearer <key>"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-        await response(scope, receive, send)
-
-
-class _BodyLimit:
-    """Reads at most `limit` bytes of a request body (413 beyond): a 200 MB body must not cost
-    memory before validation refuses it. The body is buffered (≤ limit) and replayed to the app."""
-
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.limit:
-            return await self._too_large(scope, receive, send)
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            body += message.get("body", b"")
-            if len(body) > self.limit:
-                return await self._too_large(scope, receive, send)
-            if not message.get("more_body"):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body over {self.limit} bytes (HOPRAG_MAX_BODY_BYTES)"}, status_code=413
-        )
-        await response(scope, receive, send)
-
-
-class _LoopbackHosts:
-    """Without an API key the service listens on loopback only; it also answers only requests
-    whose Host header names loopback, so that a web page that rebinds its DNS name to 127.0.0.1
-    cannot read the index or start builds from a browser."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            return await self.app(scope, receive, send)
-        host = Headers(scope=scope).get("host", "")
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if _is_loopback(name):
-            return await self.app(scope, receive, send)
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        response = JSONResponse(
-            {
-                "detail": "this service answers only requests for localhost (Host header); to serve other "
-                "names, start it with --api-key"
-            },
-            status_code=421,
-        )
-        await response(scope, receive, send)
-
-
-class _LastResort:
-    """An unhandled error becomes a 500 JSON answer without a traceback (the log keeps it).
-
-    Not an exception handler for Exception: Starlette runs those in ServerErrorMiddleware, which
-    re-raises afterwards, and uvicorn then drops the client's keep-alive connection."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:  # too late for another answer
-                raise
-            response = JSONResponse({"detail": "internal error; the service log has the details"}, status_code=500)
-            await response(scope, receive, send)
-
-
 async def _cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
     """Set `cancel` when the client goes away (the body is read: what comes next is the disconnect)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
     cancel.set()
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    def answer(status: int):
-        async def handle(request: Request, exc: Exception) -> JSONResponse:
-            # the class, for clients that raise what the index raised (indexer.client)
-            return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
-
-        return handle
-
-    for exc_type, status in HTTP_STATUS.items():
-        app.add_exception_handler(exc_type, answer(status))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors, lines = [], []
-        for e in exc.errors():
-            loc = [p for p in e.get("loc", ()) if p != "body"]
-            msg = e.get("msg", "invalid")
-            if e.get("type") == "json_invalid":
-                msg = f"the body is not valid JSON ({(e.get('ctx') or {}).get('error', 'decode error')})"
-                loc = []
-            errors.append({"loc": [str(p) for p in loc], "msg": msg, "type": e.get("type", "")})
-            lines.append(f"{'.'.join(map(str, loc)) or 'body'}: {msg}")
-        return JSONResponse({"detail": "; ".join(lines), "errors": errors}, status_code=422)
-
-
-def _declare_bearer(app: FastAPI) -> None:
-    """State the bearer scheme in the OpenAPI schema (the middleware enforces it)."""
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-                "type": "http",
-                "scheme": "bearer",
-            }
-            for path, operations in schema.get("paths", {}).items():
-                if path in OPEN_PATHS:
-                    continue
-                for op in operations.values():
-                    op["security"] = [{"bearer": []}]
-                    op.setdefault("responses", {})["401"] = {
-                        "description": "missing or wrong API key",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    }
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # -------------------------------------------------------------------- the app
@@ -415,14 +215,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.index, app.state.jobs, app.state.library_roots = index, jobs, roots
-    _add_error_handlers(app)
-    app.add_middleware(_LastResort)
-    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
-    if api_key:
-        app.add_middleware(_BearerAuth, key=api_key)
-        _declare_bearer(app)
-    elif loopback_hosts:
-        app.add_middleware(_LoopbackHosts)
+    protect(app, settings.max_body_bytes, api_key=api_key, loopback_hosts=loopback_hosts)
 
     @app.post(
         "/search",
@@ -637,7 +430,7 @@ def run(
 ) -> None:
     """Serve with uvicorn; anything but a loopback address needs an API key."""
     api_key = (api_key or "").strip() or None
-    if not _is_loopback(host) and not api_key:
+    if not is_loopback(host) and not api_key:
         raise ServiceConfigError(
             f"refusing to listen on {host!r} without an API key: anyone who can reach that address could "
             f"query and rebuild the index. Pass --api-key KEY (or set HOPRAG_API_KEY), or bind 127.0.0.1"
