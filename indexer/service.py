@@ -39,7 +39,6 @@ in its thread pool, so the event loop only parses requests and writes answers.
 
 import asyncio
 import datetime as dt
-import re
 import threading
 import typing
 from contextlib import asynccontextmanager
@@ -62,6 +61,7 @@ from .native_threads import limit_native_threads
 from .refs import resolve_passage
 from .serve.middleware import is_loopback, protect
 from .serve.middleware import is_loopback as _is_loopback  # noqa: F401  (imported from here by tests/test_service.py)
+from .serve.paths import ROOTS_HINT, check_model_path, confine, libraries
 from .serve.schemas import BuildRequest, Hits, HopHits, Job, error_responses, request_models
 from .settings import Settings
 from .web import add_pages
@@ -70,8 +70,6 @@ if typing.TYPE_CHECKING:  # the endpoints' body types as type checkers see them;
     from .serve.schemas import HopSearchRequest, SearchRequest  # noqa: F401
 
 __all__ = ["create_app", "run", "ServiceConfigError"]
-
-_ROOTS_HINT = "start the service with library roots: `hoprag serve --library-root DIR` (repeatable)"
 
 
 class ServiceConfigError(ValueError):
@@ -102,64 +100,6 @@ def _check_llm(name: str, settings: Settings) -> None:
         get_llm(name, settings)
     except ValueError as exc:  # unknown name, missing key or endpoint: LLMConfigError
         raise HTTPException(400, str(exc)) from None
-
-
-def _confine(raw: str, roots: list[Path], what: str = "library") -> Path:
-    """The path, with symlinks and .. resolved, if it lies inside a root; else 403. A relative path
-    is looked for in each root in turn. `~` is refused,
-    not expanded (what the check confines must be what is read), and the answer never says what a
-    path resolved to (that would let a client map the server's files)."""
-    if raw.startswith("~"):
-        raise HTTPException(400, f"{what} {raw!r}: `~` is not expanded over HTTP; give a path inside a library root")
-    path = Path(raw)
-    if not path.is_absolute():
-        # a relative path names something inside a root: the first root that holds it (else the
-        # first root, where it then does not exist); one that climbs out is refused below
-        path = next((root / path for root in roots if (root / path).exists()), roots[0] / path)
-    try:
-        resolved = path.resolve()
-    except (OSError, ValueError, RuntimeError):
-        raise HTTPException(400, f"{what} path {raw!r} cannot be resolved") from None
-    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
-        raise HTTPException(403, f"{what} {raw!r} is outside the library roots this service may read")
-    return resolved
-
-
-# what a sentence-transformers model id on the hub looks like (organisation/name); anything else
-# given over HTTP is a local folder, and must be an absolute path inside a library root
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
-
-
-def _check_model_path(ref: str, roots: list[Path]) -> None:
-    if _HUB_ID.match(ref) and ".." not in ref.split("/"):
-        return
-    if not ref.startswith("/"):
-        raise HTTPException(
-            400,
-            f"embedder model {ref!r}: give a hub id (organisation/name) or an absolute folder inside a library root",
-        )
-    _confine(ref, roots, "model folder")
-
-
-def _libraries(roots: list[Path], limit: int = 200) -> list[str]:
-    """Each root and the folders up to two levels below it that hold law files (what a build reads)."""
-    from .library import FORMATS
-
-    found: list[str] = []
-    for root in roots:
-        for folder in [root, *sorted(root.glob("*")), *sorted(root.glob("*/*"))]:
-            try:
-                real = folder.resolve()
-                # a symlink out of the root is listed nowhere: a build could not read it (403)
-                if not real.is_dir() or not real.is_relative_to(root) or str(real) in found:
-                    continue
-                if any(f.suffix.lower() in FORMATS for f in real.iterdir() if f.is_file()):
-                    found.append(str(real))
-            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
-                continue
-            if len(found) >= limit:
-                return found
-    return found
 
 
 async def _cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
@@ -353,9 +293,9 @@ def create_app(
         """Queue a build of a library inside the configured roots; poll GET /builds/{id}."""
         if not roots:
             raise HTTPException(
-                403, f"builds over HTTP are disabled because no library roots are configured; {_ROOTS_HINT}"
+                403, f"builds over HTTP are disabled because no library roots are configured; {ROOTS_HINT}"
             )
-        path = _confine(body.library, roots)
+        path = confine(body.library, roots)
         if body.as_of is not None:
             parse_build_date(body.as_of)  # a date to come: 400 now, not a failed job later
         if jobs.busy:  # before anything costs time: a second request must not parse a thing
@@ -363,9 +303,7 @@ def create_app(
         if body.embedder:
             _check_embedder(body.embedder)
             if body.embedder.startswith("st:"):
-                # a local model folder is code and weights the server would load: same rule as
-                # libraries, decided without looking whether the path exists (no oracle)
-                _check_model_path(body.embedder[3:], roots)
+                check_model_path(body.embedder[3:], roots)
         if body.llm:
             _check_llm(body.llm, settings)
         if not path.exists():
@@ -381,7 +319,7 @@ def create_app(
     def list_builds() -> dict:
         """The builds this service ran since it started (newest first) and the library folders
         under its roots that a build may read."""
-        return {"jobs": jobs.list(), "libraries": _libraries(roots)}
+        return {"jobs": jobs.list(), "libraries": libraries(roots)}
 
     @app.get("/builds/{job_id}", response_model=Job, tags=["builds"], responses=error_responses(404))
     def get_build(job_id: str) -> dict:
