@@ -46,6 +46,7 @@ from .errors import EmbedderMismatch
 from .graph import EDGE_KINDS
 from .library import LibraryFiles, parse_library, scan_library
 from .library.limits import PdfLimits, pdf_limits
+from .passage_rows import passage_row
 from .passages import Library, Passage, embed_text, text_hash
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
 from .pseudo_queries import QuestionCounts
@@ -87,24 +88,6 @@ def ensure_vectors(
         vectors.update(fresh)
         progress(stage, min(i + chunk, len(missing)), len(missing))
     return vectors, len(missing), hits
-
-
-def _row_values(p: Passage, document_id: int, embed_hash: str | None) -> dict:
-    return {
-        "key": p.key,
-        "document_id": document_id,
-        "law": p.law,
-        "article": p.article,
-        "article_label": p.article_label,
-        "text": p.text,
-        "chapters": list(p.chapters),
-        "paragraphs": list(p.paragraphs),
-        "ordinal": p.ordinal,
-        "metadata": p.metadata,
-        "text_hash": text_hash(p.text),
-        "embed_hash": embed_hash,
-        "updated_at": utcnow(),
-    }
 
 
 class _Windowed(Embedder, Protocol):
@@ -352,20 +335,17 @@ class Builder:
         doc_ids = _write_documents(s, lib)
         for i in range(0, len(plan.removed_ids), 500):
             s.execute(delete(PassageRow).where(PassageRow.id.in_(plan.removed_ids[i : i + 500])))
+
+        def row(p: Passage) -> dict[str, Any]:
+            return passage_row(p, doc_ids[p.doc_key], plan.embed_hashes[p.key])
+
         # a new text makes its old questions stale: they go, and the LLM stage was asked anew
-        updates = [
-            dict(_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]), id=pid, questions_key=None)
-            for pid, p in plan.changed + plan.relabeled
-        ]
-        updates += [
-            dict(_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]), id=pid) for pid, p in plan.touched
-        ]
+        updates = [row(p) | {"id": pid, "questions_key": None} for pid, p in plan.changed + plan.relabeled]
+        updates += [row(p) | {"id": pid} for pid, p in plan.touched]
         if updates:
             s.execute(update(PassageRow), updates)
         if plan.added:
-            s.execute(
-                insert(PassageRow), [_row_values(p, doc_ids[p.doc_key], plan.embed_hashes[p.key]) for p in plan.added]
-            )
+            s.execute(insert(PassageRow), [row(p) for p in plan.added])
         return dict(s.execute(select(PassageRow.key, PassageRow.id)).all())
 
     @staticmethod

@@ -34,12 +34,10 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import hashlib
 import itertools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
@@ -48,6 +46,7 @@ from storage.db import Database
 from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow
 
 from .errors import QueryError
+from .passage_rows import version_row
 from .passages import Library, Passage
 
 __all__ = [
@@ -156,10 +155,6 @@ def _amendment_dates(values: Iterable[object]) -> list[dt.date]:
     return out
 
 
-def _content_hash(law: str, label: str, text: str) -> str:
-    return hashlib.sha256(json.dumps([law, label, text], ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
 def _chunks(items: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
@@ -173,21 +168,7 @@ def record(
     as_of: dt.date,
 ) -> dict[str, int]:
     """Observe `passages` on `as_of` (and every other known key as absent); returns counts."""
-    rows: dict[str, dict[str, Any]] = {
-        p.key: {
-            "key": p.key,
-            "content_hash": _content_hash(p.law, p.article_label, p.text),
-            "doc_key": p.doc_key,
-            "law": p.law,
-            "article": p.article,
-            "article_label": p.article_label,
-            "text": p.text,
-            "chapters": list(p.chapters),
-            "ordinal": p.ordinal,
-            "embed_hash": embed_hashes.get(p.key),
-        }
-        for p in passages
-    }
+    rows = {p.key: version_row(p, embed_hashes.get(p.key)) for p in passages}
     # the versions already stored are read in one pass; only new ones are written (an amendment
     # adds a few hundred of the library's thousands)
     ids: dict[tuple[str, str], int] = {
