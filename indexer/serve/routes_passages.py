@@ -1,0 +1,51 @@
+"""The passage routes: one passage, its versions, and what changed between two dates.
+
+Public API:
+    router(index) -> APIRouter
+        GET /passages/{ref}/history          -> {key, versions}
+        GET /passages/{ref}?as_of=DATE       -> the passage (by numeric id or key)
+        GET /diff?from=DATE&to=DATE&law=L    -> {added, changed, removed, relabeled, renamed_laws, counts}
+"""
+
+import datetime as dt
+
+from fastapi import APIRouter, HTTPException, Query
+
+from ..index import Index
+from ..refs import resolve_passage
+from .schemas import error_responses
+
+__all__ = ["router"]
+
+
+def router(index: Index) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/passages/{ref:path}/history", tags=["passages"], responses=error_responses(404))
+    def history(ref: str) -> dict:
+        """The versions of one article (by key) with the dates each was in force."""
+        versions = index.history(ref)
+        if not versions:
+            raise HTTPException(404, f"no versions of {ref!r} in this index")
+        return {"key": ref, "versions": versions}
+
+    @api.get("/passages/{ref:path}", tags=["passages"], responses=error_responses(404, invalid=True))
+    def passage(ref: str, as_of: dt.date | None = Query(None, description="the version in force on this date")) -> dict:
+        """One passage by numeric id or key (N0030001:24), with its pseudo-queries; as of a date,
+        the version of that key then (with its interval)."""
+        try:
+            return resolve_passage(ref, lambda p: index.passage(p, as_of=as_of), as_of)
+        except KeyError:
+            raise HTTPException(404, f"no passage {ref!r} in this index" + (f" on {as_of}" if as_of else "")) from None
+
+    @api.get("/diff", tags=["passages"], responses=error_responses(invalid=True))
+    def diff(
+        date_from: dt.date = Query(..., alias="from", description="YYYY-MM-DD"),
+        date_to: dt.date = Query(..., alias="to", description="YYYY-MM-DD"),
+        law: str | None = Query(None, max_length=200, description="one law: its name (either date's) or pcode"),
+    ) -> dict:
+        """Articles added, changed (with a text diff), removed and relabeled between two dates,
+        and renamed laws."""
+        return index.diff(date_from, date_to, law=law)
+
+    return api
