@@ -4,7 +4,7 @@
     hoprag search TEXT [-k N] [--mode M] [--law L --pcode P --key K]   Index.search (alias: query)
     hoprag hop TEXT [-k N] [--n-hop N] [--mode M] [filters]         Index.hop_search
     hoprag neighbors KEY [--direction D] [--kinds K]                Index.neighbors
-    hoprag serve [--host H --port P]            the HTTP API (indexer/service.py)
+    hoprag serve [--host H --port P]            the HTTP API (indexer/serve/)
     hoprag eval QUERIES.jsonl                   recall@k, MRR, nDCG@10 per mode
     hoprag stats                                Index.stats
     hoprag passage KEY_OR_ID                    Index.passage (an all-digit ref: the id, else the key, as over HTTP)
@@ -70,7 +70,8 @@ def _setup(
     _config = config  # every invocation sets it (CliRunner runs many in one process)
 
 
-HomeOpt = typer.Option(None, "--home", envvar="HOPRAG_HOME", help="index folder [default: ./.hoprag]")
+# eager: parsed before the other options, so that -k's check reads the settings of this home
+HomeOpt = typer.Option(None, "--home", envvar="HOPRAG_HOME", is_eager=True, help="index folder [default: ./.hoprag]")
 JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 
 
@@ -88,14 +89,17 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _settings(home: Path | None = None, **overrides) -> Settings:
-    """The one way the CLI makes its Settings: a bad HOPRAG_* value is one `error:` line."""
+def _settings(home: Path | None = None, **options: Any) -> Settings:
+    """The one way the CLI makes its Settings: --home, --config and the options a command was given
+    (one not given, None or empty, leaves its setting to the environment, the file or the default).
+    A bad HOPRAG_* value or config file is one `error:` line."""
     from pydantic import ValidationError
 
     from .settings import ConfigFileError, Settings
 
+    given = {name: value for name, value in options.items() if value is not None and value != ""}
     try:
-        return Settings.load(home, _config, **overrides)
+        return Settings.load(home, _config, **given)
     except ConfigFileError as exc:
         _fail(str(exc))
     except ValidationError as exc:
@@ -252,10 +256,10 @@ def build(
     as_json: bool = JsonOpt,
 ) -> None:
     """Index a library; only new or changed passages are embedded or sent to the LLM."""
-    overrides = {k: v for k, v in (("llm_base_url", llm_base_url), ("embed_base_url", embed_base_url)) if v}
     if not library.exists() and not library.is_symlink():
         _fail(f"{library}: no such file or folder (nothing was built, no index was created)")
-    with _open(home, create=True, **overrides) as idx, _Progress() as progress:
+    urls = {"llm_base_url": llm_base_url, "embed_base_url": embed_base_url}
+    with _open(home, create=True, **urls) as idx, _Progress() as progress:
         report = idx.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of).to_dict()
     _emit(report, as_json, _print_report)
 
@@ -296,9 +300,9 @@ def _print_hits(rows: list[dict]) -> None:
             )
 
 
-def _check_k(k: int) -> int:
-    """-k within the limit the HTTP API applies (Settings.max_k): a usage error, exit 2."""
-    limit = _settings().max_k
+def _check_k(ctx: typer.Context, k: int) -> int:
+    """-k within the limit the HTTP API applies (Settings.max_k of the same home): a usage error, exit 2."""
+    limit = _settings(ctx.params.get("home")).max_k
     if not 1 <= k <= limit:
         raise typer.BadParameter(f"k must be between 1 and {limit} (HOPRAG_MAX_K)")
     return k
@@ -468,7 +472,7 @@ def serve(
         require("uvicorn", "server", "the HTTP service")
     except MissingExtra as exc:
         _fail(str(exc))
-    from .service import run
+    from .serve import run
 
     settings = _settings(home)
     if api_key_file is not None:
@@ -538,12 +542,10 @@ def stats(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
 @app.command("config")
 def config_cmd(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
     """The effective settings and where each value came from: argument, environment, config file, default."""
-    from .settings import ConfigFileError, setting_sources
+    from .settings import setting_sources
 
-    try:
-        rows = setting_sources(home, _config)
-    except ConfigFileError as exc:
-        _fail(str(exc))
+    _settings(home)  # a bad value or config file: the one `error:` line of every command
+    rows = setting_sources(home, _config)
 
     def human(rows):
         width = max(len(r["name"]) for r in rows)

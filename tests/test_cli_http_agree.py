@@ -1,5 +1,6 @@
-"""The CLI and the HTTP API decide alike what a passage ref names: an all-digit ref is an id first,
-then a key; as of a date, a key only (indexer/refs.py)."""
+"""The CLI and the HTTP API decide alike: what a passage ref names (an all-digit ref is an id first,
+then a key; as of a date, a key only: indexer/refs.py), and the limits of the index home's settings,
+which every CLI command reads one way."""
 
 from __future__ import annotations
 
@@ -90,3 +91,29 @@ def test_an_unknown_ref_and_a_date_fail_or_answer_alike(served):
         http_code, http_version = _http(client, f"/passages/{ref}", as_of=today)
         assert (cli_code, http_code) == ((0, 200) if key else (1, 404)), ref
         assert cli_version == http_version and (key is None or http_version["key"] == key), ref
+
+
+def test_k_is_bounded_by_the_homes_settings_on_both_surfaces(tmp_path, monkeypatch):
+    """-k is checked against the max_k of the --home it names (its hoprag.toml), as the service
+    started on that home checks k."""
+    for name in ("HOPRAG_MAX_K", "HOPRAG_CONFIG", "HOPRAG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "hoprag.toml").write_text("max_k = 3\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["search", "工資", "-k", "4", "--home", str(home)])
+    assert r.exit_code == 2 and "between 1 and 3" in r.output, r.output
+    with LiveServer(create_app(Settings.load(home))) as server, server.client() as client:
+        r = client.post("/search", json={"query": "工資", "k": 4})
+    assert r.status_code == 422 and "k" in r.json()["detail"]
+
+
+def test_every_command_reads_its_settings_one_way(tmp_path, monkeypatch):
+    """A bad HOPRAG_* value is the same one `error:` line whichever command reads it (`config` too,
+    which printed a traceback)."""
+    monkeypatch.setenv("HOPRAG_MAX_K", "many")
+    for args in (["config"], ["stats"], ["search", "工資"], ["doctor"]):
+        r = CliRunner().invoke(cli, [*args, "--home", str(tmp_path / "home")])
+        # a traceback would be exit 1 too, with the exception itself instead of SystemExit
+        assert r.exit_code == 1 and isinstance(r.exception, SystemExit), (args, r.exception)
+        assert r.output.startswith("error: invalid setting: max_k") and r.output.count("\n") == 1, (args, r.output)
