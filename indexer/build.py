@@ -18,36 +18,40 @@ Public API:
             Index.build) or a Library
         .reembed(embedder, progress=None) -> BuildReport
         .embedder(name) -> Embedder          the index's embedder (or `name`), refusing a mix of two
-    ensure_vectors(texts_by_hash, embedder, cache, ...) -> (vectors, embedded, hits)
+    ensure_vectors(texts_by_hash, embedder, cache, ...) -> (vectors, embedded, hits)   from embed_stage.py
     BuildReport, StageTimer, ProgressFn   from report.py (where the no-op build is decided)
+
+The rows themselves are written by build_writes.py; this module decides what, when, in which
+transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.cache import EmbeddingCache
 from storage.db import Database
-from storage.models import ArticleVersionRow, DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
+from storage.models import ArticleVersionRow, PassageRow, PseudoQueryRow
 
 from . import history
-from .derived import DIGEST_META, Derived, DerivedStore, edge_table
+from .build_writes import citation_edge_rows, question_edge_rows, write_edges, write_passages, write_questions
+from .derived import DIGEST_META, Derived, DerivedStore
 from .edges import EdgeParams, keywords_for, match_questions
+from .embed_stage import ensure_vectors, window_warnings
 from .embedders import Fingerprint, get_embedder, preload
 from .embedders.base import Embedder
 from .errors import EmbedderMismatch
 from .graph import EDGE_KINDS
 from .library import LibraryFiles, parse_library, scan_library
 from .library.limits import PdfLimits, pdf_limits
-from .passage_rows import passage_row
-from .passages import Library, Passage, embed_text, text_hash
+from .passages import Library, embed_text, text_hash
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
 from .pseudo_queries import QuestionCounts
 from .report import BuildReport, ProgressFn, StageTimer, graph_signature, no_progress, record_build, unchanged_build
@@ -55,61 +59,6 @@ from .settings import Settings
 from .views import edge_counts, last_report, stored_fingerprint
 
 __all__ = ["Builder", "BuildReport", "ensure_vectors", "StageTimer", "ProgressFn"]
-
-
-def ensure_vectors(
-    texts_by_hash: Mapping[str, str],
-    embedder: Embedder,
-    cache: EmbeddingCache,
-    *,
-    chunk: int = 512,
-    progress: ProgressFn = no_progress,
-    stage: str = "embed",
-) -> tuple[dict[str, np.ndarray], int, int]:
-    """Vectors for every hash: from the cache, else embedded and cached chunk by chunk.
-
-    Returns (vectors by hash, texts embedded, cache hits).
-    """
-    fp = embedder.fingerprint.id
-    vectors = cache.get_many(fp, texts_by_hash.keys())
-    hits = len(vectors)
-    missing = [h for h in texts_by_hash if h not in vectors]
-    if missing:
-        progress(stage, 0, len(missing))
-    for i in range(0, len(missing), chunk):
-        part = missing[i : i + chunk]
-
-        def within(n: int, start: int = i) -> None:  # each batch of the embedder, not each cache chunk
-            progress(stage, start + n, len(missing))
-
-        out = embedder.embed([texts_by_hash[h] for h in part], progress=within)
-        fresh = dict(zip(part, out))
-        cache.put_many(fp, fresh)
-        vectors.update(fresh)
-        progress(stage, min(i + chunk, len(missing)), len(missing))
-    return vectors, len(missing), hits
-
-
-class _Windowed(Embedder, Protocol):
-    """An embedder that reads at most max_tokens tokens of a text and can say which texts are longer."""
-
-    @property
-    def max_tokens(self) -> int: ...
-
-    def too_long(self, texts: Sequence[str]) -> list[tuple[int, int]]: ...
-
-
-def _window_warnings(emb: Embedder, passages: Sequence[Passage]) -> list[str]:
-    """Passages longer than the model reads: embedded from their beginning, and said so."""
-    if getattr(emb, "too_long", None) is None or not passages:
-        return []
-    windowed = cast(_Windowed, emb)  # an embedder with too_long() states its max_tokens too
-    over = windowed.too_long([p.embed_text for p in passages])
-    return [
-        f"{passages[i].key}: {n} tokens, beyond the {windowed.max_tokens}-token window of {emb.name}; "
-        f"the embedding reads the first {windowed.max_tokens} (split the article to index the rest)"
-        for i, n in over
-    ]
 
 
 class Builder:
@@ -182,7 +131,7 @@ class Builder:
             existing = existing_passages(s)
         plan = plan_build(lib, existing)
         need = unique_texts(plan.needs_vector, plan.embed_hashes)
-        warnings = _window_warnings(emb, plan.needs_vector)
+        warnings = window_warnings(emb, plan.needs_vector)
         _, embedded, hits = ensure_vectors(need, emb, self.cache, chunk=self.settings.embed_chunk, progress=progress)
         timer.mark("embed")
 
@@ -306,8 +255,8 @@ class Builder:
         from .citations import resolve_citations
 
         with self.db.session() as s:
-            ids = self._write_passages(s, lib, plan)
-            self._write_questions(s, ids, plan, new_questions)
+            ids = write_passages(s, lib, plan)
+            write_questions(s, ids, plan, new_questions)
             generation = int(self.db.get_meta_in(s, "generation", 0)) + 1
             derived = self.derived.sync_sets(s, fp, base, generation)
             timer.mark("commit")
@@ -330,45 +279,10 @@ class Builder:
         self.derived.after_commit(fp, generation)
         return generation, cites.unresolved
 
-    def _write_passages(self, s: Session, lib: Library, plan: BuildPlan) -> dict[str, int]:
-        """Documents and passages as the library has them; returns {passage key: id}."""
-        doc_ids = _write_documents(s, lib)
-        for i in range(0, len(plan.removed_ids), 500):
-            s.execute(delete(PassageRow).where(PassageRow.id.in_(plan.removed_ids[i : i + 500])))
-
-        def row(p: Passage) -> dict[str, Any]:
-            return passage_row(p, doc_ids[p.doc_key], plan.embed_hashes[p.key])
-
-        # a new text makes its old questions stale: they go, and the LLM stage was asked anew
-        updates = [row(p) | {"id": pid, "questions_key": None} for pid, p in plan.changed + plan.relabeled]
-        updates += [row(p) | {"id": pid} for pid, p in plan.touched]
-        if updates:
-            s.execute(update(PassageRow), updates)
-        if plan.added:
-            s.execute(insert(PassageRow), [row(p) for p in plan.added])
-        return dict(s.execute(select(PassageRow.key, PassageRow.id)).all())
-
-    @staticmethod
-    def _write_questions(s: Session, ids: dict[str, int], plan: BuildPlan, new_questions: dict) -> None:
-        stale = [ids[k] for k in new_questions if k in ids] + [pid for pid, _ in plan.changed + plan.relabeled]
-        for i in range(0, len(stale), 500):
-            s.execute(delete(PseudoQueryRow).where(PseudoQueryRow.passage_id.in_(stale[i : i + 500])))
-        rows = [
-            {"passage_id": ids[k], "direction": d, "ordinal": n, "text": q, "embed_hash": text_hash(q)}
-            for k, (_, pq) in new_questions.items()
-            for d, qs in (("in", pq.incoming), ("out", pq.outgoing))
-            for n, q in enumerate(qs)
-        ]
-        if rows:
-            s.execute(insert(PseudoQueryRow), rows)
-        if new_questions:
-            s.execute(update(PassageRow), [{"id": ids[k], "questions_key": ck} for k, (ck, _) in new_questions.items()])
-
     def _write_edges(
         self, s: Session, derived: Derived, ids: dict[str, int], cites: Any, kinds: Sequence[str] = EDGE_KINDS
     ) -> np.ndarray:
         """Replace the edges of `kinds` (derived data) and return the whole edge table."""
-        s.execute(delete(EdgeRow).where(EdgeRow.kind.in_(kinds)))
         rows: list[dict[str, Any]] = []
         if "question" in kinds:
             owner = dict(s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id)).all())
@@ -387,37 +301,10 @@ class Builder:
                 EdgeParams.from_settings(self.settings),
                 kw,
             )
-            rows += [
-                {
-                    "source_id": int(a),
-                    "target_id": int(b),
-                    "kind": "question",
-                    "out_query_id": int(o),
-                    "in_query_id": int(i),
-                    "score": float(sc),
-                    "span": None,
-                    "data": {},
-                }
-                for a, b, o, i, sc in zip(qe.source, qe.target, qe.out_q, qe.in_q, qe.score)
-            ]
+            rows += question_edge_rows(qe)
         if cites is not None:
-            rows += [
-                {
-                    "source_id": ids[e.source],
-                    "target_id": ids[e.target],
-                    "kind": e.kind,
-                    "out_query_id": None,
-                    "in_query_id": None,
-                    "score": 1.0,
-                    "span": e.span,
-                    "data": ({"mutatis": True} if e.mutatis else {}) | ({"role": e.role} if e.role else {}),
-                }
-                for e in cites.edges
-                if e.source in ids and e.target in ids
-            ]
-        if rows:
-            s.execute(insert(EdgeRow), rows)
-        return edge_table(s)
+            rows += citation_edge_rows(ids, cites)
+        return write_edges(s, rows, kinds)
 
     # ---------------------------------------------------------------- re-embedding
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
@@ -476,24 +363,3 @@ class Builder:
         )
         record_build(self.db, report)
         return report
-
-
-def _write_documents(s: Session, lib: Library) -> dict[str, int]:
-    docs = {d.doc_key: d for d in s.scalars(select(DocumentRow))}
-    for d in lib.documents:
-        row = docs.get(d.doc_key)
-        values = dict(name=d.name, format=d.format, source=d.source, content_hash=d.content_hash, meta=d.metadata)
-        if row is None:
-            row = DocumentRow(doc_key=d.doc_key, **values)
-            s.add(row)
-            docs[d.doc_key] = row
-        elif any(getattr(row, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.updated_at = utcnow()
-    s.flush()
-    live = {d.doc_key for d in lib.documents}
-    stale = [r.id for k, r in docs.items() if k not in live]
-    if stale:
-        s.execute(delete(DocumentRow).where(DocumentRow.id.in_(stale)))
-    return {k: r.id for k, r in docs.items() if k in live}

@@ -32,7 +32,7 @@ KILL_POINTS = [
     ("indexer.embedders.use", "UseEmbedder.embed", 1, "after"),
     ("storage.cache", "EmbeddingCache.put_many", 1, "before"),       # cache writes
     ("storage.cache", "EmbeddingCache.put_many", 1, "after"),
-    ("indexer.build", "_write_documents", 1, "after")    ,         # inside the database transaction
+    ("indexer.build_writes", "write_documents", 1, "after"),         # inside the database transaction
     ("indexer.derived", "DerivedStore.sync_sets", 1, "after"),
     ("indexer.citations", "resolve_citations", 1, "after"),
     ("indexer.build", "Builder._write_edges", 1, "after"),
