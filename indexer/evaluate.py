@@ -46,26 +46,29 @@ Public API:
     recall_at(ranked, relevant, k), complete_at(ranked, relevant, k), reciprocal_rank(ranked, relevant, depth),
     ndcg_at(ranked, relevant, k)
     MODES, DEFAULT_KS, NDCG_K, COMPLETE_K
+
+Query sets live in eval_queries.py, the metrics in eval_metrics.py, the report and its table in
+eval_report.py; all of the above stay importable from here. This module runs an evaluation.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import math
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .library.jsonl import json_objects
+from .eval_metrics import COMPLETE_K, NDCG_K, complete_at, dedupe, ndcg_at, recall_at, reciprocal_rank
+from .eval_queries import SPLITS, EvalQuery, QueryFileError, load_queries, split_queries
+from .eval_report import EvalReport, ModeResult, format_table
 
 __all__ = [
     "EvalQuery",
     "QueryFileError",
     "load_queries",
+    "split_queries",
+    "SPLITS",
     "evaluate",
     "EvalReport",
     "ModeResult",
@@ -82,248 +85,9 @@ __all__ = [
 
 MODES = ("dense", "questions", "hybrid", "bm25", "hop")
 DEFAULT_KS = (1, 5, 10, 20)
-NDCG_K = 10
-COMPLETE_K = 10
 _MAX_ERRORS = 5  # error messages kept per mode
 
 
-@dataclass(frozen=True)
-class EvalQuery:
-    id: str
-    question: str
-    relevant: tuple[str, ...]
-
-
-class QueryFileError(ValueError):
-    """A query file could not be read. The message names the file (and the line)."""
-
-    def __init__(self, path: str | Path, reason: str, line: int | None = None):
-        self.path, self.reason, self.line = str(path), reason, line
-        where = f"{self.path}: line {line}" if line is not None else self.path
-        super().__init__(f"{where}: {reason}")
-
-
-def load_queries(path: str | Path) -> list[EvalQuery]:
-    """Read a JSONL query set ({question | query, relevant: [keys or ids], id?} per line)."""
-    from storage.files import RegularFileError, read_regular
-
-    path = Path(path)
-    try:  # never a FIFO (it would hang the CLI) or a device; 64 MB is ~300k queries
-        raw = read_regular(path, 64 * 2**20)
-    except RegularFileError as exc:
-        raise QueryFileError(path, exc.reason) from None
-    queries: list[EvalQuery] = []
-    seen: dict[str, int] = {}
-    for lineno, obj in json_objects(
-        raw, lambda reason, line: QueryFileError(path, reason, line), "question and relevant"
-    ):
-        text = obj.get("question", obj.get("query"))
-        if not isinstance(text, str) or not text.strip():
-            raise QueryFileError(path, "missing or empty question (or query)", lineno)
-        rel = obj.get("relevant")
-        if not isinstance(rel, list) or not rel:
-            raise QueryFileError(path, "relevant must be a non-empty list of passage keys or ids", lineno)
-        items: list[str] = []
-        for r in rel:
-            if isinstance(r, bool) or not isinstance(r, (str, int)) or not str(r).strip():
-                raise QueryFileError(path, f"relevant item {r!r} is not a passage key or id", lineno)
-            if str(r).strip() not in items:
-                items.append(str(r).strip())
-        qid = obj.get("id", lineno)
-        if isinstance(qid, bool) or not isinstance(qid, (str, int)) or not str(qid).strip():
-            raise QueryFileError(path, f"id {qid!r} must be a string or a number", lineno)
-        qid = str(qid).strip()
-        if qid in seen:
-            raise QueryFileError(path, f"id {qid!r} already used on line {seen[qid]}", lineno)
-        seen[qid] = lineno
-        queries.append(EvalQuery(id=qid, question=text.strip(), relevant=tuple(items)))
-    if not queries:
-        raise QueryFileError(path, "no queries")
-    return queries
-
-
-SPLITS = ("all", "dev", "test")
-
-
-def split_queries(queries: Sequence[EvalQuery], part: str) -> list[EvalQuery]:
-    """The dev or test half of a query set. A query's half depends on its id alone (the parity of
-    the first byte of sha256(id)): fixed across runs, machines and orderings of the file, and
-    about half of any query set each."""
-    if part not in SPLITS:
-        raise ValueError(f"unknown split {part!r}: {', '.join(SPLITS)}")
-    if part == "all":
-        return list(queries)
-    want = 0 if part == "dev" else 1
-    return [q for q in queries if hashlib.sha256(q.id.encode("utf-8")).digest()[0] % 2 == want]
-
-
-# ---------------------------------------------------------------- metrics (one query)
-def _dedupe(ranked: Iterable[Hashable]) -> list:
-    return list(dict.fromkeys(ranked))
-
-
-def recall_at(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) -> float:
-    """Share of `relevant` among the first k of `ranked` (a repeated item counts once, in its first place)."""
-    rel = set(relevant)
-    if not rel:
-        raise ValueError("recall of a query without relevant items")
-    return len(rel.intersection(_dedupe(ranked)[:k])) / len(rel)
-
-
-def complete_at(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) -> float:
-    """1.0 if every one of `relevant` is among the first k of `ranked`, else 0.0."""
-    return 1.0 if recall_at(ranked, relevant, k) == 1.0 else 0.0
-
-
-def reciprocal_rank(ranked: Sequence[Hashable], relevant: Iterable[Hashable], depth: int | None = None) -> float:
-    """1 / rank of the first relevant item within the first `depth` (all if None); 0 if none."""
-    rel = set(relevant)
-    for rank, item in enumerate(_dedupe(ranked)[:depth], 1):
-        if item in rel:
-            return 1.0 / rank
-    return 0.0
-
-
-def ndcg_at(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int = NDCG_K) -> float:
-    """Binary-relevance nDCG@k; the ideal ranking holds min(|relevant|, k) relevant items on top."""
-    rel = set(relevant)
-    if not rel:
-        raise ValueError("nDCG of a query without relevant items")
-    dcg = sum(1.0 / math.log2(r + 1) for r, item in enumerate(_dedupe(ranked)[:k], 1) if item in rel)
-    ideal = sum(1.0 / math.log2(r + 1) for r in range(1, min(len(rel), k) + 1))
-    return dcg / ideal
-
-
-# ---------------------------------------------------------------- report
-@dataclass
-class ModeResult:
-    mode: str
-    queries: int  # queries scored (averaged over)
-    recall: dict[int, float]  # k -> mean recall@k
-    mrr: float
-    ndcg: float  # mean nDCG@NDCG_K
-    seconds: float  # wall time of the timed loop
-    queries_per_second: float
-    cpu_seconds: float = 0.0  # CPU time of this process (all threads) in the loop
-    failed: int = 0  # queries the index refused (scored 0)
-    errors: list[str] = field(default_factory=list)
-    per_query: list[dict] | None = None  # keep_rankings: {id, ranked keys, rr, ndcg, recall}
-    complete: float = 0.0  # mean complete@COMPLETE_K
-
-    def metric(self, name: str) -> float:
-        """'recall@10', 'complete@10', 'mrr' or 'ndcg@10'."""
-        if name == "mrr":
-            return self.mrr
-        if name == f"complete@{COMPLETE_K}":
-            return self.complete
-        if name == f"ndcg@{NDCG_K}":
-            return self.ndcg
-        if name.startswith("recall@"):
-            return self.recall[int(name[7:])]
-        raise KeyError(name)
-
-    def to_dict(self, rankings: bool = False) -> dict:
-        d = {
-            "mode": self.mode,
-            "queries": self.queries,
-            "recall": {str(k): round(v, 6) for k, v in self.recall.items()},
-            f"complete@{COMPLETE_K}": round(self.complete, 6),
-            "mrr": round(self.mrr, 6),
-            f"ndcg@{NDCG_K}": round(self.ndcg, 6),
-            "seconds": round(self.seconds, 3),
-            "queries_per_second": round(self.queries_per_second, 2),
-            "cpu_seconds": round(self.cpu_seconds, 3),
-            "failed": self.failed,
-            "errors": list(self.errors),
-        }
-        if rankings and self.per_query is not None:
-            d["per_query"] = self.per_query
-        return d
-
-
-@dataclass
-class EvalReport:
-    ks: tuple[int, ...]
-    n_hop: int
-    queries_total: int
-    queries_scored: int
-    skipped: list[str]  # ids of queries with no relevant passage in the index
-    partial: int  # scored queries with some relevant items missing
-    missing_relevant: int  # relevant items (over all queries) not in the index
-    modes: dict[str, ModeResult]
-    skipped_modes: dict[str, str]  # mode -> why it was not run
-    index: dict  # generation, embedder, passages, vectors, pseudo-queries, edges
-
-    def metrics(self) -> list[str]:
-        return [f"recall@{k}" for k in self.ks] + [f"complete@{COMPLETE_K}", "mrr", f"ndcg@{NDCG_K}"]
-
-    def delta(self, mode: str, metric: str, baseline: str = "dense") -> float | None:
-        if mode not in self.modes or baseline not in self.modes:
-            return None
-        return self.modes[mode].metric(metric) - self.modes[baseline].metric(metric)
-
-    def to_dict(self, rankings: bool = False) -> dict:
-        dense = self.modes.get("dense")
-        return {
-            "ks": list(self.ks),
-            "ndcg_k": NDCG_K,
-            "n_hop": self.n_hop,
-            "queries_total": self.queries_total,
-            "queries_scored": self.queries_scored,
-            "skipped": len(self.skipped),
-            "skipped_ids": self.skipped[:50],
-            "partial": self.partial,
-            "missing_relevant": self.missing_relevant,
-            "modes": {m: r.to_dict(rankings) for m, r in self.modes.items()},
-            "delta_vs_dense": {
-                m: {x: round(r.metric(x) - dense.metric(x), 6) for x in self.metrics()}
-                for m, r in self.modes.items()
-                if m != "dense" and dense is not None
-            },
-            "skipped_modes": dict(self.skipped_modes),
-            "index": dict(self.index),
-        }
-
-
-def format_table(report: EvalReport) -> str:
-    """A Markdown table, one row per mode; other modes' cells carry their difference to dense."""
-    metrics = report.metrics()
-    names = {f"recall@{k}": f"R@{k}" for k in report.ks} | {
-        f"complete@{COMPLETE_K}": f"C@{COMPLETE_K}",
-        "mrr": "MRR",
-        f"ndcg@{NDCG_K}": f"nDCG@{NDCG_K}",
-    }
-    lines = [
-        "| mode | " + " | ".join(names[m] for m in metrics) + " | s | q/s |",
-        "|---|" + "---:|" * (len(metrics) + 2),
-    ]
-    for mode, r in report.modes.items():
-        label = f"hop (n_hop={report.n_hop})" if mode == "hop" else mode
-        cells = []
-        for m in metrics:
-            d = report.delta(mode, m)
-            cells.append(f"{r.metric(m):.3f}" + (f" ({d:+.3f})" if d is not None and mode != "dense" else ""))
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {r.seconds:.1f} | {r.queries_per_second:.1f} |")
-    notes = [f"{report.queries_scored:,} of {report.queries_total:,} queries scored"]
-    if report.skipped:
-        notes.append(f"{len(report.skipped):,} skipped (no relevant passage in the index)")
-    if report.partial:
-        notes.append(
-            f"{report.partial:,} scored against the part of their relevant passages the index holds "
-            f"({report.missing_relevant:,} relevant items missing)"
-        )
-    failed = {m: r.failed for m, r in report.modes.items() if r.failed}
-    if failed:
-        notes.append("refused queries (scored 0): " + ", ".join(f"{m} {n}" for m, n in failed.items()))
-    out = "\n".join(lines) + "\n\n" + "; ".join(notes) + "."
-    if "dense" in report.modes and len(report.modes) > 1:
-        out += " In parentheses: difference to dense."
-    for mode, why in report.skipped_modes.items():
-        out += f"\n{mode}: not run ({why})."
-    return out
-
-
-# ---------------------------------------------------------------- evaluation
 def _index_facts(index, st) -> dict:
     from .graph import EDGE_KINDS
 
@@ -424,7 +188,7 @@ def evaluate(
                 if len(errors) < _MAX_ERRORS:
                     errors.append(f"{q.id}: {exc}")
                 ranked = []
-            ranked = _dedupe(ranked)
+            ranked = dedupe(ranked)
             recalls = {k: recall_at(ranked, rel, k) for k in ks}
             rr = reciprocal_rank(ranked, rel, ks[-1])
             nd = ndcg_at(ranked, rel, NDCG_K)
