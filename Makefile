@@ -19,7 +19,7 @@ endif
 # wheelhouse (a CI machine that reaches only package mirrors), pip moves on at once instead of
 # retrying the index five times for each of torch's dependencies
 # what `make install` adds to the core (pyproject.toml lists them; [all] adds postgres and milvus)
-EXTRAS ?= st,gemini,pdf,server,langchain,llamaindex,test
+EXTRAS ?= st,gemini,pdf,server,langchain,llamaindex,mcp,test
 BIN := $(VENV)/bin
 
 .PHONY: install quickstart serve lint test test-engines bench audit clean

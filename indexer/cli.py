@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from .edge_params import EDGE_KINDS
 from .refs import resolve_passage
+from .retrieve.modes import DIRECTIONS, HOP_MODES, MODES
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -72,6 +74,13 @@ def _setup(
 
 # eager: parsed before the other options, so that -k's check reads the settings of this home
 HomeOpt = typer.Option(None, "--home", envvar="HOPRAG_HOME", is_eager=True, help="index folder [default: ./.hoprag]")
+ApiKeyOpt = typer.Option(
+    None,
+    "--api-key",
+    envvar="HOPRAG_API_KEY",
+    help="bearer key clients must send; prefer HOPRAG_API_KEY or --api-key-file (a command line shows in ps)",
+)
+ApiKeyFileOpt = typer.Option(None, "--api-key-file", help="read the bearer key from this file (first line)")
 JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 
 
@@ -269,12 +278,11 @@ def _choices(name: str, *values: str) -> type[Enum]:
     return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
-# the same values as the API's (retrieval.MODES, HOP_MODES, graph.EDGE_KINDS; a test holds them equal),
-# spelled out here so that `hoprag --help` does not import numpy and FAISS
-SearchMode: Any = _choices("SearchMode", "dense", "questions", "hybrid", "bm25")
-HopMode: Any = _choices("HopMode", "similarity", "llm")
-Direction: Any = _choices("Direction", "out", "in", "both")
-EdgeKind: Any = _choices("EdgeKind", "question", "citation", "structural")
+# the API's own values, from modules that import nothing heavy (`hoprag --help` loads no numpy)
+SearchMode: Any = _choices("SearchMode", *MODES)
+HopMode: Any = _choices("HopMode", *HOP_MODES)
+Direction: Any = _choices("Direction", *DIRECTIONS)
+EdgeKind: Any = _choices("EdgeKind", *EDGE_KINDS)
 GraphFormat: Any = _choices("GraphFormat", "graphml", "json")
 Split: Any = _choices("Split", "all", "dev", "test")
 
@@ -450,15 +458,8 @@ def diff(
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind; other than loopback needs --api-key"),
     port: int = typer.Option(8000, "--port", min=0, max=65535),
-    api_key: str | None = typer.Option(
-        None,
-        "--api-key",
-        envvar="HOPRAG_API_KEY",
-        help="bearer key clients must send; prefer HOPRAG_API_KEY or --api-key-file (a command line shows in ps)",
-    ),
-    api_key_file: Path | None = typer.Option(
-        None, "--api-key-file", help="read the bearer key from this file (first line)"
-    ),
+    api_key: str | None = ApiKeyOpt,
+    api_key_file: Path | None = ApiKeyFileOpt,
     library_root: list[Path] | None = typer.Option(
         None, "--library-root", help="folders POST /builds may read (repeatable)"
     ),
@@ -475,18 +476,57 @@ def serve(
     from .serve import run
 
     settings = _settings(home)
-    if api_key_file is not None:
-        try:
-            lines = api_key_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"cannot read --api-key-file {api_key_file}: {exc}")
-        api_key = lines[0].strip() if lines else ""
-        if not api_key:
-            _fail(f"--api-key-file {api_key_file} is empty")
+    api_key = _api_key(api_key, api_key_file)
     try:
         run(settings, host=host, port=port, api_key=api_key, library_roots=library_root or None)
     except _user_errors() as exc:  # a bad root or home, a key missing for a public address
         _fail(str(exc))
+
+
+def _api_key(api_key: str | None, api_key_file: Path | None) -> str | None:
+    """--api-key (or HOPRAG_API_KEY), or the first line of --api-key-file."""
+    if api_key_file is None:
+        return api_key
+    try:
+        lines = api_key_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read --api-key-file {api_key_file}: {exc}")
+    key = lines[0].strip() if lines else ""
+    if not key:
+        _fail(f"--api-key-file {api_key_file} is empty")
+    return key
+
+
+Transport: Any = _choices("Transport", "stdio", "http")
+
+
+@app.command()
+def mcp(
+    transport: Transport = typer.Option("stdio", "--transport", help="stdio (an agent starts this process) or http"),
+    host: str = typer.Option("127.0.0.1", "--host", help="http: address to bind; other than loopback needs --api-key"),
+    port: int = typer.Option(8766, "--port", min=0, max=65535, help="http: port (the endpoint is /mcp)"),
+    api_key: str | None = ApiKeyOpt,
+    api_key_file: Path | None = ApiKeyFileOpt,
+    home: Path | None = HomeOpt,
+) -> None:
+    """MCP server for LLM agents: search, hop_search, passage, history, diff and neighbors as tools,
+    the laws as resources (hoprag://laws/{pcode}); needs the extra named mcp."""
+    from .errors import MissingExtra, require
+
+    try:
+        require("mcp", "mcp", "hoprag mcp")
+        if transport.value == "http":
+            require("uvicorn", "server", "hoprag mcp --transport http")
+    except MissingExtra as exc:
+        _fail(str(exc))
+    from .mcp_server import run
+
+    api_key = _api_key(api_key, api_key_file)
+    with _open(home) as idx:
+        try:
+            run(idx, transport=transport.value, host=host, port=port, api_key=api_key)
+        except _user_errors() as exc:  # a key missing for a public address
+            _fail(str(exc))
 
 
 @app.command("eval")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from google import genai
@@ -98,7 +99,10 @@ class GeminiEmbedder:
         attempts = self._retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                resp = self._client.models.embed_content(model=self.model, contents=texts, config=config)
+                # list[Any]: the SDK's parameter is a list of a union (str, Part, PIL images, ...), and
+                # list is invariant, so list[str] type-checks only while PIL is not installed
+                contents: list[Any] = list(texts)
+                resp = self._client.models.embed_content(model=self.model, contents=contents, config=config)
                 return self._vectors(resp, len(texts))
             except genai_errors.APIError as exc:
                 code = int(exc.code or 0)

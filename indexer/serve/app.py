@@ -86,6 +86,17 @@ def create_app(
     return app
 
 
+def check_bind(host: str, api_key: str | None) -> str | None:
+    """The key to serve with (None: none); ServiceConfigError for a non-loopback address without one."""
+    api_key = (api_key or "").strip() or None
+    if not is_loopback(host) and not api_key:
+        raise ServiceConfigError(
+            f"refusing to listen on {host!r} without an API key: anyone who can reach that address could "
+            f"query and rebuild the index. Pass --api-key KEY (or set HOPRAG_API_KEY), or bind 127.0.0.1"
+        )
+    return api_key
+
+
 def run(
     settings: Settings,
     host: str = "127.0.0.1",
@@ -94,12 +105,7 @@ def run(
     library_roots: list[Path] | None = None,
 ) -> None:
     """Serve with uvicorn; anything but a loopback address needs an API key."""
-    api_key = (api_key or "").strip() or None
-    if not is_loopback(host) and not api_key:
-        raise ServiceConfigError(
-            f"refusing to listen on {host!r} without an API key: anyone who can reach that address could "
-            f"query and rebuild the index. Pass --api-key KEY (or set HOPRAG_API_KEY), or bind 127.0.0.1"
-        )
+    api_key = check_bind(host, api_key)
     import uvicorn
 
     limit_native_threads(settings.serve_threads)

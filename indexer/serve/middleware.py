@@ -5,6 +5,10 @@ Public API:
     protect(app, max_body_bytes, api_key=None, loopback_hosts=False)
                                   the error handlers and middleware in their order; with a key the
                                   OpenAPI schema declares the bearer scheme
+    guard(app, max_body_bytes, api_key=None) -> ASGI app
+                                  the same key, Host and body rules around another ASGI app (the
+                                  MCP server's streamable HTTP transport): with a key, the key;
+                                  without, loopback Host names only
     is_loopback(host) -> bool     a host name or address that only this machine reaches
     OPEN_PATHS                    paths open without the key (/healthz)
 """
@@ -26,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import HTTP_STATUS
 from ..web import is_page_path
 
-__all__ = ["protect", "is_loopback", "OPEN_PATHS"]
+__all__ = ["protect", "guard", "is_loopback", "OPEN_PATHS"]
 
 log = logging.getLogger("indexer.service")  # the name the service's log lines have always carried
 
@@ -45,6 +49,13 @@ def protect(app: FastAPI, max_body_bytes: int, api_key: str | None = None, loopb
         _declare_bearer(app)
     elif loopback_hosts:
         app.add_middleware(_LoopbackHosts)
+
+
+def guard(app: ASGIApp, max_body_bytes: int, api_key: str | None = None) -> ASGIApp:
+    """`app` behind the rules `hoprag serve` keeps: the body limit, then the key (with one) or the
+    loopback Host check (without: a server without a key is for this machine only)."""
+    guarded: ASGIApp = _BodyLimit(app, limit=max_body_bytes)
+    return _BearerAuth(guarded, key=api_key) if api_key else _LoopbackHosts(guarded)
 
 
 def is_loopback(host: str) -> bool:
