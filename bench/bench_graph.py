@@ -39,7 +39,7 @@ and with IVF forced: time and edge recall on real embeddings.
 --probes 16,32,64 adds forced-IVF runs at each nprobe (default: only the product's
 max(32, nlist // 20)), with their edge recall against exact, at the synthetic sizes under
 exact_limit and on the 30-law real question vectors. The bench sets nprobe through SearchTap,
-which wraps indexer.edges._search (its optional `nprobe` argument); product calls leave it None.
+which wraps indexer.edges.top_inner_products (its optional `nprobe` argument); product calls leave it None.
 
 Run (from the repository root, in the virtualenv; ~3.5 minutes on 2 quiet cores before the
 generic pass and --probes, many times that when other jobs share them):
@@ -167,7 +167,7 @@ def _reset_peak() -> bool:
 
 
 class SearchTap:
-    """Wraps indexer.edges._search and generic_questions for a with-block; match_questions itself is
+    """Wraps indexer.edges.top_inner_products and generic_questions for a with-block; match_questions itself is
     unchanged. With the generic pass on, match_questions searches twice: generic_questions first
     (incoming vs incoming), then the candidate pool (outgoing vs the incoming questions left).
 
@@ -176,10 +176,10 @@ class SearchTap:
               incoming questions left after the generic drop, `original()` maps them back
     seconds:  the last search's seconds
     generic:  the mask generic_questions returned (None if it did not run), generic_seconds its time
-    nprobe:   passed to _search (None: the product's max(32, nlist // 20)); only the IVF path reads it"""
+    nprobe:   passed to top_inner_products (None: the product's max(32, nlist // 20)); only the IVF path reads it"""
 
     def __init__(self, edges_module, nprobe: int | None = None):
-        self.mod, self.real, self.real_generic = edges_module, edges_module._search, edges_module.generic_questions
+        self.mod, self.real, self.real_generic = edges_module, edges_module.top_inner_products, edges_module.generic_questions
         self.nprobe = nprobe
         self.calls: list[dict] = []
         self.last = None
@@ -213,15 +213,15 @@ class SearchTap:
         return np.where(pos >= 0, kept[np.where(pos >= 0, pos, 0)], -1)
 
     def __enter__(self) -> SearchTap:
-        self.mod._search, self.mod.generic_questions = self, self._generic
+        self.mod.top_inner_products, self.mod.generic_questions = self, self._generic
         return self
 
     def __exit__(self, *exc) -> None:
-        self.mod._search, self.mod.generic_questions = self.real, self.real_generic
+        self.mod.top_inner_products, self.mod.generic_questions = self.real, self.real_generic
 
 
 def product_nprobe(n_incoming: int) -> tuple[int, int]:
-    """(nlist, nprobe) of indexer.edges._search's IVF path for n incoming questions (mirrors it)."""
+    """(nlist, nprobe) of indexer.edges.top_inner_products's IVF path for n incoming questions (mirrors it)."""
     nlist = max(1, min(int(4 * math.sqrt(n_incoming)), n_incoming))
     return nlist, max(32, nlist // 20)
 

@@ -176,41 +176,10 @@ class _Progress:
 
 
 def _print_report(r: dict) -> None:
-    if r.get("history_only"):
-        typer.echo(
-            f"history only: {r['passages']} passages of {r['as_of']} joined the history "
-            f"({r['embedded']} texts embedded, {r['cache_hits']} cache hits, {r['seconds']:.2f} s); "
-            f"the index as now (generation {r['generation']}) is unchanged"
-        )
-        return
-    typer.echo(
-        f"generation {r['generation']}: {r['documents']} documents, {r['passages']} passages "
-        f"({r['repealed']} repealed, not embedded) with {r['embedder']}"
-    )
-    typer.echo(
-        f"  added {r['added']}, changed {r['changed']}, relabeled {r['relabeled']}, "
-        f"removed {r['removed']}, unchanged {r['unchanged']}"
-    )
-    typer.echo(f"  embedded {r['embedded']} texts, {r['cache_hits']} cache hits, {r['seconds']:.2f} s")
-    if r.get("llm_calls") or r.get("pseudo_queries"):
-        typer.echo(
-            f"  LLM calls {r['llm_calls']} ({r['llm_failures']} failed, retried next build), "
-            f"{r['pseudo_queries']} pseudo-queries"
-        )
-    if r.get("llm_unreachable"):
-        typer.echo(
-            "  LLM unreachable: the build stopped asking and recorded the passages not yet asked as failed; "
-            "the next build asks them"
-        )
-    typer.echo(
-        "  edges: "
-        + ", ".join(f"{k} {v}" for k, v in r.get("edges", {}).items())
-        + f" ({r.get('citations_unresolved', 0)} citations unresolved)"
-    )
-    if r.get("skipped_files"):
-        typer.echo(f"  skipped {len(r['skipped_files'])} files: " + "; ".join(r["skipped_files"][:5]))
-    for w in r.get("warnings", [])[:20]:
-        typer.echo(f"  warning: {w}")
+    from .report import report_lines
+
+    for line in report_lines(r):
+        typer.echo(line)
 
 
 def _date_option(value: str | None) -> str | None:

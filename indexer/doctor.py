@@ -71,9 +71,9 @@ def _check_bge() -> tuple[bool, str]:
         path = snapshot_download("BAAI/bge-m3", local_files_only=True, allow_patterns=["*.json"])
         return True, f"cached at {path}"
     except (LocalEntryNotFoundError, OSError, ValueError):
-        from .embedders.st import _hub_reachable
+        from .embedders.st import hub_reachable
 
-        if _hub_reachable(timeout=2.0):
+        if hub_reachable(timeout=2.0):
             return True, "not cached; will download (~2.3 GB) on first use"
         return False, "not cached and the hub is unreachable (see HF_ENDPOINT, or use st:/local/path)"
 

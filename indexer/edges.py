@@ -16,6 +16,8 @@ Public API:
     match_questions(out_ids, out_owner, out_vecs, in_ids, in_owner, in_vecs, params, keywords=None) -> QuestionEdges
     generic_questions(in_owner, in_vecs, params) -> bool mask of the incoming questions left out
     total_cap(n_passages) -> int     n·log n edges at most
+    top_inner_products(in_vecs, out_vecs, k, exact_limit, nprobe=None) -> (scores, positions)
+                                     the search both use (bench_graph taps it)
     keyword_set(text) -> frozenset   jieba keywords without Traditional Chinese stop words
     keywords_for({qid: text}) -> (qid -> frozenset)
 """
@@ -66,7 +68,7 @@ def total_cap(n_passages: int) -> int:
     return max(1, int(n_passages * math.log(max(n_passages, 2))))
 
 
-def _search(
+def top_inner_products(
     in_vecs: np.ndarray, out_vecs: np.ndarray, k: int, exact_limit: int, nprobe: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k inner products of out_vecs among in_vecs: exact up to exact_limit incoming vectors, IVF
@@ -129,7 +131,7 @@ def generic_questions(in_owner: np.ndarray, in_vecs: np.ndarray, params: EdgePar
     # (g + 1)·own neighbours suffice: if all of them pass the cosine, at most `own` belong to
     # each passage, so g other passages are among them
     k = min(n, (g + 1) * _max_per_owner(in_owner))
-    scores, pos = _search(vecs, vecs, k, params.exact_limit)
+    scores, pos = top_inner_products(vecs, vecs, k, params.exact_limit)
     none = int(in_owner.min()) - 1
     nb = np.where((pos >= 0) & (scores >= params.generic_cosine), in_owner[np.where(pos >= 0, pos, 0)], none)
     nb = np.where(nb == in_owner[:, None], none, nb)
@@ -163,7 +165,7 @@ def match_questions(
         return QuestionEdges.empty()
     # The pool: `candidates` beyond the slots the source's own incoming questions may take.
     k = min(len(in_ids), params.candidates + _max_per_owner(in_owner))
-    cos, pos = _search(in_vecs, np.ascontiguousarray(out_vecs, np.float32), k, params.exact_limit)
+    cos, pos = top_inner_products(in_vecs, np.ascontiguousarray(out_vecs, np.float32), k, params.exact_limit)
     valid = pos >= 0
     safe = np.where(valid, pos, 0)
     target = in_owner[safe]

@@ -10,7 +10,8 @@ that dies (killed, out of memory) fails the job and leaves the index at its last
 as any crash does. With `build_worker="thread"` the build runs in a thread of the server instead.
 
 Public API:
-    BuildJobs(settings, keep=100)
+    BuildJobs(settings, keep=100, on_start=None)   on_start(process): called as each build process starts
+                                                    (a supervisor's hook; the crash tests kill it there)
         .submit(library, embedder=None, llm=None) -> dict   the queued job; BuildBusy if one is active
         .get(job_id) -> dict | None                         a consistent copy of the job's state
         .list() -> list[dict]                               every kept job, newest first
@@ -34,6 +35,7 @@ import sys
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -235,8 +237,9 @@ class _Job:
 
 
 class BuildJobs:
-    def __init__(self, settings: Settings, *, keep: int = 100):
+    def __init__(self, settings: Settings, *, keep: int = 100, on_start: Callable[[Any], None] | None = None):
         self.settings = settings
+        self._on_start = on_start
         self._keep = keep
         self._jobs: OrderedDict[str, _Job] = OrderedDict()
         self._lock = threading.Lock()
@@ -323,6 +326,8 @@ class BuildJobs:
 
     def _started(self, proc: Any) -> None:
         self._process = proc
+        if self._on_start is not None:
+            self._on_start(proc)
 
     def _run(self, job: _Job) -> None:
         def progress(stage: str, done: int, total: int) -> None:

@@ -6,6 +6,7 @@ time (bench_store: "no-op rebuild").
 
 Public API:
     BuildReport                      counts and seconds; .to_dict() is `hoprag build --json`
+    report_lines(report_dict) -> list[str]   what `hoprag build` prints of it
     StageTimer                       seconds per stage
     ProgressFn, no_progress          callback(stage, done, total)
     unchanged_build(db, settings, files, embedder, llm_name, with_llm) -> BuildReport | None
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from .library import LibraryFiles
 
 __all__ = [
+    "report_lines",
     "BuildReport",
     "StageTimer",
     "ProgressFn",
@@ -204,3 +206,44 @@ def unchanged_library(
 
         when = parse_date(as_of)
     return files, unchanged_build(db, settings, files.digest, embedder, llm_name, with_llm, timer, when)
+
+
+def report_lines(r: dict) -> list[str]:
+    """A build report (BuildReport.to_dict()) as the lines `hoprag build` prints."""
+    out: list[str] = []
+    if r.get("history_only"):
+        out.append(
+            f"history only: {r['passages']} passages of {r['as_of']} joined the history "
+            f"({r['embedded']} texts embedded, {r['cache_hits']} cache hits, {r['seconds']:.2f} s); "
+            f"the index as now (generation {r['generation']}) is unchanged"
+        )
+        return out
+    out.append(
+        f"generation {r['generation']}: {r['documents']} documents, {r['passages']} passages "
+        f"({r['repealed']} repealed, not embedded) with {r['embedder']}"
+    )
+    out.append(
+        f"  added {r['added']}, changed {r['changed']}, relabeled {r['relabeled']}, "
+        f"removed {r['removed']}, unchanged {r['unchanged']}"
+    )
+    out.append(f"  embedded {r['embedded']} texts, {r['cache_hits']} cache hits, {r['seconds']:.2f} s")
+    if r.get("llm_calls") or r.get("pseudo_queries"):
+        out.append(
+            f"  LLM calls {r['llm_calls']} ({r['llm_failures']} failed, retried next build), "
+            f"{r['pseudo_queries']} pseudo-queries"
+        )
+    if r.get("llm_unreachable"):
+        out.append(
+            "  LLM unreachable: the build stopped asking and recorded the passages not yet asked as failed; "
+            "the next build asks them"
+        )
+    out.append(
+        "  edges: "
+        + ", ".join(f"{k} {v}" for k, v in r.get("edges", {}).items())
+        + f" ({r.get('citations_unresolved', 0)} citations unresolved)"
+    )
+    if r.get("skipped_files"):
+        out.append(f"  skipped {len(r['skipped_files'])} files: " + "; ".join(r["skipped_files"][:5]))
+    for w in r.get("warnings", [])[:20]:
+        out.append(f"  warning: {w}")
+    return out

@@ -9,8 +9,6 @@ Public API:
 
 from __future__ import annotations
 
-from .native_threads import limit_native_threads  # noqa: F401  (imported from here by tests/test_service.py)
 from .serve.app import ServiceConfigError, create_app, run
-from .serve.middleware import is_loopback as _is_loopback  # noqa: F401  (the same)
 
 __all__ = ["create_app", "run", "ServiceConfigError"]

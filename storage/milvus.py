@@ -24,6 +24,7 @@ Public API:
         .vacuum(name, dim, keep_from)             delete rows invisible to generations >= keep_from
         .reset(name, dim)                         drop and recreate (a damaged collection, rebuilt)
         .exists(name, dim) -> bool, .close()
+        .query(collection, expr, fields, ts=0) -> list[dict]   rows matching a Milvus expression
     MilvusVectorIndex                             VectorIndex's API over one generation:
         .ntotal, .dim, .ids(), .vectors(), .add(ids, vectors, laws=None), .remove(ids),
         .search(queries, k, laws=None) -> (scores, ids)   laws: filter in Milvus
@@ -168,7 +169,7 @@ class MilvusStore:
             return
         coll = self._ensure(name, dim)
         self.client.delete(coll, filter=f"gen_from > {int(generation)}")
-        retired = self._query(coll, f"gen_to > {int(generation)} and gen_to < {LIVE}", ["pk"])
+        retired = self.query(coll, f"gen_to > {int(generation)} and gen_to < {LIVE}", ["pk"])
         self._set_gen_to(coll, [int(r["pk"]) for r in retired], LIVE)
 
     def vacuum(self, name: str, dim: int, keep_from: int) -> None:
@@ -191,7 +192,8 @@ class MilvusStore:
         self.client.close()
 
     # ------------------------------------------------------------------ helpers
-    def _query(self, coll: str, expr: str, fields: list[str], ts: int = 0) -> list[dict]:
+    def query(self, coll: str, expr: str, fields: list[str], ts: int = 0) -> list[dict]:
+        """Every row of `coll` matching the Milvus expression `expr`, paged (`ts`: as of that time)."""
         rows: list[dict] = []
         it = self.client.query_iterator(
             coll, filter=expr, output_fields=fields, batch_size=_QUERY_PAGE, **_consistency(ts)
@@ -219,7 +221,7 @@ class MilvusStore:
                     log.info("Milvus at %s has no partial update (%s): rows are rewritten whole", self.uri, exc)
                     self._partial = False
             ids = ", ".join(map(str, chunk))
-            rows = self._query(coll, f"pk in [{ids}]", ["pk", "vid", "law", "gen_from", "gen_to", "vector"])
+            rows = self.query(coll, f"pk in [{ids}]", ["pk", "vid", "law", "gen_from", "gen_to", "vector"])
             for row in rows:
                 row["gen_to"] = int(gen_to)
             if rows:
@@ -260,7 +262,7 @@ class MilvusVectorIndex:
         return self._count
 
     def _rows(self, fields: list[str], expr: str | None = None) -> list[dict]:
-        return self.store._query(self.collection, expr or self._visible(), fields, self.ts)
+        return self.store.query(self.collection, expr or self._visible(), fields, self.ts)
 
     def ids(self) -> np.ndarray:
         return np.array(sorted(int(r["vid"]) for r in self._rows(["vid"])), dtype=np.int64)

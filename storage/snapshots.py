@@ -20,6 +20,7 @@ Public API:
         .verified_path(snapshot, name) -> Path a large file checked in place (memory-mapped), for
                                                a reader that maps it itself (FAISS)
         .verify(snapshot, name)                the same check, nothing returned
+        .prune()                               keep the newest `keep` (save does it after each write)
     Snapshot                                   generation, path, manifest
     SnapshotError
 """
@@ -98,10 +99,11 @@ class SnapshotStore:
         else:
             os.replace(tmp, final)
         fsync_dir(self.folder)
-        self._prune()
+        self.prune()
         return Snapshot(generation, final, manifest)
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
+        """Keep the newest `keep` snapshots; remove the rest and temporary folders of dead writers."""
         for snap in self.list()[: -self.keep]:
             shutil.rmtree(snap.path, ignore_errors=True)
         for leftover in self.folder.glob(".tmp-gen-*"):

@@ -1,5 +1,5 @@
-"""The shape of the house, checked: no import cycle between modules, a thin facade, and no module
-calling another's underscore names (tests and benchmarks included)."""
+"""The shape of the house, checked: no import cycle between modules, a thin facade, no module reaching
+for another's underscore names (tests and benchmarks included), tests that share helpers, not tests."""
 
 from __future__ import annotations
 
@@ -77,16 +77,81 @@ def test_index_facade_stays_thin():
     assert lines <= 250, f"indexer/index.py has {lines} lines; move work into its own module"
 
 
-_PRIVATE_CALL = re.compile(r"\b(?:idx|index|ix|retriever|ret|r|st|state|builder|derived)\._[a-z]\w*\(")
+def _private_defined(tree: ast.AST) -> set[str]:
+    """The underscore names a file defines: functions, classes, methods, module and local names,
+    arguments, `self._x` attributes, import aliases. (An assignment to another object's `_x` is a
+    patch of it, not a definition.)"""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                out.add(node.attr)
+        elif isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.alias) and node.asname:
+            out.add(node.asname)
+    return {n for n in out if n.startswith("_") and not n.startswith("__")}
 
 
-def test_no_private_calls_across_modules():
+def _private_used(tree: ast.AST):
+    """(line, name) of every underscore name a file reaches for: attributes, imported names, and
+    dotted strings that name one (monkeypatch targets, crash-test kill points)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            yield node.lineno, node.attr
+        elif isinstance(node, ast.ImportFrom):
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__"):
+                    yield node.lineno, a.name
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"[\w.]+", node.value):
+            m = re.search(r"(?:^|\.)(_[a-z]\w*)$", node.value)
+            if m:
+                yield node.lineno, m.group(1)
+
+
+def private_offenders(extra: dict[Path, str] | None = None) -> list[str]:
+    """Uses of the product's private names outside the file that defines them, in the product,
+    the tests and the benchmarks. `extra`: more files (path -> source), for the test below."""
+    sources = {p: p.read_text(encoding="utf-8") for f in (*PACKAGES, "tests", "bench") for p in (ROOT / f).rglob("*.py")}
+    sources |= extra or {}
+    trees = {p: ast.parse(src) for p, src in sources.items()}
+    product = set().union(
+        *(_private_defined(t) for p, t in trees.items() if p.relative_to(ROOT).parts[0] in PACKAGES)
+    )
     offenders = []
-    for folder in ("indexer", "storage", "tests", "bench"):
-        for p in (ROOT / folder).rglob("*.py"):
-            if p.name == "test_architecture.py":
-                continue
-            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-                if _PRIVATE_CALL.search(line):
-                    offenders.append(f"{p.relative_to(ROOT)}:{n}: {line.strip()}")
-    assert offenders == [], "\n".join(offenders)
+    for p, tree in trees.items():
+        own = _private_defined(tree)
+        offenders += [
+            f"{p.relative_to(ROOT)}:{line}: {name}"
+            for line, name in _private_used(tree)
+            if name in product and name not in own
+        ]
+    return sorted(offenders)
+
+
+def test_no_private_names_across_modules():
+    """A module, a test or a benchmark that needs another module's underscore name needs a public
+    seam instead (a documented hook, a public function): tests go through public interfaces."""
+    assert private_offenders() == []
+
+
+def test_the_private_name_check_can_fail():
+    planted = ROOT / "tests" / "planted_example.py"
+    source = "from indexer.embedders import _instances\nimport indexer.jobs as jobs\njobs.BuildJobs._started = None\n"
+    found = set(private_offenders({planted: source})) - set(private_offenders())
+    assert found == {"tests/planted_example.py:1: _instances", "tests/planted_example.py:3: _started"}
+
+
+def test_tests_import_helpers_not_other_tests():
+    """Shared helpers live in conftest, live.py and fakes/: a test module imported by another runs
+    its tests twice and ties the two together."""
+    offenders = []
+    for p in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1].startswith("test_"):
+                offenders.append(f"{p.relative_to(ROOT)}:{node.lineno}: from {node.module}")
+    assert offenders == []

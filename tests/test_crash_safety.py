@@ -43,7 +43,7 @@ KILL_POINTS = [
     ("os", "fsync", 7, "after"),                                     # the manifest
     ("os", "replace", 1, "before"),                                  # the snapshot rename
     ("os", "replace", 1, "after"),
-    ("storage.snapshots", "SnapshotStore._prune", 1, "after"),       # snapshot done, commit not yet
+    ("storage.snapshots", "SnapshotStore.prune", 1, "after"),       # snapshot done, commit not yet
     ("sqlalchemy.orm.session", "SessionTransaction.commit", 4, "before"),  # commits of cache rows …
     ("indexer.build", "record_build", 1, "before"),                  # … and after the generation commit
     ("indexer.build", "record_build", 1, "after"),

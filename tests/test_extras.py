@@ -25,10 +25,10 @@ def without(monkeypatch):
 
 
 def test_bge_m3_without_the_st_extra(without):
-    from indexer.embedders import _instances, get_embedder
+    from indexer.embedders import forget_embedders, get_embedder
     from indexer.settings import Settings
     without("sentence_transformers")
-    _instances.clear()
+    forget_embedders()
     with pytest.raises(MissingExtra, match=r"hoprag-index\[st\]") as exc:
         get_embedder("bge-m3", Settings())
     assert "sentence_transformers" in str(exc.value) and isinstance(exc.value, USER_ERRORS)

@@ -425,14 +425,14 @@ def _llm_errors(idx) -> list[str]:
         return [r.error or "" for r in s.scalars(select(LLMResultRow).where(LLMResultRow.status != "ok"))]
 
 
-def test_a_server_killed_mid_build_stops_the_asking_and_the_next_build_asks_the_rest(tmp_path, insurance, capsys):
+def test_a_server_killed_mid_build_stops_the_asking_and_the_next_build_asks_the_rest(tmp_path, insurance):
     """The LLM server dies after 5 answers: the build stops asking within seconds (not 6 attempts ×
     every passage), records the rest as failed, still embeds, cites and snapshots, and says so;
     the next build, with a server back, asks exactly those passages."""
     import threading
     import time
 
-    from indexer.cli import _print_report
+    from indexer.report import report_lines
 
     killed: list[float] = []
     with FakeOpenAI() as dying:
@@ -454,9 +454,7 @@ def test_a_server_killed_mid_build_stops_the_asking_and_the_next_build_asks_the_
             assert r.edges["citation"] > 100 and idx.stats()["passages"] == r.passages   # the rest of the build
             errors = _llm_errors(idx)
             assert len(errors) == r.llm_failures and all("LLM unreachable" in e for e in errors)
-    _print_report(r.to_dict())
-    out = capsys.readouterr().out
-    assert sum("LLM unreachable" in line for line in out.splitlines()) == 1
+    assert sum("LLM unreachable" in line for line in report_lines(r.to_dict())) == 1
 
     with FakeOpenAI() as back:
         back.responder = legal_questions

@@ -50,10 +50,8 @@ def test_a_build_runs_in_its_own_process_and_its_errors_come_back(tmp_path):
     write_law(
         tmp_path / "lib", "T0000001", "測試法", {"1": "雇主應給付工資。", "2": "勞工延長工作時間者，雇主應加給工資。"}
     )
-    jobs = BuildJobs(Settings(home=tmp_path / "home"))
     seen: list = []
-    original = jobs._started
-    jobs._started = lambda proc: (seen.append(proc), original(proc))  # type: ignore[method-assign]
+    jobs = BuildJobs(Settings(home=tmp_path / "home"), on_start=seen.append)
     job = jobs.submit(read_library(tmp_path / "lib"), embedder="use-multilingual")
     state = _wait(jobs, job["id"])
     assert state["status"] == "committed" and state["report"]["added"] == 2 and state["stage"] == "done", state
@@ -80,8 +78,7 @@ def test_a_killed_build_process_fails_the_job_and_the_index_stays_whole(tmp_path
     with Index(settings=settings) as idx:
         first = idx.build(tmp_path / "lib", embedder="use-multilingual")
     write_law(tmp_path / "lib", "T0000001", "測試法", {"1": "雇主應給付工資。", "2": "勞工請假應事先申請。"})
-    jobs = BuildJobs(settings)
-    jobs._started = lambda proc: os.kill(proc.pid, signal.SIGKILL)  # type: ignore[method-assign]
+    jobs = BuildJobs(settings, on_start=lambda proc: os.kill(proc.pid, signal.SIGKILL))
     state = _wait(jobs, jobs.submit(read_library(tmp_path / "lib"), embedder="use-multilingual")["id"])
     jobs.close()
     assert state["status"] == "failed" and "died" in state["error"] and "-9" in state["error"], state

@@ -30,7 +30,7 @@ def _settings(tmp_path, milvus_server, **extra) -> Settings:
 
 def _rows(store, name: str, fp) -> list[dict]:
     coll = store.collection(f"{name}_{fp.id}", fp.dim)
-    return store._query(coll, "pk >= 0", ["vid", "gen_from", "gen_to"])
+    return store.query(coll, "pk >= 0", ["vid", "gen_from", "gen_to"])
 
 
 def test_versioned_rows_law_filter_and_the_next_generations_view(milvus_server):
@@ -59,19 +59,19 @@ def test_versioned_rows_law_filter_and_the_next_generations_view(milvus_server):
     _, ids = g2.search(v[0:1], 6, laws=['民法" or law != "'])  # a law name is data, not an expression
     assert ids.shape[1] == 0
 
-    rows = store._query(store.collection("passages", 8), "pk >= 0", ["vid", "gen_from", "gen_to"])
+    rows = store.query(store.collection("passages", 8), "pk >= 0", ["vid", "gen_from", "gen_to"])
     assert sorted((r["vid"], r["gen_from"], r["gen_to"]) for r in rows) == [
         (1, 1, LIVE), (2, 1, 2), (2, 2, LIVE), (3, 1, 2), (4, 1, LIVE), (5, 1, LIVE), (6, 1, LIVE)]
 
     store.discard_after("passages", 8, 1)                     # generation 2 never committed
     assert store.index("passages", 8, 2).ids().tolist() == [1, 2, 3, 4, 5, 6]
-    assert len(store._query(store.collection("passages", 8), "pk >= 0", ["vid"])) == 6
+    assert len(store.query(store.collection("passages", 8), "pk >= 0", ["vid"])) == 6
 
     g2 = store.index("passages", 8, 1).clone()
     g2.remove(np.array([6]))
     store.vacuum("passages", 8, 2)                            # generation 2 committed, 1 no longer kept
     assert store.index("passages", 8, 2).ids().tolist() == [1, 2, 3, 4, 5]
-    assert len(store._query(store.collection("passages", 8), "pk >= 0", ["vid"])) == 5
+    assert len(store.query(store.collection("passages", 8), "pk >= 0", ["vid"])) == 5
 
 
 def test_an_index_on_milvus_builds_only_what_changed(tmp_path, toy_libs, milvus_server):

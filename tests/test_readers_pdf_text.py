@@ -10,7 +10,7 @@ import pytest
 from pypdf import PdfWriter
 
 from indexer.library import LibraryError, read_file, read_library
-from indexer.library.pdf import _page_lines
+from indexer.library.pdf import page_lines
 from indexer.passages import Document
 
 from .conftest import DATA, requires_data
@@ -103,8 +103,8 @@ def test_read_library_reads_both_pdfs() -> None:
 
 
 def test_page_numbers_are_stripped_only_at_page_edges() -> None:
-    assert _page_lines("第 3 頁\n第 1 條\n本法。\n12\n") == ["第 1 條", "本法。"]
-    assert _page_lines("- 2 -\n第 1 條\n5\n本法。\n共 9 頁") == ["第 1 條", "5", "本法。"]
+    assert page_lines("第 3 頁\n第 1 條\n本法。\n12\n") == ["第 1 條", "本法。"]
+    assert page_lines("- 2 -\n第 1 條\n5\n本法。\n共 9 頁") == ["第 1 條", "5", "本法。"]
 
 
 # --- small hand-made laws --------------------------------------------------------------------

@@ -17,7 +17,9 @@ import httpx
 import pytest
 
 from indexer.index import Index
-from indexer.service import ServiceConfigError, _is_loopback, create_app, limit_native_threads, run
+from indexer.native_threads import limit_native_threads
+from indexer.serve.middleware import is_loopback
+from indexer.service import ServiceConfigError, create_app, run
 from indexer.settings import Settings
 
 from .conftest import LAWS_2024, requires_data, write_law
@@ -358,7 +360,7 @@ def test_run_refuses_a_public_address_without_a_key(env):
     for host in ("0.0.0.0", "192.168.1.10", "::", "example.org"):
         with pytest.raises(ServiceConfigError, match="without an API key"):
             run(env["settings"], host=host, port=1)
-    assert all(_is_loopback(h) for h in ("127.0.0.1", "127.5.0.1", "::1", "[::1]", "localhost"))
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.5.0.1", "::1", "[::1]", "localhost"))
 
 
 def test_openapi_states_the_limits(client):

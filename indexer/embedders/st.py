@@ -8,6 +8,7 @@ Public API:
     SentenceTransformerEmbedder(model, settings, name=None)
     resolve_model(model, relative_folders=True) -> (local_path, revision)
     hf_cache_dir() -> Path
+    hub_reachable(timeout=3.0) -> bool
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def hf_cache_dir() -> Path:
     return Path(HF_HUB_CACHE)
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub (or HF_ENDPOINT) answers within `timeout`: a model not cached
+    can be downloaded (hoprag doctor says so before a build tries)."""
     import httpx
     from huggingface_hub.constants import ENDPOINT, HF_HUB_OFFLINE
 
@@ -119,7 +122,7 @@ def resolve_model(model: str, relative_folders: bool = True) -> tuple[Path, str]
     try:
         path = Path(snapshot_download(model, local_files_only=True, allow_patterns=patterns))
     except (LocalEntryNotFoundError, OSError, ValueError):
-        if not _hub_reachable():
+        if not hub_reachable():
             raise EmbedderError(
                 _missing_weights_message(model, "its weights are not in the local cache and the hub is unreachable")
             ) from None

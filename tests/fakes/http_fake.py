@@ -176,6 +176,11 @@ class FakeHTTPServer:
         with self._lock:
             self._faults.extend(faults)
 
+    def clear_faults(self) -> None:
+        """Drop the faults not yet served (a failed test must not leave them for the next)."""
+        with self._lock:
+            self._faults.clear()
+
     def _next_fault(self) -> Fault | None:
         with self._lock:
             return self._faults.popleft() if self._faults else None
