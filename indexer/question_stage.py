@@ -168,17 +168,17 @@ class QuestionStage:
             if progress:
                 progress("llm", done, len(requests))
 
-        s = self.settings
-        breaker = Breaker(s.llm_breaker_failures)
+        settings = self.settings
+        breaker = Breaker(settings.llm_breaker_failures)
         outcomes = run_requests_sync(
             self.llm,
             requests,
-            concurrency=s.llm_concurrency,
-            rpm=s.llm_rpm,
-            max_retries=s.llm_max_retries,
+            concurrency=settings.llm_concurrency,
+            rpm=settings.llm_rpm,
+            max_retries=settings.llm_max_retries,
             validate=lambda obj: parse_reply(obj, self.counts),
             on_done=on_done,
-            repair_temperatures=tuple(s.llm_repair_temperatures),
+            repair_temperatures=tuple(settings.llm_repair_temperatures),
             breaker=breaker,
         )
         self._store(pending)
