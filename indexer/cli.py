@@ -1,9 +1,9 @@
 """`hoprag`: the command line, a thin mirror of the Index API.
 
     hoprag build LIBRARY [--embedder NAME] [--llm NAME]   Index.build
-    hoprag search TEXT [-k N] [--mode M] [--law L --pcode P --key K]   Index.search (alias: query)
-    hoprag hop TEXT [-k N] [--n-hop N] [--mode M] [filters]         Index.hop_search
-    hoprag neighbors KEY [--direction D] [--kinds K]                Index.neighbors
+    hoprag search QUERY [-k N] [--mode M] [--law L --pcode P --key K]  Index.search (alias: query)
+    hoprag hop QUERY [-k N] [--n-hop N] [--mode M] [filters]        Index.hop_search
+    hoprag neighbors REF [--direction D] [--kinds K,K]              Index.neighbors
     hoprag serve [--host H --port P]            the HTTP API (indexer/serve/)
     hoprag eval QUERIES.jsonl                   recall@k, MRR, nDCG@10 per mode
     hoprag stats                                Index.stats
@@ -14,7 +14,10 @@
     hoprag questions export FILE | import FILE  Index.export_questions / import_questions
     hoprag doctor                               which embedders and devices work here
 
-Command = method, option = keyword. Every command takes --home (or HOPRAG_HOME) and --json.
+Command = method, option = keyword, with the names of the Python and HTTP APIs (tests/test_vocabulary.py
+holds them equal): `query`, `k`, `mode`, `n_hop` (rounds of a hop search; `hops` is only the
+neighbourhood's radius), `ref`, `direction`, `kinds` (comma-separated, as over HTTP), `as_of`; the
+filters law/pcode/key are one option each. Every command takes --home (or HOPRAG_HOME) and --json.
 Fixed choices (--mode, --direction, --kinds, --format, --split) are enums: a typo exits 2 with the
 choices listed. -k is checked against the same HOPRAG_MAX_K as the HTTP API. Exit codes: 0
 success, 1 user error (one message, no traceback), 2 usage.
@@ -251,7 +254,6 @@ def _choices(name: str, *values: str) -> type[Enum]:
 SearchMode: Any = _choices("SearchMode", *MODES)
 HopMode: Any = _choices("HopMode", *HOP_MODES)
 Direction: Any = _choices("Direction", *DIRECTIONS)
-EdgeKind: Any = _choices("EdgeKind", *EDGE_KINDS)
 GraphFormat: Any = _choices("GraphFormat", "graphml", "json")
 Split: Any = _choices("Split", "all", "dev", "test")
 
@@ -289,11 +291,23 @@ KOpt = typer.Option(10, "-k", "--k", callback=_check_k, help="number of passages
 LawOpt = typer.Option(None, "--law", help="only these laws (name or short name; repeatable)")
 PcodeOpt = typer.Option(None, "--pcode", help="only these pcodes (repeatable)")
 KeyOpt = typer.Option(None, "--key", help="only these passage keys, e.g. N0030001:24 (repeatable)")
+NHopOpt = typer.Option(2, "--n-hop", "-n", min=0, help="rounds of expansion along edges")
+
+
+def _kinds_option(values: list[str] | None) -> list[str] | None:
+    """--kinds question,citation (the HTTP API's form); repeating the option adds to the list."""
+    if not values:
+        return None
+    kinds = [k.strip() for v in values for k in v.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in EDGE_KINDS]
+    if unknown:
+        raise typer.BadParameter(f"unknown edge kind {unknown[0]!r}: choose from {', '.join(EDGE_KINDS)}")
+    return kinds
 
 
 @app.command()
 def search(
-    text: str = typer.Argument(..., help="the question"),
+    query: str = typer.Argument(..., help="the question"),
     k: int = KOpt,
     mode: SearchMode = typer.Option(SearchMode("dense"), "--mode", "-m", help="dense | questions | hybrid | bm25"),
     law: list[str] | None = LawOpt,
@@ -306,7 +320,7 @@ def search(
     """Top-k passages: dense, by incoming pseudo-queries, or hybrid (BM25 + dense + questions); an
     article the query names (勞基法第24條) comes first."""
     with _open(home) as idx:
-        found = idx.search(text, k=k, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
+        found = idx.search(query, k=k, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
         hits = [h.to_dict() for h in found]
     _emit(hits, as_json, _print_hits)
 
@@ -316,9 +330,9 @@ app.command("query", hidden=True, help="The same as `hoprag search` (its earlier
 
 @app.command()
 def hop(
-    text: str = typer.Argument(..., help="the question"),
+    query: str = typer.Argument(..., help="the question"),
     k: int = KOpt,
-    n_hop: int = typer.Option(2, "--n-hop", "--hops", "-n", min=0, help="rounds of expansion along edges"),
+    n_hop: int = NHopOpt,
     mode: HopMode = typer.Option(HopMode("similarity"), "--mode", "-m", help="similarity (offline) | llm"),
     law: list[str] | None = LawOpt,
     pcode: list[str] | None = PcodeOpt,
@@ -330,7 +344,7 @@ def hop(
     """HopRAG multi-hop retrieval (Index.hop_search): entry passages, expansion along question and
     citation edges, ranked by relevance and visits."""
     with _open(home) as idx:
-        hits = idx.hop_search(text, k=k, n_hop=n_hop, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
+        hits = idx.hop_search(query, k=k, n_hop=n_hop, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
         answer = hits.to_dict()  # --json: the object POST /hop-search answers
     if hits.deadline_hit:
         typer.echo(
@@ -345,15 +359,15 @@ def hop(
 def neighbors(
     ref: str = typer.Argument(..., help="passage key (N0030001:24) or numeric id"),
     direction: Direction = typer.Option(Direction("out"), "--direction", "-d", help="out | in | both"),
-    kinds: list[EdgeKind] | None = typer.Option(
-        None, "--kinds", "--kind", help="question | citation | structural (repeatable)"
+    kinds: list[str] | None = typer.Option(
+        None, "--kinds", callback=_kinds_option, help=f"comma-separated: {','.join(EDGE_KINDS)} [default: all]"
     ),
     as_of: str | None = AsOfOpt,
     home: Path | None = HomeOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Edges of a passage with their questions, scores and citation spans (Index.neighbors)."""
-    wanted = [k.value for k in kinds] if kinds else None
+    wanted = kinds or None
     with _open(home) as idx:
         try:
             rows = resolve_passage(
@@ -502,7 +516,7 @@ def mcp(
 def eval_(
     queries: Path = typer.Argument(..., help="JSONL of {question, relevant: [ids or keys]}"),
     modes: str = typer.Option("dense,hybrid,hop", "--modes", help="comma-separated: dense, questions, hybrid, hop"),
-    n_hop: int = typer.Option(2, "--hops"),
+    n_hop: int = NHopOpt,
     split: Split = typer.Option(
         Split("all"), "--split", help="all | dev | test: a fixed half by query id (tune on dev, report on test)"
     ),

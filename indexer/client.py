@@ -5,10 +5,10 @@ service by changing one line.
 Public API:
     Client(url, api_key=None, timeout=120.0)          blocking (httpx.Client); a context manager
     AsyncClient(url, api_key=None, timeout=120.0)     the same methods, awaited (httpx.AsyncClient)
-        .search(text, k=10, mode="dense", filters=None, as_of=None) -> list[Hit]
-        .query(text, k=10) -> list[Hit]                                    dense
-        .hop_search(text, k=10, n_hop=2, mode="similarity", filters=None, as_of=None) -> HopHits
-        .neighbors(passage, direction="out", kinds=None, as_of=None) -> list[dict]
+        .search(query, k=10, mode="dense", filters=None, as_of=None) -> list[Hit]
+        .query(query, k=10) -> list[Hit]                                   dense
+        .hop_search(query, k=10, n_hop=2, mode="similarity", filters=None, as_of=None) -> HopHits
+        .neighbors(ref, direction="out", kinds=None, as_of=None) -> list[dict]
         .neighbourhood(ref, hops=2, limit=60, as_of=None) -> dict
         .passage(ref, as_of=None) -> dict | None
         .history(key) -> list[dict]
@@ -138,31 +138,31 @@ class _Calls:
         raise NotImplementedError
 
     def search(
-        self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None
+        self, query: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None
     ) -> list[Hit]:
-        body = {"query": text, "k": k, "mode": mode, "filters": filters, "as_of": _date(as_of)}
+        body = {"query": query, "k": k, "mode": mode, "filters": filters, "as_of": _date(as_of)}
         return self._do(_Call("POST", "/search", lambda d: [_hit(h) for h in d["hits"]], json=body))
 
-    def query(self, text: str, k: int = 10) -> list[Hit]:
-        return self.search(text, k=k, mode="dense")
+    def query(self, query: str, k: int = 10) -> list[Hit]:
+        return self.search(query, k=k, mode="dense")
 
     def hop_search(
         self,
-        text: str,
+        query: str,
         k: int = 10,
         n_hop: int = 2,
         mode: str = "similarity",
         filters: dict | None = None,
         as_of: Any = None,
     ) -> HopHits:
-        body = {"query": text, "k": k, "n_hop": n_hop, "mode": mode, "filters": filters, "as_of": _date(as_of)}
+        body = {"query": query, "k": k, "n_hop": n_hop, "mode": mode, "filters": filters, "as_of": _date(as_of)}
         return self._do(_Call("POST", "/hop-search", _hop_hits, json=body))
 
     def neighbors(
-        self, passage: int | str, direction: str = "out", kinds: Iterable[str] | None = None, as_of: Any = None
+        self, ref: int | str, direction: str = "out", kinds: Iterable[str] | None = None, as_of: Any = None
     ) -> list[dict]:
         params = {"direction": direction, "kinds": ",".join(kinds) if kinds else None, "as_of": _date(as_of)}
-        return self._do(_Call("GET", f"/passages/{_ref(passage)}/neighbors", lambda d: d["neighbors"], params=params))
+        return self._do(_Call("GET", f"/passages/{_ref(ref)}/neighbors", lambda d: d["neighbors"], params=params))
 
     def neighbourhood(self, ref: int | str, hops: int = 2, limit: int = 60, as_of: Any = None) -> dict:
         params = {"hops": hops, "limit": limit, "as_of": _date(as_of)}

@@ -10,14 +10,14 @@ Public API:
     Index(home=None, settings=None, create=True)   create=False: a missing index is an error
         .build(library, embedder=None, llm=None, progress=None) -> BuildReport
         .reembed(embedder, progress=None) -> BuildReport
-        .search(text, k=10, mode="dense"|"questions"|"hybrid"|"bm25", filters=None) -> list[Hit]; .query = dense
-        .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None) -> HopHits
-        .neighbors(passage, direction="out", kinds=None) -> list[dict]
+        .search(query, k=10, mode="dense"|"questions"|"hybrid"|"bm25", filters=None, as_of=None) -> list[Hit]
+        .query(query, k=10) = search(mode="dense")
+        .hop_search(query, k=10, n_hop=2, mode="similarity"|"llm", filters=None, as_of=None) -> HopHits
+        .neighbors(ref, direction="out", kinds=None, as_of=None) -> list[dict]
         .neighbourhood(ref, hops=2, limit=60, as_of=None) -> {center, nodes, edges}   to draw
         .passage(id_or_key) -> dict | None
         .graph() -> networkx.MultiDiGraph           node and edge attributes for export
-        .stats() -> dict
-        .graph_summary() -> dict                    edges per law, degree histogram, recent builds
+        .stats() -> dict, .graph_summary() -> dict  edges per law, degree histogram, recent builds
         .export_questions(path) -> dict, .import_questions(path) -> dict
         .history(key) -> list[dict], .diff(date_from, date_to, law=None) -> dict   the law over time
         .snapshots_list() -> list[dict], .verify_snapshot(generation), .restore_snapshot(generation)
@@ -176,30 +176,30 @@ class Index:
             return store_answers(self.db, answers)
 
     def search(
-        self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None
+        self, query: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None
     ) -> list[Hit]:
         """Top-k passages: dense | questions (incoming pseudo-queries) | hybrid (BM25 + dense +
         questions, RRF) | bm25; an article the query names comes first. `as_of` (YYYY-MM-DD): the
         law in force on that date. Raises QueryError on bad input."""
-        return self.retriever.search(text, k=k, mode=mode, filters=filters, as_of=as_of)
+        return self.retriever.search(query, k=k, mode=mode, filters=filters, as_of=as_of)
 
-    def query(self, text: str, k: int = 10) -> list[Hit]:
+    def query(self, query: str, k: int = 10) -> list[Hit]:
         """Dense top-k passages (search with mode="dense")."""
-        return self.search(text, k=k, mode="dense")
+        return self.search(query, k=k, mode="dense")
 
-    def hop_search(self, text: str, k: int = 10, n_hop: int = 2, mode: str = "similarity", **kw: Any) -> HopHits:
+    def hop_search(self, query: str, k: int = 10, n_hop: int = 2, mode: str = "similarity", **kw: Any) -> HopHits:
         """HopRAG multi-hop retrieval: entries from hybrid search, then `n_hop` steps along question
         and citation edges chosen by similarity or by the LLM; ranked by relevance and visits.
         Keywords: filters, as_of (the law in force on that date: citation edges of then)."""
-        return self.retriever.hop_search(text, k=k, n_hop=n_hop, mode=mode, **kw)
+        return self.retriever.hop_search(query, k=k, n_hop=n_hop, mode=mode, **kw)
 
-    def neighbors(self, passage: int | str, direction: str = "out", kinds: Any = None, as_of: Any = None) -> list[dict]:
+    def neighbors(self, ref: int | str, direction: str = "out", kinds: Any = None, as_of: Any = None) -> list[dict]:
         """The passages one edge away (out, in or both), with the edge's kind, questions, legal role
         and, for a citation, its `span` as written (today's texts: none as of a date);
         `as_of`: among the articles in force on that date (passage by key)."""
-        found = self.retriever.neighbors(passage, direction=direction, kinds=kinds, as_of=as_of)
+        found = self.retriever.neighbors(ref, direction=direction, kinds=kinds, as_of=as_of)
         if as_of is None and found:
-            add_neighbor_spans(self.db, self.retriever.passage_brief(passage)["key"], found)
+            add_neighbor_spans(self.db, self.retriever.passage_brief(ref)["key"], found)
         return found
 
     def neighbourhood(self, ref: int | str, hops: int = 2, limit: int = 60, as_of: Any = None) -> dict:

@@ -57,6 +57,7 @@ Filters = Annotated[
 ]
 AsOf = Annotated[dt.date | None, Field(description="the law in force on this date (YYYY-MM-DD); default today")]
 Key = Annotated[str, Field(description="an article's key, pcode:article, e.g. N0030001:24")]
+Ref = Annotated[str, Field(description="an article's key (pcode:article, e.g. N0030001:24) or row id")]
 
 
 def _tool_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,17 +89,17 @@ def create_mcp(index: Any) -> MCPServer:
     @tool()
     @_tool_errors
     def search(
-        text: Query, k: K = 10, mode: Mode = "hybrid", filters: Filters = None, as_of: AsOf = None
+        query: Query, k: K = 10, mode: Mode = "hybrid", filters: Filters = None, as_of: AsOf = None
     ) -> dict[str, Any]:
         """Top-k passages for a query: hybrid (dense + BM25 + questions, the best single ranking),
         dense, bm25, or questions (matched against the questions each article answers)."""
-        hits = index.search(text, k=k, mode=mode, filters=filters, as_of=as_of)
+        hits = index.search(query, k=k, mode=mode, filters=filters, as_of=as_of)
         return {"hits": [h.to_dict() for h in hits]}
 
     @tool()
     @_tool_errors
     def hop_search(
-        text: Query,
+        query: Query,
         k: K = 10,
         n_hop: Annotated[int, Field(ge=0, le=5, description="rounds of following edges")] = 2,
         mode: HopMode = "similarity",
@@ -108,16 +109,16 @@ def create_mcp(index: Any) -> MCPServer:
         """HopRAG multi-hop retrieval: enter at the best passages, follow question and citation
         edges (a penalty article to the duty it punishes, an exception to its rule) for n_hop
         rounds; each hit carries the path that reached it."""
-        return index.hop_search(text, k=k, n_hop=n_hop, mode=mode, filters=filters, as_of=as_of).to_dict()
+        return index.hop_search(query, k=k, n_hop=n_hop, mode=mode, filters=filters, as_of=as_of).to_dict()
 
     @tool()
     @_tool_errors
-    def passage(key: Key, as_of: AsOf = None) -> dict[str, Any]:
+    def passage(ref: Ref, as_of: AsOf = None) -> dict[str, Any]:
         """One article by key, with the questions it answers; as_of: the version in force on that
         date, with the dates it was in force."""
-        found = index.passage(key, as_of=as_of)
+        found = index.passage(ref, as_of=as_of)
         if found is None:
-            raise KeyError(key)
+            raise KeyError(ref)
         return found
 
     @tool()
@@ -139,7 +140,7 @@ def create_mcp(index: Any) -> MCPServer:
     @tool()
     @_tool_errors
     def neighbors(
-        key: Key,
+        ref: Ref,
         direction: Direction = "out",
         kinds: Annotated[
             list[Literal["question", "citation", "structural"]] | None, Field(description="edge kinds; default all")
@@ -148,7 +149,7 @@ def create_mcp(index: Any) -> MCPServer:
     ) -> dict[str, Any]:
         """The articles one edge away: the ones it cites or that cite it (with the citation as
         written and its legal role) and the ones answering the questions it raises."""
-        return {"key": key, "neighbors": index.neighbors(key, direction=direction, kinds=kinds, as_of=as_of)}
+        return {"ref": ref, "neighbors": index.neighbors(ref, direction=direction, kinds=kinds, as_of=as_of)}
 
     @server.resource("hoprag://laws", mime_type="application/json", description="the laws this index holds")
     def laws() -> list[dict]:

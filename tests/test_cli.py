@@ -150,6 +150,16 @@ def test_cli_mirrors_the_api(tmp_path, lib, monkeypatch):
     assert answer["generation"] >= 1 and answer["llm_calls"] == 0
     r = _run("neighbors", "N0030001:24", "--direction", "both", "--kinds", "citation", "--home", home, "--json")
     assert r.exit_code == 0 and json.loads(r.output) == []
+    # kinds as over HTTP (comma-separated); repeating the option adds to the list
+    with Index(home, create=False) as idx:
+        api_both = [n["key"] for n in idx.neighbors("N0030001:30", direction="both", kinds=["question", "structural"])]
+    for form in (["--kinds", "question,structural"], ["--kinds", "question", "--kinds", "structural"]):
+        r = _run("neighbors", "N0030001:30", "--direction", "both", *form, "--home", home, "--json")
+        assert r.exit_code == 0 and [n["key"] for n in json.loads(r.output)] == api_both, r.output
+    r = _run("neighbors", "N0030001:30", "--kinds", "question,friendship", "--home", home)
+    assert r.exit_code == 2 and "friendship" in r.output and "citation" in r.output
+    # one name per concept: --hops is the neighbourhood's radius, not a hop search's rounds
+    assert _run("hop", q, "--hops", 1, "--home", home).exit_code == 2
 
     # fixed choices are enums: a typo is a usage error that lists the choices
     r = _run("search", q, "--mode", "hybird", "--home", home)
@@ -173,11 +183,9 @@ def test_importing_the_cli_configures_no_logging():
 
 def test_cli_choices_are_the_apis():
     from indexer import cli
-    from indexer.graph import EDGE_KINDS
     from indexer.retrieval import HOP_MODES, MODES
     assert tuple(m.value for m in cli.SearchMode) == MODES
     assert tuple(m.value for m in cli.HopMode) == HOP_MODES
-    assert tuple(m.value for m in cli.EdgeKind) == EDGE_KINDS
 
 
 def test_hostile_cli_input_gives_one_error_line(tmp_path, lib, monkeypatch):

@@ -72,14 +72,14 @@ async def _every_tool(client) -> dict:
         r = await client.call_tool(name, args)
         return r, (r.structured_content if not r.is_error else r.content[0].text)
 
-    out["search"] = await call("search", text=OVERTIME, k=5)
-    out["filtered"] = await call("search", text=OVERTIME, k=3, mode="dense", filters={"law": "勞基法施行細則"})
-    out["hop"] = await call("hop_search", text=OVERTIME, k=6, n_hop=2)
-    out["passage"] = await call("passage", key="N0030001:24")
+    out["search"] = await call("search", query=OVERTIME, k=5)
+    out["filtered"] = await call("search", query=OVERTIME, k=3, mode="dense", filters={"law": "勞基法施行細則"})
+    out["hop"] = await call("hop_search", query=OVERTIME, k=6, n_hop=2)
+    out["passage"] = await call("passage", ref="N0030001:24")
     out["history"] = await call("history", key="N0030001:24")
-    out["neighbors"] = await call("neighbors", key="N0030001:24", direction="both")
-    out["bad_mode"] = await call("search", text=OVERTIME, mode="fast")
-    out["no_key"] = await call("passage", key="N0030001:999")
+    out["neighbors"] = await call("neighbors", ref="N0030001:24", direction="both")
+    out["bad_mode"] = await call("search", query=OVERTIME, mode="fast")
+    out["no_key"] = await call("passage", ref="N0030001:999")
     out["early"] = await call("diff", date_from="1990-01-01", date_to="2024-12-31")
     out["laws"] = json.loads((await client.read_resource("hoprag://laws")).contents[0].text)
     out["law"] = (await client.read_resource("hoprag://laws/N0030002")).contents[0].text
@@ -90,7 +90,7 @@ async def _every_tool(client) -> dict:
 def _check(out, idx):
     assert set(out["tools"]) == {"search", "hop_search", "passage", "history", "diff", "neighbors"}
     schema = out["tools"]["search"].input_schema
-    assert schema["required"] == ["text"] and set(schema["properties"]) == {"text", "k", "mode", "filters", "as_of"}
+    assert schema["required"] == ["query"] and set(schema["properties"]) == {"query", "k", "mode", "filters", "as_of"}
     assert "hybrid" in json.dumps(schema["properties"]["mode"])
     r, got = out["search"]
     assert not r.is_error and [h["key"] for h in got["hits"]] == [h.key for h in idx.search(OVERTIME, k=5, mode="hybrid")]

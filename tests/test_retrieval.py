@@ -80,9 +80,9 @@ def test_filters(idx):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"text": ""}, "empty query"), ({"text": "x" * 5000}, "longer than"), ({"text": "工資", "k": 0}, "k must be"),
-    ({"text": "工資", "k": 101}, "k must be"), ({"text": "工資", "mode": "sparse"}, "unknown mode"),
-    ({"text": "工資", "mode": "questions"}, "no pseudo-queries"),
+    ({"query": ""}, "empty query"), ({"query": "x" * 5000}, "longer than"), ({"query": "工資", "k": 0}, "k must be"),
+    ({"query": "工資", "k": 101}, "k must be"), ({"query": "工資", "mode": "sparse"}, "unknown mode"),
+    ({"query": "工資", "mode": "questions"}, "no pseudo-queries"),
 ])
 def test_invalid_queries(idx, kwargs, message):
     with pytest.raises(QueryError, match=message):

@@ -3,8 +3,8 @@ from the package's parts.
 
 Public API:
     Retriever(db, derived, settings)
-        .search(text, k=10, mode="dense"|"questions"|"hybrid"|"bm25", filters=None, as_of=None) -> list[Hit]
-        .hop_search(text, k=10, n_hop=2, mode="similarity"|"llm", filters=None, as_of=None,
+        .search(query, k=10, mode="dense"|"questions"|"hybrid"|"bm25", filters=None, as_of=None) -> list[Hit]
+        .hop_search(query, k=10, n_hop=2, mode="similarity"|"llm", filters=None, as_of=None,
                     deadline=None) -> HopHits
         .neighbors(passage, direction="out"|"in"|"both", kinds=None, as_of=None) -> list[dict]
         .passage_brief(passage, as_of=None) -> {key, law, label, article}     KeyError if none
@@ -54,23 +54,23 @@ class Retriever:
         return self._embedder.embed(text, st or self.state())
 
     def search(
-        self, text: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None
+        self, query: str, k: int = 10, mode: str = "dense", filters: dict | None = None, as_of: Any = None
     ) -> list[Hit]:
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}: {', '.join(MODES)}")
-        check_query(text, k, self.settings)
+        check_query(query, k, self.settings)
         st = self.states.on(as_of)
         if st.as_of and mode == "questions":
             raise QueryError(
                 "pseudo-queries belong to today's articles: search as of a date with dense, bm25 or hybrid"
             )
         allowed = allowed_passages(st, filters)
-        cited = cited_articles(st, text, allowed)
+        cited = cited_articles(st, query, allowed)
         ranked: list[tuple[int, float, dict[str, Any]]]
         if mode == "bm25":  # the lexical channel alone (what hybrid fuses with the others)
-            ranked = [(p, s, {}) for p, s in bm25(st, text, k, allowed)]
+            ranked = [(p, s, {}) for p, s in bm25(st, query, k, allowed)]
             return _ranked_hits(st, ranked, cited, k)
-        qv = self.embed_query(text, st)
+        qv = self.embed_query(query, st)
         if mode == "dense":
             found = dense(st, qv, k, allowed, laws_only(st, filters), self.threads)
             ranked = [(p, s, {}) for p, s in found]
@@ -80,13 +80,13 @@ class Retriever:
             found_q = questions(st, qv, k, allowed)
             ranked = [(p, s, {"matched_question": st.q_text[q]}) for p, s, q in found_q]
         else:
-            found = fused(st, text, qv, k, allowed, self.settings, threads=self.threads)
+            found = fused(st, query, qv, k, allowed, self.settings, threads=self.threads)
             ranked = [(p, s, {}) for p, s in found]
         return _ranked_hits(st, ranked, cited, k)
 
     def hop_search(
         self,
-        text: str,
+        query: str,
         k: int = 10,
         n_hop: int = 2,
         mode: str = "similarity",
@@ -101,16 +101,16 @@ class Retriever:
         now; its cancel event stops the LLM work too); past it the similarity choice stands."""
         if mode not in HOP_MODES:
             raise QueryError(f"unknown hop mode {mode!r}: {', '.join(HOP_MODES)}")
-        check_query(text, k, self.settings)
+        check_query(query, k, self.settings)
         if not 0 <= n_hop <= self.settings.max_hops:
             raise QueryError(f"n_hop must be between 0 and {self.settings.max_hops}")
         st = self.states.on(as_of)
         allowed = allowed_passages(st, filters)
         chooser = None
         if mode == "llm" and n_hop > 0:
-            chooser = LLMChooser(st, text, hop_llm(self.db, self.settings), self.settings, deadline)
-        qv = self.embed_query(text, st)
-        hits = walk(st, text, qv, k, n_hop, allowed, self.settings, self.threads, chooser)
+            chooser = LLMChooser(st, query, hop_llm(self.db, self.settings), self.settings, deadline)
+        qv = self.embed_query(query, st)
+        hits = walk(st, query, qv, k, n_hop, allowed, self.settings, self.threads, chooser)
         if chooser is not None:
             if chooser.all_failed():
                 raise HopLLMError(

@@ -2,7 +2,7 @@
 
 Public API:
     router(index) -> APIRouter
-        GET /passages/{ref}/history          -> {key, versions}
+        GET /passages/{key}/history          -> {key, versions}
         GET /passages/{ref}?as_of=DATE       -> the passage (by numeric id or key)
         GET /diff?from=DATE&to=DATE&law=L    -> {added, changed, removed, relabeled, renamed_laws, counts}
 """
@@ -21,13 +21,13 @@ __all__ = ["router"]
 def router(index: Index) -> APIRouter:
     api = APIRouter()
 
-    @api.get("/passages/{ref:path}/history", tags=["passages"], responses=error_responses(404))
-    def history(ref: str) -> dict:
+    @api.get("/passages/{key:path}/history", tags=["passages"], responses=error_responses(404))
+    def history(key: str) -> dict:
         """The versions of one article (by key) with the dates each was in force."""
-        versions = index.history(ref)
+        versions = index.history(key)
         if not versions:
-            raise HTTPException(404, f"no versions of {ref!r} in this index")
-        return {"key": ref, "versions": versions}
+            raise HTTPException(404, f"no versions of {key!r} in this index")
+        return {"key": key, "versions": versions}
 
     @api.get("/passages/{ref:path}", tags=["passages"], responses=error_responses(404, invalid=True))
     def passage(ref: str, as_of: dt.date | None = Query(None, description="the version in force on this date")) -> dict:
