@@ -58,7 +58,7 @@ from bench_store import machine_facts  # noqa: E402
 from indexer.citations import resolve_citations  # noqa: E402
 from indexer.library import read_library  # noqa: E402
 from indexer.llm.runner import LLMRequest, get_llm, run_requests_sync, runner_options  # noqa: E402
-from indexer.pseudo_queries import _to_script  # noqa: E402
+from indexer.pseudo_queries import to_script  # noqa: E402
 from indexer.settings import Settings  # noqa: E402
 
 DATA = Path(os.environ.get("HOPRAG_DATA", ROOT.parent / "shared" / "data"))
@@ -188,7 +188,7 @@ def main() -> None:
             got = obj.get("situation") if isinstance(obj, dict) else None
             if not isinstance(got, str) or not got.strip():
                 raise ValueError("需要 situation 字串")
-            situation = _to_script(got.strip(), "hant").rstrip("？?")
+            situation = to_script(got.strip(), "hant").rstrip("？?")
             why = leak(situation + ask, [a.text, b.text], laws) or topic.off_topic(situation, told.key)
             if why:
                 raise ValueError(why)
