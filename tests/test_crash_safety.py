@@ -35,7 +35,7 @@ KILL_POINTS = [
     ("indexer.build_writes", "write_documents", 1, "after"),         # inside the database transaction
     ("indexer.derived", "DerivedStore.sync_sets", 1, "after"),
     ("indexer.citations", "resolve_citations", 1, "after"),
-    ("indexer.build", "Builder._write_edges", 1, "after"),
+    ("indexer.build", "write_edges", 1, "after"),                    # the edges written, commit not yet
     ("storage.vectors", "VectorIndex.to_bytes", 1, "before"),        # FAISS serialization
     ("storage.vectors", "VectorIndex.to_bytes", 3, "after"),
     ("os", "fsync", 1, "after"),                                     # snapshot files
