@@ -28,6 +28,9 @@ Public API:
                                          for the facade, as JSON-ready dicts, in their own transaction
                                          (history_of: each later version with `changes`, its diff)
     diff_segments(old, new) -> [(op, text)]   a character-level diff: "=", "-", "+" runs
+
+The dates (parse_date, parse_build_date, horizon, build_date) live in history_dates.py and stay
+importable from here.
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ from storage.db import Database
 from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow
 
 from .errors import QueryError
+from .history_dates import FUTURE_SKEW, amendment_dates, build_date, horizon, parse_build_date, parse_date
 from .passage_rows import version_row
-from .passages import Library, Passage
+from .passages import Passage
 
 __all__ = [
     "Version",
@@ -55,6 +59,7 @@ __all__ = [
     "parse_date",
     "parse_build_date",
     "horizon",
+    "FUTURE_SKEW",
     "record",
     "seed_from_current",
     "latest_date",
@@ -98,61 +103,6 @@ class Version:
         d["label"] = self.article_label  # as a passage's dict has it
         d["repealed"] = self.repealed
         return d
-
-
-def parse_date(text: str | dt.date) -> dt.date:
-    if isinstance(text, dt.date):
-        return text
-    s = str(text).strip()
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return dt.datetime.strptime(s, fmt).date()
-        except ValueError:
-            pass
-    raise QueryError(f"not a date: {text!r} (use YYYY-MM-DD)")
-
-
-# A build observes the law as it stands, never as it will: one dated after tomorrow (UTC; a day of
-# skew for clocks and time zones) would be "the newest" forever, and every later build of the
-# current law would be taken for history. Observations past it, if an older version let one in,
-# are left out of every answer.
-FUTURE_SKEW = dt.timedelta(days=1)
-
-
-def horizon() -> dt.date:
-    """The latest date a build may be dated, and an answer may show."""
-    return dt.datetime.now(dt.timezone.utc).date() + FUTURE_SKEW
-
-
-def parse_build_date(text: str | dt.date) -> dt.date:
-    """parse_date, refusing a date after horizon() (QueryError)."""
-    when = parse_date(text)
-    if when > horizon():
-        raise QueryError(
-            f"the build date {when.isoformat()} is in the future (today is "
-            f"{(horizon() - FUTURE_SKEW).isoformat()}): a build records the law as it stands on a date "
-            "that has come"
-        )
-    return when
-
-
-def build_date(library: Library, as_of: str | dt.date | None = None) -> dt.date:
-    """`as_of`, else the newest amendment date (最新異動日期) among the library's laws, else today:
-    a folder of official JSON files dates itself (a file's date after horizon() is no date)."""
-    if as_of is not None:
-        return parse_build_date(as_of)
-    dates = [d for d in _amendment_dates(d.metadata.get("最新異動日期") for d in library.documents) if d <= horizon()]
-    return max(dates) if dates else dt.datetime.now(dt.timezone.utc).date()
-
-
-def _amendment_dates(values: Iterable[object]) -> list[dt.date]:
-    out = []
-    for raw in values:
-        try:
-            out.append(parse_date(str(raw)))
-        except ValueError:  # absent or not a date: the file says nothing about when
-            continue
-    return out
 
 
 def _chunks(items: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
@@ -203,7 +153,7 @@ def seed_from_current(db: Database, s: Session) -> dt.date | None:
         select(func.count()).select_from(PassageRow)
     ):
         return None
-    dates = _amendment_dates((meta or {}).get("最新異動日期") for (meta,) in s.execute(select(DocumentRow.meta)))
+    dates = amendment_dates((meta or {}).get("最新異動日期") for (meta,) in s.execute(select(DocumentRow.meta)))
     if not dates:
         last = s.scalar(select(func.max(BuildRow.finished_at)))
         dates.append(last.date() if last else dt.datetime.now(dt.timezone.utc).date())
