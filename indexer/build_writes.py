@@ -37,7 +37,7 @@ __all__ = [
     "write_edges",
 ]
 
-# SQLite caps the bound parameters of one statement; deletes by id go in slices this size
+# ids per DELETE ... IN (...): one bound parameter each, below every database's limit per statement
 _SLICE = 500
 
 
