@@ -258,8 +258,17 @@ GraphFormat: Any = _choices("GraphFormat", "graphml", "json")
 Split: Any = _choices("Split", "all", "dev", "test")
 
 
-def _filters(law: list[str] | None, pcode: list[str] | None, key: list[str] | None) -> dict | None:
-    f = {k: v for k, v in (("law", law), ("pcode", pcode), ("key", key)) if v}
+def _filters(
+    law: list[str] | None, pcode: list[str] | None, key: list[str] | None, fields: list[str] | None = None
+) -> dict | None:
+    """The `filters` of the Python and HTTP APIs: --law/--pcode/--key, and --filter FIELD=VALUE for
+    a field of the passages' metadata (repeated for one field: any of the values)."""
+    f: dict[str, list[str]] = {k: v for k, v in (("law", law), ("pcode", pcode), ("key", key)) if v}
+    for spec in fields or ():
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"--filter takes FIELD=VALUE, not {spec!r}", param_hint="--filter")
+        f.setdefault(name.strip(), []).append(value)
     return f or None
 
 
@@ -291,6 +300,9 @@ KOpt = typer.Option(10, "-k", "--k", callback=_check_k, help="number of passages
 LawOpt = typer.Option(None, "--law", help="only these laws (name or short name; repeatable)")
 PcodeOpt = typer.Option(None, "--pcode", help="only these pcodes (repeatable)")
 KeyOpt = typer.Option(None, "--key", help="only these passage keys, e.g. N0030001:24 (repeatable)")
+FilterOpt = typer.Option(
+    None, "--filter", help="FIELD=VALUE: a field of the passages' metadata (repeatable; one field repeated: any value)"
+)
 NHopOpt = typer.Option(2, "--n-hop", "-n", min=0, help="rounds of expansion along edges")
 
 
@@ -313,6 +325,7 @@ def search(
     law: list[str] | None = LawOpt,
     pcode: list[str] | None = PcodeOpt,
     key: list[str] | None = KeyOpt,
+    field_filter: list[str] | None = FilterOpt,
     as_of: str | None = AsOfOpt,
     home: Path | None = HomeOpt,
     as_json: bool = JsonOpt,
@@ -320,7 +333,8 @@ def search(
     """Top-k passages: dense, by incoming pseudo-queries, or hybrid (BM25 + dense + questions); an
     article the query names (勞基法第24條) comes first."""
     with _open(home) as idx:
-        found = idx.search(query, k=k, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
+        filters = _filters(law, pcode, key, field_filter)
+        found = idx.search(query, k=k, mode=mode.value, filters=filters, as_of=as_of)
         hits = [h.to_dict() for h in found]
     _emit(hits, as_json, _print_hits)
 
@@ -337,6 +351,7 @@ def hop(
     law: list[str] | None = LawOpt,
     pcode: list[str] | None = PcodeOpt,
     key: list[str] | None = KeyOpt,
+    field_filter: list[str] | None = FilterOpt,
     as_of: str | None = AsOfOpt,
     home: Path | None = HomeOpt,
     as_json: bool = JsonOpt,
@@ -344,7 +359,8 @@ def hop(
     """HopRAG multi-hop retrieval (Index.hop_search): entry passages, expansion along question and
     citation edges, ranked by relevance and visits."""
     with _open(home) as idx:
-        hits = idx.hop_search(query, k=k, n_hop=n_hop, mode=mode.value, filters=_filters(law, pcode, key), as_of=as_of)
+        filters = _filters(law, pcode, key, field_filter)
+        hits = idx.hop_search(query, k=k, n_hop=n_hop, mode=mode.value, filters=filters, as_of=as_of)
         answer = hits.to_dict()  # --json: the object POST /hop-search answers
     if hits.deadline_hit:
         typer.echo(

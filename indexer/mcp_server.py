@@ -52,8 +52,11 @@ Direction = Literal[DIRECTIONS]  # type: ignore[valid-type]
 Query = Annotated[str, Field(description="the question or keywords, e.g. 雇主延長工作時間之工資如何計算")]
 K = Annotated[int, Field(ge=1, le=100, description="how many passages")]
 Filters = Annotated[
-    dict[str, str | list[str]] | None,
-    Field(description='narrow to laws, pcodes or keys, e.g. {"law": "勞動基準法"} or {"pcode": ["N0030001"]}'),
+    dict[str, str | int | float | bool | list[str | int | float | bool]] | None,
+    Field(
+        description='narrow to laws, pcodes, keys or a metadata field (a value or a list: any of them), '
+        'e.g. {"law": "勞動基準法"} or {"pcode": ["N0030001"]}'
+    ),
 ]
 AsOf = Annotated[dt.date | None, Field(description="the law in force on this date (YYYY-MM-DD); default today")]
 Key = Annotated[str, Field(description="an article's key, pcode:article, e.g. N0030001:24")]

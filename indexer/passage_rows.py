@@ -40,7 +40,7 @@ def passage_row(p: Passage, document_id: int, embed_hash: str | None) -> dict[st
     return article_fields(p, embed_hash) | {
         "document_id": document_id,
         "paragraphs": list(p.paragraphs),
-        "metadata": p.metadata,  # the column's name; the mapped attribute is PassageRow.meta
+        "meta": p.metadata,  # PassageRow.meta (column "metadata": the ORM name, or the value is dropped)
         "text_hash": text_hash(p.text),
         "updated_at": utcnow(),
     }

@@ -32,8 +32,9 @@ OPERATIONS = {
 PYTHON_ONLY = {"progress", "deadline", "timeout_s"}
 # the CLI's own: where the index is, its output form, and settings a build may override for one run
 CLI_ONLY = {"home", "as_json", "embed_base_url", "llm_base_url"}
-# the CLI spells the filters as one option each (--law, --pcode, --key): `filters` in the APIs
-CLI_FILTERS = {"law", "pcode", "key"}
+# the CLI spells the filters as one option each (--law, --pcode, --key, --filter FIELD=VALUE for
+# metadata): `filters` in the APIs
+CLI_FILTERS = {"law", "pcode", "key", "field_filter"}
 # `from` is a Python keyword: date_from/date_to in Python, from/to over HTTP and on the CLI's flags
 HTTP_NAMES = {"from": "date_from", "to": "date_to"}
 

@@ -7,13 +7,15 @@ Public API:
     make_state(generation, derived, rows, questions, former=()) -> State
     hit(st, pid, score, **extra) -> Hit
     passage_id(st, ref) -> int    a passage by row id or key; KeyError if the state holds none
-    allowed_passages(st, filters) -> set[int] | None      None: no filter
+    allowed_passages(st, filters) -> set[int] | None      None: no filter; law, pcode, key, or any
+                                                          field of the passages' metadata (equality)
     laws_only(st, filters) -> list[str] | None           a filter naming laws and nothing else
     allowed_mask(ids, allowed) -> np.ndarray[bool]        which of `ids` a filter lets through
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, NamedTuple
@@ -75,6 +77,7 @@ class State:
     fingerprint: Any = None  # the embedder the vectors were made with
     lexicon: Lexicon | None = None  # BM25 of this generation, from its snapshot
     as_of: str | None = None  # a dated state (asof.py): ids are article-version ids
+    meta: dict[int, dict] = field(default_factory=dict)  # passage id -> its metadata (non-empty only)
     _bm25_pos: np.ndarray | None = field(default=None, repr=False)
 
     def bm25_positions(self) -> np.ndarray:
@@ -101,7 +104,7 @@ class State:
 
 
 def make_state(generation: int, derived: Any, rows: Any, questions: Any, former: Any = ()) -> State:
-    """rows: (id, key, law, article, label, text, chapters, doc_key, law name) per passage;
+    """rows: (id, key, law, article, label, text, chapters, doc_key, law name[, metadata]) per passage;
     questions: (id, passage id, text); former: (an older name of a law, its doc_key)."""
     info = {r[0]: PassageInfo(r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7]) for r in rows}
     doc_of_law = {r[8]: r[7] for r in rows}
@@ -136,6 +139,7 @@ def make_state(generation: int, derived: Any, rows: Any, questions: Any, former:
         edge_start=edge_start,
         in_edges=in_edges,
         passage_index=derived.sets["passages"].index,
+        meta={r[0]: r[9] for r in rows if len(r) > 9 and r[9]},
     )
 
 
@@ -164,24 +168,43 @@ def passage_id(st: State, ref: int | str) -> int:
     return pid
 
 
-def _filter_values(filters: dict, name: str) -> list[str]:
+def _filter_values(filters: dict, name: str, kinds: tuple[type, ...] = (str,)) -> list[Any]:
     v = filters.get(name)
     if v is None:
         return []
-    vs = [v] if isinstance(v, str) else list(v)
-    if not all(isinstance(x, str) for x in vs):
-        raise QueryError(f"filter {name!r} takes a string or a list of strings")
+    vs = list(v) if isinstance(v, (list, tuple)) else [v]
+    if not vs or not all(isinstance(x, kinds) for x in vs):
+        what = "a string" if kinds == (str,) else "a string, number or boolean"
+        raise QueryError(f"filter {name!r} takes {what} or a non-empty list of them")
     return vs
 
 
+def _text(value: Any) -> str:
+    """A metadata value as text (2024 and "2024" are one value: the CLI and query strings carry text)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _metadata_filter(st: State, name: str, values: list[Any]) -> set[int]:
+    if not any(name in m for m in st.meta.values()):
+        raise QueryError(
+            f"unknown filter {name!r}: no passage has a metadata field of that name "
+            "(filters: law, pcode, key, or a field of the passages' metadata)"
+        )
+    wanted = {_text(v) for v in values}
+    return {pid for pid, m in st.meta.items() if name in m and _text(m[name]) in wanted}
+
+
 def allowed_passages(st: State, filters: dict | None) -> set[int] | None:
-    """The passages a filter ({law|pcode|key: a value or a list}) lets through; QueryError for a
-    field or law name the index does not know."""
+    """The passages a filter ({field: a value or a list}, any value of a list matches, every field
+    must) lets through: law (any of its names), pcode, key, or a field of the passages' metadata
+    compared by equality; QueryError for a law or a field the index does not know. The set is
+    applied before top-k by every channel, so a filtered query still gets k hits when k match."""
     if not filters:
         return None
-    unknown = set(filters) - set(FILTER_FIELDS)
-    if unknown:
-        raise QueryError(f"unknown filter {sorted(unknown)[0]!r}: use law, pcode or key")
+    chosen: set[int] | None = None
+    for name in sorted(set(filters) - set(FILTER_FIELDS)):
+        found = _metadata_filter(st, name, _filter_values(filters, name, (str, int, float, bool)))
+        chosen = found if chosen is None else chosen & found
     laws = _filter_values(filters, "law")
     resolved = set()
     for name in laws:
@@ -192,7 +215,7 @@ def allowed_passages(st: State, filters: dict | None) -> set[int] | None:
     pcodes, keys = set(_filter_values(filters, "pcode")), set(_filter_values(filters, "key"))
     return {
         pid
-        for pid, p in st.info.items()
+        for pid, p in (st.info.items() if chosen is None else ((i, st.info[i]) for i in chosen if i in st.info))
         if (not laws or p.law in resolved) and (not pcodes or p.doc_key in pcodes) and (not keys or p.key in keys)
     }
 

@@ -173,6 +173,7 @@ class States:
                         PassageRow.chapters,
                         DocumentRow.doc_key,
                         DocumentRow.name,
+                        PassageRow.meta,
                     ).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
                 ).all()
                 questions = s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id, PseudoQueryRow.text)).all()

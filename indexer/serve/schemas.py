@@ -59,10 +59,15 @@ _LLMName = Annotated[str, Field(min_length=1, max_length=300, description="gemin
 _OneOrMany = _Name | Annotated[list[_Name], Field(min_length=1, max_length=100)]
 
 
-class Filters(BaseModel):
-    """Narrow the answer; each filter takes one value or a list (any of them matches)."""
+_Scalar = str | int | float | bool
 
-    model_config = ConfigDict(extra="forbid")
+
+class Filters(BaseModel):
+    """Narrow the answer; each filter takes one value or a list (any of them matches). Besides law,
+    pcode and key, any field of the passages' metadata (a JSONL library's own fields), by equality."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, _Scalar | list[_Scalar]] = Field(init=False)
     law: _OneOrMany | None = Field(None, description="law name or short name, e.g. 勞動基準法 or 勞基法")
     pcode: _OneOrMany | None = Field(None, description="law code, e.g. N0030001")
     key: _OneOrMany | None = Field(None, description="passage key, e.g. N0030001:24")
