@@ -36,15 +36,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from .edge_params import EDGE_KINDS
-from .refs import resolve_passage
-from .retrieve.modes import DIRECTIONS, HOP_MODES, MODES
+from ..edge_params import EDGE_KINDS
+from ..refs import resolve_passage
+from ..retrieve.modes import DIRECTIONS, HOP_MODES, MODES
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from .index import Index
-    from .settings import Settings
+    from ..index import Index
+    from ..settings import Settings
 
 __all__ = ["app"]
 
@@ -88,7 +88,7 @@ JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from .errors import USER_ERRORS
+    from ..errors import USER_ERRORS
 
     return USER_ERRORS
 
@@ -107,7 +107,7 @@ def _settings(home: Path | None = None, **options: Any) -> Settings:
     A bad HOPRAG_* value or config file is one `error:` line."""
     from pydantic import ValidationError
 
-    from .settings import ConfigFileError, Settings
+    from ..settings import ConfigFileError, Settings
 
     given = {name: value for name, value in options.items() if value is not None and value != ""}
     try:
@@ -120,7 +120,7 @@ def _settings(home: Path | None = None, **options: Any) -> Settings:
 
 @contextmanager
 def _open(home: Path | None, create: bool = False, **overrides) -> Iterator[Index]:
-    from .index import Index
+    from ..index import Index
 
     settings = _settings(home, **overrides)
     try:
@@ -179,7 +179,7 @@ class _Progress:
 
 
 def _print_report(r: dict) -> None:
-    from .report import report_lines
+    from ..report import report_lines
 
     for line in report_lines(r):
         typer.echo(line)
@@ -189,7 +189,7 @@ def _date_option(value: str | None) -> str | None:
     """A date option checked at parse time: a typo exits 2 with the format, before any work."""
     if value is None:
         return None
-    from .history import parse_date
+    from ..history import parse_date
 
     try:
         return parse_date(value).isoformat()
@@ -465,14 +465,14 @@ def serve(
     home: Path | None = HomeOpt,
 ) -> None:
     """HTTP API (FastAPI): /search, /hop-search, /passages, /builds, /stats, /healthz, /docs."""
-    from .errors import MissingExtra, require
+    from ..errors import MissingExtra, require
 
     try:
         require("fastapi", "server", "the HTTP service")
         require("uvicorn", "server", "the HTTP service")
     except MissingExtra as exc:
         _fail(str(exc))
-    from .serve import run
+    from ..serve import run
 
     settings = _settings(home)
     api_key = _api_key(api_key, api_key_file)
@@ -510,7 +510,7 @@ def mcp(
 ) -> None:
     """MCP server for LLM agents: search, hop_search, passage, history, diff and neighbors as tools,
     the laws as resources (hoprag://laws/{pcode}); needs the extra named mcp."""
-    from .errors import MissingExtra, require
+    from ..errors import MissingExtra, require
 
     try:
         require("mcp", "mcp", "hoprag mcp")
@@ -518,7 +518,7 @@ def mcp(
             require("uvicorn", "server", "hoprag mcp --transport http")
     except MissingExtra as exc:
         _fail(str(exc))
-    from .mcp_server import run
+    from ..mcp_server import run
 
     api_key = _api_key(api_key, api_key_file)
     with _open(home) as idx:
@@ -540,7 +540,7 @@ def eval_(
     as_json: bool = JsonOpt,
 ) -> None:
     """recall@1/5/10/20, MRR and nDCG@10 for each mode side by side."""
-    from .evaluate import evaluate, format_table, load_queries, split_queries
+    from ..evaluate import evaluate, format_table, load_queries, split_queries
 
     with _open(home) as idx, _Progress() as progress:
         report = evaluate(
@@ -581,7 +581,7 @@ def stats(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
 @app.command("config")
 def config_cmd(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
     """The effective settings and where each value came from: argument, environment, config file, default."""
-    from .settings import setting_sources
+    from ..settings import setting_sources
 
     _settings(home)  # a bad value or config file: the one `error:` line of every command
     rows = setting_sources(home, _config)
@@ -683,7 +683,7 @@ def graph_export(
     home: Path | None = HomeOpt,
 ) -> None:
     """Write the graph with passage and edge attributes."""
-    from .graph import export_graph
+    from ..graph import export_graph
 
     with _open(home) as idx:
         g = idx.graph()
@@ -720,7 +720,7 @@ def snapshots_restore(
 @app.command()
 def doctor(home: Path | None = HomeOpt, as_json: bool = JsonOpt) -> None:
     """Which embedders and devices are usable here, where models are cached, free disk."""
-    from .doctor import diagnose, render
+    from ..doctor import diagnose, render
 
     report = diagnose(_settings(home))
     _emit(report, as_json, render)
