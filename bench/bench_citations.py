@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_store import machine_facts, write_result  # noqa: E402
 
-from indexer.citations import resolve_citations  # noqa: E402
 from indexer.library import read_library  # noqa: E402
+from indexer.text.citations import resolve_citations  # noqa: E402
 
 DATA = Path(os.environ.get("HOPRAG_DATA", ROOT.parent / "shared" / "data"))
 LIBRARIES = {

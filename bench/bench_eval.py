@@ -48,7 +48,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import machine_facts, write_result
 
-from indexer.evaluate import (
+from indexer.index import Index
+from indexer.retrieve import channels
+from indexer.retrieve.evaluate import (
     DEFAULT_KS,
     NDCG_K,
     evaluate,
@@ -58,11 +60,9 @@ from indexer.evaluate import (
     recall_at,
     reciprocal_rank,
 )
-from indexer.index import Index
-from indexer.lexical import TOKENIZERS
-from indexer.retrieve import channels
 from indexer.retrieve.named import cited_articles
 from indexer.settings import Settings
+from indexer.store.lexical import TOKENIZERS
 
 RRF_K = Settings.model_fields["rrf_k"].default  # the reciprocal rank fusion constant a user gets
 
@@ -156,7 +156,7 @@ def potential_citations(rows: list[dict], queries) -> dict:
     other laws named without 《》 are not followed), kept when that article is in the corpus."""
     import re
 
-    from indexer.numerals import NUMBER_CHARS, cn_to_int
+    from indexer.text.numerals import NUMBER_CHARS, cn_to_int
     n = f"[{NUMBER_CHARS}]+"
     where: dict[tuple[str, int], list[str]] = {}
     for r in rows:
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> dict:
               "reference_dense": REFERENCE,
               "machine": machine_facts() | {"loadavg_before": load_before, "loadavg_after": load_after,
                                             "retrieve_sha256": _file_sha("indexer/retrieve"),
-                                            "evaluate_py_sha256": _file_sha("indexer/evaluate.py")},
+                                            "evaluate_py_sha256": _file_sha("indexer/retrieve/evaluate.py")},
               "build": {"seconds": round(build_s, 2), "passages": build.passages, "embedded": build.embedded,
                         "edges": build.edges, "stages": build.stages},
               "report": report.to_dict(), "analysis": analysis, "faiss_one_thread": threads, "prototypes": proto}

@@ -277,7 +277,7 @@ def naive_match(d: dict, params) -> tuple[float, set[tuple[int, int, int, int]],
     pair is scored (with top_k <= 8 and 4 incoming questions per passage the 32-candidate pool of
     exact search holds the same top_k targets). Returns seconds, (source, target, out_q, in_q) of
     each edge, dot products computed."""
-    from indexer.edges import total_cap
+    from indexer.build.edges import total_cap
     assert params.keyword_weight == 0 and (params.generic_passages <= 0 or params.generic_cosine <= 0), params
     out_vecs, in_vecs = d["out_vecs"], d["in_vecs"]
     in_owner, in_ids = d["in_owner"].tolist(), d["in_ids"].tolist()
@@ -338,8 +338,8 @@ def edges_worker(n: int, runs: int, sample: int, naive: bool, probes: list[int] 
 
     import faiss
 
-    import indexer.edges as E
-    from indexer.edges import EdgeParams, generic_questions, match_questions, total_cap
+    import indexer.build.edges as E
+    from indexer.build.edges import EdgeParams, generic_questions, match_questions, total_cap
 
     with Clock() as gen:
         d = synthetic(n)
@@ -523,7 +523,7 @@ class MatchTap:
     citation resolution and the SQL insert of the edge rows)."""
 
     def __init__(self):
-        import indexer.build as I
+        import indexer.build.builder as I
         self.mod, self.real, self.calls = I, I.match_questions, []
 
     def __call__(self, *a, **kw):
@@ -629,8 +629,8 @@ def ivf_on_real_vectors(settings, probes: list[int] | None = None) -> dict:
 
     from sqlalchemy import select
 
-    import indexer.edges as E
-    from indexer.edges import EdgeParams
+    import indexer.build.edges as E
+    from indexer.build.edges import EdgeParams
     from indexer.index import Index
     from storage.models import PseudoQueryRow
     with Index(settings=settings) as idx:
@@ -789,7 +789,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                                   "outgoing_targets": "60% same law, 15% any passage, 25% unanswered"}}
     from dataclasses import asdict
 
-    from indexer.edges import EdgeParams
+    from indexer.build.edges import EdgeParams
     result["edge_params"] = asdict(EdgeParams())
     result["probes"] = probes
     with Clock() as total:

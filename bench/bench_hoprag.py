@@ -46,10 +46,18 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_store import machine_facts, write_result  # noqa: E402
 
-from indexer.evaluate import DEFAULT_KS, NDCG_K, load_queries, ndcg_at, recall_at, reciprocal_rank, split_queries  # noqa: E402
 from indexer.index import Index  # noqa: E402
-from indexer.lexical import TOKENIZERS  # noqa: E402
+from indexer.retrieve.evaluate import (  # noqa: E402
+    DEFAULT_KS,
+    NDCG_K,
+    load_queries,
+    ndcg_at,
+    recall_at,
+    reciprocal_rank,
+    split_queries,
+)
 from indexer.settings import Settings  # noqa: E402
+from indexer.store.lexical import TOKENIZERS  # noqa: E402
 
 DATA = Path(os.environ.get("HOPRAG_DATA", ROOT.parent / "shared" / "data"))
 STARD = DATA / "eval" / "stard"

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_store import machine_facts, write_result  # noqa: E402
 
-from indexer.pseudo_queries import prompt_for, response_schema  # noqa: E402
+from indexer.build.pseudo_queries import prompt_for, response_schema  # noqa: E402
 
 DATA = Path(os.environ.get("HOPRAG_DATA", ROOT.parent / "shared" / "data"))
 ARTICLES = ("22", "65", "87", "91", "93")

@@ -39,10 +39,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from indexer.build.plan import plan_build, unique_texts
 from indexer.embedders import get_embedder
 from indexer.index import Index
 from indexer.library import read_library
-from indexer.plan import plan_build, unique_texts
 from indexer.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_hoprag import ANSWERS, LLM, STARD, UNREACHABLE, walk_headroom, with_settings  # noqa: E402
 from bench_store import machine_facts, write_result  # noqa: E402
 
-from indexer.evaluate import COMPLETE_K, complete_at, load_queries, recall_at, reciprocal_rank, split_queries  # noqa: E402
 from indexer.index import Index  # noqa: E402
+from indexer.retrieve.evaluate import COMPLETE_K, complete_at, load_queries, recall_at, reciprocal_rank, split_queries  # noqa: E402
 from indexer.settings import Settings  # noqa: E402
 
 DATA = Path(os.environ.get("HOPRAG_DATA", ROOT.parent / "shared" / "data"))

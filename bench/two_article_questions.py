@@ -55,11 +55,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_store import machine_facts  # noqa: E402
 
-from indexer.citations import resolve_citations  # noqa: E402
+from indexer.build.pseudo_queries import to_script  # noqa: E402
 from indexer.library import read_library  # noqa: E402
 from indexer.llm.runner import LLMRequest, get_llm, run_requests_sync, runner_options  # noqa: E402
-from indexer.pseudo_queries import to_script  # noqa: E402
 from indexer.settings import Settings  # noqa: E402
+from indexer.text.citations import resolve_citations  # noqa: E402
 
 DATA = Path(os.environ.get("HOPRAG_DATA", ROOT.parent / "shared" / "data"))
 LAWS = DATA / "laws" / "2024-10-11"

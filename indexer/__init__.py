@@ -39,12 +39,13 @@ _WHERE = {
     "Hit": "retrieve.hits",
     "HopHits": "retrieve.hits",
     "Settings": "settings",
-    "BuildReport": "report",
+    "BuildReport": "build.report",
     "Library": "passages",
     "Passage": "passages",
 }
 
 if TYPE_CHECKING:
+    from .build.report import BuildReport
     from .errors import (
         BuildBusy,
         EmbedderError,
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
     )
     from .index import Index
     from .passages import Library, Passage
-    from .report import BuildReport
     from .retrieve.hits import Hit, HopHits
     from .settings import Settings
 

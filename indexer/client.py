@@ -40,7 +40,7 @@ from urllib.parse import quote
 import httpx
 
 from . import errors
-from .report import BuildReport
+from .build.report import BuildReport
 from .retrieve.hits import Hit, HopHits
 
 __all__ = ["Client", "AsyncClient", "ServiceError", "BuildFailed"]

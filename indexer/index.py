@@ -34,21 +34,21 @@ from typing import TYPE_CHECKING, Any
 from storage.db import Database
 from storage.lock import AdvisoryLock, WriterLock, writer_lock
 
-from . import history
+from .build.report import BuildReport, ProgressFn, unchanged_library
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library
-from .report import BuildReport, ProgressFn, unchanged_library
 from .retrieve.neighbourhood import add_neighbor_spans, neighbourhood
 from .settings import Settings
-from .views import graph_summary_view, graph_view, passage_view, stats_view, stored_fingerprint
+from .store import history
+from .store.views import graph_summary_view, graph_view, passage_view, stats_view, stored_fingerprint
 
 if TYPE_CHECKING:
     from storage.cache import EmbeddingCache
 
-    from .build import Builder
-    from .derived import DerivedStore
+    from .build.builder import Builder
     from .retrieve import Hit, HopHits, Retriever
+    from .store.derived import DerivedStore
 
 __all__ = ["Index", "EmbedderMismatch", "IndexStateError", "IndexBusy"]
 
@@ -79,13 +79,13 @@ class Index:
 
     @cached_property
     def derived(self) -> DerivedStore:
-        from .derived import DerivedStore
+        from .store.derived import DerivedStore
 
         return DerivedStore.for_settings(self.db, self.cache, self.home, self.settings)
 
     @cached_property
     def builder(self) -> Builder:
-        from .build import Builder
+        from .build.builder import Builder
 
         return Builder(self.db, self.cache, self.derived, self.settings)
 
@@ -162,14 +162,14 @@ class Index:
     def export_questions(self, path: str | Path) -> dict:
         """Write the pseudo-query cache (every LLM answer) as JSONL: `import_questions` of another
         index then asks the LLM for none of these passages."""
-        from .question_stage import export_answers
+        from .build.question_stage import export_answers
 
         return export_answers(self.db, path)
 
     def import_questions(self, path: str | Path) -> dict:
         """Seed the pseudo-query cache from an export; the next build uses it (answers already
         cached are kept)."""
-        from .question_stage import read_answers, store_answers
+        from .build.question_stage import read_answers, store_answers
 
         answers = read_answers(path, self.settings.questions_import_max_mb)  # a slow or huge file holds no lock
         with self._lock():

@@ -150,7 +150,7 @@ def _vector_backend(request):
     server = request.getfixturevalue("milvus_server")
     import hashlib
 
-    from indexer import vector_engines
+    from indexer.store import vector_engines
     from storage.milvus import MilvusStore
 
     stores: dict[str, MilvusStore] = {}

@@ -62,7 +62,7 @@ def test_nothing_imports_the_facade_back():
     # only the outer layers (CLI, build worker, the service's app and the routers that answer from an
     # Index) and the package's lazy exports sit on top of it
     service = {f"indexer.serve.{m}" for m in ("app", "routes_queries", "routes_passages", "routes_index")}
-    assert importers <= {"indexer", "indexer.cli.common", "indexer.jobs"} | service, importers
+    assert importers <= {"indexer", "indexer.cli.common", "indexer.serve.jobs"} | service, importers
 
 
 def test_the_cycle_check_can_fail(tmp_path):
@@ -155,3 +155,46 @@ def test_tests_import_helpers_not_other_tests():
             if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1].startswith("test_"):
                 offenders.append(f"{p.relative_to(ROOT)}:{node.lineno}: from {node.module}")
     assert offenders == []
+
+
+# The package by stage: a stage imports only the stages below it; build and retrieve never each
+# other. The shared modules (errors, settings, passages, library/, embedders/, llm/) sit under every
+# stage and may read only text; the outer layers (index, cli, service, client, frameworks) any.
+STAGES = {"text": set(), "store": {"text"}, "build": {"text", "store"}, "retrieve": {"text", "store"},
+          "serve": {"text", "store", "build", "retrieve"}}
+SHARED = {"errors", "settings", "passages", "retry", "native_threads", "library", "embedders", "llm", "web"}
+
+
+def _stage(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "indexer" or len(parts) < 2:
+        return None
+    return parts[1] if parts[1] in STAGES else ("shared" if parts[1] in SHARED else None)
+
+
+def stage_violations(graph: nx.DiGraph) -> list[str]:
+    bad = []
+    for a, b in graph.edges:
+        sa, sb = _stage(a), _stage(b)
+        if sa is None or sb is None or sa == sb:
+            continue
+        allowed = {"text"} if sa == "shared" else STAGES[sa] | {"shared"}
+        if sb not in allowed:
+            bad.append(f"{a} ({sa}) imports {b} ({sb})")
+    return sorted(bad)
+
+
+def test_stages_import_downwards_only():
+    g = _graph()
+    assert {_stage(m) for m in g.nodes} >= set(STAGES) | {"shared"}   # every stage is a package here
+    assert stage_violations(g) == []
+
+
+def test_the_stage_check_can_fail():
+    g = _graph()
+    g.add_edge("indexer.build.builder", "indexer.retrieve.channels")
+    g.add_edge("indexer.store.graph", "indexer.build.edges")
+    assert stage_violations(g) == [
+        "indexer.build.builder (build) imports indexer.retrieve.channels (retrieve)",
+        "indexer.store.graph (store) imports indexer.build.edges (build)",
+    ]

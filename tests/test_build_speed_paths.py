@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-import indexer.build as build_module
-import indexer.lexical as lexical
+import indexer.build.builder as build_module
+import indexer.store.lexical as lexical
 from indexer import Index
 
 from .conftest import write_law
@@ -115,8 +115,8 @@ def test_incremental_build_tokenizes_only_changed_passages(built, monkeypatch):
 def test_another_bm25_tokenizer_rebuilds_bm25_once(built):
     """A snapshot made with one tokenizer is not used with another: opening rebuilds BM25 (and says
     so), and the next open loads it."""
-    from indexer.lexical import tokenize
     from indexer.settings import Settings
+    from indexer.store.lexical import tokenize
 
     _, home = built
     assert tokenize("延長工作時間", "bigram") == ["延", "長", "工", "作", "時", "間", "延長", "長工", "工作", "作時", "時間"]

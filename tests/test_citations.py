@@ -7,8 +7,15 @@ import time
 
 import pytest
 
-from indexer.citations import Citation, CitationEdge, CitationReport, find_citations, law_aliases, resolve_citations
 from indexer.library import read_library
+from indexer.text.citations import (
+    Citation,
+    CitationEdge,
+    CitationReport,
+    find_citations,
+    law_aliases,
+    resolve_citations,
+)
 
 from .conftest import LAWS_2024, requires_data, write_law
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from indexer.cli import app as cli
 from indexer.index import Index
-from indexer.refs import passage_refs, resolve_passage
+from indexer.serve.refs import passage_refs, resolve_passage
 from indexer.service import create_app
 from indexer.settings import Settings
 

@@ -10,10 +10,10 @@ import shutil
 import httpx
 import pytest
 
+from indexer.build.report import BuildReport
 from indexer.client import AsyncClient, Client
 from indexer.errors import BuildBusy, QueryError
 from indexer.index import Index
-from indexer.report import BuildReport
 from indexer.retrieval import Hit, HopHits
 from indexer.service import create_app
 from indexer.settings import Settings

@@ -27,15 +27,15 @@ USE = "use-multilingual"
 KILL_POINTS = [
     ("indexer.library", "read_regular", 1, "before"),               # reading the files
     ("indexer.library", "read_regular", 3, "after"),
-    ("indexer.build", "parse_library", 1, "after"),                  # parsing what was read
+    ("indexer.build.builder", "parse_library", 1, "after"),                  # parsing what was read
     ("indexer.embedders.use", "UseEmbedder.embed", 1, "before"),     # embedding
     ("indexer.embedders.use", "UseEmbedder.embed", 1, "after"),
     ("storage.cache", "EmbeddingCache.put_many", 1, "before"),       # cache writes
     ("storage.cache", "EmbeddingCache.put_many", 1, "after"),
-    ("indexer.build_writes", "write_documents", 1, "after"),         # inside the database transaction
-    ("indexer.derived", "DerivedStore.sync_sets", 1, "after"),
-    ("indexer.citations", "resolve_citations", 1, "after"),
-    ("indexer.build", "write_edges", 1, "after"),                    # the edges written, commit not yet
+    ("indexer.build.writes", "write_documents", 1, "after"),         # inside the database transaction
+    ("indexer.store.derived", "DerivedStore.sync_sets", 1, "after"),
+    ("indexer.text.citations", "resolve_citations", 1, "after"),
+    ("indexer.build.builder", "write_edges", 1, "after"),                    # the edges written, commit not yet
     ("storage.vectors", "VectorIndex.to_bytes", 1, "before"),        # FAISS serialization
     ("storage.vectors", "VectorIndex.to_bytes", 3, "after"),
     ("os", "fsync", 1, "after"),                                     # snapshot files
@@ -45,8 +45,8 @@ KILL_POINTS = [
     ("os", "replace", 1, "after"),
     ("storage.snapshots", "SnapshotStore.prune", 1, "after"),       # snapshot done, commit not yet
     ("sqlalchemy.orm.session", "SessionTransaction.commit", 4, "before"),  # commits of cache rows …
-    ("indexer.build", "record_build", 1, "before"),                  # … and after the generation commit
-    ("indexer.build", "record_build", 1, "after"),
+    ("indexer.build.builder", "record_build", 1, "before"),                  # … and after the generation commit
+    ("indexer.build.builder", "record_build", 1, "after"),
 ]
 
 KILLER = textwrap.dedent("""

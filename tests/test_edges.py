@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from indexer import edges as edges_mod
-from indexer.edges import EdgeParams, generic_questions, keyword_set, keywords_for, match_questions, total_cap
+from indexer.build import edges as edges_mod
+from indexer.build.edges import EdgeParams, generic_questions, keyword_set, keywords_for, match_questions, total_cap
 from indexer.settings import Settings
 
 D = 48

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from indexer.evaluate import (
+from indexer.retrieval import PassageInfo, QueryError
+from indexer.retrieve.evaluate import (
     EvalQuery,
     QueryFileError,
     evaluate,
@@ -20,8 +21,7 @@ from indexer.evaluate import (
     recall_at,
     reciprocal_rank,
 )
-from indexer.graph import EDGE_DTYPE
-from indexer.retrieval import PassageInfo, QueryError
+from indexer.store.graph import EDGE_DTYPE
 
 from .conftest import DATA, requires_data
 
@@ -254,7 +254,7 @@ def test_stard_subset_dense_vs_hybrid(tmp_path):
 
 
 def test_dev_test_split_is_fixed_disjoint_and_covers_all():
-    from indexer.evaluate import EvalQuery, split_queries
+    from indexer.retrieve.evaluate import EvalQuery, split_queries
     qs = [EvalQuery(id=str(i), question=f"q{i}", relevant=("1",)) for i in range(400)]
     dev, test = split_queries(qs, "dev"), split_queries(qs, "test")
     assert {q.id for q in dev} | {q.id for q in test} == {q.id for q in qs}
@@ -269,7 +269,7 @@ def test_dev_test_split_is_fixed_disjoint_and_covers_all():
 
 
 def test_complete_answer_needs_every_relevant_article_in_the_top_k():
-    from indexer.evaluate import complete_at
+    from indexer.retrieve.evaluate import complete_at
 
     assert complete_at([1, 2, 3], {1, 3}, 3) == 1.0
     assert complete_at([1, 2, 3], {1, 3}, 2) == 0.0 and recall_at([1, 2, 3], {1, 3}, 2) == 0.5

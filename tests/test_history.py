@@ -293,7 +293,7 @@ def test_as_of_states_are_made_once_per_observation_date_and_outside_the_lock(la
     import threading
     import time
 
-    from indexer import asof
+    from indexer.store import asof
     made: list[dt.date] = []
     real = asof.dated_derived
 

@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from indexer.edges import EdgeParams, generic_questions, match_questions, total_cap
+from indexer.build.edges import EdgeParams, generic_questions, match_questions, total_cap
 from indexer.index import Index
 from indexer.retrieval import HopHits, HopLLMError
 from indexer.settings import Settings

@@ -15,10 +15,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from indexer.citations import resolve_citations
 from indexer.index import Index
 from indexer.library import read_library
 from indexer.settings import Settings
+from indexer.text.citations import resolve_citations
 
 from .conftest import LAWS_2024, requires_data, vector_file, write_law
 from .fakes.legal_llm import legal_questions
@@ -336,7 +336,7 @@ def _edge_rows(idx, question: bool) -> list[tuple]:
 def _expected_question_edges(idx, rows, fingerprint_id) -> list[tuple]:
     """The question edges match_questions gives for these pseudo-queries with the vectors the
     embedding cache holds for them under one embedder fingerprint."""
-    from indexer.edges import EdgeParams, match_questions
+    from indexer.build.edges import EdgeParams, match_questions
     cached = idx.cache.get_many(fingerprint_id, [r[5] for r in rows])
     outs = [r for r in rows if r[2] == "out"]
     ins = [r for r in rows if r[2] == "in"]
@@ -432,7 +432,7 @@ def test_a_server_killed_mid_build_stops_the_asking_and_the_next_build_asks_the_
     import threading
     import time
 
-    from indexer.report import report_lines
+    from indexer.build.report import report_lines
 
     killed: list[float] = []
     with FakeOpenAI() as dying:

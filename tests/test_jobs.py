@@ -7,8 +7,8 @@ import gc
 import time
 import weakref
 
-from indexer.jobs import BuildJobs
 from indexer.library import read_library
+from indexer.serve.jobs import BuildJobs
 from indexer.settings import Settings
 
 from .conftest import write_law

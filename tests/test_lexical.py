@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer.lexical import Lexicon, build_lexicon, tokenize
+from indexer.store.lexical import Lexicon, build_lexicon, tokenize
 
 TEXTS = {
     3: "勞動基準法 第24條 雇主延長勞工工作時間者，其延長工作時間之工資，依下列標準加給",

@@ -17,8 +17,8 @@ import urllib.request
 
 import pytest
 
+from indexer.build.pseudo_queries import script_of
 from indexer.index import Index
-from indexer.pseudo_queries import script_of
 from indexer.settings import Settings
 
 from .conftest import LAWS_2024, requires_data

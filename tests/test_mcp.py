@@ -32,7 +32,7 @@ def env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mcp_url(env):
-    from indexer.mcp_server import http_app
+    from indexer.serve.mcp_server import http_app
 
     with LiveServer(http_app(env["index"], api_key=KEY)) as server:
         yield server.url + "/mcp"
@@ -130,7 +130,7 @@ def test_http_transport_needs_the_key_and_a_loopback_host(env, mcp_url):
     assert r.status_code == 401 and "API key" in r.json()["detail"]
     r = httpx.post(mcp_url, json=body, headers=headers | {"Authorization": "Bearer wrong"})
     assert r.status_code == 401
-    from indexer.mcp_server import http_app
+    from indexer.serve.mcp_server import http_app
 
     with LiveServer(http_app(env["index"])) as server:          # no key: loopback Host names only
         url = server.url + "/mcp"

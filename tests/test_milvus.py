@@ -112,7 +112,7 @@ def test_a_failed_build_leaves_the_generation_whole_and_the_next_undoes_it(tmp_p
         before = [(h.key, round(h.score, 5)) for h in idx.search("雇主延長工作時間", k=3)]
         store, fp = idx.derived.engine.store, idx.builder.embedder(None).fingerprint
 
-        from indexer import build
+        from indexer.build import builder as build
 
         def boom(*a, **k):
             raise RuntimeError("power cut")
@@ -216,7 +216,7 @@ def test_readers_wait_for_the_builds_last_write_not_for_strong(tmp_path, toy_lib
     """A build commits Milvus' timestamp of its last write with the generation; readers ask for
     exactly that (Customized consistency) instead of Strong, which a real Milvus answers only at its
     next time tick (~400 ms on a 2.3 standalone)."""
-    from indexer.derived import DIGEST_META
+    from indexer.store.derived import DIGEST_META
 
     _, new = toy_libs
     settings = _settings(tmp_path, milvus_server)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from indexer.pseudo_queries import (
+from indexer.build.pseudo_queries import (
     MAX_QUESTION_CHARS,
     PROMPT_VERSION,
     QuestionCounts,
@@ -110,7 +110,7 @@ def test_a_reply_left_with_too_few_questions_is_asked_again() -> None:
 
 
 def test_every_drop_has_a_named_reason() -> None:
-    from indexer.pseudo_queries import DROP_REASONS, screen_question
+    from indexer.build.pseudo_queries import DROP_REASONS, screen_question
     cases = {"type": 3, "deictic": "該條的例外為何？", "language": "What is the penalty?", "short": "刑責？",
              "long": "著作" * 50 + "？", "pasted": ART91[:45] + "嗎？", "statement": "著作權法保護著作人的權利。"}
     for reason, q in cases.items():
@@ -120,7 +120,7 @@ def test_every_drop_has_a_named_reason() -> None:
 
 
 def test_a_question_mark_takes_the_form_of_the_passage_script() -> None:
-    from indexer.pseudo_queries import screen_question
+    from indexer.build.pseudo_queries import screen_question
     # the 1.5B model ends some Chinese questions with a half-width "?" (seen in CI)
     assert screen_question("侵害著作人格權的行為有哪些?", law=LAW, text=ART91) == ("侵害著作人格權的行為有哪些？", None)
     assert screen_question("What does the fair use test weigh？", text="Fair use is judged by four factors.") == (

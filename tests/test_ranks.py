@@ -1,6 +1,6 @@
 import numpy as np
 
-from indexer.ranks import desc_order
+from indexer.text.ranks import desc_order
 
 
 def test_desc_order_is_the_stable_descending_argsort():

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from indexer.library import LibraryError, read_file, read_library
-from indexer.numerals import article_number, cn_to_int
 from indexer.passages import is_repealed, normalize_text
+from indexer.text.numerals import article_number, cn_to_int
 
 from .conftest import LAWS_2024, requires_data, write_law
 

@@ -299,9 +299,9 @@ def test_an_unexpected_error_is_a_500_without_traceback(live, client, monkeypatc
 def test_one_build_at_a_time_and_failures_are_reported(client, live, env, monkeypatch):
     """The queue's rules, with the build replaced in the thread worker (a process could not see
     the replacement); test_build_process runs the real one in its process."""
-    from indexer import jobs
-    from indexer.build import BuildReport
+    from indexer.build.builder import BuildReport
     from indexer.passages import LibraryError
+    from indexer.serve import jobs
 
     queue = live.app.state.jobs
     monkeypatch.setattr(queue, "settings", queue.settings.model_copy(update={"build_worker": "thread"}))

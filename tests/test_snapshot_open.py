@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from indexer.derived import DIGEST_META
 from indexer.index import Index
+from indexer.store.derived import DIGEST_META
 from storage.models import PseudoQueryRow
 from storage.vectors import VectorIndex
 
@@ -154,8 +154,8 @@ def test_a_snapshot_from_before_edge_roles_is_rebuilt_with_them(built):
     snapshot is rebuilt from the database on open (checksums alone would let it through)."""
     from numpy.lib import recfunctions
 
-    from indexer.graph import EDGE_DTYPE
-    from indexer.views import stored_fingerprint
+    from indexer.store.graph import EDGE_DTYPE
+    from indexer.store.views import stored_fingerprint
 
     home, answer, _ = built
     with Index(home) as idx:

@@ -73,7 +73,7 @@ def _http(spec: dict, method: str, path: str) -> set[str]:
 
 def _mcp_tools() -> dict[str, set[str]]:
     pytest.importorskip("mcp")
-    from indexer.mcp_server import create_mcp
+    from indexer.serve.mcp_server import create_mcp
 
     tools = asyncio.run(create_mcp(None).list_tools())
     return {t.name: set(t.input_schema["properties"]) for t in tools}

@@ -25,7 +25,7 @@ def eval_(
     as_json: bool = JsonOpt,
 ) -> None:
     """recall@1/5/10/20, MRR and nDCG@10 for each mode side by side."""
-    from ..evaluate import evaluate, format_table, load_queries, split_queries
+    from ..retrieve.evaluate import evaluate, format_table, load_queries, split_queries
 
     with open_index(home) as idx, ProgressBar() as progress:
         report = evaluate(

@@ -14,7 +14,7 @@ GraphFormat: Any = choices("GraphFormat", "graphml", "json")
 
 
 def _print_report(r: dict) -> None:
-    from ..report import report_lines
+    from ..build.report import report_lines
 
     for line in report_lines(r):
         typer.echo(line)
@@ -129,7 +129,7 @@ def graph_export(
     home: Path | None = HomeOpt,
 ) -> None:
     """Write the graph with passage and edge attributes."""
-    from ..graph import export_graph
+    from ..store.graph import export_graph
 
     with open_index(home) as idx:
         g = idx.graph()

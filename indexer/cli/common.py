@@ -166,7 +166,7 @@ def date_option(value: str | None) -> str | None:
     """A date option checked at parse time: a typo exits 2 with the format, before any work."""
     if value is None:
         return None
-    from ..history import parse_date
+    from ..store.history import parse_date
 
     try:
         return parse_date(value).isoformat()

@@ -9,9 +9,9 @@ from typing import Any
 
 import typer
 
-from ..edge_params import EDGE_KINDS
-from ..refs import resolve_passage
 from ..retrieve.modes import DIRECTIONS, HOP_MODES, MODES
+from ..serve.refs import resolve_passage
+from ..store.edge_params import EDGE_KINDS
 from .common import AsOfOpt, HomeOpt, JsonOpt, NHopOpt, choices, date_option, emit, fail, open_index, settings_for
 
 # the API's own values, from modules that import nothing heavy (`hoprag --help` loads no numpy)

@@ -73,7 +73,7 @@ def mcp(
             require("uvicorn", "server", "hoprag mcp --transport http")
     except MissingExtra as exc:
         fail(str(exc))
-    from ..mcp_server import run
+    from ..serve.mcp_server import run
 
     api_key = _api_key(api_key, api_key_file)
     with open_index(home) as idx:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ..numerals import NUMBER_CHARS
+from ..text.numerals import NUMBER_CHARS
 
 __all__ = ["ChapterPath", "heading_level", "CHAPTER_HEADING"]
 

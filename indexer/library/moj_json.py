@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from ..numerals import article_number
 from ..passages import Document, LibraryError, Passage, normalize_text, passage_key, split_paragraphs
+from ..text.numerals import article_number
 from .chapters import ChapterPath
 from .jsonl import loads
 

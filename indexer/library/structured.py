@@ -16,8 +16,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..numerals import NUMBER_CHARS, article_number
 from ..passages import Document, LibraryError, Passage, normalize_text, passage_key
+from ..text.numerals import NUMBER_CHARS, article_number
 from .chapters import CHAPTER_HEADING, ChapterPath
 
 __all__ = ["parse_law_lines", "ARTICLE_HEADING"]

@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import EmbedderMismatch, QueryError
 from ..native_threads import blas_threads
-from ..ranks import desc_order
 from ..settings import Settings
+from ..text.ranks import desc_order
 from .state import State, allowed_mask
 
 __all__ = ["check_query", "QueryEmbedder", "dense", "questions", "bm25", "fusion", "fused"]

@@ -17,10 +17,10 @@ from typing import Any
 from storage.db import Database
 
 from ..errors import QueryError
-from ..graph import EDGE_ROLES
 from ..llm.base import LLMError
 from ..llm.budget import Breaker, Deadline
 from ..settings import Settings
+from ..store.graph import EDGE_ROLES
 from .state import State
 from .walk import Option
 

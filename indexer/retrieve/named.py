@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
-from ..numerals import NUMBER_CHARS, article_number
+from ..text.numerals import NUMBER_CHARS, article_number
 
 __all__ = ["LAW_SHORT_NAMES", "law_names", "cited_articles"]
 
@@ -66,7 +66,7 @@ def law_names(doc_of_law: dict[str, str], former: Any = ()) -> dict[str, str]:
     """Every name that finds a law of `doc_of_law` (official name -> doc_key) -> its official
     name. `former`: (an older name, its doc_key) pairs, so that 性別工作平等法 still finds
     性別平等工作法. The official name wins over an alias, an alias over a former or short name."""
-    from ..citations import law_aliases
+    from ..text.citations import law_aliases
 
     names = {n: n for n in doc_of_law}
     for name in doc_of_law:
@@ -85,7 +85,7 @@ def law_names(doc_of_law: dict[str, str], former: Any = ()) -> dict[str, str]:
 def cited_articles(st: _Named, text: str, allowed: set[int] | None) -> list[int]:
     """Passages the query names (著作權法第三條, 勞基法第24條, 第十五條之一), in order of mention;
     an article without a law: that article of every law (a filter narrows it)."""
-    from ..citations import find_citations
+    from ..text.citations import find_citations
 
     found: list[int] = []
     if "條" not in text and "条" not in text:  # every form below names one (most queries do not)

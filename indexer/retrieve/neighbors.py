@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import QueryError
-from ..graph import EDGE_KINDS, EDGE_ROLES
+from ..store.graph import EDGE_KINDS, EDGE_ROLES
 from .modes import DIRECTIONS
 from .state import State, passage_id
 

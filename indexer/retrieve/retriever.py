@@ -19,10 +19,10 @@ from typing import Any
 
 from storage.db import Database
 
-from ..derived import DerivedStore
 from ..errors import HopLLMError, QueryError
 from ..llm.budget import Deadline
 from ..settings import Settings
+from ..store.derived import DerivedStore
 from .channels import QueryEmbedder, bm25, check_query, dense, fused, questions
 from .hits import Hit, HopHits
 from .llm_walk import LLMChooser, hop_llm

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import IndexStateError, QueryError
-from ..lexical import Lexicon
+from ..store.lexical import Lexicon
 from .hits import Hit
 from .named import law_names
 

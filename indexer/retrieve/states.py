@@ -25,9 +25,9 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow, PseudoQueryRow
 
-from ..derived import DerivedStore
 from ..errors import IndexStateError
 from ..settings import Settings
+from ..store.derived import DerivedStore
 from .state import State, make_state
 
 __all__ = ["States"]
@@ -63,7 +63,7 @@ class States:
         """A new process's first query: the model loads (its weights mapped, outside the GIL) while
         the snapshot is read; the query's embed waits for that load, not for both one after the other."""
         from ..embedders import get_embedder, preload
-        from ..views import stored_fingerprint
+        from ..store.views import stored_fingerprint
 
         fp = stored_fingerprint(self.db)
         if fp is None:
@@ -84,7 +84,7 @@ class States:
         current = self.current()
         if as_of is None:
             return current
-        from ..history import parse_date
+        from ..store.history import parse_date
 
         when = parse_date(as_of)
         epoch, history_key = self._epoch(when, current.generation)
@@ -117,7 +117,7 @@ class States:
     def _epoch(self, when: dt.date, generation: int) -> tuple[dt.date | None, tuple]:
         """The newest observation date on or before `when` (None: before the history starts), and
         what identifies the history (generation, newest build): the dates are read once per history."""
-        from ..history import horizon
+        from ..store.history import horizon
 
         version = self.db.data_version()  # unchanged: no build since, the same history (no query)
         known = self._epochs_seen
@@ -135,7 +135,7 @@ class States:
         return (dates[i - 1] if i else None), history_key
 
     def _make_dated(self, current: State, when: dt.date) -> State:
-        from ..asof import dated_derived
+        from ..store.asof import dated_derived
 
         with self.db.session() as s:
             dated_data, rows = dated_derived(

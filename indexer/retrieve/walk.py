@@ -26,8 +26,8 @@ from itertools import islice
 
 import numpy as np
 
-from ..graph import EDGE_KINDS, EDGE_ROLES
 from ..settings import Settings
+from ..store.graph import EDGE_KINDS, EDGE_ROLES
 from .channels import fusion
 from .hits import HopHits
 from .named import cited_articles

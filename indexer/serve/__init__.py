@@ -41,11 +41,27 @@ The modules, one job each:
     routes_passages   /passages/{ref}, its /history, /diff
     routes_builds     /builds
     routes_index      /stats, /stats/graph, /healthz, /docs
+    jobs              build jobs: one at a time, in a child process
+    refs              what a passage ref names (the CLI's rule too)
+    mcp_server        the MCP server (tools and resources) and its HTTP transport
 
 Every endpoint that touches the model, FAISS or the database is a plain `def`: FastAPI runs it
 in its thread pool, so the event loop only parses requests and writes answers.
 """
 
-from .app import ServiceConfigError, create_app, run
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["create_app", "run", "ServiceConfigError"]
+
+if TYPE_CHECKING:
+    from .app import ServiceConfigError, create_app, run
+
+
+def __getattr__(name: str) -> Any:
+    # loaded on first use: the CLI reads serve.refs without loading FastAPI (and numpy behind it)
+    if name not in __all__:
+        raise AttributeError(f"module 'indexer.serve' has no attribute {name!r}")
+    return getattr(importlib.import_module(".app", __name__), name)

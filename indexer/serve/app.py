@@ -19,10 +19,10 @@ import anyio
 from fastapi import FastAPI
 
 from ..index import Index
-from ..jobs import BuildJobs
 from ..native_threads import limit_native_threads
 from ..settings import Settings
 from ..web import add_pages
+from .jobs import BuildJobs
 from .middleware import is_loopback, protect
 from .routes_builds import router as builds_routes
 from .routes_index import router as index_routes

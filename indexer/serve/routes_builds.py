@@ -15,9 +15,9 @@ from fastapi import APIRouter, HTTPException, Response
 
 from ..embedders import EmbedderError, embedder_kind
 from ..errors import BuildBusy
-from ..history import parse_build_date
-from ..jobs import BuildJobs
 from ..settings import Settings
+from ..store.history import parse_build_date
+from .jobs import BuildJobs
 from .paths import ROOTS_HINT, check_model_path, confine, libraries
 from .schemas import BuildRequest, Job, error_responses
 

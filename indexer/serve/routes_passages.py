@@ -12,7 +12,7 @@ import datetime as dt
 from fastapi import APIRouter, HTTPException, Query
 
 from ..index import Index
-from ..refs import resolve_passage
+from .refs import resolve_passage
 from .schemas import error_responses
 
 __all__ = ["router"]

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from ..graph import EDGE_KINDS
 from ..index import Index
 from ..llm.budget import Deadline
-from ..refs import resolve_passage
 from ..settings import Settings
+from ..store.graph import EDGE_KINDS
+from .refs import resolve_passage
 from .schemas import Hits, HopHits, error_responses, request_models
 
 if TYPE_CHECKING:  # the endpoints' body types as type checkers see them; at runtime router() binds these names

@@ -17,7 +17,7 @@ from typing import Any
 
 from storage.models import utcnow
 
-from .passages import Passage, text_hash
+from ..passages import Passage, text_hash
 
 __all__ = ["article_fields", "passage_row", "version_row", "content_hash"]
 

@@ -32,13 +32,13 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import BuildRow, PassageRow, utcnow
 
-from .edge_params import CITATION_RULES, EdgeParams
-from .embedders.base import Fingerprint
-from .settings import Settings
-from .views import last_report, stored_fingerprint
+from ..store.edge_params import CITATION_RULES, EdgeParams
+from ..embedders.base import Fingerprint
+from ..settings import Settings
+from ..store.views import last_report, stored_fingerprint
 
 if TYPE_CHECKING:
-    from .library import LibraryFiles
+    from ..library import LibraryFiles
 
 __all__ = [
     "report_lines",
@@ -193,8 +193,8 @@ def unchanged_library(
     """The library's files, read once (scan_library: a bad library raises LibraryError here), and
     unchanged_build for their digest, with the LLM the build would use (a bad LLM name fails here,
     as it does before any build)."""
-    from .library import scan_library
-    from .llm.runner import get_llm
+    from ..library import scan_library
+    from ..llm.runner import get_llm
 
     timer = StageTimer()
     llm_name = llm or db.get_meta("llm") or settings.llm
@@ -202,7 +202,7 @@ def unchanged_library(
     files = scan_library(library, settings.max_file_mb, settings.read_within)
     when = None
     if as_of is not None:
-        from .history import parse_date
+        from ..store.history import parse_date
 
         when = parse_date(as_of)
     return files, unchanged_build(db, settings, files.digest, embedder, llm_name, with_llm, timer, when)

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from storage.cache import EmbeddingCache
 from storage.models import EdgeRow, PassageRow, PseudoQueryRow
 
-from .embedders.base import Fingerprint
-from .errors import IndexStateError
+from ..embedders.base import Fingerprint
+from ..errors import IndexStateError
 from .graph import edge_table as _as_edge_table
 from .lexical import Lexicon, build_lexicon, lexical_text
 from .vector_engines import VectorEngine

@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .edge_params import EdgeParams
+from ..store.edge_params import EdgeParams
 
 __all__ = [
     "EdgeParams",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .library.jsonl import json_objects
+from ..library.jsonl import json_objects
 
 __all__ = ["EvalQuery", "QueryFileError", "load_queries", "split_queries", "SPLITS"]
 

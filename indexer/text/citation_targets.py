@@ -19,10 +19,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from ..passages import Document, Library, Passage
 from .citation_parser import NUMBER, Citation, find_citations, is_anaphor, is_self, to_traditional
 from .citation_roles import sentence_index
 from .numerals import article_number
-from .passages import Document, Library, Passage
 
 __all__ = ["CitationEdge", "CitationReport", "resolve_citations", "law_aliases"]
 

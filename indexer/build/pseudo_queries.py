@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .chinese_script import Script, script_of, to_script
+from ..text.chinese_script import Script, script_of, to_script
 from .question_filter import PseudoQueries, clean_question, parse_reply, screen_question
 from .question_prompt import (
     DROP_REASONS,

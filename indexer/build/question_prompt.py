@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from .chinese_script import Script, script_of
+from ..text.chinese_script import Script, script_of
 
 __all__ = [
     "QuestionCounts",

@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 from storage.vectors import VectorIndex
 
-from .embedders.base import Fingerprint
-from .settings import Settings
+from ..embedders.base import Fingerprint
+from ..settings import Settings
 
 __all__ = ["VectorEngine", "FaissEngine", "MilvusEngine", "engine_for"]
 
@@ -145,7 +145,7 @@ def engine_for(settings: Settings) -> VectorEngine:
 
     uri = settings.milvus_uri
     if not uri:
-        from .errors import IndexStateError
+        from ..errors import IndexStateError
 
         raise IndexStateError("HOPRAG_VECTORS=milvus needs HOPRAG_MILVUS_URI (a Milvus Lite file or http://host:19530)")
     key = (uri, settings.milvus_prefix)

@@ -42,11 +42,11 @@ from storage.cache import EmbeddingCache
 from storage.db import Database
 from storage.snapshots import Snapshot, SnapshotStore
 
+from ..embedders.base import Fingerprint
+from ..errors import IndexStateError
+from ..settings import Settings
 from .derive import SETS, Derived, Deriver, edge_table
 from .derived_snapshot import DIGEST_META, GRAPH_FILE, DbView, SnapshotCodec
-from .embedders.base import Fingerprint
-from .errors import IndexStateError
-from .settings import Settings
 from .snapshot_admin import SnapshotAdmin
 from .vector_engines import FaissEngine, VectorEngine
 

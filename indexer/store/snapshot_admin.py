@@ -16,7 +16,7 @@ import logging
 
 from storage.snapshots import SnapshotError, SnapshotStore
 
-from .embedders.base import Fingerprint
+from ..embedders.base import Fingerprint
 from .vector_engines import VectorEngine
 
 __all__ = ["SnapshotAdmin"]

@@ -48,10 +48,10 @@ from sqlalchemy.orm import Session
 from storage.db import Database
 from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow
 
-from .errors import QueryError
+from ..errors import QueryError
+from ..passages import Passage
 from .history_dates import FUTURE_SKEW, amendment_dates, build_date, horizon, parse_build_date, parse_date
 from .passage_rows import version_row
-from .passages import Passage
 
 __all__ = [
     "Version",

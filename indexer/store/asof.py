@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session
 from storage.cache import EmbeddingCache
 from storage.vectors import VectorIndex
 
+from ..embedders.base import Fingerprint
+from ..errors import IndexStateError
+from ..passages import Document, Library, Passage
 from .derived import SETS, Derived
-from .embedders.base import Fingerprint
-from .errors import IndexStateError
 from .graph import edge_table
 from .history import Version, require_history, state_at
 from .lexical import Lexicon, build_lexicon, lexical_text
-from .passages import Document, Library, Passage
 from .vectorsets import VectorSet
 
 __all__ = ["dated_derived"]
@@ -68,7 +68,7 @@ def dated_derived(
     base_lexicon: Lexicon | None,
     when: dt.date,
 ) -> tuple[Derived, list[tuple]]:
-    from .citations import resolve_citations
+    from ..text.citations import resolve_citations
 
     require_history(s, when)
     versions = state_at(s, when)

@@ -31,8 +31,8 @@ from storage.models import EdgeRow, PassageRow
 from storage.snapshots import Snapshot, SnapshotError, SnapshotStore
 from storage.vectors import VectorIndex, VectorIndexError
 
+from ..embedders.base import Fingerprint
 from .derive import SETS, Derived, table_digest, wanted_vectors
-from .embedders.base import Fingerprint
 from .graph import EDGE_DTYPE
 from .lexical import Lexicon
 from .vector_engines import VectorEngine

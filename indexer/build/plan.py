@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import DocumentRow, PassageRow
 
-from .passages import Library, Passage, text_hash
+from ..passages import Library, Passage, text_hash
 
 __all__ = ["ExistingPassage", "existing_passages", "BuildPlan", "plan_build", "unique_texts"]
 

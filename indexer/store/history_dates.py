@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from .errors import QueryError
-from .passages import Library
+from ..errors import QueryError
+from ..passages import Library
 
 __all__ = ["parse_date", "parse_build_date", "horizon", "build_date", "amendment_dates", "FUTURE_SKEW"]
 

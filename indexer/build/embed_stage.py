@@ -19,8 +19,8 @@ import numpy as np
 
 from storage.cache import EmbeddingCache
 
-from .embedders.base import Embedder
-from .passages import Passage
+from ..embedders.base import Embedder
+from ..passages import Passage
 from .report import ProgressFn, no_progress
 
 __all__ = ["ensure_vectors", "window_warnings"]

@@ -41,10 +41,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .build import BuildReport, ProgressFn
-from .errors import USER_ERRORS, BuildBusy
-from .passages import Library
-from .settings import Settings
+from ..build.builder import BuildReport, ProgressFn
+from ..errors import USER_ERRORS, BuildBusy
+from ..passages import Library
+from ..settings import Settings
 
 __all__ = ["BuildJobs", "BuildBusy", "run_build", "run_build_process", "BuildProcessError"]
 
@@ -59,7 +59,7 @@ def run_build(
     progress: ProgressFn,
     as_of: str | None = None,
 ) -> BuildReport:
-    from .index import Index
+    from ..index import Index
 
     with Index(settings=settings) as idx:
         return idx.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of)
@@ -151,7 +151,7 @@ def run_build_process(
     `started(process)` is called once the child runs (the caller may terminate it)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    from .vector_engines import engine_for
+    from ..store.vector_engines import engine_for
 
     # resolved here, so that the child writes exactly where this server reads (the default SQLite
     # file of its home, the Milvus collections of its engine)

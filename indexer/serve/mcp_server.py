@@ -26,8 +26,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .errors import HTTP_STATUS, require
-from .retrieve.modes import DIRECTIONS, HOP_MODES, MODES
+from ..errors import HTTP_STATUS, require
+from ..retrieve.modes import DIRECTIONS, HOP_MODES, MODES
 
 require("mcp", "mcp", "hoprag mcp")
 
@@ -54,7 +54,7 @@ K = Annotated[int, Field(ge=1, le=100, description="how many passages")]
 Filters = Annotated[
     dict[str, str | int | float | bool | list[str | int | float | bool]] | None,
     Field(
-        description='narrow to laws, pcodes, keys or a metadata field (a value or a list: any of them), '
+        description="narrow to laws, pcodes, keys or a metadata field (a value or a list: any of them), "
         'e.g. {"law": "勞動基準法"} or {"pcode": ["N0030001"]}'
     ),
 ]
@@ -201,7 +201,7 @@ def http_app(index: Any, api_key: str | None = None, max_body_bytes: int = 1_000
     alone, so any number of agents share one server and a restart loses no session."""
     from mcp.server.transport_security import TransportSecuritySettings
 
-    from .serve.middleware import guard
+    from .middleware import guard
 
     app = create_mcp(index).streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -223,7 +223,7 @@ def run(
         return
     import uvicorn
 
-    from .serve.app import check_bind
+    from .app import check_bind
 
     api_key = check_bind(host, api_key)  # as hoprag serve: off loopback, only with a key
     app = http_app(index, api_key=api_key, max_body_bytes=index.settings.max_body_bytes)

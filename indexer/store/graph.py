@@ -25,7 +25,7 @@ import numpy as np
 
 from storage.files import atomic_write
 
-from .citations import ROLES
+from ..text.citations import ROLES
 from .edge_params import EDGE_KINDS  # defined where a no-op build can read it without numpy
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import BuildRow, DocumentRow, EdgeRow, EmbeddingRow, PassageRow, PseudoQueryRow
 
+from ..embedders.base import Fingerprint
 from .edge_params import EDGE_KINDS
-from .embedders.base import Fingerprint
 
 if TYPE_CHECKING:
     from pathlib import Path

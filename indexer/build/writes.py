@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from storage.models import DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
 
-from .derived import edge_table
+from ..store.derived import edge_table
 from .edges import QuestionEdges
-from .passage_rows import passage_row
-from .passages import Library, Passage, text_hash
+from ..store.passage_rows import passage_row
+from ..passages import Library, Passage, text_hash
 from .plan import BuildPlan
 
 __all__ = [

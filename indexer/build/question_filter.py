@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .chinese_script import CJK, Script, script_of, to_script
+from ..text.chinese_script import CJK, Script, script_of, to_script
 from .question_prompt import MAX_QUESTION_CHARS, QuestionCounts
 
 __all__ = ["PseudoQueries", "screen_question", "clean_question", "parse_reply"]

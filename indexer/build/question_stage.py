@@ -34,7 +34,7 @@ from sqlalchemy import Table, select
 from storage.db import Database
 from storage.models import LLMResultRow, utcnow
 
-from .passages import Passage
+from ..passages import Passage
 from .pseudo_queries import (
     PROMPT_VERSION,
     PseudoQueries,
@@ -99,9 +99,9 @@ class QuestionStage:
         return lambda obj: parse_reply(obj, self.counts, law=p.law, text=p.text, label=p.article_label)
 
     def run(self, passages: Sequence[Passage], embed_hashes: Mapping[str, str | None], progress=None) -> StageResult:
-        from .llm.base import LLMError
-        from .llm.budget import Breaker
-        from .llm.runner import LLMRequest, run_requests_sync
+        from ..llm.base import LLMError
+        from ..llm.budget import Breaker
+        from ..llm.runner import LLMRequest, run_requests_sync
 
         result = StageResult()
         keys: dict[str, str] = {}
@@ -256,7 +256,7 @@ def read_answers(path: str | Path, max_mb: float = 64) -> ImportedAnswers:
     leaves without an incoming question is rejected, counted, and asked of the LLM by the next build."""
     from storage.files import read_regular
 
-    from .library.jsonl import json_objects
+    from ..library.jsonl import json_objects
 
     path = Path(path)
 

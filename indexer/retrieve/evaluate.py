@@ -89,7 +89,7 @@ _MAX_ERRORS = 5  # error messages kept per mode
 
 
 def _index_facts(index, st) -> dict:
-    from .graph import EDGE_KINDS
+    from ..store.graph import EDGE_KINDS
 
     fp = index.fingerprint
     counts = np.bincount(st.edges["kind"].astype(int), minlength=len(EDGE_KINDS)) if len(st.edges) else None
@@ -118,7 +118,7 @@ def evaluate(
 
     progress(stage, done, total) is called with stage "eval <mode>"; keep_rankings=True keeps each
     query's ranked keys and scores in ModeResult.per_query (for analysis; to_dict(rankings=True))."""
-    from .errors import QueryError
+    from ..errors import QueryError
 
     modes = list(dict.fromkeys(modes))
     if not modes:
