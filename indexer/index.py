@@ -2,30 +2,25 @@
 (vectors, graph, snapshots) and the retriever. The CLI and the HTTP service are thin layers over it;
 nothing in the package imports it back.
 
-    idx = Index("/path/to/home")             # opens and migrates; the snapshot loads on first use
-    report = idx.build("laws/2024-10-11", embedder="use-multilingual", llm="openai:qwen2.5")
-    hits = idx.search("雇主延長工作時間之工資如何計算", k=5, mode="hybrid")
-
 Public API:
     Index(home=None, settings=None, create=True)   create=False: a missing index is an error
         .build(library, embedder=None, llm=None, progress=None) -> BuildReport
         .reembed(embedder, progress=None) -> BuildReport
+        .upsert(passages, embedder=None, llm=None, progress=None) -> BuildReport, .delete(keys)   by key
         .search(query, k=10, mode="dense"|"questions"|"hybrid"|"bm25", filters=None, as_of=None) -> list[Hit]
-        .query(query, k=10) = search(mode="dense")
         .hop_search(query, k=10, n_hop=2, mode="similarity"|"llm", filters=None, as_of=None) -> HopHits
         .neighbors(ref, direction="out", kinds=None, as_of=None) -> list[dict]
         .neighbourhood(ref, hops=2, limit=60, as_of=None) -> {center, nodes, edges}   to draw
-        .passage(id_or_key) -> dict | None
-        .graph() -> networkx.MultiDiGraph           node and edge attributes for export
+        .passage(ref, as_of=None) -> dict | None, .query(query, k) = dense search, .graph() -> MultiDiGraph
         .stats() -> dict, .graph_summary() -> dict  edges per law, degree histogram, recent builds
-        .export_questions(path) -> dict, .import_questions(path) -> dict
-        .history(key) -> list[dict], .diff(date_from, date_to, law=None) -> dict   the law over time
+        .export_questions(path), .import_questions(path), .history(key), .diff(date_from, date_to, law=None)
         .snapshots_list() -> list[dict], .verify_snapshot(generation), .restore_snapshot(generation)
         .generation, .fingerprint, .repairs, .retriever, .builder, .derived, .close()
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -34,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 from storage.db import Database
 from storage.lock import AdvisoryLock, WriterLock, writer_lock
 
+from .build import upserts
 from .build.report import BuildReport, ProgressFn, unchanged_library
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
-from .passages import Library
-from .retrieve.neighbourhood import add_neighbor_spans, neighbourhood
+from .passages import Library, Passage
+from .retrieve.neighbourhood import neighbourhood
 from .settings import Settings
 from .store import history
 from .store.views import graph_summary_view, graph_view, passage_view, stats_view, stored_fingerprint
@@ -110,11 +106,10 @@ class Index:
         """What opening had to rebuild (a missing or corrupt snapshot), for stats and logs."""
         return self.derived.repairs
 
-    def _writable(self) -> None:
+    def _lock(self) -> WriterLock | AdvisoryLock:
+        """The single writer's lock (IndexBusy while another process builds); a read-only index refuses."""
         if self.db.read_only:
             raise IndexStateError(f"the index at {self.home} is read-only: it answers queries; builds need it writable")
-
-    def _lock(self) -> WriterLock | AdvisoryLock:
         return writer_lock(self.db.engine, self.home / "write.lock")
 
     def close(self) -> None:
@@ -140,7 +135,6 @@ class Index:
         `as_of` dates what the library says (default: its newest amendment date); a date older
         than the index's newest only adds to the history. Raises IndexBusy while another process
         builds, EmbedderMismatch for a second embedder."""
-        self._writable()
         with self._lock():
             # each file read once: its bytes decide the no-op (before numpy, FAISS), then are parsed
             files, noop = (
@@ -152,10 +146,23 @@ class Index:
                 files or library, embedder=embedder, llm=llm, progress=progress, as_of=as_of
             )
 
+    def upsert(self, passages: Iterable[Passage | dict], **build: Any) -> BuildReport:
+        """Put passages in by key (Passage, or {key, text, metadata?, law?, article?, doc_key?}): a
+        build of the index's own library with them, dated today (build/upserts.py). Keywords:
+        embedder, llm, progress, as for build."""
+        return self._edit(lambda lib: upserts.with_upserts(lib, upserts.as_passages(passages, lib)), build)
+
+    def delete(self, keys: Iterable[str], **build: Any) -> BuildReport:
+        """Take passages out by key; KeyError for a key the index does not hold (nothing is taken out)."""
+        return self._edit(lambda lib: upserts.without(lib, keys), build)
+
+    def _edit(self, change: Any, build: dict) -> BuildReport:
+        with self._lock():
+            return self.builder.build(change(upserts.current_library(self.db)), as_of=date.today(), **build)
+
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
         """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM
         questions and citation edges are kept, question edges recomputed."""
-        self._writable()
         with self._lock():
             return self.builder.reembed(embedder, progress=progress)
 
@@ -197,10 +204,7 @@ class Index:
         """The passages one edge away (out, in or both), with the edge's kind, questions, legal role
         and, for a citation, its `span` as written (today's texts: none as of a date);
         `as_of`: among the articles in force on that date (passage by key)."""
-        found = self.retriever.neighbors(ref, direction=direction, kinds=kinds, as_of=as_of)
-        if as_of is None and found:
-            add_neighbor_spans(self.db, self.retriever.passage_brief(ref)["key"], found)
-        return found
+        return self.retriever.neighbors(ref, direction=direction, kinds=kinds, as_of=as_of)
 
     def neighbourhood(self, ref: int | str, hops: int = 2, limit: int = 60, as_of: Any = None) -> dict:
         """Passages up to `hops` edges away and the edges among them, to draw; KeyError if unknown."""
@@ -218,15 +222,11 @@ class Index:
     def graph(self) -> Any:
         """The passage graph (networkx.MultiDiGraph) with attributes (key, law, article,
         questions, spans) for export."""
-        derived = self.derived.load()
-        assert derived is not None
-        return graph_view(self.db, derived.edges)
+        return graph_view(self.db, self.derived)
 
     def stats(self) -> dict:
         """Counts, embedder, generation, snapshot, the last build's report and any repairs."""
-        derived = self.derived.load(required=False)
-        vectors = len(derived.sets["passages"]) if derived else 0
-        return stats_view(self.db, self.home, vectors, self.derived.snapshots.get(self.generation), self.repairs)
+        return stats_view(self.db, self.home, self.derived, self.generation)
 
     def history(self, key: str) -> list[dict]:
         """The versions of one article (`pcode:article`), oldest first, with the dates each was in force."""

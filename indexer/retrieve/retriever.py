@@ -30,6 +30,7 @@ from .modes import HOP_MODES, MODES
 from .named import cited_articles
 from .neighbors import brief
 from .neighbors import neighbors as edges_of
+from .neighbourhood import add_neighbor_spans
 from .state import State, allowed_passages, hit, laws_only
 from .states import States
 from .walk import walk
@@ -122,8 +123,14 @@ class Retriever:
     def neighbors(
         self, passage: int | str, direction: str = "out", kinds: Iterable[str] | None = None, as_of: Any = None
     ) -> list[dict]:
-        """The passages one edge away, strongest edge first; KeyError for an unknown passage."""
-        return edges_of(self.states.on(as_of), passage, direction, kinds)
+        """The passages one edge away, strongest edge first, a citation with its span as written
+        (today's only: the database keeps the spans of the current generation); KeyError for an
+        unknown passage."""
+        st = self.states.on(as_of)
+        found = edges_of(st, passage, direction, kinds)
+        if as_of is None and found:
+            add_neighbor_spans(self.db, brief(st, passage)["key"], found)
+        return found
 
     def passage_brief(self, passage: int | str, as_of: Any = None) -> dict:
         """key, law, label, article of a passage the index (as of the date) holds; KeyError if none."""

@@ -3,11 +3,11 @@ the passage graph with attributes for export, counts, and the last build's repor
 
 Public API:
     passage_view(db, ref) -> dict | None          ref: passage id (int) or key (str)
-    graph_view(db, edges) -> networkx.MultiDiGraph
+    graph_view(db, store) -> networkx.MultiDiGraph
     edge_counts(db) -> {kind: count}
     last_report(db, current=False) -> dict | None   current: passing over history-only builds
     table_counts(db) -> dict                      laws, passages, embedded, cached embeddings, questions
-    stats_view(db, home, vectors, snapshot, repairs) -> dict   what `hoprag stats` shows
+    stats_view(db, home, store, generation) -> dict   what `hoprag stats` shows
     stored_fingerprint(db) -> Fingerprint | None  the embedder the index's vectors were made with
     graph_summary_view(db, builds=10) -> dict     edges per law by kind, degree histogram, recent builds
 """
@@ -27,9 +27,7 @@ from .edge_params import EDGE_KINDS
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import numpy as np
-
-    from storage.snapshots import Snapshot
+    from .derived import DerivedStore
 
 __all__ = [
     "passage_view",
@@ -74,11 +72,13 @@ def passage_view(db: Database, ref: int | str) -> dict | None:
         }
 
 
-def graph_view(db: Database, edges: np.ndarray) -> Any:
+def graph_view(db: Database, store: DerivedStore) -> Any:
     """The passage graph with attributes (key, law, article, questions, spans) for export."""
     from .graph import graph_from_table  # numpy and networkx: not for the views a no-op build reads
 
-    g = graph_from_table(edges)
+    derived = store.load()
+    assert derived is not None  # load() raises rather than answer None unless required=False
+    g = graph_from_table(derived.edges)
     with db.session() as s:
         for pid, key, law, article, label in s.execute(
             select(PassageRow.id, PassageRow.key, PassageRow.law, PassageRow.article, PassageRow.article_label)
@@ -138,7 +138,11 @@ def table_counts(db: Database) -> dict[str, Any]:
         }
 
 
-def stats_view(db: Database, home: Path, vectors: int, snapshot: Snapshot | None, repairs: list[str]) -> dict:
+def stats_view(db: Database, home: Path, store: DerivedStore, generation: int) -> dict:
+    """Counts, embedder, generation, snapshot, the last build's report and any repairs."""
+    derived = store.load(required=False)
+    vectors = len(derived.sets["passages"]) if derived else 0
+    snapshot, repairs = store.snapshots.get(generation), store.repairs
     counts = table_counts(db)
     fp = stored_fingerprint(db)
     return {
