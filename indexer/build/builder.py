@@ -40,23 +40,23 @@ from storage.cache import EmbeddingCache
 from storage.db import Database
 from storage.models import ArticleVersionRow, PassageRow, PseudoQueryRow
 
-from ..store import history
-from .writes import citation_edge_rows, question_edge_rows, write_edges, write_passages, write_questions
-from ..store.derived import DIGEST_META, Derived, DerivedStore
-from .edges import EdgeParams, keywords_for, match_questions
-from .embed_stage import ensure_vectors, window_warnings
 from ..embedders import Fingerprint, get_embedder, preload
 from ..embedders.base import Embedder
 from ..errors import EmbedderMismatch
-from ..store.graph import EDGE_KINDS
 from ..library import LibraryFiles, parse_library, scan_library
 from ..library.limits import PdfLimits, pdf_limits
 from ..passages import Library, embed_text, text_hash
+from ..settings import Settings
+from ..store import history
+from ..store.derived import DIGEST_META, Derived, DerivedStore
+from ..store.graph import EDGE_KINDS
+from ..store.views import edge_counts, last_report, stored_fingerprint
+from .edges import EdgeParams, keywords_for, match_questions
+from .embed_stage import ensure_vectors, window_warnings
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
 from .pseudo_queries import QuestionCounts
 from .report import BuildReport, ProgressFn, StageTimer, graph_signature, no_progress, record_build, unchanged_build
-from ..settings import Settings
-from ..store.views import edge_counts, last_report, stored_fingerprint
+from .writes import citation_edge_rows, question_edge_rows, write_edges, write_passages, write_questions
 
 __all__ = ["Builder", "BuildReport", "ensure_vectors", "StageTimer", "ProgressFn"]
 

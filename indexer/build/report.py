@@ -32,9 +32,9 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import BuildRow, PassageRow, utcnow
 
-from ..store.edge_params import CITATION_RULES, EdgeParams
 from ..embedders.base import Fingerprint
 from ..settings import Settings
+from ..store.edge_params import CITATION_RULES, EdgeParams
 from ..store.views import last_report, stored_fingerprint
 
 if TYPE_CHECKING:

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from storage.models import DocumentRow, EdgeRow, PassageRow, PseudoQueryRow, utcnow
 
-from ..store.derived import edge_table
-from .edges import QuestionEdges
-from ..store.passage_rows import passage_row
 from ..passages import Library, Passage, text_hash
+from ..store.derived import edge_table
+from ..store.passage_rows import passage_row
+from .edges import QuestionEdges
 from .plan import BuildPlan
 
 __all__ = [
