@@ -14,6 +14,7 @@ Public API:
         .history(key) -> list[dict]
         .diff(date_from, date_to, law=None) -> dict
         .stats() -> dict, .graph_summary() -> dict
+        .upsert(passages) -> BuildReport, .delete(keys) -> BuildReport    dicts of {key, text, ...}
         .build(library, embedder=None, llm=None, as_of=None, timeout_s=None) -> BuildReport
                                         queues the build (the library is a path inside the service's
                                         library roots), waits for it, returns its report
@@ -105,6 +106,10 @@ def _hop_hits(d: dict) -> HopHits:
     )
 
 
+def _report(d: dict) -> BuildReport:
+    return BuildReport(**{k: v for k, v in d.items() if k in _REPORT_FIELDS})
+
+
 def _raise(response: httpx.Response) -> None:
     try:
         body = response.json()
@@ -158,6 +163,14 @@ class _Calls:
         body = {"query": query, "k": k, "n_hop": n_hop, "mode": mode, "filters": filters, "as_of": _date(as_of)}
         return self._do(_Call("POST", "/hop-search", _hop_hits, json=body))
 
+    def upsert(self, passages: Iterable[dict]) -> BuildReport:
+        body = {"passages": [dict(p) for p in passages]}
+        return self._do(_Call("POST", "/passages:upsert", _report, json=body))
+
+    def delete(self, keys: Iterable[str]) -> BuildReport:
+        body = {"keys": [keys] if isinstance(keys, str) else list(keys)}
+        return self._do(_Call("POST", "/passages:delete", _report, json=body))
+
     def neighbors(
         self, ref: int | str, direction: str = "out", kinds: Iterable[str] | None = None, as_of: Any = None
     ) -> list[dict]:
@@ -206,7 +219,7 @@ class _Wait:
         if job["status"] == "failed":
             raise BuildFailed(job)
         if job["status"] == "committed":
-            return BuildReport(**{k: v for k, v in (job.get("report") or {}).items() if k in _REPORT_FIELDS})
+            return _report(job.get("report") or {})
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TimeoutError(f"build {job['id']} still {job['status']} after {self.timeout_s} s")
         return None

@@ -109,3 +109,69 @@ def test_passages_keep_their_structure_when_given_as_passages(small):
     small.upsert([{"key": "T0000001:1", "text": "本法之主管機關為勞動部；在地方為縣市政府。"}])
     got = small.passage("T0000001:1")
     assert (got["law"], got["label"]) == ("測試法", "第1條") and "縣市政府" in got["text"]
+
+
+def test_the_cli_reads_jsonl_from_a_file_or_stdin(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from indexer import cli
+
+    home = tmp_path / "home"
+    lines = [{"key": "a", "text": "雇主應按月給付工資。", "metadata": {"court": "甲"}}, {"key": "b", "text": "勞工請假應事先申請。"}]
+    path = tmp_path / "new.jsonl"
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    r = runner.invoke(cli.app, ["upsert", str(path), "-e", USE, "--home", str(home), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["added"] == 2
+    r = runner.invoke(cli.app, ["upsert", "-", "--home", str(home), "--json"],
+                      input=json.dumps({"key": "b", "text": "勞工請病假應檢具證明。"}, ensure_ascii=False) + "\n")
+    assert r.exit_code == 0 and json.loads(r.output)["changed"] == 1, r.output
+    r = runner.invoke(cli.app, ["upsert", "-", "--home", str(home)], input="{not json\n")
+    assert r.exit_code == 2 and "line 1" in r.output
+    r = runner.invoke(cli.app, ["delete", "a", "zzz", "--home", str(home)])
+    assert r.exit_code == 1 and "no passage 'zzz'" in r.output
+    r = runner.invoke(cli.app, ["delete", "a", "--home", str(home), "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["removed"] == 1
+    with Index(home, create=False) as idx:
+        assert [h.key for h in idx.search("請假", k=5)] == ["b"]
+
+
+def test_http_and_the_client_upsert_and_delete(small):
+    from indexer.client import Client
+    from indexer.service import create_app
+
+    from .live import LiveServer
+
+    with LiveServer(create_app(small.settings)) as server, Client(server.url) as client:
+        report = client.upsert([{"key": "doc-7", "text": "雇主不得強制勞工加班。", "metadata": {"n": 7}}])
+        assert report.added == 1 and report.embedded == 1
+        assert client.search("強制加班", k=1)[0].key == "doc-7"
+        assert small.passage("doc-7")["metadata"] == {"n": 7}
+        with pytest.raises(KeyError, match="doc-99"):
+            client.delete(["doc-7", "doc-99"])
+        assert client.delete("doc-7").removed == 1
+        import httpx
+
+        bad = httpx.post(server.url + "/passages:upsert", json={"passages": [{"key": "x"}]})
+        assert bad.status_code == 422 and "text" in bad.json()["detail"]
+        empty = httpx.post(server.url + "/passages:delete", json={"keys": []})
+        assert empty.status_code == 422
+
+
+def test_a_later_folder_build_describes_the_whole_library(tmp_path):
+    import json
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "cases.jsonl").write_text(json.dumps({"id": "c1", "text": "雇主應按月給付工資。"}, ensure_ascii=False) + "\n",
+                                     encoding="utf-8")
+    with Index(settings=Settings(home=tmp_path / "home")) as idx:
+        idx.build(lib, embedder=USE)
+        idx.upsert([{"key": "memo", "text": "勞工請假應事先申請。"}, {"key": "c1", "text": "雇主應按月全額給付工資。"}])
+        assert {h.key for h in idx.search("工資", k=5)} == {"c1", "memo"}
+        report = idx.build(lib)                    # the folder again: it is the library
+        assert report.removed == 1 and report.changed == 1
+        assert idx.passage("memo") is None and idx.passage("c1")["text"] == "雇主應按月給付工資。"

@@ -1,6 +1,7 @@
 """`hoprag`: the command line, a thin mirror of the Index API.
 
     hoprag build LIBRARY [--embedder NAME] [--llm NAME]   Index.build
+    hoprag upsert FILE|-  /  hoprag delete KEY...     Index.upsert / Index.delete (JSONL of {key, text, metadata})
     hoprag search QUERY [-k N] [--mode M] [--law L --pcode P --key K]  Index.search (alias: query)
     hoprag hop QUERY [-k N] [--n-hop N] [--mode M] [filters]        Index.hop_search
     hoprag neighbors REF [--direction D] [--kinds K,K]              Index.neighbors
@@ -23,7 +24,7 @@ choices listed. -k is checked against the same HOPRAG_MAX_K as the HTTP API. Exi
 success, 1 user error (one message, no traceback), 2 usage.
 
 The package: common.py (the app, shared options and helpers), queries.py (search, hop, neighbors,
-passage, history, diff), builds.py (build, reembed, questions, graph, snapshots), servers.py
+passage, history, diff), builds.py (build, upsert, delete, reembed, questions, graph, snapshots), servers.py
 (serve, mcp), admin.py (eval, stats, config, doctor). The commands are registered below, in the
 order `hoprag --help` lists them.
 """
@@ -37,6 +38,8 @@ from .queries import HopMode, SearchMode
 __all__ = ["HopMode", "SearchMode", "app"]
 
 app.command()(builds.build)
+app.command()(builds.upsert)
+app.command()(builds.delete)
 app.command()(queries.search)
 app.command("query", hidden=True, help="The same as `hoprag search` (its earlier name).")(queries.search)
 app.command()(queries.hop)

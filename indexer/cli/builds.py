@@ -62,6 +62,54 @@ def build(
     emit(report, as_json, _print_report)
 
 
+def upsert(
+    file: str = typer.Argument(..., help="JSONL of {key, text, metadata?, law?, article?, doc_key?}; - reads stdin"),
+    embedder: str | None = typer.Option(
+        None, "--embedder", "-e", help="for a new index [default: the index's, else HOPRAG_EMBEDDER]"
+    ),
+    llm: str | None = typer.Option(None, "--llm", help="pseudo-queries for the new texts, as for build"),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Put passages in by key (Index.upsert): only their new texts are embedded; one new generation."""
+    import sys
+
+    from ..library.jsonl import json_objects
+
+    raw = sys.stdin.buffer.read() if file == "-" else _read(Path(file))
+
+    def bad(reason: str, line: int | None) -> Exception:
+        return typer.BadParameter(f"line {line}: {reason}" if line else reason, param_hint="FILE")
+
+    passages = [obj for _, obj in json_objects(raw, bad, "key and text")]
+    if not passages:
+        fail(f"{file}: no passages (nothing was changed)")
+    with open_index(home, create=True) as idx, ProgressBar() as progress:
+        report = idx.upsert(passages, embedder=embedder, llm=llm, progress=progress).to_dict()
+    emit(report, as_json, _print_report)
+
+
+def delete(
+    keys: list[str] = typer.Argument(..., help="passage keys, e.g. N0030001:24"),
+    home: Path | None = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Take passages out by key (Index.delete); an unknown key changes nothing."""
+    with open_index(home) as idx, ProgressBar() as progress:
+        try:
+            report = idx.delete(keys, progress=progress).to_dict()
+        except KeyError as exc:
+            fail(str(exc.args[0]))
+    emit(report, as_json, _print_report)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+
+
 def reembed(
     embedder: str = typer.Option(..., "--embedder", "-e", help="the new embedder"),
     home: Path | None = HomeOpt,

@@ -79,7 +79,7 @@ def create_app(
     # in this order, which is also the schema's: the queries' /passages/{ref}/graph and /neighbors
     # before GET /passages/{ref}, whose path parameter would take them
     app.include_router(queries_routes(index, settings))
-    app.include_router(passages_routes(index))
+    app.include_router(passages_routes(index, jobs))
     app.include_router(builds_routes(jobs, settings, roots))
     app.include_router(index_routes(index))
     add_pages(app)

@@ -128,6 +128,30 @@ class BuildRequest(BaseModel):
     as_of: dt.date | None = Field(None, description="the date the library describes [default: its newest 最新異動日期]")
 
 
+class PassageIn(BaseModel):
+    """A passage to put in: a key the index may hold (then what is not given is kept) or a new one."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: Annotated[str, Field(min_length=1, max_length=500, description="e.g. N0030001:24 or a JSONL id")]
+    text: Annotated[str, Field(min_length=1, max_length=200_000)]
+    metadata: dict[str, Any] | None = Field(None, description="any JSON fields; filters can name them")
+    law: Annotated[str, Field(max_length=500)] | None = None
+    article: Annotated[str, Field(max_length=50)] | None = None
+    doc_key: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description='the document a new passage joins [default: "upserts"]'
+    )
+
+
+class UpsertRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    passages: Annotated[list[PassageIn], Field(min_length=1, max_length=10_000)]
+
+
+class DeleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    keys: Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]], Field(min_length=1, max_length=10_000)]
+
+
 class Job(BaseModel):
     id: str
     status: Literal["queued", "running", "committed", "failed"]
