@@ -35,7 +35,8 @@ def examples() -> list[str]:
 
 def test_readme_marks_its_framework_and_agent_examples():
     found = examples()
-    assert len(found) >= 3
+    assert len(found) >= 4
+    assert any("idx.upsert(" in b for b in found)
     assert any("indexer.langchain" in b for b in found) and any("indexer.llamaindex" in b for b in found)
     assert any("from mcp import Client" in b for b in found)
 
@@ -73,3 +74,5 @@ def test_readme_example_runs_as_written(reader, n):
         assert len(lines) == 3 and all(line.startswith("N0030001:") for line in lines), out
     if "from mcp" in code:
         assert "N0030001:24" in out and "勞動基準法" in out
+    if "idx.upsert(" in code:                       # the Python API's tour: hits printed, upsert and delete ran
+        assert "勞動基準法" in out and "N0030001:24" in out
