@@ -115,6 +115,7 @@ def _check(out, idx):
     assert out["article"].startswith("勞動基準法 第24條\n雇主延長勞工工作時間者")
 
 
+@pytest.mark.sqlite_only  # a `hoprag mcp --home` process: the index is its home folder (its SQLite file)
 def test_tools_and_resources_over_stdio(env):
     _check(asyncio.run(_session(_stdio(env), _every_tool)), env["index"])
 

@@ -54,6 +54,7 @@ def reader(laws_index, tmp_path_factory):
 
 
 @requires_data
+@pytest.mark.sqlite_only  # README's reader opens `.hoprag` by its folder: the index is its SQLite file
 @pytest.mark.parametrize("n", range(len(examples())))
 def test_readme_example_runs_as_written(reader, n):
     code = examples()[n]
