@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from storage.models import DocumentRow, PassageRow
 
 from ..errors import LibraryError
 from ..passages import Document, Library, Passage, normalize_text
+from ..store.passage_rows import passage_of
 
 __all__ = ["as_passages", "current_library", "with_upserts", "without", "UPSERT_DOC"]
 
@@ -96,39 +98,17 @@ def current_library(db: Database) -> Library:
     """What the index holds, document by document in its order: the starting point of an upsert."""
     with db.session() as s:
         docs = s.execute(select(DocumentRow).order_by(DocumentRow.id)).scalars().all()
-        rows = s.execute(select(PassageRow).order_by(PassageRow.document_id, PassageRow.ordinal)).scalars().all()
+        key_of = {d.id: d.doc_key for d in docs}
         by_doc: dict[int, list[Passage]] = {}
-        for r in rows:
-            by_doc.setdefault(r.document_id, []).append(
-                Passage(
-                    key=r.key,
-                    doc_key="",  # set below from its document
-                    law=r.law,
-                    article=r.article,
-                    text=r.text,
-                    chapters=tuple(r.chapters or ()),
-                    paragraphs=tuple(r.paragraphs or ()),
-                    ordinal=r.ordinal,
-                    metadata=dict(r.meta or {}),
-                )
-            )
+        for r in s.execute(select(PassageRow).order_by(PassageRow.document_id, PassageRow.ordinal)).scalars():
+            by_doc.setdefault(r.document_id, []).append(passage_of(r, key_of[r.document_id]))
         documents = tuple(
             Document(
-                doc_key=d.doc_key,
-                name=d.name,
-                format=d.format,
-                source=d.source,
-                content_hash=d.content_hash,
-                passages=tuple(_in_doc(p, d.doc_key) for p in by_doc.get(d.id, ())),
-                metadata=dict(d.meta or {}),
+                d.doc_key, d.name, d.format, d.source, d.content_hash, tuple(by_doc.get(d.id, ())), dict(d.meta or {})
             )
             for d in docs
         )
     return Library(root=_SOURCE, documents=documents)
-
-
-def _in_doc(p: Passage, doc_key: str) -> Passage:
-    return Passage(p.key, doc_key, p.law, p.article, p.text, p.chapters, p.paragraphs, p.ordinal, p.metadata)
 
 
 def with_upserts(library: Library, passages: list[Passage]) -> Library:
@@ -178,7 +158,7 @@ def without(library: Library, keys: Iterable[str]) -> Library:
 
 
 def _placed(p: Passage, doc_key: str, ordinal: int) -> Passage:
-    return Passage(p.key, doc_key, p.law, p.article, p.text, p.chapters, p.paragraphs, ordinal, p.metadata)
+    return replace(p, doc_key=doc_key, ordinal=ordinal)
 
 
 def _document(d: Document, passages: list[Passage]) -> Document:

@@ -51,7 +51,7 @@ from storage.models import ArticleVersionRow, BuildRow, DocumentRow, Observation
 from ..errors import QueryError
 from ..passages import Passage
 from .history_dates import FUTURE_SKEW, amendment_dates, build_date, horizon, parse_build_date, parse_date
-from .passage_rows import version_row
+from .passage_rows import passage_of, version_row
 
 __all__ = [
     "Version",
@@ -159,32 +159,10 @@ def seed_from_current(db: Database, s: Session) -> dt.date | None:
         dates.append(last.date() if last else dt.datetime.now(dt.timezone.utc).date())
     when = max(dates)
     rows = s.execute(
-        select(
-            PassageRow.key,
-            DocumentRow.doc_key,
-            PassageRow.law,
-            PassageRow.article,
-            PassageRow.text,
-            PassageRow.chapters,
-            PassageRow.ordinal,
-            PassageRow.meta,
-            PassageRow.embed_hash,
-        ).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
+        select(PassageRow, DocumentRow.doc_key).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
     ).all()
-    passages = [
-        Passage(
-            key=r[0],
-            doc_key=r[1],
-            law=r[2],
-            article=r[3],
-            text=r[4],
-            chapters=tuple(r[5] or ()),
-            ordinal=r[6],
-            metadata=r[7] or {},
-        )
-        for r in rows
-    ]
-    record(db, s, passages, {r[0]: r[8] for r in rows}, when)
+    passages = [passage_of(row, doc_key) for row, doc_key in rows]
+    record(db, s, passages, {row.key: row.embed_hash for row, _ in rows}, when)
     return when
 
 

@@ -5,6 +5,7 @@ here once, so that the two tables cannot drift apart on what a field means.
 Public API:
     article_fields(passage, embed_hash) -> dict             the fields both rows hold
     passage_row(passage, document_id, embed_hash) -> dict   PassageRow values, for insert or update
+    passage_of(row, doc_key) -> Passage                     a PassageRow read back (its document's key)
     version_row(passage, embed_hash) -> dict                ArticleVersionRow values, content_hash included
     content_hash(law, label, text) -> str                   what tells two versions of one article apart
 """
@@ -15,11 +16,11 @@ import hashlib
 import json
 from typing import Any
 
-from storage.models import utcnow
+from storage.models import PassageRow, utcnow
 
 from ..passages import Passage, text_hash
 
-__all__ = ["article_fields", "passage_row", "version_row", "content_hash"]
+__all__ = ["article_fields", "passage_row", "passage_of", "version_row", "content_hash"]
 
 
 def article_fields(p: Passage, embed_hash: str | None) -> dict[str, Any]:
@@ -44,6 +45,21 @@ def passage_row(p: Passage, document_id: int, embed_hash: str | None) -> dict[st
         "text_hash": text_hash(p.text),
         "updated_at": utcnow(),
     }
+
+
+def passage_of(row: PassageRow, doc_key: str) -> Passage:
+    """The Passage a PassageRow holds: passage_row read backwards."""
+    return Passage(
+        key=row.key,
+        doc_key=doc_key,
+        law=row.law,
+        article=row.article,
+        text=row.text,
+        chapters=tuple(row.chapters or ()),
+        paragraphs=tuple(row.paragraphs or ()),
+        ordinal=row.ordinal,
+        metadata=dict(row.meta or {}),
+    )
 
 
 def content_hash(law: str, label: str, text: str) -> str:
