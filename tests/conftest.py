@@ -5,6 +5,8 @@ requires_data   skip marker when the data is absent, except under CI, where abse
 need(module)    import an optional package: skip without it, except under CI, where absence must fail
 laws_index      one index built from laws/2022-01-07 then laws/2024-10-11 (offline embedder),
                 with both build reports: the session's one expensive fixture (~25 s)
+backend_env     home -> the HOPRAG_* variables a subprocess needs to open that index on the
+                backend under test (PostgreSQL, Milvus); {} on SQLite + FAISS
 """
 
 from __future__ import annotations
@@ -134,6 +136,13 @@ def milvus_server(tmp_path_factory):
     server.stop()
 
 
+def _milvus_prefix(home) -> str:
+    """The collection prefix of the index at `home` on the session's Milvus."""
+    import hashlib
+
+    return "h_" + hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:16]
+
+
 # read once, at collection: some tests clear the HOPRAG_* environment for themselves
 _TEST_DATABASE = os.environ.get("HOPRAG_TEST_DATABASE", "sqlite")
 _TEST_VECTORS = os.environ.get("HOPRAG_TEST_VECTORS", "faiss")
@@ -143,13 +152,11 @@ _TEST_VECTORS = os.environ.get("HOPRAG_TEST_VECTORS", "faiss")
 def _vector_backend(request):
     """HOPRAG_TEST_VECTORS=milvus keeps every index's vectors in one Milvus server the session
     starts, each index under its own collection prefix (from its home folder). Subprocesses do
-    not inherit it (tests that build or read in one are marked sqlite_only)."""
+    not inherit it: they get backend_env, or the test is marked sqlite_only."""
     if _TEST_VECTORS != "milvus":
         yield
         return
     server = request.getfixturevalue("milvus_server")
-    import hashlib
-
     from indexer.store import vector_engines
     from storage.milvus import MilvusStore
 
@@ -159,7 +166,7 @@ def _vector_backend(request):
     def engine_for(settings):
         if settings.vectors != "faiss":
             return original(settings)
-        prefix = "h_" + hashlib.sha256(str(Path(settings.home).resolve()).encode()).hexdigest()[:16]
+        prefix = _milvus_prefix(settings.home)
         if prefix not in stores:
             stores[prefix] = MilvusStore(server.uri, prefix)
         return vector_engines.MilvusEngine(stores[prefix], settings.snapshot_keep)
@@ -178,7 +185,7 @@ def _database_backend(request):
     """HOPRAG_TEST_DATABASE=postgresql runs every index the tests open on PostgreSQL: one database
     per home folder (created on first use), so tests with several homes keep them apart. Session-
     wide, so that module fixtures that build an index use it too. Subprocesses do not inherit it:
-    tests that build or read in one are marked sqlite_only."""
+    they get backend_env, or the test is marked sqlite_only."""
     if _test_database() != "postgresql":
         yield
         return
@@ -207,6 +214,27 @@ def _database_backend(request):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Settings, "database_url_for", url_for)
         yield
+
+
+@pytest.fixture(scope="session")
+def backend_env(request):
+    """home -> the HOPRAG_* variables that make a subprocess open the index at `home` where this
+    session's Index does in-process: its PostgreSQL database, its Milvus server and prefix ({} on
+    SQLite + FAISS, where the index is its folder)."""
+    milvus = request.getfixturevalue("milvus_server") if _TEST_VECTORS == "milvus" else None
+
+    def env(home) -> dict[str, str]:
+        out = {}
+        if _test_database() != "sqlite":
+            from indexer.settings import Settings
+
+            out["HOPRAG_DATABASE_URL"] = Settings(home=home).database_url_for()
+        if milvus:
+            out |= {"HOPRAG_VECTORS": "milvus", "HOPRAG_MILVUS_URI": milvus.uri,
+                    "HOPRAG_MILVUS_PREFIX": _milvus_prefix(home)}
+        return out
+
+    return env
 
 
 @pytest.fixture(autouse=True)
