@@ -46,10 +46,12 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, le=4096)
     max_seq_length: int = Field(1024, ge=16, le=8192)
     # Threads for the offline numpy model; more than the machine's cores only adds contention.
-    cpu_threads: int = Field(
-        0,
-        ge=0,
-        description="offline model's threads (build workers, a query's embed) and a query's scan; 0 = all cores",
+    cpu_threads: int = Field(0, ge=0, description="offline model's threads in a build (its workers); 0 = all cores")
+    # One query's embed and scans run at this many threads in Python, the CLI and `hoprag serve`: a
+    # pool wider than one query leaves threads spinning for a core any neighbour holds, so beside a
+    # busy process a query at every core took 9 ms at the median and 44 ms on average (native_threads)
+    query_threads: int = Field(
+        1, ge=0, description="threads of one query's embed and scans (BLAS and OpenMP pools); 0 = all cores"
     )
 
     # Gemini (google-genai). The key is read from the environment only, never from files we write.

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..native_threads import blas_threads
 from ..settings import Settings
 from .base import EmbedderError, Fingerprint, check_vectors
 
@@ -183,9 +182,8 @@ class UseEmbedder:
         for s in range(0, len(texts), step):
             part = texts[s : s + step]
             with _lock.hold(urgent=urgent):
-                if urgent:  # a query: one call, every thread (model calls never overlap: the lock)
-                    with blas_threads(self.threads):
-                        out[s : s + len(part)] = model.encode(part)
+                if urgent:  # a query: one call, at the caller's pools (the Retriever's query_threads)
+                    out[s : s + len(part)] = model.encode(part)
                     continue
                 if workers == 1:
                     out[s : s + len(part)] = model.encode(part)

@@ -4,11 +4,13 @@ query, so that search, hybrid and hop search score a passage in one and the same
 Public API:
     check_query(text, k, settings)                           QueryError for an empty, long or bad-k query
     QueryEmbedder(settings).embed(text, st) -> np.ndarray    the query's vector, by the state's embedder
-    dense(st, qv, k, allowed, laws=None, threads=1) -> [(passage id, score)]     exact inner product
+    dense(st, qv, k, allowed, laws=None) -> [(passage id, score)]     exact inner product
     questions(st, qv, k, allowed) -> [(passage id, score, question id)]          best incoming question
     bm25(st, text, n, allowed) -> [(passage id, score)]
-    fusion(st, text, qv, depth, settings, threads=1) -> np.ndarray  one score per passage of st.ids
-    fused(st, text, qv, k, allowed, settings, depth=None, threads=1) -> [(passage id, score)]
+    fusion(st, text, qv, depth, settings) -> np.ndarray  one score per passage of st.ids
+    fused(st, text, qv, k, allowed, settings, depth=None) -> [(passage id, score)]
+
+They run at the native pools of the caller's `query_threads` block (the Retriever's).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import EmbedderMismatch, QueryError
-from ..native_threads import blas_threads
 from ..settings import Settings
 from ..text.ranks import desc_order
 from .state import State, allowed_mask
@@ -68,10 +69,10 @@ def _best(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def dense(
-    st: State, qv: np.ndarray, k: int, allowed: set[int] | None, laws: list[str] | None = None, threads: int = 1
+    st: State, qv: np.ndarray, k: int, allowed: set[int] | None, laws: list[str] | None = None
 ) -> list[tuple[int, float]]:
-    """Exact top-k by inner product. One query against the in-memory matrix is a single BLAS
-    call; FAISS's thread pool would only fight the embedder's threads for it. A filter by law
+    """Exact top-k by inner product: unfiltered, a half-precision pass proves the top k
+    (halfscan.py), else one BLAS call against the in-memory matrix. A filter by law
     alone (`laws`) on a Milvus index is searched in Milvus, where the filter is an index scan;
     so is every unfiltered query on a Milvus IVF index (a library too large to scan exactly)."""
     if not len(st.ids) or (allowed is not None and not allowed):
@@ -80,8 +81,11 @@ def dense(
     if getattr(index, "filters_by_law", False) and (laws or (allowed is None and index.approximate)):
         scores, ids = index.search(qv, k, laws=laws)
         return [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0 and int(i) in st.info]
-    with blas_threads(threads):
-        scores = st.matrix @ qv[0]
+    if allowed is None:  # half the bytes read, the same exact answer (halfscan.py)
+        proved = st.half_scan().top(qv[0], k)
+        if proved is not None:
+            return [(int(st.ids[i]), float(sc)) for i, sc in zip(*proved)]
+    scores = st.matrix @ qv[0]
     if allowed is not None:
         scores = np.where(allowed_mask(st.ids, allowed), scores, -np.inf)
     return [(int(st.ids[i]), float(scores[i])) for i in _best(scores, k) if np.isfinite(scores[i])]
@@ -115,7 +119,7 @@ def bm25(st: State, text: str, n: int, allowed: set[int] | None) -> list[tuple[i
     return [(int(ids[i]), float(scores[i])) for i in top if scores[i] > 0]
 
 
-def fusion(st: State, text: str, qv: np.ndarray, depth: int, settings: Settings, threads: int = 1) -> np.ndarray:
+def fusion(st: State, text: str, qv: np.ndarray, depth: int, settings: Settings) -> np.ndarray:
     """Reciprocal rank fusion over the whole library, one score per passage of `st.ids`: the
     dense rank and the BM25 rank of every passage, and the rank among the top `depth` incoming
     questions (× question_weight). Ranks over the whole library, not top-50 lists, so that hybrid
@@ -127,8 +131,7 @@ def fusion(st: State, text: str, qv: np.ndarray, depth: int, settings: Settings,
     if not n:
         return scores
     ranks = np.empty(n, np.int64)
-    with blas_threads(threads):
-        similarity = st.matrix @ qv[0]
+    similarity = st.matrix @ qv[0]
     ranks[desc_order(similarity)] = np.arange(n)
     scores += 1.0 / (rrf_k + ranks + 1)
     lexical = st.bm25_scores(text)
@@ -152,11 +155,10 @@ def fused(
     allowed: set[int] | None,
     settings: Settings,
     depth: int | None = None,
-    threads: int = 1,
 ) -> list[tuple[int, float]]:
     """The best max(k, depth) passages by `fusion`, within `allowed` (hybrid search)."""
     depth = depth or max(50, 5 * k)
-    scores = fusion(st, text, qv, depth, settings, threads)
+    scores = fusion(st, text, qv, depth, settings)
     if allowed is not None:
         scores = np.where(allowed_mask(st.ids, allowed), scores, 0.0)
     return [(int(st.ids[i]), float(scores[i])) for i in _best(scores, max(k, depth)) if scores[i] > 0]

@@ -21,6 +21,7 @@ from storage.db import Database
 
 from ..errors import HopLLMError, QueryError
 from ..llm.budget import Deadline
+from ..native_threads import query_threads
 from ..settings import Settings
 from ..store.derived import DerivedStore
 from .channels import QueryEmbedder, bm25, check_query, dense, fused, questions
@@ -43,8 +44,8 @@ class Retriever:
         self.db, self.settings = db, settings
         self.states = States(db, derived, settings)
         self._embedder = QueryEmbedder(settings)
-        # a query's library scan, at the threads the embedder uses (`hoprag serve`: serve_threads)
-        self.threads = settings.cpu_threads or os.cpu_count() or 1
+        # one query's embed and scans: BLAS and OpenMP pools of this many threads (native_threads)
+        self.threads = settings.query_threads or os.cpu_count() or 1
 
     def state(self) -> State:
         """The current generation's state (loaded once per generation)."""
@@ -71,18 +72,17 @@ class Retriever:
         if mode == "bm25":  # the lexical channel alone (what hybrid fuses with the others)
             ranked = [(p, s, {}) for p, s in bm25(st, query, k, allowed)]
             return _ranked_hits(st, ranked, cited, k)
-        qv = self.embed_query(query, st)
-        if mode == "dense":
-            found = dense(st, qv, k, allowed, laws_only(st, filters), self.threads)
-            ranked = [(p, s, {}) for p, s in found]
-        elif mode == "questions":
-            if st.q_in.ntotal == 0:
-                raise QueryError("this index has no pseudo-queries: build it with --llm to search by questions")
-            found_q = questions(st, qv, k, allowed)
-            ranked = [(p, s, {"matched_question": st.q_text[q]}) for p, s, q in found_q]
-        else:
-            found = fused(st, query, qv, k, allowed, self.settings, threads=self.threads)
-            ranked = [(p, s, {}) for p, s in found]
+        if mode == "questions" and st.q_in.ntotal == 0:
+            raise QueryError("this index has no pseudo-queries: build it with --llm to search by questions")
+        with query_threads(self.threads):
+            qv = self.embed_query(query, st)
+            if mode == "dense":
+                ranked = [(p, s, {}) for p, s in dense(st, qv, k, allowed, laws_only(st, filters))]
+            elif mode == "questions":
+                found_q = questions(st, qv, k, allowed)
+                ranked = [(p, s, {"matched_question": st.q_text[q]}) for p, s, q in found_q]
+            else:
+                ranked = [(p, s, {}) for p, s in fused(st, query, qv, k, allowed, self.settings)]
         return _ranked_hits(st, ranked, cited, k)
 
     def hop_search(
@@ -110,8 +110,9 @@ class Retriever:
         chooser = None
         if mode == "llm" and n_hop > 0:
             chooser = LLMChooser(st, query, hop_llm(self.db, self.settings), self.settings, deadline)
-        qv = self.embed_query(query, st)
-        hits = walk(st, query, qv, k, n_hop, allowed, self.settings, self.threads, chooser)
+        with query_threads(self.threads):
+            qv = self.embed_query(query, st)
+            hits = walk(st, query, qv, k, n_hop, allowed, self.settings, chooser)
         if chooser is not None:
             if chooser.all_failed():
                 raise HopLLMError(

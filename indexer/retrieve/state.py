@@ -4,6 +4,7 @@ in force), and the small questions every channel asks of it.
 Public API:
     State                         vectors, passage and question metadata, edges, BM25 of one generation
     PassageInfo                   key, law, article, label, text, chapters, doc_key of a passage
+    chapters_of(info) -> tuple    its chapters (kept as stored until shown)
     make_state(generation, derived, rows, questions, former=()) -> State
     hit(st, pid, score, **extra) -> Hit
     passage_id(st, ref) -> int    a passage by row id or key; KeyError if the state holds none
@@ -24,12 +25,14 @@ import numpy as np
 
 from ..errors import IndexStateError, QueryError
 from ..store.lexical import Lexicon
+from .halfscan import HalfScan
 from .hits import Hit
 from .named import law_names
 
 __all__ = [
     "State",
     "PassageInfo",
+    "chapters_of",
     "make_state",
     "hit",
     "passage_id",
@@ -48,8 +51,18 @@ class PassageInfo(NamedTuple):
     article: str
     label: str
     text: str
-    chapters: tuple[str, ...]
+    chapters: Any  # a list, or its JSON text as stored: decoded by `chapters_of` for the few shown
     doc_key: str
+
+
+def chapters_of(info: PassageInfo) -> tuple[str, ...]:
+    raw = info.chapters
+    return tuple(json.loads(raw) if isinstance(raw, str) else raw or ())
+
+
+def _meta(raw: Any) -> dict:
+    """A passage's metadata as stored (JSON text, or decoded by the driver)."""
+    return json.loads(raw) if isinstance(raw, str) else raw or {}
 
 
 @dataclass
@@ -79,6 +92,13 @@ class State:
     as_of: str | None = None  # a dated state (asof.py): ids are article-version ids
     meta: dict[int, dict] = field(default_factory=dict)  # passage id -> its metadata (non-empty only)
     _bm25_pos: np.ndarray | None = field(default=None, repr=False)
+    _half: HalfScan | None = field(default=None, repr=False)
+
+    def half_scan(self) -> HalfScan:
+        """The matrix in half precision, for a dense query's first pass (made on first use)."""
+        if self._half is None:
+            self._half = HalfScan(self.matrix)
+        return self._half
 
     def bm25_positions(self) -> np.ndarray:
         """For each BM25 document, its row in `ids`/`matrix` (-1: a passage without a vector)."""
@@ -104,9 +124,11 @@ class State:
 
 
 def make_state(generation: int, derived: Any, rows: Any, questions: Any, former: Any = ()) -> State:
-    """rows: (id, key, law, article, label, text, chapters, doc_key, law name[, metadata]) per passage;
+    """rows: (id, key, law, article, label, text, chapters, doc_key, law name[, metadata]) per passage,
+    chapters and metadata as lists and dicts or as their JSON text (a new process's first query
+    would spend ~0.1 s decoding 13,000 of them, for the ten a query shows);
     questions: (id, passage id, text); former: (an older name of a law, its doc_key)."""
-    info = {r[0]: PassageInfo(r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7]) for r in rows}
+    info = {r[0]: PassageInfo(*r[1:8]) for r in rows}
     doc_of_law = {r[8]: r[7] for r in rows}
     ids, matrix = derived.sets["passages"].index.vectors()
     q_ids, q_matrix = derived.sets["questions_out"].index.vectors()
@@ -139,12 +161,13 @@ def make_state(generation: int, derived: Any, rows: Any, questions: Any, former:
         edge_start=edge_start,
         in_edges=in_edges,
         passage_index=derived.sets["passages"].index,
-        meta={r[0]: r[9] for r in rows if len(r) > 9 and r[9]},
+        meta={r[0]: m for r in rows if len(r) > 9 and r[9] not in (None, "{}") and (m := _meta(r[9]))},
     )
 
 
 def hit(st: State, pid: int, score: float, **extra: Any) -> Hit:
-    key, law, article, label, text, chapters, _ = st.info[pid]
+    info = st.info[pid]
+    key, law, article, label, text, _, _ = info
     return Hit(
         passage_id=pid,
         key=key,
@@ -153,7 +176,7 @@ def hit(st: State, pid: int, score: float, **extra: Any) -> Hit:
         score=float(score),
         text=text,
         label=label,
-        chapters=chapters,
+        chapters=chapters_of(info),
         generation=st.generation,
         as_of=st.as_of,
         **extra,

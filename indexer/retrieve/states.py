@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from storage.db import Database
 from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow, PseudoQueryRow
@@ -170,10 +170,10 @@ class States:
                         PassageRow.article,
                         PassageRow.article_label,
                         PassageRow.text,
-                        PassageRow.chapters,
+                        cast(PassageRow.chapters, Text),  # decoded when shown (state.chapters_of)
                         DocumentRow.doc_key,
                         DocumentRow.name,
-                        PassageRow.meta,
+                        cast(PassageRow.meta, Text),
                     ).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
                 ).all()
                 questions = s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id, PseudoQueryRow.text)).all()

@@ -3,7 +3,7 @@ passages, follow at each frontier passage the edges to its most relevant neighbo
 rounds, count visits, rank by relevance and visits.
 
 Public API:
-    walk(st, text, qv, k, n_hop, allowed, settings, threads=1, choose=None) -> HopHits
+    walk(st, text, qv, k, n_hop, allowed, settings, choose=None) -> HopHits
     Option       a way on from a frontier passage (target, edge position, direction, kind, sim, ...)
     Chooser      choose(frontier, options, similarity_picks) -> {passage: options chosen}: the LLM's
                  say over some frontier passages (llm_walk.LLMChooser); the others keep similarity's
@@ -61,12 +61,11 @@ def walk(
     n_hop: int,
     allowed: set[int] | None,
     settings: Settings,
-    threads: int = 1,
     choose: Chooser | None = None,
 ) -> HopHits:
     # SIM: reciprocal rank fusion over the whole library (dense rank, BM25 rank, and the rank
     # among incoming questions), so a passage reached by a hop is judged as an entry would be.
-    scores = fusion(st, text, qv, max(50, 5 * k), settings, threads)
+    scores = fusion(st, text, qv, max(50, 5 * k), settings)
     by_rank = np.argsort(-scores, kind="stable")
     order = (int(st.ids[i]) for i in by_rank)
     top_rrf = float(scores[by_rank[0]]) if len(scores) and scores[by_rank[0]] > 0 else 1.0

@@ -54,7 +54,8 @@ def create_app(
             raise ServiceConfigError(f"library root {r} is not a folder")
         roots.append(root)
     # the serving index embeds one query per request; builds run elsewhere with their own threads
-    index = Index(settings=settings.model_copy(update={"cpu_threads": settings.serve_threads}))
+    threads = {"cpu_threads": settings.serve_threads, "query_threads": settings.serve_threads}
+    index = Index(settings=settings.model_copy(update=threads))
     # a client's `st:` model is a hub id or an absolute folder under the roots, never a path
     # relative to the server's working directory
     jobs = BuildJobs(settings.model_copy(update={"st_relative_folders": False, "read_within": roots}))
