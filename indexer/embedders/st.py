@@ -13,10 +13,7 @@ Public API:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..settings import Settings
-from .base import EmbedderError, Fingerprint, check_vectors
+from .base import EmbedderError, Fingerprint, check_vectors, weights_digest
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -71,40 +68,6 @@ def _missing_weights_message(model: str, why: str) -> str:
     )
 
 
-def _weights_digest(folder: Path) -> str:
-    """sha256 over the weight files, memoized next to nothing we own: keyed by size and mtime."""
-    parts = []
-    for name in _WEIGHT_FILES:
-        f = folder / name
-        if f.exists():
-            st = f.stat()
-            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
-    key = "|".join(parts)
-    memo_file = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hoprag" / "weights-digests.json"
-    try:
-        memo = json.loads(memo_file.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    entry = memo.get(str(folder))
-    if entry and entry.get("key") == key:
-        return entry["digest"]
-    h = hashlib.sha256()
-    for name in _WEIGHT_FILES:
-        f = folder / name
-        if f.exists():
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-    digest = h.hexdigest()
-    memo[str(folder)] = {"key": key, "digest": digest}
-    try:
-        memo_file.parent.mkdir(parents=True, exist_ok=True)
-        memo_file.write_text(json.dumps(memo))
-    except OSError:
-        pass  # the memo only saves time; a read-only home must not stop embedding
-    return digest
-
-
 def resolve_model(model: str, relative_folders: bool = True) -> tuple[Path, str]:
     """A local folder for `model` and the revision that identifies its weights. Without
     `relative_folders` only an absolute path names a folder: anything else is a hub id, never
@@ -114,7 +77,7 @@ def resolve_model(model: str, relative_folders: bool = True) -> tuple[Path, str]
     if (relative_folders or local.is_absolute()) and local.exists():
         if not (local / "config.json").exists() and not (local / "modules.json").exists():
             raise EmbedderError(f"{local} is not a sentence-transformers model folder (no config.json/modules.json)")
-        return local.resolve(), _weights_digest(local.resolve())
+        return local.resolve(), weights_digest(local.resolve(), _WEIGHT_FILES)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 

