@@ -38,15 +38,16 @@ def mcp_url(env):
         yield server.url + "/mcp"
 
 
-def _stdio(env):
+def _stdio(env, backend: dict[str, str]):
     from mcp.client.stdio import StdioServerParameters
 
     return StdioServerParameters(
         command=sys.executable,
         args=["-m", "indexer", "mcp", "--home", str(env["home"])],
-        # the same settings as the Index the answers are compared with
+        # the same settings and backend as the Index the answers are compared with
         env={k: v for k, v in os.environ.items() if not k.startswith("HOPRAG_")}
-        | {f"HOPRAG_{name.upper()}": str(value) for name, value in WALK_MECHANICS.items()},
+        | {f"HOPRAG_{name.upper()}": str(value) for name, value in WALK_MECHANICS.items()}
+        | backend,
     )
 
 
@@ -115,9 +116,8 @@ def _check(out, idx):
     assert out["article"].startswith("勞動基準法 第24條\n雇主延長勞工工作時間者")
 
 
-@pytest.mark.sqlite_only  # a `hoprag mcp --home` process: the index is its home folder (its SQLite file)
-def test_tools_and_resources_over_stdio(env):
-    _check(asyncio.run(_session(_stdio(env), _every_tool)), env["index"])
+def test_tools_and_resources_over_stdio(env, backend_env):
+    _check(asyncio.run(_session(_stdio(env, backend_env(env["home"])), _every_tool)), env["index"])
 
 
 def test_tools_and_resources_over_streamable_http(env, mcp_url):

