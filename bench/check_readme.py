@@ -63,6 +63,13 @@ def _claims() -> list[Claim]:
         Claim(tx, "summary.txtai_top10_overlap_with_exact", "{:.1f} %", "| exact top 10 returned", 100),
         Claim(tx, "summary.raw_embed_full_seconds", "{:.2f} s", "| the raw model alone"),
         Claim(tx, "summary.raw_embed_update_seconds", "{:.2f} s", "| the raw model alone"),
+        Claim(tx, "summary.txtai_dense_beside_neighbour_p50_ms", "{:.1f} /", "| dense query p50 / mean beside a busy"),
+        Claim(tx, "summary.hoprag_dense_beside_neighbour_p50_ms", "{:.1f} /", "| dense query p50 / mean beside a busy"),
+        Claim(tx, "summary.hoprag_dense_beside_neighbour_mean_ms", "/ {:.1f} ms", "| dense query p50 / mean beside a busy"),
+        Claim(
+            tx, "summary.hoprag_every_core_dense_beside_neighbour_p50_ms", "{:.1f} /", "| dense query p50 / mean beside a busy"
+        ),
+        Claim(tx, "summary.ratios.dense_beside_neighbour_p50_ratio", "{:.2f}", "| dense query p50 / mean beside a busy"),
         # store
         Claim(st, "storage.raw_embed_seconds", "{:.2f} s", "| raw embedder (`embedder.embed`)"),
         Claim(st, "storage.raw_texts_per_second", "{:.0f} texts/s", "| raw embedder (`embedder.embed`)"),
