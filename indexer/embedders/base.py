@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -35,7 +36,7 @@ class Fingerprint:
     dim: int
     normalized: bool = True
 
-    @property
+    @cached_property  # every query looks its embedder up by it
     def id(self) -> str:
         """Short stable id used as the embedding-cache namespace."""
         blob = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False).encode()

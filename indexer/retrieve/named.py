@@ -60,6 +60,7 @@ class _Named(Protocol):
 
     law_names: dict[str, str]
     by_law_article: dict[tuple[str, str], int]
+    by_article: dict[str, list[int]]
 
 
 def law_names(doc_of_law: dict[str, str], former: Any = ()) -> dict[str, str]:
@@ -106,7 +107,7 @@ def cited_articles(st: _Named, text: str, allowed: set[int] | None) -> list[int]
                 pid = st.by_law_article.get((full, art))
                 cands = [pid] if pid is not None else []
             else:
-                cands = [p for (_, a), p in st.by_law_article.items() if a == art]
+                cands = st.by_article.get(art, [])
             for pid in cands:
                 if pid not in found and (allowed is None or pid in allowed):
                     found.append(pid)

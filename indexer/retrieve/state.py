@@ -76,6 +76,7 @@ class State:
     info: dict[int, PassageInfo]
     by_key: dict[str, int]
     by_law_article: dict[tuple[str, str], int]
+    by_article: dict[str, list[int]]  # article number -> its passages in every law (民法 or not: 184條)
     law_names: dict[str, str]  # every name and short name -> official law name
     doc_of_law: dict[str, str]  # official law name -> doc_key
     q_text: dict[int, str]
@@ -130,6 +131,9 @@ def make_state(generation: int, derived: Any, rows: Any, questions: Any, former:
     questions: (id, passage id, text); former: (an older name of a law, its doc_key)."""
     info = {r[0]: PassageInfo(*r[1:8]) for r in rows}
     doc_of_law = {r[8]: r[7] for r in rows}
+    by_article: dict[str, list[int]] = {}
+    for pid, v in info.items():
+        by_article.setdefault(v.article, []).append(pid)
     ids, matrix = derived.sets["passages"].index.vectors()
     q_ids, q_matrix = derived.sets["questions_out"].index.vectors()
     edges = np.sort(derived.edges, order=["source", "id"]) if len(derived.edges) else derived.edges
@@ -150,6 +154,7 @@ def make_state(generation: int, derived: Any, rows: Any, questions: Any, former:
         info=info,
         by_key={v.key: k for k, v in info.items()},
         by_law_article={(v.law, v.article): k for k, v in info.items()},
+        by_article=by_article,
         law_names=law_names(doc_of_law, former),
         doc_of_law=doc_of_law,
         q_text={q: t for q, _, t in questions},
