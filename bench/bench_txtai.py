@@ -19,8 +19,9 @@ the median of its round values.
   rebuild     hoprag: the same command once more (nothing changed); txtai has no such notion.
   queries     in process, k = 10, the same 100 questions (bench/data: 44 two-article questions and
               56 questions of 著作權法), each side warmed with 5 of them first: txtai
-              `Embeddings.search` against hoprag `Index.search(mode="dense")` and `mode="hybrid"`;
-              p50 / p99 of the per-query milliseconds.
+              `Embeddings.search` against hoprag `Index.search(mode="dense")` and `mode="hybrid"`,
+              side by side in blocks of 10 questions (each side's block in turn, the order turning
+              too), so that the VM's drift over minutes falls on both; p50 / p99 per query.
   first query a new process that imports hoprag, opens the index and answers one dense query
               (model load included): wall seconds of the whole process.
   neighbour   the dense queries again while a busy neighbour (one spinning process per core, as
@@ -100,15 +101,28 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-def _latency(fn, qs: list[str]) -> dict:
-    for q in qs[:WARMUP]:
-        fn(q)
-    ms = []
-    for q in qs:
-        t = time.perf_counter()
-        fn(q)
-        ms.append((time.perf_counter() - t) * 1000)
-    return {"p50_ms": _pct(ms, 50), "p99_ms": _pct(ms, 99), "mean_ms": statistics.fmean(ms), "n": len(ms)}
+BLOCK = 10  # questions a side answers before the next side's turn
+
+
+def side_by_side(sides: dict, qs: list[str]) -> dict[str, dict]:
+    """Per-query milliseconds of each side ({name: fn(question)}), in blocks of BLOCK questions
+    taken in turn: within a block a side's caches stay warm as a lone user's would, across blocks
+    the VM's drift over minutes falls on every side alike."""
+    for fn in sides.values():
+        for q in qs[:WARMUP]:
+            fn(q)
+    ms: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
+    for b, start in enumerate(range(0, len(qs), BLOCK)):
+        for name in names[b % len(names) :] + names[: b % len(names)]:
+            for q in qs[start : start + BLOCK]:
+                t = time.perf_counter()
+                sides[name](q)
+                ms[name].append((time.perf_counter() - t) * 1000)
+    return {
+        name: {"p50_ms": _pct(v, 50), "p99_ms": _pct(v, 99), "mean_ms": statistics.fmean(v), "n": len(v)}
+        for name, v in ms.items()
+    }
 
 
 @contextlib.contextmanager
@@ -154,19 +168,9 @@ class TxtaiSide:
             emb.delete(gone)
         update = time.perf_counter() - t
         count = emb.count()
-        dense = _latency(lambda q: emb.search(q, K), qs)
         top = [[r["id"] for r in emb.search(q, K)] for q in qs]
-        with busy_neighbour():
-            dense_busy = _latency(lambda q: emb.search(q, K), qs)
-        emb.close()
-        return {
-            "full_seconds": full,
-            "update_seconds": update,
-            "count_after_update": count,
-            "dense": dense,
-            "dense_beside_neighbour": dense_busy,
-            "top": top,
-        }
+        self.emb = emb  # queried beside hoprag's index (query_round), then closed
+        return {"full_seconds": full, "update_seconds": update, "count_after_update": count, "top": top}
 
     def raw(self, texts: list[str]) -> float:
         t = time.perf_counter()
@@ -191,7 +195,7 @@ FIRST_QUERY = (
 
 
 def hoprag_round(old_lib: Path, new_lib: Path, tmp: Path, r: int, qs: list[str]) -> dict:
-    from indexer import Index, Settings
+    from indexer import Index
     from indexer.embedders import get_embedder
 
     home = tmp / f"hoprag{r}"
@@ -214,15 +218,9 @@ def hoprag_round(old_lib: Path, new_lib: Path, tmp: Path, r: int, qs: list[str])
     first = time.perf_counter() - t
     first_inside = float(out.stdout.split()[0])
     with Index(home, create=False) as idx:
-        dense = _latency(lambda q: idx.search(q, k=K, mode="dense"), qs)
-        hybrid = _latency(lambda q: idx.search(q, k=K, mode="hybrid"), qs)
         top = [[h.key for h in idx.search(q, k=K, mode="dense")] for q in qs]
-        with busy_neighbour():
-            dense_busy = _latency(lambda q: idx.search(q, k=K, mode="dense"), qs)
-    with Index(home, settings=Settings(query_threads=0), create=False) as idx, busy_neighbour():
-        dense_busy_all = _latency(lambda q: idx.search(q, k=K, mode="dense"), qs)
-    shutil.rmtree(home)
     return {
+        "home": str(home),
         "full_seconds": full,
         "full_embedded": full_rep["embedded"],
         "full_stages": full_rep["stages"],
@@ -237,11 +235,41 @@ def hoprag_round(old_lib: Path, new_lib: Path, tmp: Path, r: int, qs: list[str])
         "rebuild_embedded": reb_rep["embedded"],
         "first_query_seconds": first,
         "first_query_inside_seconds": first_inside,
-        "dense": dense,
-        "hybrid": hybrid,
-        "dense_beside_neighbour": dense_busy,
-        "dense_every_core_beside_neighbour": dense_busy_all,
         "top": top,
+    }
+
+
+def query_round(emb, home: Path, qs: list[str], tx: dict, hr: dict) -> None:
+    """Both sides' queries side by side, quiet and beside a busy neighbour, into their round's
+    results; then txtai's index is closed and hoprag's home removed."""
+    from indexer import Index, Settings
+
+    with Index(home, create=False) as idx, Index(home, settings=Settings(query_threads=0), create=False) as every:
+        quiet = side_by_side(
+            {
+                "txtai": lambda q: emb.search(q, K),
+                "dense": lambda q: idx.search(q, k=K, mode="dense"),
+                "hybrid": lambda q: idx.search(q, k=K, mode="hybrid"),
+            },
+            qs,
+        )
+        with busy_neighbour():
+            busy = side_by_side(
+                {
+                    "txtai": lambda q: emb.search(q, K),
+                    "dense": lambda q: idx.search(q, k=K, mode="dense"),
+                    "every core": lambda q: every.search(q, k=K, mode="dense"),
+                },
+                qs,
+            )
+    emb.close()
+    shutil.rmtree(home)
+    tx |= {"dense": quiet["txtai"], "dense_beside_neighbour": busy["txtai"]}
+    hr |= {
+        "dense": quiet["dense"],
+        "hybrid": quiet["hybrid"],
+        "dense_beside_neighbour": busy["dense"],
+        "dense_every_core_beside_neighbour": busy["every core"],
     }
 
 
@@ -388,6 +416,8 @@ def main(argv: list[str] | None = None) -> dict:
                     raw_update.append(side.raw(list(dict.fromkeys(diff.values()))))
                 else:
                     hr.append(hoprag_round(old_lib, new_lib, tmp, r, qs))
+            print(f"round {r + 1}: queries side by side", flush=True)
+            query_round(side.emb, Path(hr[-1].pop("home")), qs, tx[-1], hr[-1])
         load_after = os.getloadavg()
     assert all(h["rebuild_embedded"] == 0 for h in hr)
     summary = summarize(tx, hr, raw_full, raw_update)
