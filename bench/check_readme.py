@@ -57,6 +57,8 @@ def _claims() -> list[Claim]:
         Claim(tx, "summary.txtai_dense_p50_ms", "{:.2f}", "| dense query p50 / p99 (in process, k = 10)"),
         Claim(tx, "summary.hoprag_dense_p50_ms", "{:.2f}", "| dense query p50 / p99 (in process, k = 10)"),
         Claim(tx, "summary.ratios.dense_p50_ratio", "{:.2f}", "| dense query p50 / p99 (in process, k = 10)"),
+        Claim(tx, "summary.hoprag_every_core_dense_p50_ms", "p50 {:.2f} ms", "| dense query p50 / p99 (in process, k = 10)"),
+        Claim(tx, "summary.ratios.every_core_dense_p50_ratio", "ms, {:.2f})", "| dense query p50 / p99 (in process, k = 10)"),
         Claim(tx, "summary.hoprag_hybrid_p50_ms", "{:.2f}", "| hybrid query p50 / p99 | — |"),
         Claim(tx, "summary.ratios.hybrid_p50_vs_txtai_dense", "{:.2f}", "| hybrid query p50 / p99 | — |"),
         Claim(tx, "summary.hoprag_first_query_seconds", "{:.2f} s", "| first query of a new process (import"),
