@@ -241,6 +241,7 @@ def test_readme_example_runs_as_written(reader, backend_env, n):
         assert "N0030001:24" in out and "勞動基準法" in out
     if "idx.upsert(" in code:                       # the Python API's tour: hits printed, upsert and delete ran
         assert "勞動基準法" in out and "N0030001:24" in out
+        assert "['memo-1']" in out.splitlines()  # a filter on a metadata field lets only the memo through
     if example.server == "hoprag serve":           # the client answers what Index answers; the build ran
         keys, report = out.splitlines()
         assert keys == repr(want["keys"]) and "N0030001:24" in keys
