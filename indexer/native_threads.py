@@ -7,19 +7,29 @@ Public API:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 __all__ = ["query_threads", "limit_native_threads"]
 
 
-@lru_cache(maxsize=1)
-def _controller() -> Any:
-    from threadpoolctl import ThreadpoolController
+_found: tuple[int, Any] = (-1, None)  # (modules imported when the libraries were looked for, controller)
 
-    return ThreadpoolController()  # finds the BLAS libraries once, not at every query
+
+def _controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS and OpenMP libraries, looked for again only after
+    an import (a library loads with a module: FAISS's own OpenBLAS, torch's pools), not at every
+    query; a view from before such an import would leave the new library's pool at every core."""
+    global _found
+    n = len(sys.modules)
+    if _found[0] != n:
+        from threadpoolctl import ThreadpoolController
+
+        controller = ThreadpoolController()
+        _found = (len(sys.modules), controller)
+    return _found[1]
 
 
 @contextmanager
@@ -27,10 +37,10 @@ def query_threads(n: int) -> Iterator[None]:
     """One query's pools: numpy's and FAISS's BLAS and FAISS's OpenMP at n threads (at least one)
     for the block. A pool wider than one query needs leaves its threads spinning after each call,
     and beside any other busy process (a build, the local LLM, a test run) the next call waits for
-    a core they hold: dense p50 9.0 ms (mean 44) at 2 threads against 5.5 (5.6) at one on the
-    2-core machine beside a busy neighbour. Only the pools not already at n are touched, by a
-    direct call each (threadpoolctl's limiter costs ~40 us a block); OpenMP's count is the calling
-    thread's own, so a build in another thread keeps its pool."""
+    a core they hold (README's Benchmarks: dense p50 beside a busy neighbour, one thread against
+    every core, bench/results/txtai-cpu-2core.json). Only the pools not already at n are touched,
+    by a direct call each (threadpoolctl's limiter costs ~40 us a block); OpenMP's count is the
+    calling thread's own, so a build in another thread keeps its pool."""
     n = max(1, n)
     libs = [lib for lib in _controller().lib_controllers if lib.num_threads != n]
     before = [lib.num_threads for lib in libs]
