@@ -237,6 +237,18 @@ def backend_env(request):
     return env
 
 
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL + Milvus, what never opens an index (readers, parsers, embedders, LLM clients,
+    static checks: `backend_free`) is skipped at collection, its fixtures unmade: `make test` ran it
+    on SQLite already, and the engines run is there for what the backend changes."""
+    if _test_database() == "sqlite" and _TEST_VECTORS == "faiss":
+        return
+    skip = pytest.mark.skip(reason="never opens an index: `make test` runs it (on SQLite)")
+    for item in items:
+        if item.get_closest_marker("backend_free"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _sqlite_only(request):
     if (_test_database() != "sqlite" or _TEST_VECTORS != "faiss") and request.node.get_closest_marker("sqlite_only"):

@@ -8,6 +8,9 @@ import re
 from pathlib import Path
 
 import networkx as nx
+import pytest
+
+pytestmark = pytest.mark.backend_free  # never opens an index
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("indexer", "storage")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted(p for d in ("indexer", "storage", "migrations") for p in (ROOT / d).rglob("*.py"))
 FORBIDDEN_MODULES = {"pickle", "cPickle", "dill", "marshal", "shelve", "joblib"}

@@ -19,6 +19,8 @@ from indexer.text.citations import (
 
 from .conftest import LAWS_2024, requires_data, write_law
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 KNOWN = ("民法", "中華民國刑法", "刑法", "公司法", "勞動基準法", "民事訴訟法")
 
 

@@ -17,6 +17,8 @@ from indexer.build import edges as edges_mod
 from indexer.build.edges import EdgeParams, generic_questions, keyword_set, keywords_for, match_questions, total_cap
 from indexer.settings import Settings
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 D = 48
 # the generic filter is tested on its own; elsewhere it stays out of the way
 P = EdgeParams(generic_passages=0)

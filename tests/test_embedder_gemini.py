@@ -17,6 +17,8 @@ from indexer.settings import Settings
 from tests.fakes.gemini_server import FakeGemini, Fault, fake_vector
 from tests.fakes.sleeps import record_sleeps
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 KEY = "AIza-test-key-0123456789"
 MODEL = "gemini-embedding-001"
 

@@ -7,6 +7,8 @@ import pytest
 
 from indexer.store.lexical import Lexicon, build_lexicon, tokenize
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 TEXTS = {
     3: "勞動基準法 第24條 雇主延長勞工工作時間者，其延長工作時間之工資，依下列標準加給",
     1: "勞動基準法 第32條 雇主有使勞工在正常工作時間以外工作之必要者，經工會同意",

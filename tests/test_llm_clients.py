@@ -26,6 +26,8 @@ from tests.fakes.http_fake import FakeHTTPServer, Fault
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.sleeps import record_sleeps
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 GEMINI_KEY = "AIza-test-key-0123456789"
 OPENAI_KEY = "sk-test-key-0123456789"
 GEMINI_MODEL = "gemini-2.5-flash"

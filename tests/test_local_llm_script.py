@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "local_llm.sh"
 MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 

@@ -19,6 +19,8 @@ from indexer.build.pseudo_queries import (
     script_of,
 )
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 LAW = "著作權法"
 ART91 = ("擅自以重製之方法侵害他人之著作財產權者，處三年以下有期徒刑、拘役，或科或併科新臺幣七十五萬元以下罰金。\n"
          "意圖銷售或出租而擅自以重製之方法侵害他人之著作財產權者，處六月以上五年以下有期徒刑，得併科新臺幣二十萬元以上二百萬元以下罰金。")

@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
 
 from indexer.text.ranks import desc_order
+
+pytestmark = pytest.mark.backend_free  # never opens an index
 
 
 def test_desc_order_is_the_stable_descending_argsort():

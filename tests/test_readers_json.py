@@ -12,6 +12,8 @@ from indexer.text.numerals import article_number, cn_to_int
 
 from .conftest import LAWS_2024, requires_data, write_law
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 
 @pytest.mark.parametrize("text,value", [("一", 1), ("十", 10), ("十五", 15), ("二十四", 24), ("三十", 30),
                                         ("一百八十四", 184), ("一百零五", 105), ("一千四百三十九", 1439),

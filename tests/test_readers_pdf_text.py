@@ -15,6 +15,8 @@ from indexer.passages import Document
 
 from .conftest import DATA, requires_data
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 PDF_DIR = DATA / "laws" / "pdf"
 COPYRIGHT_JSON = DATA / "laws" / "2024-10-11" / "J0070017.json"
 needs_data = requires_data

@@ -14,6 +14,8 @@ from indexer.embedders.use import SentencePieceTokens, UseEmbedder, model_files
 from indexer.library import read_library
 from indexer.settings import Settings
 
+pytestmark = pytest.mark.backend_free  # never opens an index
+
 DATA = Path(os.environ.get("HOPRAG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 LAWS = DATA / "laws" / "2024-10-11"
 EDGE_CASES = [
