@@ -86,3 +86,26 @@ def test_dense_search_on_the_laws_is_the_exact_top_k(laws_index):
                 named = {h.key for h in found if h.cited}  # an article the query names goes first
                 want = [st.info[int(st.ids[i])].key for i in exact_top(st.matrix, qv, k)]
                 assert [h.key for h in found if not h.cited] == [w for w in want if w not in named][: k - len(named)]
+
+
+@requires_data
+def test_a_dated_state_makes_its_half_precision_copy_once(laws_index, monkeypatch):
+    """A query as of a date gets its own copy of the dated state (its as_of); what the state
+    makes on first use is shared by those copies, not made again for every query."""
+    from indexer import Index
+    from indexer.retrieve import state
+
+    made = []
+
+    class Counted(HalfScan):
+        def __init__(self, matrix):
+            made.append(len(matrix))
+            super().__init__(matrix)
+
+    monkeypatch.setattr(state, "HalfScan", Counted)
+    with Index(laws_index["home"], create=False) as idx:
+        first = [h.key for h in idx.search("雇主延長工作時間之工資如何計算", k=5, as_of="2022-06-01")]
+        for q in ["著作之合理使用", "公司負責人違反忠實義務", "雇主延長工作時間之工資如何計算"]:
+            found = [h.key for h in idx.search(q, k=5, as_of="2022-06-01")]
+        assert found == first
+    assert len(made) == 1

@@ -56,13 +56,12 @@ class PassageInfo(NamedTuple):
 
 
 def chapters_of(info: PassageInfo) -> tuple[str, ...]:
-    raw = info.chapters
-    return tuple(json.loads(raw) if isinstance(raw, str) else raw or ())
+    return tuple(_stored(info.chapters) or ())
 
 
-def _meta(raw: Any) -> dict:
-    """A passage's metadata as stored (JSON text, or decoded by the driver)."""
-    return json.loads(raw) if isinstance(raw, str) else raw or {}
+def _stored(raw: Any) -> Any:
+    """A JSON column as the state load read it: its text, or the value a driver decoded."""
+    return json.loads(raw) if isinstance(raw, str) else raw
 
 
 @dataclass
@@ -92,21 +91,22 @@ class State:
     lexicon: Lexicon | None = None  # BM25 of this generation, from its snapshot
     as_of: str | None = None  # a dated state (asof.py): ids are article-version ids
     meta: dict[int, dict] = field(default_factory=dict)  # passage id -> its metadata (non-empty only)
-    _bm25_pos: np.ndarray | None = field(default=None, repr=False)
-    _half: HalfScan | None = field(default=None, repr=False)
+    # what is made on first use, in one dict that the copies `dataclasses.replace` makes share: a
+    # dated state is copied for every query (its own as_of), and would make them again each time
+    _made: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def half_scan(self) -> HalfScan:
-        """The matrix in half precision, for a dense query's first pass (made on first use)."""
-        if self._half is None:
-            self._half = HalfScan(self.matrix)
-        return self._half
+        """The matrix in half precision, for a dense query's first pass."""
+        if "half" not in self._made:
+            self._made["half"] = HalfScan(self.matrix)
+        return self._made["half"]
 
     def bm25_positions(self) -> np.ndarray:
         """For each BM25 document, its row in `ids`/`matrix` (-1: a passage without a vector)."""
-        if self._bm25_pos is None:
+        if "bm25_pos" not in self._made:
             _, ids = self.bm25()
-            self._bm25_pos = np.array([self.row_of.get(int(i), -1) for i in ids], np.int64)
-        return self._bm25_pos
+            self._made["bm25_pos"] = np.array([self.row_of.get(int(i), -1) for i in ids], np.int64)
+        return self._made["bm25_pos"]
 
     def bm25(self) -> tuple[Any, np.ndarray]:
         """The BM25 model and the passage id of each of its documents."""
@@ -166,7 +166,7 @@ def make_state(generation: int, derived: Any, rows: Any, questions: Any, former:
         edge_start=edge_start,
         in_edges=in_edges,
         passage_index=derived.sets["passages"].index,
-        meta={r[0]: m for r in rows if len(r) > 9 and r[9] not in (None, "{}") and (m := _meta(r[9]))},
+        meta={r[0]: m for r in rows if len(r) > 9 and r[9] not in (None, "{}") and (m := _stored(r[9]))},
     )
 
 

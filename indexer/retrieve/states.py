@@ -143,8 +143,6 @@ class States:
             )
         dated = make_state(current.generation, dated_data, rows, [])
         dated.fingerprint, dated.lexicon, dated.as_of = current.fingerprint, dated_data.lexicon, when.isoformat()
-        if dated.lexicon is not None:  # now: each query gets a copy (its own as_of), which would map again
-            dated.bm25_positions()
         return dated
 
     def _generation(self) -> int:
