@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     # Threads for the offline numpy model; more than the machine's cores only adds contention.
     cpu_threads: int = Field(0, ge=0, description="offline model's threads in a build (its workers); 0 = all cores")
     # One query's embed and scans run at this many threads in Python, the CLI and `hoprag serve`: a
-    # pool wider than one query leaves threads spinning for a core any neighbour holds, so beside a
-    # busy process a query at every core took 9 ms at the median and 44 ms on average (native_threads)
+    # pool wider than one query leaves threads spinning for a core any neighbour holds (README's
+    # Benchmarks: dense p50 beside a busy neighbour, one thread against every core)
     query_threads: int = Field(
         1, ge=0, description="threads of one query's embed and scans (BLAS and OpenMP pools); 0 = all cores"
     )

@@ -108,7 +108,7 @@ def weights_digest(folder: Path, names: Sequence[str]) -> str:
     cache keyed by their sizes and mtimes: hashing 30 MB to 2 GB of weights at every start would
     cost a new process's first query 25 ms (the offline model) to seconds (BGE-M3)."""
     files = [folder / name for name in names if (folder / name).exists()]
-    key = "|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    key = "|".join(f"{f.name}:{st.st_size}:{st.st_mtime_ns}" for f in files for st in [f.stat()])
     memo_file = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hoprag" / "weights-digests.json"
     try:
         memo = json.loads(memo_file.read_text())
