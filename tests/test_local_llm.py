@@ -155,9 +155,10 @@ def _start_second_server(port: int):
 
 
 def test_a_real_server_killed_mid_build(tmp_path):
-    """SIGKILL to the llama.cpp server after two answers: the build finishes within ~30 s of the
-    kill, says llm_unreachable, keeps what was answered; with a server back, the next build asks
-    exactly the passages that were not answered."""
+    """SIGKILL to the llama.cpp server after its first answer: the build finishes within ~30 s of
+    the kill, says llm_unreachable, keeps what was answered; with a server back, the next build asks
+    exactly the passages that were not answered. Three articles: each answer costs ~45 s of this
+    model on 2 cores, and one answered, one failing in flight and one never sent is every case."""
     import signal
     import socket
     import time
@@ -166,7 +167,7 @@ def test_a_real_server_killed_mid_build(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     raw = json.loads((LAWS_2024 / "J0070017.json").read_text(encoding="utf-8-sig"))
-    keep = {f"第 {n} 條" for n in ("22", "23", "24", "65", "87", "91")}
+    keep = {f"第 {n} 條" for n in ("22", "65", "91")}
     raw["法規內容"] = [a for a in raw["法規內容"] if a.get("條號") in keep]
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -176,7 +177,7 @@ def test_a_real_server_killed_mid_build(tmp_path):
     killed: list[float] = []
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage == "llm" and done == 2 and not killed:
+        if stage == "llm" and done == 1 and not killed:
             proc.send_signal(signal.SIGKILL)
             killed.append(time.monotonic())
 
@@ -186,10 +187,10 @@ def test_a_real_server_killed_mid_build(tmp_path):
         with Index(settings=settings) as idx:
             report = idx.build(lib, embedder="use-multilingual", llm="openai:qwen", progress=progress)
             ended = time.monotonic()
-            assert killed and report.llm_unreachable and report.llm_calls == 6
-            assert 4 <= report.llm_failures <= 6 and ended - killed[0] < 30, (report, ended - killed[0])
+            assert killed and report.llm_unreachable and report.llm_calls == 3
+            assert 2 <= report.llm_failures <= 3 and ended - killed[0] < 30, (report, ended - killed[0])
             # the rest of the build happened: embedded, committed, searchable
-            assert report.generation == 1 and idx.stats()["passages"] == 6
+            assert report.generation == 1 and idx.stats()["passages"] == 3
             assert idx.search("擅自重製他人著作的處罰", k=1)[0].key.startswith("J0070017:")
     finally:
         proc.kill()
