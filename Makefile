@@ -48,8 +48,9 @@ lint: install
 
 # Three workers on 2 cores: much of the suite waits (servers starting, PostgreSQL and Milvus
 # answering, bounded LLM waits running out); by file, the longest first (tests/conftest.py). The
-# real local model's tests run after them, alone: llama.cpp's threads beside busy workers took
-# 15 minutes for what takes 6 on idle cores. TEST_WORKERS=0 runs everything in one process.
+# real local model's tests run after them, alone: beside the busy workers llama.cpp's threads
+# slowed to the point that the whole run took 20 minutes, not the 15 of one process (2 cores).
+# TEST_WORKERS=0 runs the first part in one process.
 TEST_WORKERS ?= 3
 PYTEST = $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
