@@ -78,6 +78,7 @@ def test_unpacked_weights_are_kept_checked_and_unpacked_again(tmp_path, monkeypa
 
     from indexer.embedders.unpacked import cache_dir, load_backend
     from indexer.embedders.use import weights_revision
+    from indexer.embedders.use_forward import Forward
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     tokens = SentencePieceTokens(model_files() / "sp.model")
@@ -90,6 +91,7 @@ def test_unpacked_weights_are_kept_checked_and_unpacked_again(tmp_path, monkeypa
     assert (folder / "manifest.json").exists()
     second = load_backend(weights, revision, tokens)  # maps what was kept
     assert isinstance(second.table, np.memmap) and not isinstance(first.table, np.memmap)
+    assert isinstance(first, Forward) and isinstance(second, Forward)  # the head once a call, either way
     for backend in (first, second):
         np.testing.assert_allclose(backend.encode(texts), want, atol=1e-5)
 

