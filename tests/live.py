@@ -1,15 +1,38 @@
 """A real HTTP server for the tests: uvicorn on loopback in a thread, an index served by it, and
-waiting for a build job."""
+waiting for a build job; waiting for a server another process starts (infinity, `hoprag serve`)."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 import threading
 import time
+import urllib.request
+from collections.abc import Callable
 
 import httpx
+import pytest
 import uvicorn
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def wait_until_answers(url: str, proc: subprocess.Popen, log_tail: Callable[[], str], timeout: float = 180) -> None:
+    """Poll `url` until the server `proc` started answers it; a server that exits first, or is not
+    up within `timeout` seconds, fails the test with the tail of its log."""
+    deadline = time.monotonic() + timeout
+    while not answers(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the server did not come up at {url}: {log_tail()[-2000:]}")
+        time.sleep(0.3)
 
 
 class LiveServer:

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import pytest
 from indexer.embedders.base import EmbedderError
 from indexer.embedders.openai_compat import OpenAIEmbedder
 from indexer.settings import Settings
+
+from .live import wait_until_answers
 
 INFINITY = os.environ.get("HOPRAG_TEST_INFINITY", "")
 TEXTS = ["The employer shall pay overtime wages.", "Copyright protects original works.", "hello", ""]
@@ -54,19 +55,8 @@ def server() -> Iterator[tuple[str, str, subprocess.Popen]]:
            "--engine", "torch", "--device", "cpu"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-                pytest.fail(f"infinity did not come up on {url}: {err}")
-            time.sleep(0.5)
+        wait_until_answers(f"{url}/models", proc, lambda: proc.stderr.read().decode(errors="replace") if proc.stderr else "")
         # infinity names a model served from a folder by the folder's last two parts
         served = "/".join(folder.parts[-2:])
         yield url, served, proc

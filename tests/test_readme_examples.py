@@ -33,8 +33,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import NamedTuple
@@ -42,6 +40,7 @@ from typing import NamedTuple
 import pytest
 
 from .conftest import DATA, LAWS_2022, LAWS_2024, need, requires_data
+from .live import wait_until_answers
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TAG = "<!-- tested: tests/test_readme_examples.py"
@@ -120,14 +119,6 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 @contextmanager
 def _server(name: str, port: int, cwd: Path, env: dict[str, str]):
     """README's command for server `name` running in `cwd` until it answers on `port`; stopped after."""
@@ -137,13 +128,12 @@ def _server(name: str, port: int, cwd: Path, env: dict[str, str]):
     with tempfile.TemporaryFile() as log:          # a file, not a pipe: a chatty server never blocks on it
         proc = subprocess.Popen(["bash", "-c", "exec " + command.format(port=port)], cwd=cwd, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 180
+        def log_tail() -> str:
+            log.seek(0)
+            return log.read().decode(errors="replace")
+
         try:
-            while not _answers(f"http://127.0.0.1:{port}{ready}"):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"{name} did not come up on port {port}: {log.read().decode()[-2000:]}")
-                time.sleep(0.3)
+            wait_until_answers(f"http://127.0.0.1:{port}{ready}", proc, log_tail)
             yield
         finally:
             if proc.poll() is None:                # its own session: the server and whatever it started
