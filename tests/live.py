@@ -25,13 +25,15 @@ def answers(url: str) -> bool:
         return False
 
 
-def wait_until_answers(url: str, proc: subprocess.Popen, log_tail: Callable[[], str], timeout: float = 180) -> None:
-    """Poll `url` until the server `proc` started answers it; a server that exits first, or is not
-    up within `timeout` seconds, fails the test with the tail of its log."""
+def wait_until_answers(
+    what: str, url: str, proc: subprocess.Popen, log_tail: Callable[[], str], timeout: float = 180
+) -> None:
+    """Poll `url` until the server `what` (the process `proc`) answers it; one that exits first, or
+    is not up within `timeout` seconds, fails the test with the tail of its log."""
     deadline = time.monotonic() + timeout
     while not answers(url):
         if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the server did not come up at {url}: {log_tail()[-2000:]}")
+            pytest.fail(f"{what} did not come up at {url}: {log_tail()[-2000:]}")
         time.sleep(0.3)
 
 

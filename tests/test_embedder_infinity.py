@@ -56,7 +56,7 @@ def server() -> Iterator[tuple[str, str, subprocess.Popen]]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answers(f"{url}/models", proc, lambda: proc.stderr.read().decode(errors="replace") if proc.stderr else "")
+        wait_until_answers("infinity", f"{url}/models", proc, lambda: proc.stderr.read().decode(errors="replace") if proc.stderr else "")
         # infinity names a model served from a folder by the folder's last two parts
         served = "/".join(folder.parts[-2:])
         yield url, served, proc

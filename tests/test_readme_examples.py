@@ -133,7 +133,7 @@ def _server(name: str, port: int, cwd: Path, env: dict[str, str]):
             return log.read().decode(errors="replace")
 
         try:
-            wait_until_answers(f"http://127.0.0.1:{port}{ready}", proc, log_tail)
+            wait_until_answers(name, f"http://127.0.0.1:{port}{ready}", proc, log_tail)
             yield
         finally:
             if proc.poll() is None:                # its own session: the server and whatever it started
