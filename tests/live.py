@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -14,6 +15,14 @@ from collections.abc import Callable
 import httpx
 import pytest
 import uvicorn
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on once this returns: for a server a test starts, or for a
+    client that must find nothing there."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def answers(url: str) -> bool:

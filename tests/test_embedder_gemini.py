@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,8 @@ from indexer.embedders.gemini import GeminiEmbedder
 from indexer.settings import Settings
 from tests.fakes.gemini_server import FakeGemini, Fault, fake_vector
 from tests.fakes.sleeps import record_sleeps
+
+from .live import free_port
 
 pytestmark = pytest.mark.backend_free  # never opens an index
 
@@ -181,9 +182,7 @@ def test_all_attempts_hanging_raises(fake: FakeGemini, sleeps: list[float]) -> N
 
 
 def test_unreachable_server_is_retried_then_raises() -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings = Settings(GEMINI_API_KEY=KEY, gemini_base_url=f"http://127.0.0.1:{port}",
                         gemini_output_dim=8, gemini_max_retries=1, gemini_timeout_s=0.5)
     with pytest.raises(EmbedderError, match=r"ConnectError after 2 attempts") as info:

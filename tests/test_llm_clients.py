@@ -7,7 +7,6 @@ import asyncio
 import os
 import pickle
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.http_fake import FakeHTTPServer, Fault
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.sleeps import record_sleeps
+
+from .live import free_port
 
 pytestmark = pytest.mark.backend_free  # never opens an index
 
@@ -354,9 +355,7 @@ def test_non_retriable_fails_at_once(backend: Backend, fault: Fault) -> None:
 
 
 def test_unreachable_server_is_a_connection_error() -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     for client in (GeminiLLM(GEMINI_MODEL, Settings(GEMINI_API_KEY=GEMINI_KEY,
                                                     gemini_base_url=f"http://127.0.0.1:{port}")),
                    OpenAICompatLLM(OPENAI_MODEL, Settings(llm_base_url=f"http://127.0.0.1:{port}/v1",
@@ -483,12 +482,6 @@ def test_runner_options_and_error_pickling() -> None:
 
 # -- bounds: the circuit breaker and the deadline --------------------------------------------
 
-def _closed_port() -> int:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_breaker_counts_only_consecutive_transport_failures() -> None:
     b = Breaker(3)
     conn, timeout = LLMError("x", kind="connection"), LLMError("x", kind="timeout")
@@ -505,10 +498,10 @@ def test_breaker_counts_only_consecutive_transport_failures() -> None:
     assert not never.tripped
 
 
-def test_breaker_stops_a_run_against_a_closed_port() -> None:
+def test_breaker_stops_a_run_against_afree_port() -> None:
     """Without it: 20 requests × 6 attempts with backoff. With it: 3 attempts, then every
     request ends at once as 'LLM unreachable'."""
-    client = OpenAICompatLLM(OPENAI_MODEL, Settings(llm_base_url=f"http://127.0.0.1:{_closed_port()}/v1"))
+    client = OpenAICompatLLM(OPENAI_MODEL, Settings(llm_base_url=f"http://127.0.0.1:{free_port()}/v1"))
     done: dict[str, Any] = {}
     t0 = time.monotonic()
     out = run(client, reqs(20), concurrency=1, max_retries=5, backoff_base_s=0.05, breaker=Breaker(3),

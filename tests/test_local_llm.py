@@ -22,6 +22,7 @@ from indexer.index import Index
 from indexer.settings import Settings
 
 from .conftest import LAWS_2024, requires_data
+from .live import free_port
 
 URL = os.environ.get("HOPRAG_LOCAL_LLM_URL", "").rstrip("/")
 # 重製權 (22), 合理使用 (65), 視為侵害 (87), 罰則 (91, 93): the penalties answer what the rights raise
@@ -160,12 +161,9 @@ def test_a_real_server_killed_mid_build(tmp_path):
     exactly the passages that were not answered. Three articles: each answer costs ~45 s of this
     model on 2 cores, and one answered, one failing in flight and one never sent is every case."""
     import signal
-    import socket
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     raw = json.loads((LAWS_2024 / "J0070017.json").read_text(encoding="utf-8-sig"))
     keep = {f"第 {n} 條" for n in ("22", "65", "91")}
     raw["法規內容"] = [a for a in raw["法規內容"] if a.get("條號") in keep]

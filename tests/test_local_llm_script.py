@@ -7,13 +7,14 @@ than the portable ones is not taken as it is."""
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from .live import free_port
 
 pytestmark = pytest.mark.backend_free  # never opens an index
 
@@ -40,12 +41,6 @@ FAKE_SERVER = textwrap.dedent('''
 ''')
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _fake_install(home: Path, flags: str) -> None:
     """What `install` leaves: a venv that imports llama_cpp.server, its build stamp, the model."""
     bin_ = home / "venv" / "bin"
@@ -60,7 +55,7 @@ def _fake_install(home: Path, flags: str) -> None:
 
 
 def _run(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HOPRAG_LOCAL_LLM_DIR=str(home), HOPRAG_LOCAL_LLM_PORT=str(_free_port()),
+    env = dict(os.environ, HOPRAG_LOCAL_LLM_DIR=str(home), HOPRAG_LOCAL_LLM_PORT=str(free_port()),
                HOPRAG_LOCAL_LLM_CHECK_TIMEOUT="20")
     env.setdefault("HOPRAG_LOCAL_LLM_BUILD", "portable")
     return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=timeout)
