@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -34,15 +34,16 @@ def answers(url: str) -> bool:
         return False
 
 
-def wait_until_answers(
-    what: str, url: str, proc: subprocess.Popen, log_tail: Callable[[], str], timeout: float = 180
-) -> None:
-    """Poll `url` until the server `what` (the process `proc`) answers it; one that exits first, or
-    is not up within `timeout` seconds, fails the test with the tail of its log."""
+def wait_until_answers(what: str, url: str, proc: subprocess.Popen, log: BinaryIO, timeout: float = 180) -> None:
+    """Poll `url` until the server `what` (the process `proc`, writing to the file `log`: a file,
+    not a pipe, so that a chatty server never blocks on it and its tail is read without waiting)
+    answers it; one that exits first, or is not up within `timeout` seconds, fails the test with
+    the tail of its log."""
     deadline = time.monotonic() + timeout
     while not answers(url):
         if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"{what} did not come up at {url}: {log_tail()[-2000:]}")
+            log.seek(0)
+            pytest.fail(f"{what} did not come up at {url}: {log.read().decode(errors='replace')[-2000:]}")
         time.sleep(0.3)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,19 +47,20 @@ def server() -> Iterator[tuple[str, str, subprocess.Popen]]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", INFINITY_ANONYMOUS_USAGE_STATS="0")
     cmd = [INFINITY, "v2", "--model-id", str(folder), "--host", "127.0.0.1", "--port", str(port),
            "--engine", "torch", "--device", "cpu"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answers("infinity", f"{url}/models", proc, lambda: proc.stderr.read().decode(errors="replace") if proc.stderr else "")
-        # infinity names a model served from a folder by the folder's last two parts
-        served = "/".join(folder.parts[-2:])
-        yield url, served, proc
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a chatty server never blocks on it
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            wait_until_answers("infinity", f"{url}/models", proc, log)
+            # infinity names a model served from a folder by the folder's last two parts
+            served = "/".join(folder.parts[-2:])
+            yield url, served, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def test_vectors_are_sentence_transformers_vectors(server) -> None:

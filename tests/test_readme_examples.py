@@ -128,12 +128,8 @@ def _server(name: str, port: int, cwd: Path, env: dict[str, str]):
     with tempfile.TemporaryFile() as log:          # a file, not a pipe: a chatty server never blocks on it
         proc = subprocess.Popen(["bash", "-c", "exec " + command.format(port=port)], cwd=cwd, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        def log_tail() -> str:
-            log.seek(0)
-            return log.read().decode(errors="replace")
-
         try:
-            wait_until_answers(name, f"http://127.0.0.1:{port}{ready}", proc, log_tail)
+            wait_until_answers(name, f"http://127.0.0.1:{port}{ready}", proc, log)
             yield
         finally:
             if proc.poll() is None:                # its own session: the server and whatever it started
