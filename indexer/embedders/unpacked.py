@@ -29,7 +29,7 @@ __all__ = ["load_backend", "cache_dir"]
 
 log = logging.getLogger(__name__)
 _FORMAT = 1  # what the manifest says; another value is unpacked again
-_PRIVATE = ("sp", "threads", "_threadpool", "w1_by_slot")  # set at load or derived at first use, never cached
+_PRIVATE = ("sp", "threads", "_threadpool", "w1_by_slot", "vocab")  # set at load or derived at first use, never cached
 
 
 def cache_dir(revision: str) -> Path:
