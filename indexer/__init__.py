@@ -67,5 +67,8 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'indexer' has no attribute {name!r}")
-    module = importlib.import_module(f".{_WHERE.get(name, 'errors')}", __name__)
+    from .nogc import paused_gc
+
+    with paused_gc():  # a new process's imports (SQLAlchemy, pydantic): nothing for the collector
+        module = importlib.import_module(f".{_WHERE.get(name, 'errors')}", __name__)
     return getattr(module, name)

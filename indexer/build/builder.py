@@ -45,6 +45,7 @@ from ..embedders.base import Embedder
 from ..errors import EmbedderMismatch
 from ..library import LibraryFiles, parse_library, scan_library
 from ..library.limits import PdfLimits, pdf_limits
+from ..nogc import paused_gc
 from ..passages import Library, embed_text, text_hash
 from ..settings import Settings
 from ..store import history
@@ -116,7 +117,7 @@ class Builder:
         if isinstance(library, Library):
             lib = library
         else:
-            with pdf_limits(PdfLimits.from_settings(self.settings)):
+            with pdf_limits(PdfLimits.from_settings(self.settings)), paused_gc():  # the library is kept
                 lib = parse_library(library, progress)
         timer.mark("read")
         emb = self.embedder(embedder)
@@ -127,7 +128,7 @@ class Builder:
             latest = history.latest_date(s)
         if latest is not None and when < latest:  # the law as it was: history only, today's index untouched
             return self._history_only(lib, emb, when, progress, timer)
-        with self.db.session() as s:
+        with paused_gc(), self.db.session() as s:  # ~7,000 rows kept: nothing for the collector
             existing = existing_passages(s)
         plan = plan_build(lib, existing)
         need = unique_texts(plan.needs_vector, plan.embed_hashes)
@@ -251,10 +252,11 @@ class Builder:
         when: dt.date,
         progress: ProgressFn = no_progress,
     ) -> tuple[int, int]:
-        """Generation N+1 in one transaction, its snapshot written before the commit."""
+        """Generation N+1 in one transaction, its snapshot written before the commit (the collector
+        paused: what the stages make is kept until the commit ends, nogc.py)."""
         from ..text.citations import resolve_citations
 
-        with self.db.session() as s:
+        with paused_gc(), self.db.session() as s:
             ids = write_passages(s, lib, plan)
             write_questions(s, ids, plan, new_questions)
             generation = int(self.db.get_meta_in(s, "generation", 0)) + 1

@@ -26,6 +26,7 @@ from storage.db import Database
 from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow, PseudoQueryRow
 
 from ..errors import IndexStateError
+from ..nogc import paused_gc
 from ..settings import Settings
 from ..store.derived import DerivedStore
 from .state import State, make_state
@@ -155,6 +156,7 @@ class States:
         self._seen = (version, generation) if version is not None else None
         return generation
 
+    @paused_gc()  # tens of thousands of rows, dicts and tuples kept: nothing for the collector
     def load(self) -> State:
         for _ in range(3):
             with self.db.session() as s:
