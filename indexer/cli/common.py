@@ -103,7 +103,10 @@ def settings_for(home: Path | None = None, **options: Any) -> Settings:
 @contextmanager
 def open_index(home: Path | None, create: bool = False, **overrides) -> Iterator[Index]:
     """The Index of --home, its user errors and OS errors turned into one `error:` line."""
-    from ..index import Index
+    from ..nogc import paused_gc
+
+    with paused_gc():  # the command's imports: SQLAlchemy, pydantic (nogc.py)
+        from ..index import Index
 
     settings = settings_for(home, **overrides)
     try:
