@@ -4,6 +4,8 @@ thread still running is waited for."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -11,7 +13,7 @@ import pytest
 
 from indexer.cli.exit import exit_code
 
-pytestmark = pytest.mark.backend_free  # never opens an index
+pytestmark = pytest.mark.backend_free  # never opens an index (the build's, in its own process, on SQLite)
 
 HANDLER = (
     "import atexit, sys; atexit.register(lambda: print('handler ran', file=sys.stderr))\n"
@@ -48,6 +50,22 @@ def test_a_running_thread_is_waited_for(tmp_path):
     )
     run = _main(["--help"], before=thread)
     assert run.returncode == 0 and done.read_text() == "x"  # the ordinary exit, which joined the thread
+
+
+def test_a_build_that_embedded_with_two_workers_leaves_no_thread_behind(tmp_path):
+    """The offline model's workers live for one embed call: a pool kept for the process would
+    hold non-daemon threads at its end, and the exit would go through the teardown again."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    rows = [json.dumps({"id": f"p{i}", "text": f"第{i}條 雇主延長工作時間之工資，依第{i + 1}條計算。"}) for i in range(40)]
+    (lib / "corpus.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    home = tmp_path / "home"
+    env = {**os.environ, "HOPRAG_CPU_THREADS": "2"}  # two workers even on a one-core machine
+    code = HANDLER + f"from indexer.cli import main\nmain({['build', str(lib), '--embedder', 'use-multilingual', '--home', str(home), '--json']!r})\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["embedded"] == 40
+    assert "handler ran" in run.stderr and "torn down" not in run.stderr
 
 
 def test_exit_code_of_sys_exit_forms(capsys):

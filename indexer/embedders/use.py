@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 
@@ -146,11 +146,6 @@ def _load_model():
     return model
 
 
-@lru_cache(maxsize=1)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="use-embed")
-
-
 class UseEmbedder:
     name = "use-multilingual"
     dim = _DIM
@@ -176,22 +171,21 @@ class UseEmbedder:
         urgent = len(texts) <= _URGENT
         workers = 1 if urgent else min(self.threads, -(-len(texts) // _MIN_PART))
         step = self.batch_size * workers
-        # One model batch at a time: a query waits for one round of a running build, not for all
-        # of it. A round's texts are dealt out to the workers.
-        for s in range(0, len(texts), step):
-            part = texts[s : s + step]
-            with _lock.hold(urgent=urgent):
-                if urgent:  # a query: one call, at the caller's pools (the Retriever's query_threads)
-                    out[s : s + len(part)] = model.encode(part)
-                    continue
-                if workers == 1:
-                    out[s : s + len(part)] = model.encode(part)
-                    if progress is not None:
-                        progress(s + len(part))
-                    continue
-                shares = [part[w::workers] for w in range(workers)]
-                for w, vecs in enumerate(_pool(workers).map(model.encode, shares)):
-                    out[s + w : s + len(part) : workers] = vecs
-            if progress is not None:
-                progress(s + len(part))
+        # The workers live for this call only: a pool kept for the process would keep non-daemon
+        # threads alive at its end, and `hoprag` would then exit the ordinary way, through the
+        # interpreter's teardown of every module (0.3 s after a build, cli/exit.py).
+        with ThreadPoolExecutor(workers, thread_name_prefix="use-embed") if workers > 1 else nullcontext() as pool:
+            # One model batch at a time: a query waits for one round of a running build, not for all
+            # of it. A round's texts are dealt out to the workers.
+            for s in range(0, len(texts), step):
+                part = texts[s : s + step]
+                with _lock.hold(urgent=urgent):
+                    if pool is None:  # a query (one call, at the caller's pools: the Retriever's query_threads)
+                        out[s : s + len(part)] = model.encode(part)
+                    else:
+                        shares = [part[w::workers] for w in range(workers)]
+                        for w, vecs in enumerate(pool.map(model.encode, shares)):
+                            out[s + w : s + len(part) : workers] = vecs
+                if progress is not None and not urgent:
+                    progress(s + len(part))
         return check_vectors(out, len(texts), _DIM, self.name)
