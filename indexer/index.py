@@ -33,7 +33,6 @@ from .build import upserts
 from .build.report import BuildReport, ProgressFn, unchanged_library
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
-from .nogc import paused_gc
 from .passages import Library, Passage
 from .retrieve.neighbourhood import neighbourhood
 from .settings import Settings
@@ -88,8 +87,7 @@ class Index:
 
     @cached_property
     def retriever(self) -> Retriever:
-        with paused_gc():  # numpy and FAISS, the first query's imports
-            from .retrieve.retriever import Retriever
+        from .retrieve.retriever import Retriever
 
         return Retriever(self.db, self.derived, self.settings)
 
