@@ -146,6 +146,20 @@ def _load_model():
     return model
 
 
+def _deal(texts: Sequence[str], workers: int) -> list[list[int]]:
+    """The positions of `texts` dealt to `workers` shares of about equal length, longest first,
+    each to the share with the least so far: a round waits for its slowest worker, and shares
+    dealt in turn were up to 16 % longer than the mean on the amended laws (444 texts at two
+    workers: 1.15 -> 1.07 s, four runs each)."""
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for i in sorted(range(len(texts)), key=lambda i: -len(texts[i])):
+        w = load.index(min(load))
+        shares[w].append(i)
+        load[w] += len(texts[i])
+    return shares
+
+
 class UseEmbedder:
     name = "use-multilingual"
     dim = _DIM
@@ -183,9 +197,11 @@ class UseEmbedder:
                     if pool is None:  # a query (one call, at the caller's pools: the Retriever's query_threads)
                         out[s : s + len(part)] = model.encode(part)
                     else:
-                        shares = [part[w::workers] for w in range(workers)]
-                        for w, vecs in enumerate(pool.map(model.encode, shares)):
-                            out[s + w : s + len(part) : workers] = vecs
+                        shares = _deal(part, workers)
+                        for share, vecs in zip(
+                            shares, pool.map(model.encode, [[part[i] for i in sh] for sh in shares])
+                        ):
+                            out[s + np.asarray(share, dtype=np.intp)] = vecs
                 if progress is not None and not urgent:
                     progress(s + len(part))
         return check_vectors(out, len(texts), _DIM, self.name)
