@@ -194,9 +194,8 @@ class UseEmbedder:
             for s in range(0, len(texts), step):
                 part = texts[s : s + step]
                 with _lock.hold(urgent=urgent):
-                    if (
-                        pool is None
-                    ):  # one worker: a query (at the caller's pools: the Retriever's query_threads), or a small call
+                    # one worker: a query (at the caller's pools: the Retriever's query_threads), or a small call
+                    if pool is None:
                         out[s : s + len(part)] = model.encode(part)
                     else:
                         shares = _deal(part, workers)
