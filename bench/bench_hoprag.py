@@ -17,7 +17,7 @@ every knob is tuned on dev, every reported number is from test.
               10/20, MRR, nDCG@10, latency p50/p95 per query (in process, after one warm-up); and,
               where there are edges, the walk's headroom (`walk_headroom`) on both halves.
 
-Run (repository root, virtualenv, quiet machine; 53 minutes on 2 cores without --llm-sample, the LLM paused):
+Run (repository root, virtualenv, quiet machine; 27 minutes on 2 cores without --llm-sample, the LLM paused):
 
     python bench/bench_hoprag.py --out bench/results/hoprag-stard-cpu-2core.json
     python bench/bench_hoprag.py --llm-sample 40 --llm-base-url http://127.0.0.1:8765/v1 --out ...
