@@ -24,8 +24,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from storage.db import SchemaError
-from storage.errors import VectorIndexError
+from storage.errors import SchemaError, VectorIndexError
 from storage.lock import IndexBusy
 from storage.snapshots import SnapshotError
 

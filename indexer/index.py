@@ -30,7 +30,8 @@ from storage.db import Database
 from storage.lock import AdvisoryLock, WriterLock, writer_lock
 
 from .build import upserts
-from .build.report import BuildReport, ProgressFn, unchanged_library
+from .build.records import unchanged_library
+from .build.report import BuildReport, ProgressFn
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library, Passage
@@ -161,8 +162,7 @@ class Index:
             return self.builder.build(change(upserts.current_library(self.db)), as_of=date.today(), **build)
 
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
-        """Give every passage and pseudo-query a vector from `embedder` (through the cache); LLM
-        questions and citation edges are kept, question edges recomputed."""
+        """A vector from `embedder` for every passage and question (cache first); citations kept, question edges redone."""
         with self._lock():
             return self.builder.reembed(embedder, progress=progress)
 

@@ -24,6 +24,7 @@ from sqlalchemy import Table, create_engine, event, inspect, select, text, tuple
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import SchemaError
 from .models import MetaEntry
 
 if TYPE_CHECKING:
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["Database", "migrate", "head_revision", "SchemaError", "alembic_config"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-
-
-class SchemaError(RuntimeError):
-    pass
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

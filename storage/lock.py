@@ -22,7 +22,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from .models import utcnow
+from .clock import utcnow
 
 __all__ = ["WriterLock", "AdvisoryLock", "writer_lock", "IndexBusy"]
 

@@ -10,10 +10,12 @@ Public API:
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .clock import utcnow
 
 __all__ = [
     "Base",
@@ -29,10 +31,6 @@ __all__ = [
     "ObservationRow",
     "utcnow",
 ]
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Base(DeclarativeBase):

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import xxhash
 
+from .clock import utcnow
 from .files import fsync_dir
-from .models import utcnow
 
 __all__ = ["SnapshotStore", "Snapshot", "SnapshotError"]
 

@@ -9,5 +9,6 @@ the text and store stages; never the retrieve stage (tests/test_architecture.py)
     question_stage.py     LLM pseudo-queries, cached by content hash
     pseudo_queries.py, question_prompt.py, question_filter.py   the prompt and what is kept
     edges.py              question edges (outgoing matched to incoming questions)
-    report.py             BuildReport, the no-op decision, progress
+    report.py             BuildReport, progress (plain data: the HTTP client reads it)
+    records.py            the build's row in `builds`, the no-op decision
 """

@@ -56,7 +56,8 @@ from .edges import EdgeParams, keywords_for, match_questions
 from .embed_stage import ensure_vectors, window_warnings
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts
 from .pseudo_queries import QuestionCounts
-from .report import BuildReport, ProgressFn, StageTimer, graph_signature, no_progress, record_build, unchanged_build
+from .records import graph_signature, record_build, unchanged_build
+from .report import BuildReport, ProgressFn, StageTimer, no_progress
 from .writes import citation_edge_rows, question_edge_rows, write_edges, write_passages, write_questions
 
 __all__ = ["Builder", "BuildReport", "ensure_vectors", "StageTimer", "ProgressFn"]

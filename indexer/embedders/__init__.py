@@ -19,10 +19,13 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import require
-from ..settings import Settings
 from .base import Embedder, EmbedderError, Fingerprint
+
+if TYPE_CHECKING:  # pydantic loads with the first get_embedder: Fingerprint's readers need none of it
+    from ..settings import Settings
 
 __all__ = [
     "get_embedder",
@@ -90,7 +93,10 @@ def _create(name: str, settings: Settings) -> Embedder:
 
 
 def get_embedder(name: str, settings: Settings | None = None) -> Embedder:
-    settings = settings or Settings()
+    if settings is None:
+        from ..settings import Settings
+
+        settings = Settings()
     key = (
         name,
         settings.device,
