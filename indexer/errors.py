@@ -12,7 +12,7 @@ Public API:
     MissingExtra           an optional part is not installed; says which extra to install
     require(module, extra, what)   import `module` or raise MissingExtra
     IndexBusy              another process holds the write lock      (storage.lock)
-    SchemaError            database written by a newer hoprag          (storage.db)
+    SchemaError            database written by a newer hoprag          (storage.db raises it; storage.errors)
     SnapshotError          a snapshot failed its checksums             (storage.snapshots)
     VectorIndexError       an unreadable FAISS index or array file     (storage.vectors)
     HTTP_STATUS            {error class: status the service answers}

@@ -6,7 +6,7 @@ Public API:
                                   .insert_rows(session, table, rows, key=, update=)  insert or ignore / upsert
     migrate(engine) -> str        upgrade to head; returns the revision
     head_revision() -> str
-    SchemaError                   database written by a newer hoprag (unknown revision)
+    SchemaError                   database written by a newer hoprag (unknown revision; defined in storage.errors)
 """
 
 from __future__ import annotations
