@@ -354,6 +354,7 @@ def main(argv: list[str] | None = None) -> dict:
                 edge_cfgs = [{}] if name == "no_llm" else [dict(zip(edge_grid, v))
                                                           for v in itertools.product(*edge_grid.values())]
                 best = None
+                edges_by_setting = []  # each edge setting's edge counts, as its rebuild reported them
                 grid_hop = hop_grid
                 if not sum(info["edges"].values()):
                     # no edge to walk (STARD has no LLM questions here and writes 条, which the
@@ -365,6 +366,7 @@ def main(argv: list[str] | None = None) -> dict:
                         with_settings(idx, **ecfg)
                         r = idx.build(STARD / "corpus.jsonl", llm=LLM)
                         log(f"  edges {ecfg}: {r.edges}")
+                        edges_by_setting.append({"config": ecfg, "edges": r.edges})
                     _, rows = tune(idx, dev, grid_hop, "hop", log, mode="similarity")
                     m = guarded(rows, hybrid_mrr - MRR_GUARD)
                     b = m["config"]
@@ -379,7 +381,8 @@ def main(argv: list[str] | None = None) -> dict:
                 report: dict = {"build": info, "defaults": defaults,
                                 "tuned": {"bm25_tokenizer": best_tok, **best_h, **best_edges, **best_hop,
                                           "n_hop": n_hop},
-                                "dev": {"tokenizer": tok_dev, "hybrid": rows_h, "hop": rows_hop},
+                                "dev": {"tokenizer": tok_dev, "hybrid": rows_h, "hop": rows_hop,
+                                        "edges": edges_by_setting},
                                 "test": dict(tok_test)}
                 with_settings(idx, **defaults)
                 report["test"]["dense"] = run_queries(idx, test, "dense")
