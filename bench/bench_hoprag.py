@@ -10,8 +10,9 @@ every knob is tuned on dev, every reported number is from test.
               of the incoming-question channel in the fusion; 0 = not used); then, for each edge
               setting (index with questions: edge_threshold × edge_keyword_weight, the edges rebuilt
               from cached vectors, their counts kept in dev.edges), hop search over n_hop ×
-              hop_imp_weight × hop_min_sim on the best hybrid settings. Objective: recall@10, then MRR; a hop setting whose MRR falls more
-              than MRR_GUARD below the tuned hybrid's is not chosen.
+              hop_imp_weight × hop_min_sim on the best hybrid settings. Objective: recall@10, then
+              MRR; a hop setting whose MRR falls more than MRR_GUARD below the tuned hybrid's is not
+              chosen.
   3. test     dense, hybrid (defaults), hybrid (dev-tuned), hop similarity (dev-tuned), and, with
               --llm-sample N and a running local LLM, hop llm on the first N test queries: recall@1/5/
               10/20, MRR, nDCG@10, latency p50/p95 per query (in process, after one warm-up); and,
