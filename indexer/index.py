@@ -29,16 +29,13 @@ from typing import TYPE_CHECKING, Any
 from storage.db import Database
 from storage.lock import AdvisoryLock, WriterLock, writer_lock
 
-from .build import upserts
-from .build.records import unchanged_library
 from .build.report import BuildReport, ProgressFn
+from .embedders import preload_named
 from .embedders.base import Fingerprint
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library, Passage
-from .retrieve.neighbourhood import neighbourhood
 from .settings import Settings
-from .store import history
-from .store.views import graph_summary_view, graph_view, passage_view, stats_view, stored_fingerprint
+from .store.meta import stored_fingerprint
 
 if TYPE_CHECKING:
     from storage.cache import EmbeddingCache
@@ -67,7 +64,8 @@ class Index:
         self.db = Database(url)
 
     # The parts load on first use: a no-op build needs the database alone, and a new process
-    # should not pay numpy, FAISS and BM25 imports for it.
+    # should not pay numpy, FAISS and BM25 imports for it; nor a query SQLAlchemy (storage/db.py),
+    # which the build, the history and the views import.
     @cached_property
     def cache(self) -> EmbeddingCache:
         from storage.cache import EmbeddingCache
@@ -88,6 +86,8 @@ class Index:
 
     @cached_property
     def retriever(self) -> Retriever:
+        if fp := self.fingerprint:  # a new process's first query: the model loads while the rest is read
+            preload_named(fp.name, self.settings)
         from .retrieve.retriever import Retriever
 
         return Retriever(self.db, self.derived, self.settings)
@@ -136,6 +136,8 @@ class Index:
         `as_of` dates what the library says (default: its newest amendment date); a date older
         than the index's newest only adds to the history. Raises IndexBusy while another process
         builds, EmbedderMismatch for a second embedder."""
+        from .build.records import unchanged_library
+
         with self._lock():
             # each file read once: its bytes decide the no-op (before numpy, FAISS), then are parsed
             files, noop = (
@@ -151,15 +153,17 @@ class Index:
         """Put passages in by key (Passage, or {key, text, metadata?, law?, article?, doc_key?}): a
         build of the index's own library with them, dated today (build/upserts.py). Keywords:
         embedder, llm, progress, as for build."""
-        return self._edit(lambda lib: upserts.with_upserts(lib, upserts.as_passages(passages, lib)), build)
+        return self._edit(lambda up, lib: up.with_upserts(lib, up.as_passages(passages, lib)), build)
 
     def delete(self, keys: Iterable[str], **build: Any) -> BuildReport:
         """Take passages out by key; KeyError for a key the index does not hold (nothing is taken out)."""
-        return self._edit(lambda lib: upserts.without(lib, keys), build)
+        return self._edit(lambda up, lib: up.without(lib, keys), build)
 
     def _edit(self, change: Any, build: dict) -> BuildReport:
+        from .build import upserts  # change(upserts, library) -> the library to build
+
         with self._lock():
-            return self.builder.build(change(upserts.current_library(self.db)), as_of=date.today(), **build)
+            return self.builder.build(change(upserts, upserts.current_library(self.db)), as_of=date.today(), **build)
 
     def reembed(self, embedder: str, *, progress: ProgressFn | None = None) -> BuildReport:
         """A vector from `embedder` for every passage and question (cache first); citations kept, question edges redone."""
@@ -208,33 +212,47 @@ class Index:
 
     def neighbourhood(self, ref: int | str, hops: int = 2, limit: int = 60, as_of: Any = None) -> dict:
         """Passages up to `hops` edges away and the edges among them, to draw; KeyError if unknown."""
+        from .retrieve.neighbourhood import neighbourhood
+
         return neighbourhood(self.retriever, self.db, ref, hops=hops, limit=limit, as_of=as_of)
 
     def graph_summary(self) -> dict:
         """Edges per law by kind, a histogram of passage degrees, the newest builds."""
+        from .store.views import graph_summary_view
+
         return graph_summary_view(self.db)
 
     def passage(self, ref: int | str, as_of: Any = None) -> dict | None:
         """One passage by id or key, with its pseudo-queries; None if there is none. `as_of`: the
         version of that key in force on the date (with its interval), by key."""
-        return passage_view(self.db, ref) if as_of is None else history.version_of(self.db, str(ref), as_of)
+        from .store import history, views
+
+        return views.passage_view(self.db, ref) if as_of is None else history.version_of(self.db, str(ref), as_of)
 
     def graph(self) -> Any:
         """The passage graph (networkx.MultiDiGraph) with attributes (key, law, article,
         questions, spans) for export."""
+        from .store.views import graph_view
+
         return graph_view(self.db, self.derived)
 
     def stats(self) -> dict:
         """Counts, embedder, generation, snapshot, the last build's report and any repairs."""
+        from .store.views import stats_view
+
         return stats_view(self.db, self.home, self.derived, self.generation)
 
     def history(self, key: str) -> list[dict]:
         """The versions of one article (`pcode:article`), oldest first, with the dates each was in force."""
+        from .store import history
+
         return history.history_of(self.db, key)
 
     def diff(self, date_from: str | date, date_to: str | date, law: str | None = None) -> dict:
         """Articles added, changed (with a text diff), removed and relabeled between two dates, and
         renamed laws; `law` narrows it to one law (name or pcode)."""
+        from .store import history
+
         return history.diff_of(self.db, date_from, date_to, law)
 
     def snapshots_list(self) -> list[dict]:

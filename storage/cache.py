@@ -2,7 +2,8 @@
 
 Content-addressed, so entries are never wrong, only unused: they are written as soon as a batch
 is embedded (a crashed build loses no paid-for work) and shared by passages, pseudo-queries and
-every later build.
+every later build. SQLAlchemy loads when the cache is first used: a query holds one (a snapshot's
+repair reads it) but never uses it.
 
 Public API:
     EmbeddingCache(db)
@@ -17,10 +18,9 @@ from collections.abc import Iterable, Mapping
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, func, select
 
+from .clock import utcnow
 from .db import Database
-from .models import EmbeddingRow, utcnow
 
 __all__ = ["EmbeddingCache"]
 
@@ -37,6 +37,10 @@ class EmbeddingCache:
         self.db = db
 
     def get_many(self, fingerprint_id: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        from sqlalchemy import select
+
+        from .models import EmbeddingRow
+
         wanted = sorted(set(hashes))
         found: dict[str, np.ndarray] = {}
         with self.db.session() as s:
@@ -56,6 +60,10 @@ class EmbeddingCache:
     def put_many(self, fingerprint_id: str, vectors: Mapping[str, np.ndarray]) -> None:
         if not vectors:
             return
+        from sqlalchemy import Table
+
+        from .models import EmbeddingRow
+
         rows = [
             {
                 "fingerprint": fingerprint_id,
@@ -76,6 +84,10 @@ class EmbeddingCache:
                 )
 
     def count(self, fingerprint_id: str | None = None) -> int:
+        from sqlalchemy import func, select
+
+        from .models import EmbeddingRow
+
         with self.db.session() as s:
             q = select(func.count()).select_from(EmbeddingRow)
             if fingerprint_id:

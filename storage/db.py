@@ -4,6 +4,7 @@ sessions, and Alembic migrations applied on open.
 Public API:
     Database(url)                 .engine, .session() context manager, .get_meta/.get_meta_in/.set_meta,
                                   .insert_rows(session, table, rows, key=, update=)  insert or ignore / upsert
+                                  .reading() -> context manager of a reads.Read (plain SQL, one transaction)
     migrate(engine) -> str        upgrade to head; returns the revision
     head_revision() -> str
     SchemaError                   database written by a newer hoprag (unknown revision; defined in storage.errors)
@@ -20,16 +21,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, create_engine, event, inspect, select, text, tuple_
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from .errors import SchemaError
-from .models import MetaEntry
+from .reads import Read, SqliteFile, session_read
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
 
 __all__ = ["Database", "migrate", "head_revision", "SchemaError", "alembic_config"]
 
@@ -96,6 +96,8 @@ def _head_from_files() -> str | None:
 
 
 def _current_revision(engine: Engine) -> str | None:
+    from sqlalchemy import inspect, text
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
@@ -108,6 +110,7 @@ def migrate(engine: Engine) -> str:
         return head
     from alembic import command
     from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
 
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
@@ -138,56 +141,105 @@ def _read_only_file(path: Path) -> bool:
 
 
 class Database:
+    """SQLAlchemy loads on first use of the engine or a session: an existing SQLite index already
+    at the newest schema is read with sqlite3 alone (`reading`, `get_meta`, `data_version`), so a
+    new process's first query never pays for SQLAlchemy. Anything else (a new file, another
+    revision, another database) opens the engine here, migrating as before."""
+
     def __init__(self, url: str, *, create_dirs: bool = True, upgrade: bool = True):
         self.url = url
         self.read_only = False
         self.revision: str | None = None
+        self._file: SqliteFile | None = None  # read with sqlite3: a SQLite file at head
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+        self._watch: Any = None  # the connection data_version() asks
+        self._watch_lock = threading.Lock()
+        self._engine_url = url
         if url.startswith("sqlite:///"):
             path = Path(url[len("sqlite:///") :])
             if _read_only_file(path):
                 # Queries need no write: open the file read-only and immutable (a WAL database
                 # could not otherwise be read from a folder where its -shm file cannot be made)
                 self.read_only = True
-                url = f"sqlite:///file:{path.resolve()}?mode=ro&immutable=1&uri=true"
+                self._engine_url = f"sqlite:///file:{path.resolve()}?mode=ro&immutable=1&uri=true"
             elif create_dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_read_only_pragmas if self.read_only else _sqlite_pragmas)
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-        if self.read_only and upgrade:
-            head = _head_from_files() or head_revision()
-            if _current_revision(self.engine) != head:
-                raise SchemaError(
-                    f"the index database {self.url} is read-only and at another schema revision than this "
-                    f"hoprag's ({head}): open it where it can be written once, or with the hoprag that wrote it"
-                )
-            self.revision = head
-        else:
-            self.revision = migrate(self.engine) if upgrade else None
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._watch: Any = None  # the connection data_version() asks
-        self._watch_lock = threading.Lock()
+            if path.is_file() and "?" not in str(path) and upgrade:
+                head = _head_from_files()
+                file = SqliteFile(path, self.read_only)
+                if head is not None and file.revision() == head:
+                    self._file, self.revision = file, head
+                    return
+        self._open(upgrade)
+
+    def _open(self, upgrade: bool) -> Engine:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.orm import sessionmaker
+
+        engine = create_engine(self._engine_url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_read_only_pragmas if self.read_only else _sqlite_pragmas)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        if self._file is None:  # else found at head on open
+            if self.read_only and upgrade:
+                head = _head_from_files() or head_revision()
+                if _current_revision(engine) != head:
+                    raise SchemaError(
+                        f"the index database {self.url} is read-only and at another schema revision than this "
+                        f"hoprag's ({head}): open it where it can be written once, or with the hoprag that wrote it"
+                    )
+                self.revision = head
+            else:
+                self.revision = migrate(engine) if upgrade else None
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
+        return engine
+
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            with self._engine_lock:
+                engine = self._engine or self._open(upgrade=True)
+        return engine
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on any error."""
+        self.engine  # noqa: B018  (opens it on first use)
         with self._sessions() as s:
             with s.begin():
                 yield s
+
+    @contextmanager
+    def reading(self) -> Iterator[Read]:
+        """One read transaction in plain SQL (storage.reads): sqlite3 for a SQLite file at head,
+        else a session."""
+        if self._file is not None:
+            with self._file.read() as r:
+                yield r
+            return
+        with self.session() as s:
+            yield session_read(s)
 
     def data_version(self) -> int | None:
         """A number that changes whenever a connection other than the one asked commits: SQLite's
         PRAGMA data_version, on a connection of its own that never writes, so any commit (this
         process's or another's) changes it. A reader checks it in microseconds where reading the
         meta table through a session costs ~0.8 ms a query. None where there is no such number."""
-        if self.engine.dialect.name != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
+        if self._file is None and (
+            self.engine.dialect.name != "sqlite" or self.engine.url.database in (None, "", ":memory:")
+        ):
             return None
         with self._watch_lock:
             if self._watch is None:
-                conn = self.engine.raw_connection()
-                conn.detach()  # kept for this Database's life, outside the pool
-                self._watch = conn
+                if self._file is not None:
+                    self._watch = self._file.connect(check_same_thread=False)  # used under the lock
+                else:
+                    conn = self.engine.raw_connection()
+                    conn.detach()  # kept for this Database's life, outside the pool
+                    self._watch = conn
             cur = self._watch.cursor()
             try:
                 cur.execute("PRAGMA data_version")
@@ -196,17 +248,17 @@ class Database:
                 cur.close()
 
     def get_meta(self, key: str, default: Any = None) -> Any:
-        with self._sessions() as s:
-            row = s.get(MetaEntry, key)
-            return row.value["v"] if row else default
+        with self.reading() as r:
+            return r.meta(key, default)
 
     @staticmethod
     def get_meta_in(session: Session, key: str, default: Any = None) -> Any:
-        row = session.get(MetaEntry, key)
-        return row.value["v"] if row else default
+        return session_read(session).meta(key, default)
 
     @staticmethod
     def set_meta(session: Session, key: str, value: Any) -> None:
+        from .models import MetaEntry
+
         session.merge(MetaEntry(key=key, value={"v": value}))
 
     def insert_rows(
@@ -217,6 +269,8 @@ class Database:
         the existing keys are read first, in the same transaction."""
         if not rows:
             return
+        from sqlalchemy import select, tuple_
+
         dialect = self.engine.dialect.name
         if dialect in ("sqlite", "postgresql"):
             stmt: SqliteInsert | PostgresInsert
@@ -254,4 +308,5 @@ class Database:
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()

@@ -80,8 +80,10 @@ def test_the_cycle_check_can_fail(tmp_path):
 
 
 def test_index_facade_stays_thin():
+    # 270: 250 until the facade imported the build's, history's and views' modules where they are
+    # used (two lines each), so that a query imports no SQLAlchemy; no work moved in with them
     lines = (ROOT / "indexer" / "index.py").read_text(encoding="utf-8").count("\n")
-    assert lines <= 250, f"indexer/index.py has {lines} lines; move work into its own module"
+    assert lines <= 270, f"indexer/index.py has {lines} lines; move work into its own module"
 
 
 def _private_defined(tree: ast.AST) -> set[str]:

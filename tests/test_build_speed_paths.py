@@ -80,6 +80,28 @@ def test_noop_build_in_a_new_process_loads_no_numpy_faiss_or_model(built):
     assert json.loads(loaded) == []
 
 
+@pytest.mark.sqlite_only
+def test_first_query_in_a_new_process_imports_no_sqlalchemy(built):
+    """What makes a new process's first query fast: a SQLite index at the newest schema is read
+    with sqlite3 (storage/reads.py), so a search imports no SQLAlchemy (~0.2 s of the 0.5 s it may
+    take); the build, the history and the views import it where they run."""
+    import json
+    import subprocess
+    import sys
+
+    _, home = built
+    code = (
+        "import sys, json; from indexer import Index\n"
+        "with Index(sys.argv[1], create=False) as idx:\n"
+        "    keys = [idx.search('延長工作時間 加給工資', k=1, mode=m)[0].key for m in ('dense', 'hybrid')]\n"
+        "print(json.dumps([keys, sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(home)], capture_output=True, text=True, check=True)
+    keys, loaded = json.loads(out.stdout)
+    assert keys == ["T0000001:2", "T0000001:2"]
+    assert loaded == []
+
+
 def test_noop_shortcut_yields_to_other_settings(built, monkeypatch):
     lib, home = built
     parsed = _count_calls(monkeypatch, build_module, "parse_library")

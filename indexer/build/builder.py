@@ -51,7 +51,8 @@ from ..settings import Settings
 from ..store import history
 from ..store.derived import DIGEST_META, Derived, DerivedStore
 from ..store.graph import EDGE_KINDS
-from ..store.views import edge_counts, last_report, stored_fingerprint
+from ..store.meta import stored_fingerprint
+from ..store.views import edge_counts, last_report
 from .edges import EdgeParams, keywords_for, match_questions
 from .embed_stage import ensure_vectors, window_warnings
 from .plan import BuildPlan, existing_passages, plan_build, unique_texts

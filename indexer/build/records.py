@@ -29,7 +29,8 @@ from storage.models import BuildRow, PassageRow, utcnow
 from ..embedders.base import Fingerprint
 from ..settings import Settings
 from ..store.edge_params import CITATION_RULES, EdgeParams
-from ..store.views import last_report, stored_fingerprint
+from ..store.meta import stored_fingerprint
+from ..store.views import last_report
 from .report import BuildReport, StageTimer
 
 if TYPE_CHECKING:

@@ -9,6 +9,7 @@
 Public API:
     get_embedder(name, settings) -> Embedder     one instance per (name, settings) per process
     preload(embedder)                            load its model in the background, where it can
+    preload_named(name, settings)                the same for get_embedder(name, settings), if it can be made
     embedder_kind(name) -> str                   bge-m3 | st | use | gemini | openai, by the grammar alone
     forget_embedders()                           drop the loaded instances (the next get_embedder loads anew)
     Embedder, Fingerprint, EmbedderError
@@ -31,6 +32,7 @@ __all__ = [
     "get_embedder",
     "embedder_kind",
     "preload",
+    "preload_named",
     "forget_embedders",
     "Embedder",
     "Fingerprint",
@@ -120,6 +122,16 @@ def preload(embedder: Embedder) -> None:
     load = getattr(embedder, "load", None)
     if callable(load):
         threading.Thread(target=_quietly, args=(load,), name="embedder-load", daemon=True).start()
+
+
+def preload_named(name: str, settings: Settings) -> None:
+    """preload(get_embedder(name, settings)); nothing where that embedder cannot be made here: the
+    call that needs it says what is wrong."""
+    try:
+        embedder = get_embedder(name, settings)
+    except Exception:
+        return
+    preload(embedder)
 
 
 def _quietly(load: Callable[[], None]) -> None:

@@ -92,9 +92,11 @@ class SentencePieceTokens:
             raise TypeError("token ids only")
         ids = self._sp.encode(text, out_type=int)
         if self._unk in ids:  # rare: expand each merged run of unknown characters
+            # by its characters' offsets (the proto output would import protobuf: 0.04 s, once)
+            found = self._sp.encode(text, out_type="offset_mapping")
             ids = []
-            for piece in self._sp.encode(text, out_type="proto").pieces:
-                ids += [self._unk] * len(piece.surface) if piece.id == self._unk else [piece.id]
+            for i, (start, end) in zip(found["ids"], found["offsets"], strict=True):
+                ids += [self._unk] * (end - start) if i == self._unk else [i]
         if not ids:
             ids = [self._unk]
         return [self._bos] * add_bos + ids + [self._eos] * add_eos

@@ -31,7 +31,6 @@ from .modes import HOP_MODES, MODES
 from .named import cited_articles
 from .neighbors import brief
 from .neighbors import neighbors as edges_of
-from .neighbourhood import add_neighbor_spans
 from .state import State, allowed_passages, hit, laws_only
 from .states import States
 from .walk import walk
@@ -130,6 +129,8 @@ class Retriever:
         st = self.states.on(as_of)
         found = edges_of(st, passage, direction, kinds)
         if as_of is None and found:
+            from .neighbourhood import add_neighbor_spans  # SQLAlchemy: not on the search path
+
             add_neighbor_spans(self.db, brief(st, passage)["key"], found)
         return found
 

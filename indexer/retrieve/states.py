@@ -20,10 +20,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 
-from sqlalchemy import Text, cast, func, select
-
 from storage.db import Database
-from storage.models import ArticleVersionRow, BuildRow, DocumentRow, ObservationRow, PassageRow, PseudoQueryRow
 
 from ..errors import IndexStateError
 from ..nogc import paused_gc
@@ -34,6 +31,17 @@ from .state import State, make_state
 __all__ = ["States"]
 
 _DATED_KEPT = 4  # dated states kept (each holds its vectors: ~13 MB for the 30 laws at 512-d)
+
+# What a state is made of, in plain SQL (storage.reads: sqlite3 reads a SQLite index, so that a new
+# process's first query imports no SQLAlchemy). Chapters and metadata stay JSON text, decoded when
+# shown (state.chapters_of).
+_PASSAGES = (
+    "SELECT p.id, p.key, p.law, p.article, p.article_label, p.text, CAST(p.chapters AS TEXT),"
+    " d.doc_key, d.name, CAST(p.metadata AS TEXT) FROM passages p JOIN documents d ON d.id = p.document_id"
+)
+_QUESTIONS = "SELECT id, passage_id, text FROM pseudo_queries"
+# a law's former names (from its older versions) still find it: 性別工作平等法 → 性別平等工作法
+_FORMER_NAMES = "SELECT DISTINCT law, doc_key FROM article_versions"
 
 
 class States:
@@ -55,25 +63,8 @@ class States:
             return state
         with self._lock:
             if self._state is None or self._state.generation != self._generation():
-                if self._state is None:
-                    self._preload_embedder()
                 self._state = self.load()
             return self._state
-
-    def _preload_embedder(self) -> None:
-        """A new process's first query: the model loads (its weights mapped, outside the GIL) while
-        the snapshot is read; the query's embed waits for that load, not for both one after the other."""
-        from ..embedders import get_embedder, preload
-        from ..store.views import stored_fingerprint
-
-        fp = stored_fingerprint(self.db)
-        if fp is None:
-            return
-        try:
-            emb = get_embedder(fp.name, self.settings)
-        except Exception:  # the query itself says what is wrong with the embedder
-            return
-        preload(emb)
 
     def on(self, as_of: str | dt.date | None) -> State:
         """Today's state, or the law in force on `as_of` (asof.py). Every date between two
@@ -118,6 +109,10 @@ class States:
     def _epoch(self, when: dt.date, generation: int) -> tuple[dt.date | None, tuple]:
         """The newest observation date on or before `when` (None: before the history starts), and
         what identifies the history (generation, newest build): the dates are read once per history."""
+        from sqlalchemy import func, select
+
+        from storage.models import BuildRow, ObservationRow
+
         from ..store.history import horizon
 
         version = self.db.data_version()  # unchanged: no build since, the same history (no query)
@@ -159,26 +154,12 @@ class States:
     @paused_gc()  # tens of thousands of rows, dicts and tuples kept: nothing for the collector
     def load(self) -> State:
         for _ in range(3):
-            with self.db.session() as s:
+            with self.db.reading() as r:
                 # One transaction: the generation and every row below belong together.
-                view = self.derived.view(s)
-                rows = s.execute(
-                    select(
-                        PassageRow.id,
-                        PassageRow.key,
-                        PassageRow.law,
-                        PassageRow.article,
-                        PassageRow.article_label,
-                        PassageRow.text,
-                        cast(PassageRow.chapters, Text),  # decoded when shown (state.chapters_of)
-                        DocumentRow.doc_key,
-                        DocumentRow.name,
-                        cast(PassageRow.meta, Text),
-                    ).join(DocumentRow, DocumentRow.id == PassageRow.document_id)
-                ).all()
-                questions = s.execute(select(PseudoQueryRow.id, PseudoQueryRow.passage_id, PseudoQueryRow.text)).all()
-                # a law's former names (from its older versions) still find it: 性別工作平等法 → 性別平等工作法
-                former = s.execute(select(ArticleVersionRow.law, ArticleVersionRow.doc_key).distinct()).all()
+                view = self.derived.view(r)
+                rows = r.rows(_PASSAGES)
+                questions = r.rows(_QUESTIONS)
+                former = r.rows(_FORMER_NAMES)
             if view.fingerprint is None:
                 raise IndexStateError(f"the index at {self.derived.home} is empty: run `hoprag build LIBRARY` first")
             data, _ = self.derived.read(view)

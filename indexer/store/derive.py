@@ -1,13 +1,14 @@
 """Deriving a generation's state from the database and the embedding cache alone (no model, no
 LLM): its vector sets (passages, incoming and outgoing questions), its edge table and BM25. That
-this needs nothing else is what lets a missing or corrupt snapshot be rebuilt on open.
+this needs nothing else is what lets a missing or corrupt snapshot be rebuilt on open. Deriving
+imports SQLAlchemy where it runs: a query reads Derived and SETS from here and never derives.
 
 Public API:
     SETS                                          the vector sets of a generation
     Derived(generation, sets, edges, lexicon)     one generation's vectors, edge table and BM25
         .digest() -> str                          what a snapshot must match: its id/hash tables and counts
     table_digest(tables, n_edges, n_passages) -> str   the same digest, from tables read elsewhere
-    wanted_vectors(session) -> {set name: {id: embed hash}}   the vectors the database asks for
+    wanted_vectors(read) -> {set name: {id: embed hash}}   the vectors the database asks for (a storage.reads.Read)
     edge_table(session) -> np.ndarray             the edge table as the graph module's structured array
     Deriver(cache, engine, tokenizer)
         .sync_sets(session, fingerprint, base, generation, known) -> Derived
@@ -18,14 +19,12 @@ Public API:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xxhash
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from storage.cache import EmbeddingCache
-from storage.models import EdgeRow, PassageRow, PseudoQueryRow
+from storage.reads import Read
 
 from ..embedders.base import Fingerprint
 from ..errors import IndexStateError
@@ -33,6 +32,11 @@ from .graph import edge_table as _as_edge_table
 from .lexical import Lexicon, build_lexicon, lexical_text
 from .vector_engines import VectorEngine
 from .vectorsets import MissingVectors, VectorSet
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from storage.cache import EmbeddingCache
 
 __all__ = ["SETS", "Derived", "table_digest", "wanted_vectors", "edge_table", "Deriver"]
 
@@ -66,6 +70,10 @@ def table_digest(tables: dict[str, np.ndarray], n_edges: int, n_passages: int) -
 
 
 def edge_table(s: Session) -> np.ndarray:
+    from sqlalchemy import select
+
+    from storage.models import EdgeRow
+
     rows = s.execute(
         select(
             EdgeRow.id,
@@ -83,6 +91,10 @@ def edge_table(s: Session) -> np.ndarray:
 
 def _laws(s: Session) -> dict[str, dict[int, str]]:
     """The law of every vector's passage, for an engine that filters by law (Milvus)."""
+    from sqlalchemy import select
+
+    from storage.models import PassageRow, PseudoQueryRow
+
     passages = dict(s.execute(select(PassageRow.id, PassageRow.law)).all())
     questions = dict(
         s.execute(
@@ -92,16 +104,12 @@ def _laws(s: Session) -> dict[str, dict[int, str]]:
     return {"passages": passages, "questions_in": questions, "questions_out": questions}
 
 
-def wanted_vectors(s: Session) -> dict[str, dict[int, str]]:
-    q = select(PseudoQueryRow.id, PseudoQueryRow.embed_hash)
+def wanted_vectors(r: Read) -> dict[str, dict[int, str]]:
+    questions = "SELECT id, embed_hash FROM pseudo_queries WHERE direction = "
     return {
-        "passages": dict(
-            s.execute(
-                select(PassageRow.id, PassageRow.embed_hash).where(PassageRow.embed_hash.is_not(None))  # type: ignore[arg-type]
-            ).all()
-        ),
-        "questions_in": dict(s.execute(q.where(PseudoQueryRow.direction == "in")).all()),
-        "questions_out": dict(s.execute(q.where(PseudoQueryRow.direction == "out")).all()),
+        "passages": dict(r.rows("SELECT id, embed_hash FROM passages WHERE embed_hash IS NOT NULL")),
+        "questions_in": dict(r.rows(questions + "'in'")),
+        "questions_out": dict(r.rows(questions + "'out'")),
     }
 
 
@@ -121,7 +129,12 @@ class Deriver:
         generation stays intact for readers and on failure) or built from the cache; the edge
         table is left empty for the caller to fill. BM25 reuses the tokens of `known` for texts
         it already holds."""
-        desired = wanted_vectors(s)
+        from sqlalchemy import select
+
+        from storage.models import PassageRow
+        from storage.reads import session_read
+
+        desired = wanted_vectors(session_read(s))
         laws = _laws(s) if self.engine.wants_laws else dict.fromkeys(SETS)
 
         def fetch(hashes: list[str]) -> dict[str, np.ndarray]:

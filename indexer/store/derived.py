@@ -16,7 +16,7 @@ Public API:
     Derived.digest() -> str               what a snapshot must match: its id/hash tables and counts
     DerivedStore(db, cache, snapshots, home, tokenizer="bigram", engine=FaissEngine())
     DerivedStore.for_settings(db, cache, home, settings)   the same, configured
-        .view(session) -> DbView
+        .view(read) -> DbView             read: a storage.reads.Read (one transaction)
         .read(view) -> (Derived | None, problem | None)   the snapshot, verified against the view
         .load(required=True) -> Derived | None             read, else rebuild and save (a repair)
         .sync_sets(session, fingerprint, base, generation) -> Derived   base patched to the database
@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
-from storage.cache import EmbeddingCache
 from storage.db import Database
+from storage.reads import Read, session_read
 from storage.snapshots import Snapshot, SnapshotStore
 
 from ..embedders.base import Fingerprint
@@ -49,6 +48,11 @@ from .derive import SETS, Derived, Deriver, edge_table
 from .derived_snapshot import DIGEST_META, GRAPH_FILE, DbView, SnapshotCodec
 from .snapshot_admin import SnapshotAdmin
 from .vector_engines import FaissEngine, VectorEngine
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from storage.cache import EmbeddingCache
 
 __all__ = ["SETS", "Derived", "DbView", "DerivedStore", "edge_table", "DIGEST_META", "GRAPH_FILE"]
 
@@ -71,7 +75,7 @@ class DerivedStore:
         self.current: Derived | None = None  # the last generation loaded or saved by this process
         self.repairs: list[str] = []
         self._deriver = Deriver(cache, self.engine, tokenizer)
-        self._codec = SnapshotCodec(db, snapshots, self.engine, tokenizer)
+        self._codec = SnapshotCodec(snapshots, self.engine, tokenizer)
         self._admin = SnapshotAdmin(snapshots, self.engine)
 
     @classmethod
@@ -83,8 +87,8 @@ class DerivedStore:
         return cls(db, cache, snapshots, home, settings.bm25_tokenizer, engine_for(settings))
 
     # ---------------------------------------------------------------- load and verify
-    def view(self, s: Session) -> DbView:
-        return self._codec.view(s)
+    def view(self, r: Read) -> DbView:
+        return self._codec.view(r)
 
     def read(self, view: DbView) -> tuple[Derived | None, str | None]:
         """The snapshot of the view's generation, verified, or None and what is wrong with it; the
@@ -96,8 +100,8 @@ class DerivedStore:
 
     def load(self, required: bool = True) -> Derived | None:
         """The current generation's vectors and graph; a bad snapshot is rebuilt and saved."""
-        with self.db.session() as s:
-            view = self.view(s)
+        with self.db.reading() as r:
+            view = self.view(r)
         if view.fingerprint is None:
             if required:
                 raise IndexStateError(f"the index at {self.home} is empty: run `hoprag build LIBRARY` first")
@@ -109,7 +113,7 @@ class DerivedStore:
         log.warning("rebuilding snapshot from the database: %s", problem)
         self.repairs.append(str(problem))
         with self.db.session() as s:  # one transaction: what is rebuilt is what it is named after
-            view = self.view(s)
+            view = self.view(session_read(s))
             assert view.fingerprint is not None
             derived = self._rebuild_in(s, view.fingerprint, view.generation)
         try:

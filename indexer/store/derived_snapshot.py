@@ -5,8 +5,8 @@ Public API:
     DbView(generation, fingerprint, digest, vectors)   what the database says, in one transaction
     DIGEST_META                           the meta key a build commits Derived.digest() under
     GRAPH_FILE                            the snapshot file of the edge table
-    SnapshotCodec(db, snapshots, engine, tokenizer)
-        .view(session) -> DbView
+    SnapshotCodec(snapshots, engine, tokenizer)
+        .view(read) -> DbView             read: a storage.reads.Read (one transaction)
         .read(view) -> (Derived | None, problem | None)   the snapshot, verified against the view
         .save(derived, fingerprint) -> Snapshot
         .commit_record(derived) -> dict   what a build commits under DIGEST_META
@@ -23,11 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from storage.db import Database
-from storage.models import EdgeRow, PassageRow
+from storage.reads import Read
 from storage.snapshots import Snapshot, SnapshotError, SnapshotStore
 from storage.vectors import VectorIndex, VectorIndexError
 
@@ -52,23 +48,23 @@ class DbView(NamedTuple):
 
 
 class SnapshotCodec:
-    def __init__(self, db: Database, snapshots: SnapshotStore, engine: VectorEngine, tokenizer: str):
-        self.db, self.snapshots, self.engine, self.tokenizer = db, snapshots, engine, tokenizer
+    def __init__(self, snapshots: SnapshotStore, engine: VectorEngine, tokenizer: str):
+        self.snapshots, self.engine, self.tokenizer = snapshots, engine, tokenizer
 
-    def view(self, s: Session) -> DbView:
+    def view(self, r: Read) -> DbView:
         """Generation, embedder and the digest of what the snapshot must hold, in one transaction."""
-        generation = int(self.db.get_meta_in(s, "generation", 0))
-        fp = self.db.get_meta_in(s, "embedder")
-        stored = self.db.get_meta_in(s, DIGEST_META) or {}
+        generation = int(r.meta("generation", 0))
+        fp = r.meta("embedder")
+        stored = r.meta(DIGEST_META) or {}
         token: dict = {}
         if stored.get("generation") == generation and stored.get("digest"):
             digest = str(stored["digest"])
             token = dict(stored.get("vectors") or {})
         else:  # no digest committed with this generation: the rows themselves
-            desired = wanted_vectors(s)
+            desired = wanted_vectors(r)
             tables = {name: map_table(desired[name]) for name in SETS}
-            n_edges = int(s.scalar(select(func.count()).select_from(EdgeRow)) or 0)
-            n_passages = int(s.scalar(select(func.count()).select_from(PassageRow)) or 0)
+            n_edges = int(r.rows("SELECT COUNT(*) FROM edges")[0][0])
+            n_passages = int(r.rows("SELECT COUNT(*) FROM passages")[0][0])
             digest = table_digest(tables, n_edges, n_passages)
         return DbView(generation, Fingerprint.from_dict(fp) if fp else None, digest, token)
 

@@ -8,7 +8,6 @@ Public API:
     last_report(db, current=False) -> dict | None   current: passing over history-only builds
     table_counts(db) -> dict                      laws, passages, embedded, cached embeddings, questions
     stats_view(db, home, store, generation) -> dict   what `hoprag stats` shows
-    stored_fingerprint(db) -> Fingerprint | None  the embedder the index's vectors were made with
     graph_summary_view(db, builds=10) -> dict     edges per law by kind, degree histogram, recent builds
 """
 
@@ -21,8 +20,8 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import BuildRow, DocumentRow, EdgeRow, EmbeddingRow, PassageRow, PseudoQueryRow
 
-from ..embedders.base import Fingerprint
 from .edge_params import EDGE_KINDS
+from .meta import stored_fingerprint
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,15 +34,9 @@ __all__ = [
     "edge_counts",
     "last_report",
     "table_counts",
-    "stored_fingerprint",
     "stats_view",
     "graph_summary_view",
 ]
-
-
-def stored_fingerprint(db: Database) -> Fingerprint | None:
-    fp = db.get_meta("embedder")
-    return Fingerprint.from_dict(fp) if fp else None
 
 
 def passage_view(db: Database, ref: int | str) -> dict | None:
