@@ -102,6 +102,36 @@ def test_first_query_in_a_new_process_imports_no_sqlalchemy(built):
     assert loaded == []
 
 
+def test_a_build_command_asks_numpy_for_no_huge_pages(built):
+    """`hoprag build` is a short process: numpy's madvise for huge pages cost it compaction stalls
+    (cli/common.py no_huge_pages); an explicit NUMPY_MADVISE_HUGEPAGE is kept."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from indexer.settings import Settings
+
+    lib, home = built
+    write_law(lib, "T0000001", "測試法", {**ARTICLES, "4": "本法自公布日施行。"})   # a real build: numpy loads
+    code = (
+        "import sys, json; from indexer.cli import app\n"
+        "try:\n    app(['build', sys.argv[1], '--home', sys.argv[2], '--json'])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "import numpy\n"
+        "print(json.dumps(bool(numpy._core.multiarray._get_madvise_hugepage())))"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    base["HOPRAG_DATABASE_URL"] = Settings(home=home).database_url_for()   # the backend under test
+    seen = []
+    for extra in ({}, {"NUMPY_MADVISE_HUGEPAGE": "1"}):
+        out = subprocess.run([sys.executable, "-c", code, str(lib), str(home)], capture_output=True, text=True,
+                             check=True, env=base | extra)
+        report, _, huge = out.stdout.strip().rpartition("\n")
+        seen.append((json.loads(report)["added"], json.loads(huge)))
+    assert seen == [(1, False), (0, True)]
+
+
 def test_noop_shortcut_yields_to_other_settings(built, monkeypatch):
     lib, home = built
     parsed = _count_calls(monkeypatch, build_module, "parse_library")

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from .common import HomeOpt, JsonOpt, ProgressBar, choices, date_option, emit, fail, open_index
+from .common import HomeOpt, JsonOpt, ProgressBar, choices, date_option, emit, fail, no_huge_pages, open_index
 
 GraphFormat: Any = choices("GraphFormat", "graphml", "json")
 
@@ -57,6 +57,7 @@ def build(
     if not library.exists() and not library.is_symlink():
         fail(f"{library}: no such file or folder (nothing was built, no index was created)")
     urls = {"llm_base_url": llm_base_url, "embed_base_url": embed_base_url}
+    no_huge_pages()
     with open_index(home, create=True, **urls) as idx, ProgressBar() as progress:
         report = idx.build(library, embedder=embedder, llm=llm, progress=progress, as_of=as_of).to_dict()
     emit(report, as_json, _print_report)
@@ -82,6 +83,7 @@ def upsert(
         return typer.BadParameter(f"line {line}: {reason}" if line else reason, param_hint="FILE")
 
     passages = [obj for _, obj in json_objects(raw, bad, "key and text")]
+    no_huge_pages()
     if not passages:
         fail(f"{file}: no passages (nothing was changed)")
     with open_index(home, create=True) as idx, ProgressBar() as progress:
@@ -95,6 +97,7 @@ def delete(
     as_json: bool = JsonOpt,
 ) -> None:
     """Take passages out by key (Index.delete); an unknown key changes nothing."""
+    no_huge_pages()
     with open_index(home) as idx, ProgressBar() as progress:
         try:
             report = idx.delete(keys, progress=progress).to_dict()
@@ -116,6 +119,7 @@ def reembed(
     as_json: bool = JsonOpt,
 ) -> None:
     """Switch the index to another embedder, re-embedding every passage through the cache."""
+    no_huge_pages()
     with open_index(home) as idx, ProgressBar() as progress:
         report = idx.reembed(embedder, progress=progress).to_dict()
     emit(
