@@ -56,6 +56,7 @@ class _SessionRead:
         self.session = session
 
     def rows(self, sql: str) -> list[tuple]:
+        self.session.flush()  # what the session holds unwritten is read too, as its own selects would
         return [tuple(r) for r in self.session.connection().exec_driver_sql(sql)]
 
     def meta(self, key: str, default: Any = None) -> Any:
