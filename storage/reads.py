@@ -10,6 +10,7 @@ Public API:
         .revision() -> str | None                the alembic revision the file is at
         .connect(check_same_thread=True) -> sqlite3.Connection
     session_read(session) -> Read                the same reads inside a SQLAlchemy transaction
+    BUSY_MS                                      how long any connection waits for a lock
 
 The SQL written against a Read uses no parameters and no dialect's own syntax, so that one text
 serves sqlite3 and every SQLAlchemy driver (whose parameter styles differ).
@@ -27,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["Read", "SqliteFile", "session_read"]
+__all__ = ["Read", "SqliteFile", "session_read", "BUSY_MS"]
 
-_BUSY_MS = 30000  # as the engine's connections: a reader waits out a checkpoint, never fails on it
+BUSY_MS = 30000  # every connection to a SQLite index, this module's and the engine's: a lock is waited out
 
 
 class Read(Protocol):
@@ -84,7 +85,7 @@ class SqliteFile:
             isolation_level=None,
             check_same_thread=check_same_thread,
         )
-        conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         return conn
 
     @contextmanager

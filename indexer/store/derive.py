@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xxhash
 
-from storage.reads import Read
+from storage.reads import Read, session_read
 
 from ..embedders.base import Fingerprint
 from ..errors import IndexStateError
@@ -132,7 +132,6 @@ class Deriver:
         from sqlalchemy import select
 
         from storage.models import PassageRow
-        from storage.reads import session_read
 
         desired = wanted_vectors(session_read(s))
         laws = _laws(s) if self.engine.wants_laws else dict.fromkeys(SETS)
